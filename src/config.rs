@@ -1,0 +1,436 @@
+//! Configuration: command-line flags, `PANTRY_*` environment variables and an optional TOML file, merged
+//! (flags > env > file > embedded defaults) and validated with every problem reported at once.
+//!
+//! This module only parses and checks values; it opens no sockets and reads no file but the TOML one.
+
+use std::{
+    fmt,
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+use wildmatch::WildMatch;
+
+/// Well-known public registries intercepted when no `--intercept` is given.
+pub const DEFAULT_INTERCEPT: &[&str] = &[
+    "registry-1.docker.io",
+    "index.docker.io",
+    "ghcr.io",
+    "quay.io",
+    "gcr.io",
+    "*.gcr.io",
+    "*.pkg.dev",
+    "registry.k8s.io",
+    "public.ecr.aws",
+    "mcr.microsoft.com",
+    "registry.gitlab.com",
+    "nvcr.io",
+];
+
+/// Flags of `pantry run` (each with its `PANTRY_*` variable); unset ones fall back to the file.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Address to listen on for proxy clients [default: 127.0.0.1:3128].
+    #[arg(long, env = "PANTRY_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, env = "PANTRY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the content cache [default: ./cache].
+    #[arg(long, env = "PANTRY_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Directory of the CA (ca.pem, ca.key) [default: ./certs].
+    #[arg(long, env = "PANTRY_CERTS_DIR", value_name = "DIR")]
+    pub certs_dir: Option<PathBuf>,
+    /// Host to intercept, HOST[:PORT] with globs (repeatable) [default: well-known registries].
+    #[arg(long, env = "PANTRY_INTERCEPT", value_name = "HOST[:PORT]", value_delimiter = ',')]
+    pub intercept: Vec<String>,
+    /// Intercept every CONNECT to an allowed port.
+    #[arg(long, env = "PANTRY_INTERCEPT_ALL")]
+    pub intercept_all: bool,
+    /// Extra CA certificate (PEM) trusted for upstream TLS (repeatable).
+    #[arg(long, env = "PANTRY_UPSTREAM_CA", value_name = "FILE", value_delimiter = ',')]
+    pub upstream_ca: Vec<PathBuf>,
+    /// Resolve HOST:PORT to ADDR instead of asking DNS, like curl's --resolve (repeatable).
+    #[arg(long, env = "PANTRY_RESOLVE", value_name = "HOST:PORT:ADDR", value_delimiter = ',')]
+    pub resolve: Vec<String>,
+    /// Upper bound of the cache size, e.g. 20GiB [default: 20GiB].
+    #[arg(long, env = "PANTRY_MAX_SIZE", value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Serve only from the cache; never contact upstreams.
+    #[arg(long, env = "PANTRY_OFFLINE")]
+    pub offline: bool,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "PANTRY_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The TOML file; every key is optional and named like its flag (with `_`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    cache_dir: Option<PathBuf>,
+    certs_dir: Option<PathBuf>,
+    intercept: Option<Vec<String>>,
+    intercept_all: Option<bool>,
+    upstream_ca: Option<Vec<PathBuf>>,
+    resolve: Option<Vec<String>>,
+    max_size: Option<String>,
+    offline: Option<bool>,
+    log_format: Option<String>,
+    connect_ports: Option<Vec<u16>>,
+    tunnel_idle_timeout: Option<String>,
+    upstream_connect_timeout: Option<String>,
+    shutdown_grace: Option<String>,
+    max_connections: Option<usize>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A `HOST[:PORT]` pattern with globs in the host (`*.example.com`); no port means 443, `*` any port.
+#[derive(Debug, Clone)]
+pub struct HostPattern {
+    text: String,
+    host: WildMatch,
+    port: Option<u16>,
+}
+
+impl HostPattern {
+    /// Parses `HOST[:PORT]`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let lower = text.trim().to_ascii_lowercase();
+        let (host, port) = match lower.rsplit_once(':') {
+            Some((host, "*")) => (host.to_string(), None),
+            Some((host, port)) if !host.ends_with(':') && !host.is_empty() => {
+                let port = port
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| format!("intercept pattern {text:?}: bad port {port:?}"))?;
+                (host.to_string(), Some(port))
+            }
+            _ => (lower.clone(), Some(443)),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
+            return Err(format!("intercept pattern {text:?}: bad host"));
+        }
+        Ok(Self { text: text.trim().to_string(), host: WildMatch::new(&host), port })
+    }
+
+    /// Whether `host:port` matches (host compared case-insensitively, IPv6 without brackets).
+    pub fn matches(&self, host: &str, port: u16) -> bool {
+        self.port.is_none_or(|p| p == port) && self.host.matches(&host.to_ascii_lowercase())
+    }
+
+    /// The explicit port of this pattern, if any.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A `--resolve HOST:PORT:ADDR` override.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveRule {
+    /// Host name, lower case.
+    pub host: String,
+    /// Port the rule applies to.
+    pub port: u16,
+    /// Address connected to instead.
+    pub addr: IpAddr,
+}
+
+impl ResolveRule {
+    /// Parses `HOST:PORT:ADDR` (ADDR may be `[v6]` or bare v6).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("resolve rule {text:?}: expected HOST:PORT:ADDR");
+        let (host, rest) = text.split_once(':').ok_or_else(bad)?;
+        let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
+        let port = port.parse::<u16>().map_err(|_| bad())?;
+        let addr = addr.trim_start_matches('[').trim_end_matches(']');
+        let addr = addr
+            .parse::<IpAddr>()
+            .map_err(|_| format!("resolve rule {text:?}: {addr:?} is not an IP address"))?;
+        if host.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self { host: host.to_ascii_lowercase(), port, addr })
+    }
+}
+
+/// The validated configuration pantry runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Proxy listen address.
+    pub listen: SocketAddr,
+    /// Content cache directory.
+    pub cache_dir: PathBuf,
+    /// CA directory.
+    pub certs_dir: PathBuf,
+    /// Hosts whose TLS is terminated and inspected.
+    pub intercept: Vec<HostPattern>,
+    /// Intercept every allowed CONNECT.
+    pub intercept_all: bool,
+    /// Extra upstream trust anchors (PEM files).
+    pub upstream_ca: Vec<PathBuf>,
+    /// Name overrides for upstream connections.
+    pub resolve: Vec<ResolveRule>,
+    /// Cache size cap in bytes.
+    pub max_size: u64,
+    /// Serve from cache only.
+    pub offline: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Ports CONNECT may reach besides 443 and the intercept entries' ports.
+    pub connect_ports: Vec<u16>,
+    /// A tunnel with no bytes either way for this long is closed.
+    pub tunnel_idle_timeout: Duration,
+    /// Upper bound for DNS + TCP connect to an upstream.
+    pub upstream_connect_timeout: Duration,
+    /// How long in-flight transfers may run on after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Concurrent client connections at most.
+    pub max_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
+            cache_dir: PathBuf::from("cache"),
+            certs_dir: PathBuf::from("certs"),
+            intercept: DEFAULT_INTERCEPT
+                .iter()
+                .map(|p| HostPattern::parse(p).expect("built-in patterns are valid"))
+                .collect(),
+            intercept_all: false,
+            upstream_ca: Vec::new(),
+            resolve: Vec::new(),
+            max_size: 20 * 1024 * 1024 * 1024,
+            offline: false,
+            log_format: LogFormat::Text,
+            connect_ports: Vec::new(),
+            tunnel_idle_timeout: Duration::from_secs(600),
+            upstream_connect_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+            max_connections: 4096,
+        }
+    }
+}
+
+/// Every problem found in a configuration, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl Config {
+    /// Merges flags/env with the file named by `--config` (if any) over the defaults.
+    pub fn load(args: &RunArgs) -> Result<Self, ConfigErrors> {
+        let mut problems = Vec::new();
+        let file = match &args.config {
+            Some(path) => read_file(path).unwrap_or_else(|e| {
+                problems.push(e);
+                FileConfig::default()
+            }),
+            None => FileConfig::default(),
+        };
+        let config = merge(args, file, &mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
+    /// Whether CONNECT to `host:port` is intercepted (TLS terminated) rather than tunnelled.
+    pub fn intercepts(&self, host: &str, port: u16) -> bool {
+        self.intercept_all || self.intercept.iter().any(|p| p.matches(host, port))
+    }
+
+    /// Whether CONNECT may reach `port` at all: 443, ports of intercept entries, `connect_ports`.
+    pub fn connect_port_allowed(&self, port: u16) -> bool {
+        port == 443
+            || self.connect_ports.contains(&port)
+            || self.intercept.iter().any(|p| p.port() == Some(port))
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+}
+
+/// Picks flag/env first, then file, then default, and validates each value.
+fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config {
+    let mut config = Config::default();
+    if let Some(listen) = args.listen.clone().or(file.listen) {
+        match listen.parse() {
+            Ok(addr) => config.listen = addr,
+            Err(_) => problems.push(format!("listen: {listen:?} is not an address like 127.0.0.1:3128")),
+        }
+    }
+    if let Some(dir) = args.cache_dir.clone().or(file.cache_dir) {
+        config.cache_dir = dir;
+    }
+    if let Some(dir) = args.certs_dir.clone().or(file.certs_dir) {
+        config.certs_dir = dir;
+    }
+    let intercept = non_empty(args.intercept.clone()).or(file.intercept);
+    if let Some(patterns) = intercept {
+        config.intercept = patterns
+            .iter()
+            .filter_map(|p| HostPattern::parse(p).map_err(|e| problems.push(e)).ok())
+            .collect();
+    }
+    config.intercept_all = args.intercept_all || file.intercept_all.unwrap_or(false);
+    config.upstream_ca = non_empty(args.upstream_ca.clone()).or(file.upstream_ca).unwrap_or_default();
+    for path in &config.upstream_ca {
+        if !path.is_file() {
+            problems.push(format!("upstream_ca: {} is not a readable file", path.display()));
+        }
+    }
+    let resolve = non_empty(args.resolve.clone()).or(file.resolve).unwrap_or_default();
+    config.resolve =
+        resolve.iter().filter_map(|r| ResolveRule::parse(r).map_err(|e| problems.push(e)).ok()).collect();
+    if let Some(size) = args.max_size.clone().or(file.max_size) {
+        match size.parse::<bytesize::ByteSize>() {
+            Ok(size) if size.as_u64() > 0 => config.max_size = size.as_u64(),
+            _ => problems.push(format!("max_size: {size:?} is not a size like 20GiB")),
+        }
+    }
+    config.offline = args.offline || file.offline.unwrap_or(false);
+    if let Some(format) = args.log_format.clone().or(file.log_format) {
+        match format.as_str() {
+            "text" => config.log_format = LogFormat::Text,
+            "json" => config.log_format = LogFormat::Json,
+            _ => problems.push(format!("log_format: {format:?} is neither text nor json")),
+        }
+    }
+    config.connect_ports = file.connect_ports.unwrap_or_default();
+    let durations = [
+        ("tunnel_idle_timeout", file.tunnel_idle_timeout, &mut config.tunnel_idle_timeout),
+        ("upstream_connect_timeout", file.upstream_connect_timeout, &mut config.upstream_connect_timeout),
+        ("shutdown_grace", file.shutdown_grace, &mut config.shutdown_grace),
+    ];
+    for (key, text, slot) in durations {
+        if let Some(text) = text {
+            match humantime::parse_duration(&text) {
+                Ok(d) => *slot = d,
+                Err(_) => problems.push(format!("{key}: {text:?} is not a duration like 30s or 10m")),
+            }
+        }
+    }
+    if let Some(max) = file.max_connections {
+        if max == 0 {
+            problems.push("max_connections: must be at least 1".into());
+        }
+        config.max_connections = max.max(1);
+    }
+    config
+}
+
+fn non_empty<T>(values: Vec<T>) -> Option<Vec<T>> {
+    (!values.is_empty()).then_some(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_patterns() {
+        let cases = [
+            ("ghcr.io", "ghcr.io", 443, true),
+            ("ghcr.io", "GHCR.IO", 443, true),
+            ("ghcr.io", "ghcr.io", 8443, false),
+            ("*.gcr.io", "eu.gcr.io", 443, true),
+            ("*.gcr.io", "gcr.io", 443, false),
+            ("registry.test:5000", "registry.test", 5000, true),
+            ("registry.test:5000", "registry.test", 443, false),
+            ("registry.test:*", "registry.test", 1234, true),
+            ("[::1]:8443", "::1", 8443, true),
+        ];
+        for (pattern, host, port, expected) in cases {
+            let p = HostPattern::parse(pattern).unwrap();
+            assert_eq!(p.matches(host, port), expected, "{pattern} vs {host}:{port}");
+        }
+        for bad in ["", "host:0", "host:99999", "host:x", "a b"] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn resolve_rules() {
+        let r = ResolveRule::parse("Registry.test:5000:127.0.0.1").unwrap();
+        assert_eq!((r.host.as_str(), r.port), ("registry.test", 5000));
+        assert_eq!(ResolveRule::parse("h:443:[::1]").unwrap().addr, "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(ResolveRule::parse("h:443:::1").unwrap().addr, "::1".parse::<IpAddr>().unwrap());
+        for bad in ["h", "h:1", "h:x:127.0.0.1", ":1:127.0.0.1", "h:1:not-ip"] {
+            assert!(ResolveRule::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn defaults_without_any_input() {
+        let config = Config::load(&RunArgs::default()).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:3128");
+        assert!(config.intercepts("ghcr.io", 443));
+        assert!(!config.intercepts("example.com", 443));
+        assert!(config.connect_port_allowed(443));
+        assert!(!config.connect_port_allowed(22));
+    }
+
+    #[test]
+    fn flags_win_over_file_and_every_problem_is_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pantry.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\ncache_dir = \"/file/cache\"\nmax_size = \"lots\"\n\
+             log_format = \"xml\"\nintercept = [\"registry.test:5000\"]\n",
+        )
+        .unwrap();
+        let args = RunArgs {
+            config: Some(path.clone()),
+            listen: Some("127.0.0.1:2".into()),
+            resolve: vec!["bad".into()],
+            ..RunArgs::default()
+        };
+        let errors = Config::load(&args).unwrap_err().0;
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\ncache_dir = \"/file/cache\"\n").unwrap();
+        let config = Config::load(&args_without_resolve(&args)).unwrap();
+        assert_eq!(config.listen.port(), 2);
+        assert_eq!(config.cache_dir, PathBuf::from("/file/cache"));
+    }
+
+    fn args_without_resolve(args: &RunArgs) -> RunArgs {
+        RunArgs { resolve: Vec::new(), ..args.clone() }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pantry.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let args = RunArgs { config: Some(path), ..RunArgs::default() };
+        let errors = Config::load(&args).unwrap_err().0;
+        assert!(errors[0].contains("lisen"), "{errors:?}");
+    }
+}

@@ -1,0 +1,181 @@
+//! What can go wrong while proxying a request, which side caused it, and how the client is told.
+//!
+//! Every error maps to one HTTP status and one `Proxy-Status` (RFC 9209) value here, in one place.
+
+use http::{header::HeaderValue, Response, StatusCode};
+
+use crate::body::{self, Body};
+
+/// The name pantry uses for itself in `Proxy-Status` and `Cache-Status`.
+pub const PROXY_NAME: &str = "pantry";
+
+/// Which side of the proxy caused an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The client sent something pantry refuses or cannot parse.
+    Client,
+    /// The upstream (DNS, TCP, TLS or HTTP) failed.
+    Upstream,
+    /// pantry itself failed.
+    Internal,
+}
+
+/// An error answered to the client instead of an upstream response.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The request is malformed.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Policy refuses the request.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The upstream name does not resolve.
+    #[error("cannot resolve {host}: {detail}")]
+    Dns {
+        /// Host that failed to resolve.
+        host: String,
+        /// Resolver message.
+        detail: String,
+    },
+    /// The upstream refused the TCP connection.
+    #[error("connection to {target} refused")]
+    ConnectionRefused {
+        /// host:port that refused.
+        target: String,
+    },
+    /// The upstream did not answer in time.
+    #[error("connection to {target} timed out")]
+    ConnectionTimeout {
+        /// host:port that timed out.
+        target: String,
+    },
+    /// The upstream's TLS certificate was not accepted.
+    #[error("TLS certificate of {target} rejected: {detail}")]
+    TlsCertificate {
+        /// host:port whose certificate was rejected.
+        target: String,
+        /// Why it was rejected.
+        detail: String,
+    },
+    /// The TLS handshake with the upstream failed for another reason.
+    #[error("TLS handshake with {target} failed: {detail}")]
+    TlsProtocol {
+        /// host:port of the failed handshake.
+        target: String,
+        /// Handshake failure.
+        detail: String,
+    },
+    /// The upstream failed after connecting (reset, protocol error).
+    #[error("upstream {target} failed: {detail}")]
+    Upstream {
+        /// host:port of the upstream.
+        target: String,
+        /// What failed.
+        detail: String,
+    },
+    /// Offline mode and the answer is not cached.
+    #[error("offline: {0}")]
+    Offline(String),
+    /// pantry failed on its own.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ProxyError {
+    /// Which side caused the error.
+    pub fn side(&self) -> Side {
+        match self {
+            Self::BadRequest(_) | Self::Denied(_) => Side::Client,
+            Self::Offline(_) => Side::Upstream,
+            Self::Internal(_) => Side::Internal,
+            _ => Side::Upstream,
+        }
+    }
+
+    /// The status answered to the client.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Denied(_) => StatusCode::FORBIDDEN,
+            Self::ConnectionTimeout { .. } | Self::Offline(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The RFC 9209 error type.
+    pub fn proxy_status_error(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "http_request_error",
+            Self::Denied(_) => "http_request_denied",
+            Self::Dns { .. } => "dns_error",
+            Self::ConnectionRefused { .. } => "connection_refused",
+            Self::ConnectionTimeout { .. } => "connection_timeout",
+            Self::TlsCertificate { .. } => "tls_certificate_error",
+            Self::TlsProtocol { .. } => "tls_protocol_error",
+            Self::Upstream { .. } | Self::Offline(_) => "destination_unavailable",
+            Self::Internal(_) => "proxy_internal_error",
+        }
+    }
+
+    /// The full `Proxy-Status` header value, e.g. `pantry; error=dns_error; details="..."`.
+    pub fn proxy_status(&self) -> String {
+        format!("{PROXY_NAME}; error={}; details={}", self.proxy_status_error(), sf_string(&self.to_string()))
+    }
+
+    /// A complete response telling the client what went wrong.
+    pub fn into_response(self) -> Response<Body> {
+        let mut response = Response::new(body::full(format!("pantry: {self}\n")));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        if let Ok(value) = HeaderValue::from_str(&self.proxy_status()) {
+            headers.insert("proxy-status", value);
+        }
+        response
+    }
+}
+
+/// Encodes text as an RFC 8941 structured-field string (printable ASCII, quoted, escaped).
+fn sf_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_and_proxy_status_per_error() {
+        let cases = [
+            (ProxyError::BadRequest("x".into()), 400, "http_request_error"),
+            (ProxyError::Denied("x".into()), 403, "http_request_denied"),
+            (ProxyError::Dns { host: "h".into(), detail: "d".into() }, 502, "dns_error"),
+            (ProxyError::ConnectionTimeout { target: "h:1".into() }, 504, "connection_timeout"),
+            (ProxyError::Internal("x".into()), 500, "proxy_internal_error"),
+        ];
+        for (error, status, kind) in cases {
+            assert_eq!(error.status().as_u16(), status, "{error}");
+            assert_eq!(error.proxy_status_error(), kind);
+            assert!(error.proxy_status().starts_with("pantry; error="));
+        }
+    }
+
+    #[test]
+    fn details_are_a_valid_structured_string() {
+        assert_eq!(sf_string(r#"a "b" \ é"#), r#""a \"b\" \\ ?""#);
+    }
+}

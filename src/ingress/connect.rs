@@ -1,0 +1,76 @@
+//! CONNECT: parse and check the target, then either intercept it (TLS terminated with a minted leaf)
+//! or tunnel it blindly. Failures before the tunnel opens are answered with a status and
+//! `Proxy-Status`; nothing is upgraded then.
+
+use std::sync::Arc;
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::{intercept, tunnel, Ingress};
+use crate::{
+    body::{self, Body},
+    error::ProxyError,
+    target::Target,
+};
+
+/// What to do with an accepted CONNECT.
+enum Plan {
+    Intercept,
+    Tunnel(TcpStream),
+}
+
+/// Checks the CONNECT request, answers 200 and spawns the tunnel, or answers why not.
+pub async fn handle(ingress: &Arc<Ingress>, request: Request<Incoming>) -> Response<Body> {
+    let target = match Target::from_connect(request.uri()) {
+        Ok(target) => target,
+        Err(reason) => return refuse(ProxyError::BadRequest(reason), request.uri()),
+    };
+    let plan = match plan(ingress, &target).await {
+        Ok(plan) => plan,
+        Err(error) => return refuse(error, request.uri()),
+    };
+    let ingress_for_task = Arc::clone(ingress);
+    let upgrade = hyper::upgrade::on(request);
+    ingress.shutdown.spawn(async move {
+        let upgraded = match upgrade.await {
+            Ok(upgraded) => TokioIo::new(upgraded),
+            Err(error) => return tracing::debug!(%error, "client left before the tunnel opened"),
+        };
+        match plan {
+            Plan::Intercept => intercept::serve(&ingress_for_task, upgraded, target).await,
+            Plan::Tunnel(upstream) => tunnel::serve(&ingress_for_task, upgraded, upstream, &target).await,
+        }
+    });
+    let mut response = Response::new(body::empty());
+    *response.status_mut() = StatusCode::OK;
+    response
+}
+
+/// Applies policy: allowed port, intercept or tunnel, and checks the upstream is reachable.
+async fn plan(ingress: &Ingress, target: &Target) -> Result<Plan, ProxyError> {
+    let config = &ingress.config;
+    if !config.connect_port_allowed(target.port) {
+        return Err(ProxyError::Denied(format!(
+            "CONNECT to port {} is not allowed (allowed: 443, the ports of intercepted hosts, connect_ports)",
+            target.port
+        )));
+    }
+    if config.intercepts(&target.host, target.port) {
+        if !config.offline {
+            ingress.dialer.resolve(&target.host, target.port).await?;
+        }
+        return Ok(Plan::Intercept);
+    }
+    if config.offline {
+        return Err(ProxyError::Offline(format!("cannot tunnel to {target} while offline")));
+    }
+    Ok(Plan::Tunnel(ingress.dialer.connect(&target.host, target.port).await?))
+}
+
+fn refuse(error: ProxyError, uri: &http::Uri) -> Response<Body> {
+    tracing::info!(target = %uri, %error, "CONNECT refused");
+    error.into_response()
+}

@@ -1,0 +1,47 @@
+//! An intercepted tunnel: TLS with a leaf for the host, then HTTP/1.1 or h2 requests served by
+//! hyper and answered by the proxy core for `https://host:port`.
+
+use std::{convert::Infallible, sync::Arc};
+
+use hyper::{service::service_fn, upgrade::Upgraded};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto,
+};
+
+use super::Ingress;
+use crate::{mitm, target::Target};
+
+/// Terminates the client's TLS and serves its requests until it closes or shutdown aborts.
+pub async fn serve(ingress: &Arc<Ingress>, io: TokioIo<Upgraded>, target: Target) {
+    let tls = match mitm::accept(&ingress.authority, io, &target.host).await {
+        Ok(tls) => tls,
+        Err(error) => return tracing::info!(%target, %error, "TLS interception failed"),
+    };
+    let proxy = ingress.proxy.clone();
+    let target = Arc::new(target);
+    let service = service_fn(move |request| {
+        let proxy = proxy.clone();
+        let target = Arc::clone(&target);
+        async move { Ok::<_, Infallible>(proxy.handle(request, &target).await) }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => log_end(result),
+        () = ingress.shutdown.draining() => {
+            connection.as_mut().graceful_shutdown();
+            tokio::select! {
+                result = connection => log_end(result),
+                () = ingress.shutdown.aborted() => {}
+            }
+        }
+    }
+}
+
+fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
+    if let Err(error) = result {
+        tracing::debug!(%error, "intercepted connection ended with an error");
+    }
+}

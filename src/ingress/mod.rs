@@ -1,0 +1,46 @@
+//! What arrives at the proxy port as a proxy request: CONNECT (intercepted or tunnelled) and
+//! absolute-form plain HTTP. Policy (which ports, which hosts are intercepted) is decided here.
+
+pub mod connect;
+pub mod intercept;
+pub mod tunnel;
+
+use std::sync::Arc;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use crate::{
+    body::Body, config::Config, error::ProxyError, mitm::Authority, proxy::Proxy, shutdown::Shutdown,
+    target::Target, upstream::Dialer,
+};
+
+/// Everything a proxy request needs: policy, CA, proxy core, dialer, shutdown.
+#[derive(Debug)]
+pub struct Ingress {
+    /// Policy and limits.
+    pub config: Arc<Config>,
+    /// Mints leaves for intercepted hosts.
+    pub authority: Arc<Authority>,
+    /// Answers intercepted and plain requests.
+    pub proxy: Proxy,
+    /// Opens tunnels.
+    pub dialer: Dialer,
+    /// Tracks tunnel and intercepted-connection tasks.
+    pub shutdown: Shutdown,
+}
+
+impl Ingress {
+    /// Answers a CONNECT request (see [`connect`]).
+    pub async fn connect(self: &Arc<Self>, request: Request<Incoming>) -> Response<Body> {
+        connect::handle(self, request).await
+    }
+
+    /// Answers an absolute-form request (`GET http://host/path`).
+    pub async fn forward(&self, request: Request<Incoming>) -> Response<Body> {
+        match Target::from_absolute(request.uri()) {
+            Ok(target) => self.proxy.handle(request, &target).await,
+            Err(reason) => ProxyError::BadRequest(reason).into_response(),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The `pantry` command: `run` (the default), `ca export`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pantry::{
+    config::{Config, LogFormat, RunArgs},
+    mitm::Authority,
+    Pantry,
+};
+
+/// A forward HTTPS proxy that caches container images.
+#[derive(Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy (the default).
+    Run(RunArgs),
+    /// Manage pantry's certificate authority.
+    Ca {
+        #[command(subcommand)]
+        action: CaAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaAction {
+    /// Print the CA certificate (PEM), creating the CA if there is none yet.
+    Export(RunArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (args, export) = match cli.command {
+        None => (cli.run, false),
+        Some(Command::Run(args)) => (args, false),
+        Some(Command::Ca { action: CaAction::Export(args) }) => (args, true),
+    };
+    let config = match Config::load(&args) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("pantry: {errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = if export { export_ca(&config) } else { run(config) };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pantry: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn export_ca(config: &Config) -> anyhow::Result<()> {
+    let authority = Authority::load_or_create(&config.certs_dir)?;
+    print!("{}", authority.ca_pem());
+    Ok(())
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listen = config.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let pantry = Pantry::new(config)?;
+        let ca = pantry.authority().ca_path().display().to_string();
+        tracing::info!(%listen, ca = %ca, "pantry is listening");
+        tracing::info!(
+            "trust its CA: `curl -o pantry-ca.pem http://{listen}/ca.pem` and add it to your client's \
+             trust store; use it as HTTPS_PROXY=http://{listen}"
+        );
+        pantry.serve(listener, shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops pantry");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PANTRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

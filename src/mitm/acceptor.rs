@@ -1,0 +1,54 @@
+//! Accepts TLS from a client inside a CONNECT tunnel: reads the ClientHello first (SNI, ALPN), then
+//! presents the leaf for that name, offering h2 and http/1.1.
+
+use std::sync::Arc;
+
+use rustls::{server::Acceptor, ServerConfig};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::{server::TlsStream, LazyConfigAcceptor};
+
+use super::authority::{Authority, CaError};
+
+/// Why the client-side TLS handshake failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MitmError {
+    /// The client's TLS handshake failed or it went away.
+    #[error("client TLS handshake: {0}")]
+    Handshake(#[from] std::io::Error),
+    /// The ClientHello names another host than the CONNECT request.
+    #[error("SNI {sni:?} does not match the CONNECT host {host:?}")]
+    SniMismatch {
+        /// Name in the ClientHello.
+        sni: String,
+        /// Host of the CONNECT request.
+        host: String,
+    },
+    /// No certificate could be minted.
+    #[error(transparent)]
+    Ca(#[from] Arc<CaError>),
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// Completes the TLS handshake with the client as `host` (the CONNECT host, or SNI when equal).
+pub async fn accept<IO>(authority: &Authority, io: IO, host: &str) -> Result<TlsStream<IO>, MitmError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = LazyConfigAcceptor::new(Acceptor::default(), io).await?;
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Some(sni) = start.client_hello().server_name() {
+        if !sni.eq_ignore_ascii_case(bare_host) {
+            return Err(MitmError::SniMismatch { sni: sni.to_string(), host: host.to_string() });
+        }
+    }
+    let leaf = authority.leaf(bare_host).await?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(leaf)));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(start.into_stream(Arc::new(config)).await?)
+}

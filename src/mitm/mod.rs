@@ -1,0 +1,9 @@
+//! TLS interception: pantry's certificate authority and the TLS acceptor that presents its leaves.
+//!
+//! Knows nothing of the cache or the registry API.
+
+pub mod acceptor;
+pub mod authority;
+
+pub use acceptor::{accept, MitmError};
+pub use authority::{Authority, CaError};

@@ -1,0 +1,4 @@
+//! Registry API knowledge: pure parsing and rules, no I/O. Imports nothing else from pantry.
+
+pub mod digest;
+pub mod route;

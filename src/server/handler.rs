@@ -1,0 +1,57 @@
+//! One client connection: HTTP/1.x served by hyper, each request dispatched by its form —
+//! CONNECT to ingress, absolute-form to the proxy, origin-form to admin.
+
+use std::{convert::Infallible, net::SocketAddr, sync::Arc};
+
+use http::{Method, Request};
+use hyper::{body::Incoming, server::conn::http1, service::service_fn};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::admin::Admin;
+use crate::{body::Body, ingress::Ingress};
+
+/// Serves one client connection until it closes, draining on shutdown.
+pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, admin: Arc<Admin>) {
+    let shutdown = ingress.shutdown.clone();
+    let service = service_fn(move |request| {
+        let ingress = Arc::clone(&ingress);
+        let admin = Arc::clone(&admin);
+        async move { Ok::<_, Infallible>(dispatch(&ingress, &admin, request).await) }
+    });
+    let connection = http1::Builder::new()
+        .preserve_header_case(false)
+        .header_read_timeout(std::time::Duration::from_secs(30))
+        .timer(hyper_util::rt::TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown.draining() => {
+            connection.as_mut().graceful_shutdown();
+            tokio::select! {
+                result = connection => result,
+                () = shutdown.aborted() => Ok(()),
+            }
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "client connection ended with an error");
+    }
+}
+
+async fn dispatch(ingress: &Arc<Ingress>, admin: &Admin, request: Request<Incoming>) -> http::Response<Body> {
+    if request.method() == Method::CONNECT {
+        ingress.connect(request).await
+    } else if request.uri().scheme().is_some() {
+        ingress.forward(request).await
+    } else {
+        admin.handle(&request)
+    }
+}
+
+/// The `conn{id, peer}` span every connection's logs carry.
+pub fn span(id: u64, peer: SocketAddr) -> tracing::Span {
+    tracing::info_span!("conn", id, %peer)
+}

@@ -1,0 +1,8 @@
+//! Accepting clients: the listener (connection limit, graceful shutdown), the per-connection handler
+//! that tells proxy requests from admin requests, and the admin pages.
+
+pub mod admin;
+pub mod handler;
+pub mod listener;
+
+pub use listener::Listener;

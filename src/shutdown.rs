@@ -1,0 +1,44 @@
+//! Graceful shutdown shared by every task pantry spawns: stop accepting, let in-flight transfers
+//! finish for a grace period, then abort what is left.
+
+use std::{future::Future, time::Duration};
+
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// Tracks connection and tunnel tasks and tells them when to drain and when to stop.
+#[derive(Clone, Debug, Default)]
+pub struct Shutdown {
+    tracker: TaskTracker,
+    draining: CancellationToken,
+    abort: CancellationToken,
+}
+
+impl Shutdown {
+    /// Spawns a task that shutdown waits for.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn(task);
+    }
+
+    /// Completes when tasks should finish their current work and take no more.
+    pub async fn draining(&self) {
+        self.draining.cancelled().await
+    }
+
+    /// Completes when tasks must stop at once.
+    pub async fn aborted(&self) {
+        self.abort.cancelled().await
+    }
+
+    /// Signals draining, waits up to `grace` for tasks, then aborts the rest. True if all finished.
+    pub async fn drain(&self, grace: Duration) -> bool {
+        self.tracker.close();
+        self.draining.cancel();
+        let finished = tokio::time::timeout(grace, self.tracker.wait()).await.is_ok();
+        self.abort.cancel();
+        self.tracker.wait().await;
+        finished
+    }
+}

@@ -1,0 +1,131 @@
+//! The pooled upstream HTTP client: HTTP/1.1 and h2 (by ALPN) over rustls with the ring provider,
+//! trusting the system roots plus every `--upstream-ca`, connecting through [`Dialer`].
+
+use std::{path::PathBuf, sync::Arc};
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::{pem::PemObject, CertificateDer};
+
+use super::dial::{DialError, Dialer};
+use crate::{body::Body, error::ProxyError};
+
+/// Why the upstream client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamSetupError {
+    /// An `--upstream-ca` file could not be read or holds no certificate.
+    #[error("upstream CA {path}: {detail}")]
+    Ca {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Sends requests to upstream origins; cheap to clone, connections pooled per origin.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    client: Client<HttpsConnector<Dialer>, Body>,
+    dialer: Dialer,
+}
+
+impl Upstream {
+    /// Builds the client: system roots + `extra_roots`, connecting through `dialer`.
+    pub fn new(dialer: Dialer, extra_roots: &[PathBuf]) -> Result<Self, UpstreamSetupError> {
+        let roots = root_store(extra_roots)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(dialer.clone());
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(Self { client, dialer })
+    }
+
+    /// The dialer, for raw connections (tunnels).
+    pub fn dialer(&self) -> &Dialer {
+        &self.dialer
+    }
+
+    /// Sends a request with an absolute URI; errors say which step failed.
+    pub async fn send(&self, request: Request<Body>) -> Result<Response<Incoming>, ProxyError> {
+        let target = target_of(request.uri());
+        self.client.request(request).await.map_err(|e| classify(&target, &e))
+    }
+}
+
+fn root_store(extra: &[PathBuf]) -> Result<RootCertStore, UpstreamSetupError> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::debug!(%error, "skipping a system root certificate");
+    }
+    roots.add_parsable_certificates(native.certs);
+    for path in extra {
+        let ca_error = |detail: String| UpstreamSetupError::Ca { path: path.clone(), detail };
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| ca_error(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ca_error(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(ca_error("no PEM certificate in file".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
+        }
+    }
+    Ok(roots)
+}
+
+fn target_of(uri: &http::Uri) -> String {
+    let host = uri.host().unwrap_or("?");
+    match uri.port_u16() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+/// Walks the error's cause chain to tell DNS, TCP, TLS and HTTP failures apart.
+fn classify(target: &str, error: &(dyn std::error::Error + 'static)) -> ProxyError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut last = error.to_string();
+    while let Some(e) = cause {
+        if let Some(dial) = e.downcast_ref::<DialError>() {
+            return match dial {
+                DialError::Dns { host, source } => {
+                    ProxyError::Dns { host: host.clone(), detail: source.to_string() }
+                }
+                DialError::Refused { target } => ProxyError::ConnectionRefused { target: target.clone() },
+                DialError::Timeout { target } => ProxyError::ConnectionTimeout { target: target.clone() },
+                DialError::Io { target, source } => {
+                    ProxyError::Upstream { target: target.clone(), detail: source.to_string() }
+                }
+            };
+        }
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            let detail = tls.to_string();
+            return match tls {
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+                    ProxyError::TlsCertificate { target: target.to_string(), detail }
+                }
+                _ => ProxyError::TlsProtocol { target: target.to_string(), detail },
+            };
+        }
+        last = e.to_string();
+        cause = e.source();
+    }
+    ProxyError::Upstream { target: target.to_string(), detail: last }
+}

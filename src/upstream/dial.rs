@@ -1,0 +1,171 @@
+//! Resolving and connecting to `host:port`: `--resolve` overrides first, then the system resolver,
+//! every address tried in turn within one connect timeout.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    io,
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::{config::ResolveRule, error::ProxyError};
+
+/// Why a connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// The name did not resolve.
+    #[error("cannot resolve {host}: {source}")]
+    Dns {
+        /// Host name.
+        host: String,
+        /// Resolver error.
+        source: io::Error,
+    },
+    /// Every address refused.
+    #[error("connection to {target} refused")]
+    Refused {
+        /// host:port.
+        target: String,
+    },
+    /// Resolving and connecting took longer than the connect timeout.
+    #[error("connection to {target} timed out")]
+    Timeout {
+        /// host:port.
+        target: String,
+    },
+    /// Another socket error.
+    #[error("connection to {target} failed: {source}")]
+    Io {
+        /// host:port.
+        target: String,
+        /// Socket error.
+        source: io::Error,
+    },
+}
+
+impl From<DialError> for ProxyError {
+    fn from(e: DialError) -> Self {
+        match e {
+            DialError::Dns { host, source } => ProxyError::Dns { host, detail: source.to_string() },
+            DialError::Refused { target } => ProxyError::ConnectionRefused { target },
+            DialError::Timeout { target } => ProxyError::ConnectionTimeout { target },
+            DialError::Io { target, source } => ProxyError::Upstream { target, detail: source.to_string() },
+        }
+    }
+}
+
+/// Connects to upstreams by name; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Dialer {
+    overrides: Arc<HashMap<(String, u16), IpAddr>>,
+    timeout: Duration,
+}
+
+impl Dialer {
+    /// A dialer with `--resolve` overrides and a connect timeout.
+    pub fn new(rules: &[ResolveRule], timeout: Duration) -> Self {
+        let overrides = rules.iter().map(|r| ((r.host.clone(), r.port), r.addr)).collect();
+        Self { overrides: Arc::new(overrides), timeout }
+    }
+
+    /// The addresses `host:port` stands for (an override, an IP literal, or DNS).
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, DialError> {
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        if let Some(addr) = self.overrides.get(&(host.clone(), port)) {
+            return Ok(vec![SocketAddr::new(*addr, port)]);
+        }
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|source| DialError::Dns { host: host.clone(), source })?
+            .collect();
+        if addrs.is_empty() {
+            let source = io::Error::new(io::ErrorKind::NotFound, "no addresses");
+            return Err(DialError::Dns { host, source });
+        }
+        Ok(addrs)
+    }
+
+    /// Opens a TCP connection to `host:port`, trying each address until one answers.
+    pub async fn connect(&self, host: &str, port: u16) -> Result<TcpStream, DialError> {
+        let target = format!("{host}:{port}");
+        let attempt = async {
+            let mut last = None;
+            for addr in self.resolve(host, port).await? {
+                match TcpStream::connect(addr).await {
+                    Ok(stream) => {
+                        let _ = stream.set_nodelay(true);
+                        return Ok(stream);
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(match last {
+                Some(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    DialError::Refused { target: target.clone() }
+                }
+                Some(source) => DialError::Io { target: target.clone(), source },
+                None => DialError::Refused { target: target.clone() },
+            })
+        };
+        tokio::time::timeout(self.timeout, attempt)
+            .await
+            .unwrap_or_else(|_| Err(DialError::Timeout { target: target.clone() }))
+    }
+}
+
+/// The dialer as a hyper-util connector (for the pooled client).
+impl tower_service::Service<http::Uri> for Dialer {
+    type Response = TokioIo<TcpStream>;
+    type Error = DialError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let dialer = self.clone();
+        Box::pin(async move {
+            let host = uri.host().unwrap_or_default().to_string();
+            let default_port = if uri.scheme_str() == Some("http") { 80 } else { 443 };
+            let port = uri.port_u16().unwrap_or(default_port);
+            dialer.connect(&host, port).await.map(TokioIo::new)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn overrides_win_over_dns_and_are_per_port() {
+        let rule = ResolveRule::parse("registry.test:5000:127.0.0.2").unwrap();
+        let dialer = Dialer::new(&[rule], Duration::from_secs(1));
+        let addrs = dialer.resolve("Registry.TEST", 5000).await.unwrap();
+        assert_eq!(addrs, vec!["127.0.0.2:5000".parse().unwrap()]);
+        let ip = dialer.resolve("[::1]", 443).await.unwrap();
+        assert_eq!(ip, vec!["[::1]:443".parse().unwrap()]);
+        assert!(matches!(dialer.resolve("registry.test", 5001).await, Err(DialError::Dns { .. })));
+    }
+
+    #[tokio::test]
+    async fn refused_is_reported_as_such() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let dialer = Dialer::new(&[], Duration::from_secs(5));
+        let error = dialer.connect("127.0.0.1", port).await.unwrap_err();
+        assert!(matches!(error, DialError::Refused { .. }), "{error}");
+    }
+}

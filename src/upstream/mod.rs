@@ -1,0 +1,9 @@
+//! Talking to upstreams: name resolution with overrides, TCP dialing, the pooled HTTPS client.
+//!
+//! Knows nothing of the cache, CONNECT or certificates pantry mints.
+
+pub mod client;
+pub mod dial;
+
+pub use client::Upstream;
+pub use dial::Dialer;
