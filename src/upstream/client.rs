@@ -103,29 +103,42 @@ fn classify(target: &str, error: &(dyn std::error::Error + 'static)) -> ProxyErr
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     let mut last = error.to_string();
     while let Some(e) = cause {
-        if let Some(dial) = e.downcast_ref::<DialError>() {
-            return match dial {
-                DialError::Dns { host, source } => {
-                    ProxyError::Dns { host: host.clone(), detail: source.to_string() }
-                }
-                DialError::Refused { target } => ProxyError::ConnectionRefused { target: target.clone() },
-                DialError::Timeout { target } => ProxyError::ConnectionTimeout { target: target.clone() },
-                DialError::Io { target, source } => {
-                    ProxyError::Upstream { target: target.clone(), detail: source.to_string() }
-                }
-            };
+        if let Some(known) = classify_one(target, e) {
+            return known;
         }
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            let detail = tls.to_string();
-            return match tls {
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
-                    ProxyError::TlsCertificate { target: target.to_string(), detail }
-                }
-                _ => ProxyError::TlsProtocol { target: target.to_string(), detail },
-            };
+        // io::Error::source() skips the error it wraps (often another io::Error), so descend explicitly.
+        let mut wrapped = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+        while let Some(inner) = wrapped {
+            if let Some(known) = classify_one(target, inner) {
+                return known;
+            }
+            wrapped = inner.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
         }
         last = e.to_string();
         cause = e.source();
     }
     ProxyError::Upstream { target: target.to_string(), detail: last }
+}
+
+fn classify_one(target: &str, e: &(dyn std::error::Error + 'static)) -> Option<ProxyError> {
+    if let Some(dial) = e.downcast_ref::<DialError>() {
+        return Some(match dial {
+            DialError::Dns { host, source } => {
+                ProxyError::Dns { host: host.clone(), detail: source.to_string() }
+            }
+            DialError::Refused { target } => ProxyError::ConnectionRefused { target: target.clone() },
+            DialError::Timeout { target } => ProxyError::ConnectionTimeout { target: target.clone() },
+            DialError::Io { target, source } => {
+                ProxyError::Upstream { target: target.clone(), detail: source.to_string() }
+            }
+        });
+    }
+    let tls = e.downcast_ref::<rustls::Error>()?;
+    let (target, detail) = (target.to_string(), tls.to_string());
+    Some(match tls {
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+            ProxyError::TlsCertificate { target, detail }
+        }
+        _ => ProxyError::TlsProtocol { target, detail },
+    })
 }

@@ -84,6 +84,11 @@ impl Dialer {
         if let Ok(ip) = host.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
+        if host == "invalid" || host.ends_with(".invalid") {
+            // RFC 6761 §6.4: `.invalid` never resolves, so no resolver is asked.
+            let source = io::Error::new(io::ErrorKind::NotFound, "`.invalid` names never resolve");
+            return Err(DialError::Dns { host, source });
+        }
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
             .await
             .map_err(|source| DialError::Dns { host: host.clone(), source })?

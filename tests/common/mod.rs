@@ -1,0 +1,174 @@
+//! Shared test harness: a pantry on port 0 with temp dirs, a fake TLS upstream with its own CA,
+//! and a client that speaks CONNECT, TLS and HTTP/1.1 or h2 through pantry.
+#![allow(dead_code)]
+
+pub mod upstream;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use pantry::{config::Config, Pantry};
+use rustls::{pki_types::ServerName, ClientConfig, RootCertStore};
+use rustls_pki_types::{pem::PemObject, CertificateDer};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::oneshot,
+};
+use tokio_rustls::{client::TlsStream, TlsConnector};
+
+/// A running pantry and the temp dirs it owns.
+pub struct TestPantry {
+    pub addr: SocketAddr,
+    pub pantry: Arc<Pantry>,
+    pub dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+impl TestPantry {
+    /// pantry's CA as a root store (what a client that trusts pantry has).
+    pub fn roots(&self) -> RootCertStore {
+        roots_from_pem(self.pantry.authority().ca_pem())
+    }
+
+    /// Signals shutdown and returns the serving task to await.
+    pub fn stop(&mut self) -> &mut tokio::task::JoinHandle<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        &mut self.task
+    }
+}
+
+/// Starts pantry on 127.0.0.1:0 with temp cache/certs dirs; `adjust` edits the config first.
+pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        cache_dir: dir.path().join("cache"),
+        certs_dir: dir.path().join("certs"),
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let pantry = Arc::new(Pantry::new(config).unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = Arc::clone(&pantry);
+    let task = tokio::spawn(async move {
+        serving
+            .serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    TestPantry { addr, pantry, dir, stop: Some(stop), task }
+}
+
+pub fn roots_from_pem(pem: &str) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    roots
+}
+
+/// Sends `CONNECT target` with the given HTTP version; returns the stream and the response head.
+pub async fn connect(proxy: SocketAddr, target: &str, version: &str) -> (TcpStream, String) {
+    let mut stream = TcpStream::connect(proxy).await.unwrap();
+    let request = format!("CONNECT {target} {version}\r\nHost: {target}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let head = read_head(&mut stream).await;
+    (stream, head)
+}
+
+/// Sends raw bytes and reads one response head.
+pub async fn raw_request(stream: &mut TcpStream, bytes: &[u8]) -> String {
+    stream.write_all(bytes).await.unwrap();
+    read_head(stream).await
+}
+
+/// Reads a response head byte by byte (so no tunnel byte is consumed).
+pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        if stream.read(&mut byte).await.unwrap() == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// TLS over an open tunnel, trusting `roots`, offering `alpn`.
+pub async fn tls<S>(
+    stream: S,
+    name: &str,
+    roots: RootCertStore,
+    alpn: &[&[u8]],
+) -> std::io::Result<TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let name = ServerName::try_from(name.to_string()).unwrap();
+    TlsConnector::from(Arc::new(config)).connect(name, stream).await
+}
+
+/// An HTTP/1.1 or h2 sender over any stream.
+pub enum Sender {
+    H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+impl Sender {
+    pub async fn h1<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S) -> Self {
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(conn);
+        Self::H1(send)
+    }
+
+    pub async fn h2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S) -> Self {
+        let (send, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(conn);
+        Self::H2(send)
+    }
+
+    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> Response<Incoming> {
+        match self {
+            Self::H1(send) => send.send_request(request).await.unwrap(),
+            Self::H2(send) => send.send_request(request).await.unwrap(),
+        }
+    }
+
+    /// GET `uri` with a Host header and returns status and body.
+    pub async fn get(&mut self, uri: &str, host: &str) -> (Response<()>, Bytes) {
+        let mut request = Request::get(uri);
+        if matches!(self, Self::H1(_)) {
+            request = request.header("host", host);
+        }
+        let response = self.send(request.body(Full::new(Bytes::new())).unwrap()).await;
+        let (parts, body) = response.into_parts();
+        (Response::from_parts(parts, ()), body.collect().await.unwrap().to_bytes())
+    }
+}
+
+/// CONNECT to `target` through pantry and open TLS trusting pantry's CA.
+pub async fn intercepted(pantry: &TestPantry, target: &str, alpn: &[&[u8]]) -> TlsStream<TcpStream> {
+    let (stream, head) = connect(pantry.addr, target, "HTTP/1.1").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let host = target.rsplit_once(':').unwrap().0.trim_start_matches('[').trim_end_matches(']');
+    tls(stream, host, pantry.roots(), alpn).await.unwrap()
+}
