@@ -1,0 +1,78 @@
+//! The `pantry` binary: config errors listed at once with exit status 2, `ca export`, start-up and
+//! graceful exit on SIGTERM.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    process::{Command, Stdio},
+};
+
+fn pantry() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pantry"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PANTRY_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+#[test]
+fn invalid_configuration_lists_every_problem_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pantry.toml");
+    std::fs::write(&file, "max_size = \"huge\"\n").unwrap();
+    let output = pantry()
+        .args(["--listen", "nowhere", "--resolve", "bad", "--config"])
+        .arg(&file)
+        .env("PANTRY_LOG_FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for problem in ["listen", "resolve rule", "max_size", "log_format"] {
+        assert!(stderr.contains(problem), "{problem} missing from: {stderr}");
+    }
+}
+
+#[test]
+fn ca_export_prints_the_certificate_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = pantry().args(["ca", "export", "--certs-dir"]).arg(dir.path()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.starts_with("-----BEGIN CERTIFICATE-----"), "{stdout}");
+    assert!(!stdout.contains("PRIVATE"));
+    assert_eq!(stdout, std::fs::read_to_string(dir.path().join("ca.pem")).unwrap());
+}
+
+#[test]
+fn runs_serves_and_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = pantry()
+        .args(["run", "--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(dir.path().join("cache"))
+        .arg("--certs-dir")
+        .arg(dir.path().join("certs"))
+        .env("PANTRY_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "pantry exited before listening");
+        if let Some(rest) = line.split("listen=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success(), "SIGTERM exits with status 0");
+}

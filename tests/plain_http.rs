@@ -1,0 +1,136 @@
+//! Absolute-form plain HTTP: forwarded with hop-by-hop headers stripped, bodies streamed both ways.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{start_pantry, upstream::FakeUpstream};
+use futures_util::StreamExt;
+use http::Request;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+type StreamedBody =
+    StreamBody<futures_util::stream::BoxStream<'static, Result<Frame<Bytes>, std::io::Error>>>;
+
+async fn proxy_sender<B>(proxy: std::net::SocketAddr) -> hyper::client::conn::http1::SendRequest<B>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = TcpStream::connect(proxy).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+#[tokio::test]
+async fn absolute_form_is_forwarded_without_hop_by_hop_headers() {
+    let upstream = FakeUpstream::start("127.0.0.1:0", false).await;
+    let pantry = start_pantry(|_| {}).await;
+    let mut sender = proxy_sender(pantry.addr).await;
+    let uri = format!("http://127.0.0.1:{}/echo?x=1", upstream.port());
+    let request = Request::get(&uri)
+        .header("host", format!("127.0.0.1:{}", upstream.port()))
+        .header("proxy-authorization", "Basic c2VjcmV0")
+        .header("connection", "keep-alive, x-client-hop")
+        .header("x-client-hop", "private")
+        .header("x-end-to-end", "kept")
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("x-hop").is_none());
+    assert_eq!(response.headers()["cache-status"], "pantry; fwd=uri-miss");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let echo = String::from_utf8_lossy(&body).to_ascii_lowercase();
+    assert!(echo.starts_with("get /echo?x=1"), "{echo}");
+    assert!(echo.contains("x-end-to-end: kept"), "{echo}");
+    for leaked in ["proxy-authorization", "x-client-hop", "keep-alive"] {
+        assert!(!echo.contains(leaked), "{leaked} reached the upstream: {echo}");
+    }
+}
+
+#[tokio::test]
+async fn response_bodies_stream_before_the_upstream_finishes() {
+    let upstream = FakeUpstream::start("127.0.0.1:0", false).await;
+    let pantry = start_pantry(|_| {}).await;
+    let mut sender = proxy_sender(pantry.addr).await;
+    let uri = format!("http://127.0.0.1:{}/gated", upstream.port());
+    let request = Request::get(&uri).body(http_body_util::Empty::<Bytes>::new()).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let mut body = response.into_body();
+    let first = tokio::time::timeout(Duration::from_secs(10), body.frame()).await.unwrap().unwrap().unwrap();
+    assert_eq!(first.into_data().unwrap(), "first chunk\n", "first bytes arrive while upstream is held");
+    upstream.observed.gate.notify_one();
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(rest, "rest\n");
+}
+
+#[tokio::test]
+async fn request_bodies_stream_before_the_client_finishes() {
+    let upstream = FakeUpstream::start("127.0.0.1:0", false).await;
+    let pantry = start_pantry(|_| {}).await;
+    let mut sender = proxy_sender::<StreamedBody>(pantry.addr).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(1);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+    let uri = format!("http://127.0.0.1:{}/upload", upstream.port());
+    let request = Request::post(&uri).body(StreamBody::new(stream.boxed())).unwrap();
+    let response = tokio::spawn(async move { sender.send_request(request).await });
+    tx.send(Ok(Frame::data(Bytes::from(vec![7u8; 1000])))).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), upstream.observed.upload_started.notified())
+        .await
+        .expect("upstream saw the first upload bytes while the client was still sending");
+    tx.send(Ok(Frame::data(Bytes::from(vec![7u8; 24])))).await.unwrap();
+    drop(tx);
+    let response = response.await.unwrap().unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "received 1024");
+}
+
+#[tokio::test]
+async fn large_body_passes_through_intact() {
+    const LEN: u64 = 256 * 1024 * 1024;
+    let upstream = FakeUpstream::start("127.0.0.1:0", false).await;
+    let pantry = start_pantry(|_| {}).await;
+    let mut sender = proxy_sender(pantry.addr).await;
+    let uri = format!("http://127.0.0.1:{}/bytes/{LEN}", upstream.port());
+    let request = Request::get(&uri).body(http_body_util::Empty::<Bytes>::new()).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.headers()["content-length"], LEN.to_string().as_str());
+    let mut body = response.into_body();
+    let (mut total, mut mismatches) = (0u64, 0u64);
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.unwrap().into_data() {
+            for (i, byte) in data.iter().enumerate() {
+                let offset = total + i as u64;
+                mismatches += u64::from(*byte != ((offset % (64 * 1024)) % 251) as u8);
+            }
+            total += data.len() as u64;
+        }
+    }
+    assert_eq!((total, mismatches), (LEN, 0));
+}
+
+#[tokio::test]
+async fn admin_pages_and_unknown_origin_form() {
+    let pantry = start_pantry(|_| {}).await;
+    let mut sender = proxy_sender(pantry.addr).await;
+    let get = |path: &str| {
+        Request::get(path).header("host", "pantry").body(http_body_util::Empty::<Bytes>::new()).unwrap()
+    };
+    let ca = sender.send_request(get("/ca.pem")).await.unwrap();
+    assert_eq!(ca.status(), 200);
+    let pem = ca.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(pem, pantry.pantry.authority().ca_pem().as_bytes());
+    assert!(!String::from_utf8_lossy(&pem).contains("PRIVATE KEY"));
+    let health = sender.send_request(get("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let _ = health.into_body().collect().await;
+    let missing = sender.send_request(get("/ca.key")).await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
