@@ -1,8 +1,9 @@
 //! Graceful shutdown shared by every task pantry spawns: stop accepting, let in-flight transfers
 //! finish for a grace period, then abort what is left.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// Tracks connection and tunnel tasks and tells them when to drain and when to stop.
@@ -40,5 +41,17 @@ impl Shutdown {
         self.abort.cancel();
         self.tracker.wait().await;
         finished
+    }
+}
+
+/// A client connection's slot under `max_connections`; held by whatever serves the connection,
+/// including a tunnel it turned into.
+#[derive(Clone, Debug)]
+pub struct ConnectionPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+
+impl ConnectionPermit {
+    /// Wraps a semaphore permit.
+    pub fn new(permit: OwnedSemaphorePermit) -> Self {
+        Self(Arc::new(permit))
     }
 }

@@ -95,3 +95,26 @@ async fn refused_upstream_is_502_with_proxy_status() {
     assert!(head.starts_with("HTTP/1.1 502"), "{head}");
     assert!(head.contains("error=connection_refused"), "{head}");
 }
+
+#[tokio::test]
+async fn a_tunnel_holds_its_connection_slot_until_it_closes() {
+    let upstream = FakeUpstream::start("127.0.0.1:0", true).await;
+    let port = upstream.port();
+    let pantry = start_pantry(|c| {
+        c.connect_ports = vec![port];
+        c.max_connections = 1;
+    })
+    .await;
+    let (tunnel, head) = connect(pantry.addr, &format!("127.0.0.1:{port}"), "HTTP/1.1").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut waiting = TcpStream::connect(pantry.addr).await.unwrap();
+    let health =
+        tokio::spawn(
+            async move { raw_request(&mut waiting, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await },
+        );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!health.is_finished(), "a second client waits while the tunnel uses the only slot");
+    drop(tunnel);
+    let head = tokio::time::timeout(std::time::Duration::from_secs(10), health).await.unwrap().unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}

@@ -13,6 +13,7 @@ use super::{intercept, tunnel, Ingress};
 use crate::{
     body::{self, Body},
     error::ProxyError,
+    shutdown::ConnectionPermit,
     target::Target,
 };
 
@@ -23,7 +24,7 @@ enum Plan {
 }
 
 /// Checks the CONNECT request, answers 200 and spawns the tunnel, or answers why not.
-pub async fn handle(ingress: &Arc<Ingress>, request: Request<Incoming>) -> Response<Body> {
+pub async fn handle(ingress: &Arc<Ingress>, mut request: Request<Incoming>) -> Response<Body> {
     let target = match Target::from_connect(request.uri()) {
         Ok(target) => target,
         Err(reason) => return refuse(ProxyError::BadRequest(reason), request.uri()),
@@ -33,8 +34,10 @@ pub async fn handle(ingress: &Arc<Ingress>, request: Request<Incoming>) -> Respo
         Err(error) => return refuse(error, request.uri()),
     };
     let ingress_for_task = Arc::clone(ingress);
+    let permit = request.extensions_mut().remove::<ConnectionPermit>();
     let upgrade = hyper::upgrade::on(request);
     ingress.shutdown.spawn(async move {
+        let _permit = permit;
         let upgraded = match upgrade.await {
             Ok(upgraded) => TokioIo::new(upgraded),
             Err(error) => return tracing::debug!(%error, "client left before the tunnel opened"),

@@ -9,14 +9,16 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::admin::Admin;
-use crate::{body::Body, ingress::Ingress};
+use crate::{body::Body, ingress::Ingress, shutdown::ConnectionPermit};
 
-/// Serves one client connection until it closes, draining on shutdown.
-pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, admin: Arc<Admin>) {
+/// Serves one client connection until it closes, draining on shutdown. `permit` counts the
+/// connection against `max_connections`, and goes with it into a tunnel if it becomes one.
+pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, admin: Arc<Admin>, permit: ConnectionPermit) {
     let shutdown = ingress.shutdown.clone();
-    let service = service_fn(move |request| {
+    let service = service_fn(move |mut request: Request<Incoming>| {
         let ingress = Arc::clone(&ingress);
         let admin = Arc::clone(&admin);
+        request.extensions_mut().insert(permit.clone());
         async move { Ok::<_, Infallible>(dispatch(&ingress, &admin, request).await) }
     });
     let connection = http1::Builder::new()

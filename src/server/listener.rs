@@ -7,7 +7,7 @@ use tokio::{net::TcpListener, sync::Semaphore};
 use tracing::Instrument;
 
 use super::{admin::Admin, handler};
-use crate::ingress::Ingress;
+use crate::{ingress::Ingress, shutdown::ConnectionPermit};
 
 /// Accepts clients and hands each to a handler task.
 #[derive(Debug)]
@@ -53,11 +53,7 @@ impl Listener {
             let span = handler::span(next_id, peer);
             let (ingress, admin) = (Arc::clone(&self.ingress), Arc::clone(&self.admin));
             self.ingress.shutdown.spawn(
-                async move {
-                    handler::serve(stream, ingress, admin).await;
-                    drop(permit);
-                }
-                .instrument(span),
+                handler::serve(stream, ingress, admin, ConnectionPermit::new(permit)).instrument(span),
             );
         }
         drop(self.listener);
