@@ -1,0 +1,88 @@
+# shellcheck shell=bash
+# Helpers the client rows share: upstream request counting and content comparison.
+
+# Logs that see every request which reaches "upstream" (the backend behind nginx is left out,
+# as nginx already logs what it forwards).
+UPSTREAM_LOGS=(nginx-front.access.log nginx-cdn.access.log registry-basic.access.log
+  registry-token.access.log)
+
+upstream_mark() { # upstream_mark NAME : remember how long each upstream access log is now
+  local f n
+  : >"$WORK/marks/$1"
+  for f in "${UPSTREAM_LOGS[@]}"; do
+    n=$(wc -l <"$WORK/logs/$f" 2>/dev/null || echo 0)
+    echo "$f $n" >>"$WORK/marks/$1"
+  done
+}
+
+# upstream_since NAME : print "BLOBS MANIFESTS DETAIL": blob GETs and manifest-by-digest GETs that
+# reached the registries, and GETs the CDN served, since the mark. A CDN GET is counted as a blob
+# GET of its own (it is the same blob's bytes crossing the upstream link a second time).
+upstream_since() {
+  sleep 1   # let the servers finish writing their log lines
+  local f n blobs=0 mans=0 b m detail=""
+  while read -r f n; do
+    b=$(tail -n +"$((n + 1))" "$WORK/logs/$f" 2>/dev/null \
+      | grep -cE '"GET (/v2/[^ ]+/blobs/sha256:|/blobs/sha256/)' || true)
+    m=$(tail -n +"$((n + 1))" "$WORK/logs/$f" 2>/dev/null \
+      | grep -cE '"GET /v2/[^ ]+/manifests/sha256:' || true)
+    blobs=$((blobs + b)); mans=$((mans + m))
+    case $f in
+      nginx-cdn*) [ "$b" -gt 0 ] && detail+="CDN served $b blobs; " ;;
+      *) [ $((b + m)) -gt 0 ] && detail+="${f%%.access.log}: $b blob GETs (307 to CDN if nginx-front), $m manifest-by-digest GETs; " ;;
+    esac
+  done <"$WORK/marks/$1"
+  echo "$blobs $mans ${detail:-none}"
+}
+
+# check_zero_upstream CLIENT MARK : the zero-upstream check after a second pull
+check_zero_upstream() {
+  local client=$1 mark=$2 blobs mans detail
+  read -r blobs mans detail < <(upstream_since "$mark")
+  if [ "$blobs" = 0 ] && [ "$mans" = 0 ]; then
+    pass "$client" zero-upstream "no blob or manifest-by-digest GET reached the registries or the CDN"
+  else
+    fail "$client" zero-upstream "second pull reached upstream: $detail"
+  fi
+}
+
+# same_set "A B C" "C B A" : equal as sets of words
+same_set() {
+  [ "$(tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -u)" = "$(tr ' ' '\n' <<<"$2" | grep -v '^$' | sort -u)" ]
+}
+
+# compare_content CLIENT CHECK WHAT EXPECTED GOT [NOTE] : pass/fail CHECK on equal digest sets
+compare_content() {
+  local client=$1 check=$2 what=$3 want=$4 got=$5 note=${6:-}
+  case $what in
+    blobs) what="layer and config digests" ;;
+    idcfg) what="image ID (config digest) and diff_ids" ;;
+  esac
+  if [ -n "$got" ] && same_set "$want" "$got"; then
+    pass "$client" "$check" "$what match the pushed image${note:+; $note}"
+  else
+    fail "$client" "$check" "$what differ: want [$want] got [${got:-nothing}]${note:+; $note}"
+  fi
+}
+
+# sha256 digests of every file in a directory tree (blob files), space separated
+digests_of_dir() {
+  find "$1" -type f -print0 2>/dev/null | xargs -0 -r sha256sum | awk '{print "sha256:" $1}' | sort -u | tr '\n' ' '
+}
+
+# keep only the words of $2 that are in $1 (which of the wanted digests are present)
+present_of() {
+  local w out=""
+  for w in $1; do grep -qw -- "${w#sha256:}" <<<"$2" && out+="$w "; done
+  echo "$out"
+}
+
+# expect_denied CLIENT LABEL OUTFILE RC : helper for the deny check; prints a problem or nothing
+denied_problem() {
+  local label=$1 out=$2 rc=$3
+  if [ "$rc" -eq 0 ]; then
+    echo "$label: pull SUCCEEDED (cached private content served without valid credentials)"
+  elif ! is_auth_error "$out"; then
+    echo "$label: failed, but not with an authorization error: $(failure_msg "$out")"
+  fi
+}
