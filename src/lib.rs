@@ -8,17 +8,23 @@
 //!               │    └─ otherwise ─▶ ingress::tunnel (bytes both ways, idle timeout)
 //!               ├─ absolute-form http://… ─▶ proxy::handle
 //!               └─ origin-form /ca.pem /healthz ─▶ server::admin
-//! proxy::handle ─▶ upstream::client (pooled, rustls/ring, --upstream-ca, --resolve via upstream::dial)
-//! registry::{route,digest}: pure parsing of the registry API, used by the cache.
+//! proxy::handle: registry::route::classify
+//!   ├─ blob/manifest by digest ─▶ proxy::by_digest: cache::store hit? proxy::access check ─▶ cache::respond
+//!   │                             miss ─▶ cache::coalesce (one fetch per digest, spool + watermark,
+//!   │                             verified, committed to cacache) ◀─ upstream::client (follows redirects)
+//!   └─ anything else ─▶ proxy::forward ─▶ upstream::client (pooled, rustls/ring, --upstream-ca,
+//!                                         --resolve via upstream::dial)
 //! ```
 //!
 //! Map: `config` (flags/env/file), `error` (side → status, Proxy-Status), `body` (streaming body
 //! type), `target` (host:port parsing), `hop_by_hop` (headers that never cross), `shutdown` (drain
-//! then abort), `server`, `ingress`, `mitm`, `proxy`, `upstream`, `registry`.
+//! then abort), `server`, `ingress`, `mitm`, `proxy`, `cache` (store, single flight, ranges,
+//! access grants), `upstream`, `registry` (pure: routes, digests).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod body;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod hop_by_hop;
@@ -36,6 +42,7 @@ use std::{future::Future, sync::Arc};
 use tokio::net::TcpListener;
 
 use crate::{
+    cache::{store::StoreError, Store},
     config::Config,
     ingress::Ingress,
     mitm::{Authority, CaError},
@@ -54,6 +61,9 @@ pub enum StartError {
     /// The upstream client could not be built.
     #[error("upstream client: {0}")]
     Upstream(#[from] UpstreamSetupError),
+    /// The cache directory could not be opened.
+    #[error("cache: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// A configured pantry: CA loaded, upstream client built, ready to serve a listener.
@@ -63,15 +73,21 @@ pub struct Pantry {
 }
 
 impl Pantry {
-    /// Loads (or creates) the CA and builds the upstream client from `config`.
-    pub fn new(config: Config) -> Result<Self, StartError> {
+    /// Loads (or creates) the CA, opens the cache and builds the upstream client from `config`.
+    pub async fn new(config: Config) -> Result<Self, StartError> {
         let config = Arc::new(config);
         let authority = Arc::new(Authority::load_or_create(&config.certs_dir)?);
         let dialer = Dialer::new(&config.resolve, config.upstream_connect_timeout);
         let upstream = Upstream::new(dialer.clone(), &config.upstream_ca)?;
-        let proxy = Proxy::new(upstream, config.offline);
+        let store = Arc::new(Store::open(&config.cache_dir).await?);
+        let proxy = Proxy::new(upstream, store, config.offline);
         let ingress = Ingress { config, authority, proxy, dialer, shutdown: Shutdown::default() };
         Ok(Self { ingress: Arc::new(ingress) })
+    }
+
+    /// The proxy core (for cache statistics).
+    pub fn proxy(&self) -> &Proxy {
+        &self.ingress.proxy
     }
 
     /// The certificate authority (for its PEM and minting statistics).

@@ -76,7 +76,7 @@ fn run(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let listen = listener.local_addr().context("cannot read the bound address")?;
-        let pantry = Pantry::new(config)?;
+        let pantry = Pantry::new(config).await?;
         let ca = pantry.authority().ca_path().display().to_string();
         tracing::info!(%listen, ca = %ca, "pantry is listening");
         tracing::info!(

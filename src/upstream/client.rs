@@ -3,15 +3,21 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use http::{Request, Response};
+use http::{HeaderMap, Method, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::{pem::PemObject, CertificateDer};
 
-use super::dial::{DialError, Dialer};
-use crate::{body::Body, error::ProxyError};
+use super::{
+    dial::{DialError, Dialer},
+    redirect,
+};
+use crate::{
+    body::{self, Body},
+    error::ProxyError,
+};
 
 /// Why the upstream client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +64,34 @@ impl Upstream {
     /// The dialer, for raw connections (tunnels).
     pub fn dialer(&self) -> &Dialer {
         &self.dialer
+    }
+
+    /// Sends a body-less request (GET, HEAD), following redirects; `Authorization` and cookies are
+    /// dropped as soon as a redirect leaves the original origin.
+    pub async fn fetch(
+        &self,
+        method: Method,
+        uri: Uri,
+        mut headers: HeaderMap,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let origin = uri.clone();
+        let mut uri = uri;
+        for _ in 0..=redirect::MAX_REDIRECTS {
+            let mut request = Request::new(body::empty());
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = uri.clone();
+            *request.headers_mut() = headers.clone();
+            let response = self.send(request).await?;
+            let Some(next) = redirect::next_hop(&uri, response.status(), response.headers()) else {
+                return Ok(response);
+            };
+            tracing::debug!(from = %uri, to = %next, "following redirect");
+            if !redirect::same_origin(&origin, &next) {
+                redirect::strip_credentials(&mut headers);
+            }
+            uri = next;
+        }
+        Err(ProxyError::Upstream { target: target_of(&origin), detail: "too many redirects".into() })
     }
 
     /// Sends a request with an absolute URI; errors say which step failed.

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod dial;
+pub mod redirect;
 
 pub use client::Upstream;
 pub use dial::Dialer;

@@ -2,6 +2,7 @@
 //! and a client that speaks CONNECT, TLS and HTTP/1.1 or h2 through pantry.
 #![allow(dead_code)]
 
+pub mod registry;
 pub mod upstream;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -54,7 +55,7 @@ pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
         ..Config::default()
     };
     adjust(&mut config);
-    let pantry = Arc::new(Pantry::new(config).unwrap());
+    let pantry = Arc::new(Pantry::new(config).await.unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -171,4 +172,25 @@ pub async fn intercepted(pantry: &TestPantry, target: &str, alpn: &[&[u8]]) -> T
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let host = target.rsplit_once(':').unwrap().0.trim_start_matches('[').trim_end_matches(']');
     tls(stream, host, pantry.roots(), alpn).await.unwrap()
+}
+
+/// One request through a fresh intercepted HTTP/1.1 connection to `host` (`name:port`); the body
+/// is read to the end, and a transfer that breaks off is an `Err`.
+pub async fn request(
+    pantry: &TestPantry,
+    host: &str,
+    method: http::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (Response<()>, Result<Bytes, String>) {
+    let stream = intercepted(pantry, host, &[b"http/1.1"]).await;
+    let mut sender = Sender::h1(stream).await;
+    let mut builder = Request::builder().method(method).uri(path).header("host", host);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let response = sender.send(builder.body(Full::new(Bytes::new())).unwrap()).await;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).map_err(|e| e.to_string());
+    (Response::from_parts(parts, ()), body)
 }

@@ -35,6 +35,11 @@ pub struct TestCa {
 }
 
 impl TestCa {
+    /// The server side TLS configuration (certificate for the test names, ALPN h2 + http/1.1).
+    pub fn server_config(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.server)
+    }
+
     pub fn new() -> Self {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();

@@ -1,0 +1,324 @@
+//! Single flight per digest: the first miss leads one upstream fetch into a spool file; everyone
+//! asking for the same digest meanwhile follows it, reading the spool up to a published watermark.
+//!
+//! The watermark trails the bytes written by one chunk until the digest is verified, so no client
+//! can receive a complete body that fails verification: a mismatch or upstream error aborts every
+//! follower's body with an error and nothing is stored. The fetch runs in its own task, so it goes
+//! on when the client that started it leaves. Memory per transfer is one chunk per reader.
+
+use std::{
+    collections::HashMap,
+    io,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use tokio::{io::AsyncWriteExt, sync::watch};
+
+use super::store::{BlobMeta, Store};
+use crate::{body::Body, registry::digest::Digest};
+
+/// Reads from the spool in chunks of at most this size.
+const READ_CHUNK: u64 = 64 * 1024;
+
+/// What a flight's followers can see.
+#[derive(Debug, Clone)]
+pub enum FlightState {
+    /// The leader is asking upstream.
+    Starting,
+    /// Bytes `0..sendable` of the spool may be sent.
+    Streaming {
+        /// The spool and what upstream said about it.
+        spool: Arc<Spool>,
+        /// Verified-safe prefix length.
+        sendable: u64,
+    },
+    /// All `size` bytes arrived and matched the digest.
+    Done {
+        /// The spool (renamed into the store if that worked; the open handle stays valid).
+        spool: Arc<Spool>,
+        /// Total bytes.
+        size: u64,
+    },
+    /// The fetch failed after it started; followers must abort.
+    Failed(Arc<str>),
+    /// Upstream did not answer 200; followers should ask again themselves.
+    Declined,
+}
+
+/// The spool file of a flight and the response metadata upstream sent.
+#[derive(Debug)]
+pub struct Spool {
+    file: Arc<std::fs::File>,
+    /// `Content-Length` upstream announced, if any.
+    pub size: Option<u64>,
+    /// `Content-Type` upstream sent.
+    pub media_type: Option<String>,
+}
+
+/// One fetch of one digest.
+#[derive(Debug)]
+pub struct Flight {
+    /// The digest being fetched.
+    pub digest: Digest,
+    /// Hash of the credential the leader fetched with (`None`: anonymous).
+    pub credential: Option<u64>,
+    state: watch::Sender<FlightState>,
+}
+
+impl Flight {
+    /// Watches the flight's state.
+    pub fn subscribe(&self) -> watch::Receiver<FlightState> {
+        self.state.subscribe()
+    }
+
+    /// Waits until the leader has an answer from upstream.
+    pub async fn started(&self) -> FlightState {
+        let mut state = self.subscribe();
+        let result = state.wait_for(|s| !matches!(s, FlightState::Starting)).await;
+        match result {
+            Ok(state) => state.clone(),
+            Err(_) => FlightState::Declined,
+        }
+    }
+}
+
+/// The in-flight fetches, by digest.
+#[derive(Debug, Default)]
+pub struct Flights {
+    active: Mutex<HashMap<Digest, Arc<Flight>>>,
+}
+
+/// The caller's part in a fetch.
+#[derive(Debug)]
+pub enum Role {
+    /// Ask upstream, then [`Lead::stream`] or [`Lead::decline`].
+    Lead(Lead),
+    /// Someone else is fetching; follow it.
+    Follow(Arc<Flight>),
+}
+
+impl Flights {
+    /// Joins the fetch of `digest`, or starts one (as its leader) if there is none.
+    pub fn join(self: &Arc<Self>, digest: &Digest, credential: Option<u64>) -> Role {
+        let mut active = self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(flight) = active.get(digest) {
+            return Role::Follow(Arc::clone(flight));
+        }
+        let (state, _) = watch::channel(FlightState::Starting);
+        let flight = Arc::new(Flight { digest: digest.clone(), credential, state });
+        active.insert(digest.clone(), Arc::clone(&flight));
+        Role::Lead(Lead { flights: Arc::clone(self), flight, settled: false })
+    }
+
+    /// How many fetches are running.
+    pub fn in_flight(&self) -> usize {
+        self.active.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    fn finish(&self, flight: &Arc<Flight>) {
+        let mut active = self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if active.get(&flight.digest).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            active.remove(&flight.digest);
+        }
+    }
+}
+
+/// The leader's handle: dropping it unsettled declines the flight so followers retry.
+#[derive(Debug)]
+pub struct Lead {
+    flights: Arc<Flights>,
+    flight: Arc<Flight>,
+    settled: bool,
+}
+
+impl Lead {
+    /// The flight this leader runs.
+    pub fn flight(&self) -> Arc<Flight> {
+        Arc::clone(&self.flight)
+    }
+
+    /// Upstream did not answer 200: nothing to fetch; followers ask again.
+    pub fn decline(mut self) {
+        self.settle(FlightState::Declined);
+    }
+
+    /// Streams `body` into a spool in the background, committing it to `store` once verified.
+    /// If no spool can be created, the body is handed back (to pass it through uncached).
+    pub fn stream(
+        self,
+        store: Arc<Store>,
+        body: Body,
+        size: Option<u64>,
+        meta: BlobMeta,
+    ) -> Result<Arc<Flight>, (io::Error, Body)> {
+        let path = store.spool_path();
+        let files = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|writer| Ok((writer, std::fs::File::open(&path)?)));
+        let (writer, reader) = match files {
+            Ok(files) => files,
+            Err(error) => {
+                let _ = std::fs::remove_file(&path);
+                return Err((error, body));
+            }
+        };
+        let spool = Arc::new(Spool { file: Arc::new(reader), size, media_type: meta.media_type.clone() });
+        self.flight.state.send_replace(FlightState::Streaming { spool: Arc::clone(&spool), sendable: 0 });
+        let flight = self.flight();
+        tokio::spawn(pump(self, store, path, tokio::fs::File::from_std(writer), spool, body, meta));
+        Ok(flight)
+    }
+
+    fn settle(&mut self, state: FlightState) {
+        self.settled = true;
+        self.flight.state.send_replace(state);
+        self.flights.finish(&self.flight);
+    }
+}
+
+impl Drop for Lead {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.settle(FlightState::Declined);
+        }
+    }
+}
+
+/// Copies upstream bytes into the spool, publishing a watermark; verifies, commits, settles.
+async fn pump(
+    mut lead: Lead,
+    store: Arc<Store>,
+    path: PathBuf,
+    mut file: tokio::fs::File,
+    spool: Arc<Spool>,
+    mut body: Body,
+    meta: BlobMeta,
+) {
+    let digest = lead.flight.digest.clone();
+    let mut verifier = digest.verifier();
+    let mut written = 0u64;
+    let outcome: Result<(), String> = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| format!("upstream body failed: {e}"))?;
+            let Ok(data) = frame.into_data() else { continue };
+            file.write_all(&data).await.map_err(|e| format!("spool write failed: {e}"))?;
+            file.flush().await.map_err(|e| format!("spool write failed: {e}"))?;
+            verifier.update(&data);
+            let before = written;
+            written += data.len() as u64;
+            if spool.size.is_some_and(|size| written > size) {
+                return Err(format!(
+                    "upstream sent more than its Content-Length {}",
+                    spool.size.unwrap_or(0)
+                ));
+            }
+            // Publish everything but the newest chunk: the end is released only once verified.
+            lead.flight
+                .state
+                .send_replace(FlightState::Streaming { spool: Arc::clone(&spool), sendable: before });
+        }
+        if let Some(size) = spool.size.filter(|size| *size != written) {
+            return Err(format!("upstream sent {written} bytes, Content-Length said {size}"));
+        }
+        verifier
+            .finish()
+            .map_err(|mismatch| format!("upstream sent content with digest {}", mismatch.actual))?;
+        file.sync_data().await.map_err(|e| format!("spool sync failed: {e}"))?;
+        Ok(())
+    }
+    .await;
+    drop(file);
+    match outcome {
+        Ok(()) => {
+            if let Err(error) = store.commit(&digest, &path, written, &meta).await {
+                tracing::warn!(%digest, %error, "verified blob could not be stored; served without caching");
+                let _ = tokio::fs::remove_file(&path).await;
+            } else {
+                tracing::info!(%digest, size = written, "stored");
+            }
+            lead.settle(FlightState::Done { spool, size: written });
+        }
+        Err(reason) => {
+            tracing::warn!(%digest, %reason, "fetch aborted; nothing stored");
+            let _ = tokio::fs::remove_file(&path).await;
+            lead.settle(FlightState::Failed(reason.into()));
+        }
+    }
+}
+
+/// A follower's body: bytes `start..end` (end `None` = to the end) of the flight, as they arrive.
+pub fn follow(flight: &Flight, start: u64, end: Option<u64>) -> Body {
+    let reader = Follower { state: flight.subscribe(), pos: start, end };
+    let stream = futures_util::stream::unfold(reader, |mut reader| async move {
+        match reader.next().await {
+            Ok(Some(bytes)) => Some((Ok(hyper::body::Frame::data(bytes)), reader)),
+            Ok(None) => None,
+            Err(error) => Some((Err(error.into()), reader.finished())),
+        }
+    });
+    BodyExt::boxed(http_body_util::StreamBody::new(stream))
+}
+
+struct Follower {
+    state: watch::Receiver<FlightState>,
+    pos: u64,
+    end: Option<u64>,
+}
+
+impl Follower {
+    /// After an error, the stream ends.
+    fn finished(mut self) -> Self {
+        self.end = Some(self.pos);
+        self
+    }
+
+    async fn next(&mut self) -> io::Result<Option<Bytes>> {
+        loop {
+            if self.end.is_some_and(|end| self.pos >= end) {
+                return Ok(None);
+            }
+            let state = self.state.borrow_and_update().clone();
+            let (spool, available, complete) = match state {
+                FlightState::Streaming { spool, sendable } => (spool, sendable, false),
+                FlightState::Done { spool, size } => (spool, size, true),
+                FlightState::Failed(reason) => return Err(io::Error::other(reason.to_string())),
+                FlightState::Declined => return Err(io::Error::other("fetch was abandoned")),
+                FlightState::Starting => {
+                    if self.state.changed().await.is_err() {
+                        return Err(io::Error::other("fetch ended without an outcome"));
+                    }
+                    continue;
+                }
+            };
+            let limit = self.end.map_or(available, |end| end.min(available));
+            if self.pos < limit {
+                let len = (limit - self.pos).min(READ_CHUNK);
+                let bytes = read_at(Arc::clone(&spool.file), self.pos, len).await?;
+                self.pos += bytes.len() as u64;
+                return Ok(Some(bytes));
+            }
+            if complete {
+                return Ok(None);
+            }
+            if self.state.changed().await.is_err() {
+                return Err(io::Error::other("fetch ended without an outcome"));
+            }
+        }
+    }
+}
+
+/// Reads exactly `len` bytes at `offset` (all of them were written and flushed before publishing).
+async fn read_at(file: Arc<std::fs::File>, offset: u64, len: u64) -> io::Result<Bytes> {
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; len as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&*file, &mut buf, offset)?;
+        Ok(Bytes::from(buf))
+    })
+    .await
+    .map_err(io::Error::other)?
+}

@@ -1,0 +1,13 @@
+//! The cache: a content-addressed store (cacache) of blobs and manifests by digest, single-flight
+//! fetches that stream to every asker while they arrive, tag records, and access grants.
+//!
+//! Knows no TLS, CONNECT or sockets; upstream bytes come in as a body stream.
+
+pub mod access;
+pub mod coalesce;
+pub mod range;
+pub mod respond;
+pub mod store;
+
+pub use coalesce::Flights;
+pub use store::Store;

@@ -1,0 +1,145 @@
+//! Responses built from cached content: GET, HEAD, single ranges and `If-None-Match`, with the
+//! headers registries send (`Content-Type`, `Docker-Content-Digest`, `ETag`, `Content-Length`).
+
+use std::io::SeekFrom;
+
+use futures_util::TryStreamExt;
+use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use super::{range::ByteRange, store::CachedBlob};
+use crate::{
+    body::{self, Body, BoxError},
+    registry::digest::Digest,
+};
+
+/// Reads files in chunks of this size.
+pub const CHUNK: usize = 64 * 1024;
+
+/// Headers every answer about `digest` carries.
+pub fn digest_headers(digest: &Digest, media_type: Option<&str>, cache_status: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let content_type = media_type.unwrap_or("application/octet-stream");
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(digest.as_str()) {
+        headers.insert("docker-content-digest", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{digest}\"")) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(value) = HeaderValue::from_str(cache_status) {
+        headers.insert("cache-status", value);
+    }
+    headers
+}
+
+/// Whether `If-None-Match` names this digest (quoted, weak or bare) or `*`.
+pub fn not_modified(request: &Parts, digest: &Digest) -> bool {
+    request.headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+        v.split(',')
+            .map(|tag| tag.trim().trim_start_matches("W/").trim_matches('"'))
+            .any(|tag| tag == "*" || tag == digest.as_str())
+    })
+}
+
+/// Answers `request` from a stored blob.
+pub async fn from_store(blob: &CachedBlob, request: &Parts, cache_status: &str) -> Response<Body> {
+    let headers = digest_headers(&blob.digest, blob.meta.media_type.as_deref(), cache_status);
+    let range = request.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, start, len) = match plan(request, &blob.digest, range, blob.size) {
+        Plan::Send { status, start, len } => (status, start, len),
+        other => return early(other, blob.size, headers),
+    };
+    let mut response = Response::new(body::empty());
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    set_length(&mut response, status, start, len, blob.size);
+    if request.method == Method::HEAD || len == 0 {
+        return response;
+    }
+    match open_at(&blob.path, start).await {
+        Ok(file) => {
+            let stream = ReaderStream::with_capacity(file.take(len), CHUNK)
+                .map_ok(Frame::data)
+                .map_err(BoxError::from);
+            *response.body_mut() = BodyExt::boxed(StreamBody::new(stream));
+            response
+        }
+        Err(error) => {
+            tracing::warn!(%error, path = %blob.path.display(), "cached blob vanished while serving");
+            crate::error::ProxyError::Internal("cached content could not be read".into()).into_response()
+        }
+    }
+}
+
+/// What to answer for a read of content of a known size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Send `len` bytes from `start` with `status` (200 or 206).
+    Send {
+        /// 200 or 206.
+        status: StatusCode,
+        /// First byte.
+        start: u64,
+        /// Bytes to send.
+        len: u64,
+    },
+    /// 304: the client has it.
+    NotModified,
+    /// 416: the range is outside the content.
+    Unsatisfiable,
+}
+
+/// Decides between 200, 206, 304 and 416.
+pub fn plan(request: &Parts, digest: &Digest, range: Option<&str>, size: u64) -> Plan {
+    if not_modified(request, digest) {
+        return Plan::NotModified;
+    }
+    match ByteRange::parse(range, size) {
+        ByteRange::Full => Plan::Send { status: StatusCode::OK, start: 0, len: size },
+        ByteRange::Partial { start, end } => {
+            Plan::Send { status: StatusCode::PARTIAL_CONTENT, start, len: end - start + 1 }
+        }
+        ByteRange::Unsatisfiable => Plan::Unsatisfiable,
+    }
+}
+
+/// The bodiless answer for [`Plan::NotModified`] or [`Plan::Unsatisfiable`], with `headers`.
+pub fn early(plan: Plan, size: u64, headers: HeaderMap) -> Response<Body> {
+    let mut response = Response::new(body::empty());
+    *response.headers_mut() = headers;
+    if plan == Plan::Unsatisfiable {
+        *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+        if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+    } else {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+    }
+    response
+}
+
+/// Sets `Content-Length` (and `Content-Range` for 206).
+pub fn set_length<B>(response: &mut Response<B>, status: StatusCode, start: u64, len: u64, size: u64) {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + len - 1)) {
+            headers.insert(header::CONTENT_RANGE, value);
+        }
+    }
+}
+
+async fn open_at(path: &std::path::Path, start: u64) -> std::io::Result<tokio::fs::File> {
+    let mut file = tokio::fs::File::open(path).await?;
+    if start > 0 {
+        file.seek(SeekFrom::Start(start)).await?;
+    }
+    Ok(file)
+}

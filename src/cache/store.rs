@@ -1,0 +1,217 @@
+//! The one wrapper around cacache. Content is keyed by the OCI digest (as an ssri `Integrity`), so a
+//! blob seen in two repositories or registries is stored once; metadata (media type, where it is
+//! public) lives in cacache's index under `pantry/blob/<digest>`.
+//!
+//! Content is written to a spool file under `tmp/`, hashed while written, and renamed into
+//! cacache's content directory only once it matches its digest: the store never holds a partial
+//! or unverified blob.
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use cacache::{Algorithm as SriAlgorithm, Integrity, WriteOpts};
+use serde::{Deserialize, Serialize};
+
+use crate::registry::digest::{Algorithm, Digest};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file operation failed.
+    #[error("cache {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The index could not be read or written.
+    #[error("cache index: {0}")]
+    Index(#[from] cacache::Error),
+}
+
+/// What the store knows about a blob besides its bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobMeta {
+    /// `Content-Type` as upstream sent it (manifests need it back exactly).
+    pub media_type: Option<String>,
+    /// Scopes (`registry/repository`) that served this blob without credentials.
+    #[serde(default)]
+    pub public_in: BTreeSet<String>,
+}
+
+/// A blob present in the store.
+#[derive(Debug, Clone)]
+pub struct CachedBlob {
+    /// Its digest.
+    pub digest: Digest,
+    /// The content file (read-only; never modified in place).
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its metadata.
+    pub meta: BlobMeta,
+}
+
+/// The content-addressed store in `--cache-dir`.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    next_spool: AtomicU64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store and removes spool files a previous run left behind.
+    pub async fn open(root: &Path) -> Result<Self, StoreError> {
+        let tmp = root.join("tmp");
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        tokio::fs::create_dir_all(&tmp).await.map_err(io(&tmp))?;
+        let mut leftovers = tokio::fs::read_dir(&tmp).await.map_err(io(&tmp))?;
+        while let Some(entry) = leftovers.next_entry().await.map_err(io(&tmp))? {
+            if entry.file_name().to_string_lossy().starts_with("spool-") {
+                let _ = tokio::fs::remove_file(entry.path()).await;
+            }
+        }
+        Ok(Self { root: root.to_path_buf(), next_spool: AtomicU64::new(0) })
+    }
+
+    /// The blob with `digest`, if its index entry and complete content are present.
+    pub async fn blob(&self, digest: &Digest) -> Option<CachedBlob> {
+        let entry = cacache::metadata(&self.root, blob_key(digest)).await.ok()??;
+        let path = self.content_path(digest);
+        let size = tokio::fs::metadata(&path).await.ok()?.len();
+        if size != entry.size as u64 {
+            return None;
+        }
+        let meta = serde_json::from_value(entry.metadata).unwrap_or_default();
+        Some(CachedBlob { digest: digest.clone(), path, size, meta })
+    }
+
+    /// A new, empty spool file path under `tmp/` (unique within this process).
+    pub fn spool_path(&self) -> PathBuf {
+        let n = self.next_spool.fetch_add(1, Ordering::Relaxed);
+        self.root.join("tmp").join(format!("spool-{}-{n}", std::process::id()))
+    }
+
+    /// Moves a verified spool file into the store as `digest` and records its metadata.
+    pub async fn commit(
+        &self,
+        digest: &Digest,
+        spool: &Path,
+        size: u64,
+        meta: &BlobMeta,
+    ) -> Result<(), StoreError> {
+        let target = self.content_path(digest);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|source| StoreError::Io { path: parent.to_path_buf(), source })?;
+        }
+        tokio::fs::rename(spool, &target)
+            .await
+            .map_err(|source| StoreError::Io { path: target.clone(), source })?;
+        self.write_meta(digest, size, meta).await
+    }
+
+    /// Replaces the metadata of a stored blob (e.g. a scope became known as public).
+    pub async fn write_meta(&self, digest: &Digest, size: u64, meta: &BlobMeta) -> Result<(), StoreError> {
+        let opts = WriteOpts::new()
+            .integrity(integrity(digest))
+            .size(size as usize)
+            .metadata(serde_json::to_value(meta).unwrap_or_default());
+        cacache::index::insert_async(&self.root, &blob_key(digest), opts).await?;
+        Ok(())
+    }
+
+    /// Reads a small JSON record (tags) stored under `key`.
+    pub async fn record<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Option<T> {
+        let entry = cacache::metadata(&self.root, key).await.ok()??;
+        serde_json::from_value(entry.metadata).ok()
+    }
+
+    /// Stores a small JSON record under `key`, pointing at `digest`'s content.
+    pub async fn put_record<T: Serialize>(
+        &self,
+        key: &str,
+        digest: &Digest,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let opts = WriteOpts::new()
+            .integrity(integrity(digest))
+            .metadata(serde_json::to_value(value).unwrap_or_default());
+        cacache::index::insert_async(&self.root, key, opts).await?;
+        Ok(())
+    }
+
+    /// Where cacache keeps the content of `digest` (its content-v2 layout).
+    fn content_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("content-v2")
+            .join(digest.algorithm().as_str())
+            .join(&hex[0..2])
+            .join(&hex[2..4])
+            .join(&hex[4..])
+    }
+}
+
+fn blob_key(digest: &Digest) -> String {
+    format!("pantry/blob/{digest}")
+}
+
+/// The ssri form of a digest (same algorithm, same bytes).
+pub fn integrity(digest: &Digest) -> Integrity {
+    let algorithm = match digest.algorithm() {
+        Algorithm::Sha256 => SriAlgorithm::Sha256,
+        Algorithm::Sha512 => SriAlgorithm::Sha512,
+    };
+    // A parsed Digest holds valid lowercase hex of the right length, which from_hex accepts.
+    Integrity::from_hex(digest.hex(), algorithm).expect("a valid digest is valid hex")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn committed_blob_is_readable_by_cacache_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let bytes = b"layer bytes".to_vec();
+        let digest = Digest::of(Algorithm::Sha256, &bytes);
+        assert!(store.blob(&digest).await.is_none());
+        let spool = store.spool_path();
+        tokio::fs::write(&spool, &bytes).await.unwrap();
+        let meta = BlobMeta { media_type: Some("application/octet-stream".into()), ..BlobMeta::default() };
+        store.commit(&digest, &spool, bytes.len() as u64, &meta).await.unwrap();
+        let blob = store.blob(&digest).await.unwrap();
+        assert_eq!((blob.size, blob.meta), (bytes.len() as u64, meta));
+        // cacache verifies the content against the integrity while reading it back.
+        assert_eq!(cacache::read_hash(dir.path(), &integrity(&digest)).await.unwrap(), bytes);
+        assert_eq!(cacache::read(dir.path(), blob_key(&digest)).await.unwrap(), bytes);
+    }
+
+    #[tokio::test]
+    async fn leftover_spools_are_removed_and_truncated_content_is_not_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let leftover = store.spool_path();
+        tokio::fs::write(&leftover, b"partial").await.unwrap();
+        let bytes = b"0123456789".to_vec();
+        let digest = Digest::of(Algorithm::Sha256, &bytes);
+        let spool = store.spool_path();
+        tokio::fs::write(&spool, &bytes).await.unwrap();
+        store.commit(&digest, &spool, 10, &BlobMeta::default()).await.unwrap();
+        let blob = store.blob(&digest).await.unwrap();
+        std::fs::write(&blob.path, b"01234").unwrap();
+        assert!(store.blob(&digest).await.is_none(), "a size mismatch is a miss, never served");
+        let _ = Store::open(dir.path()).await.unwrap();
+        assert!(!leftover.exists());
+    }
+}

@@ -1,0 +1,162 @@
+//! Blobs and manifests by digest: immutable, so served from the store when present (after the
+//! access check), otherwise fetched once for everyone asking (single flight) and stored once the
+//! bytes match the digest.
+
+use http::{header, request::Parts, HeaderValue, Method, Response, StatusCode};
+
+use super::{
+    access::{authorize, Access},
+    cache_status, forward, Proxy,
+};
+use crate::{
+    body::{self, Body},
+    cache::{
+        coalesce::{self, Flight, FlightState, Role, Spool},
+        respond,
+        store::BlobMeta,
+    },
+    error::ProxyError,
+    registry::{digest::Digest, route::Repository},
+    target::Target,
+};
+
+/// Times a request re-asks after the fetch it joined was abandoned before it started.
+const MAX_ATTEMPTS: usize = 3;
+
+/// Answers a GET or HEAD of `/v2/<name>/(blobs|manifests)/<digest>`.
+pub(super) async fn serve(
+    proxy: &Proxy,
+    parts: &Parts,
+    target: &Target,
+    name: &Repository,
+    digest: &Digest,
+) -> Result<Response<Body>, ProxyError> {
+    let scope = format!("{target}/{name}");
+    let credential = proxy.grants.credential(&parts.headers);
+    for _ in 0..MAX_ATTEMPTS {
+        if let Some(mut blob) = proxy.store.blob(digest).await {
+            let public = blob.meta.public_in.contains(&scope);
+            return match authorize(proxy, parts, target, &scope, credential, public).await? {
+                Access::Refused(response) => Ok(response),
+                Access::Allowed { anonymous_ok } => {
+                    if anonymous_ok && blob.meta.public_in.insert(scope.clone()) {
+                        let _ = proxy.store.write_meta(digest, blob.size, &blob.meta).await;
+                    }
+                    Ok(respond::from_store(&blob, parts, cache_status::HIT).await)
+                }
+            };
+        }
+        if proxy.offline {
+            return Err(ProxyError::Offline(format!("{digest} is not in the cache")));
+        }
+        if parts.method == Method::HEAD {
+            let uri = target.url(parts.uri.path()).map_err(ProxyError::BadRequest)?;
+            let response = proxy.upstream.fetch(Method::HEAD, uri, forward::fetch_headers(parts)).await?;
+            return Ok(with_status(forward::relay(response), cache_status::MISS));
+        }
+        match proxy.flights.join(digest, credential) {
+            Role::Lead(lead) => return lead_fetch(proxy, lead, parts, target, &scope, credential).await,
+            Role::Follow(flight) => {
+                let spool = match flight.started().await {
+                    FlightState::Declined => continue,
+                    FlightState::Failed(reason) => {
+                        return Err(ProxyError::Upstream {
+                            target: target.to_string(),
+                            detail: reason.to_string(),
+                        })
+                    }
+                    FlightState::Streaming { spool, .. } | FlightState::Done { spool, .. } => spool,
+                    FlightState::Starting => continue,
+                };
+                let public = flight.credential.is_none() || flight.credential == credential;
+                if let Access::Refused(response) =
+                    authorize(proxy, parts, target, &scope, credential, public).await?
+                {
+                    return Ok(response);
+                }
+                return Ok(from_flight(&flight, &spool, parts, cache_status::COLLAPSED));
+            }
+        }
+    }
+    Err(ProxyError::Upstream {
+        target: target.to_string(),
+        detail: format!("fetch of {digest} kept being abandoned"),
+    })
+}
+
+/// Fetches the digest upstream as the flight's leader and streams it to this client.
+async fn lead_fetch(
+    proxy: &Proxy,
+    lead: coalesce::Lead,
+    parts: &Parts,
+    target: &Target,
+    scope: &str,
+    credential: Option<u64>,
+) -> Result<Response<Body>, ProxyError> {
+    let uri = target.url(parts.uri.path()).map_err(ProxyError::BadRequest)?;
+    // An error here drops `lead`, which declines the flight so that followers ask again.
+    let response = proxy.upstream.fetch(Method::GET, uri, forward::fetch_headers(parts)).await?;
+    if response.status() != StatusCode::OK {
+        lead.decline();
+        return Ok(with_status(forward::relay(response), cache_status::MISS));
+    }
+    if let Some(credential) = credential {
+        proxy.grants.grant(credential, scope);
+    }
+    let header_text = |name| response.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let size = header_text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    let media_type = header_text(header::CONTENT_TYPE).map(String::from);
+    let mut meta = BlobMeta { media_type, ..BlobMeta::default() };
+    if credential.is_none() {
+        meta.public_in.insert(scope.to_string());
+    }
+    let flight = lead.flight();
+    match lead.stream(proxy.store.clone(), body::incoming(response.into_body()), size, meta) {
+        Ok(flight) => match flight.started().await {
+            FlightState::Streaming { spool, .. } | FlightState::Done { spool, .. } => {
+                Ok(from_flight(&flight, &spool, parts, cache_status::MISS_STORED))
+            }
+            FlightState::Failed(reason) => {
+                Err(ProxyError::Upstream { target: target.to_string(), detail: reason.to_string() })
+            }
+            _ => Err(ProxyError::Internal("fetch settled without streaming".into())),
+        },
+        Err((error, body)) => {
+            tracing::warn!(digest = %flight.digest, %error, "cannot spool; passing through uncached");
+            Ok(Response::builder()
+                .header(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))
+                .header("cache-status", cache_status::MISS)
+                .body(body)
+                .map_err(|e| ProxyError::Internal(e.to_string()))?)
+        }
+    }
+}
+
+/// Answers from a running (or just finished) flight: the bytes so far, then the rest as it arrives.
+fn from_flight(flight: &Flight, spool: &Spool, parts: &Parts, cache_status: &str) -> Response<Body> {
+    let headers = respond::digest_headers(&flight.digest, spool.media_type.as_deref(), cache_status);
+    let range = parts.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, start, len) = match spool.size {
+        Some(size) => match respond::plan(parts, &flight.digest, range, size) {
+            respond::Plan::Send { status, start, len } => (status, start, len),
+            other => return respond::early(other, size, headers),
+        },
+        None => (StatusCode::OK, 0, u64::MAX),
+    };
+    let mut response = Response::new(body::empty());
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    if let Some(size) = spool.size {
+        respond::set_length(&mut response, status, start, len, size);
+    }
+    if parts.method != Method::HEAD {
+        let end = spool.size.map(|_| start + len);
+        *response.body_mut() = coalesce::follow(flight, start, end);
+    }
+    response
+}
+
+fn with_status(mut response: Response<Body>, cache_status: &'static str) -> Response<Body> {
+    response.headers_mut().insert("cache-status", HeaderValue::from_static(cache_status));
+    response
+}

@@ -1,0 +1,61 @@
+//! Forwarding what pantry does not cache: the request streamed to the upstream, the answer streamed
+//! back, hop-by-hop headers removed both ways.
+
+use http::{header, request::Parts, HeaderMap, Request, Response, Version};
+use hyper::body::Incoming;
+
+use super::Proxy;
+use crate::{
+    body::{self, Body},
+    error::ProxyError,
+    hop_by_hop,
+    target::Target,
+};
+
+/// Sends `request` to `target` untouched but for hop-by-hop headers.
+pub(super) async fn forward(
+    proxy: &Proxy,
+    request: Request<Incoming>,
+    target: &Target,
+) -> Result<Response<Body>, ProxyError> {
+    if proxy.offline {
+        return Err(ProxyError::Offline(format!("{target} is not in the cache")));
+    }
+    let (mut parts, incoming) = request.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    parts.uri = target.url(path).map_err(ProxyError::BadRequest)?;
+    parts.version = Version::HTTP_11;
+    hop_by_hop::strip(&mut parts.headers);
+    parts.headers.remove(header::HOST);
+    let response = proxy.upstream.send(Request::from_parts(parts, body::incoming(incoming))).await?;
+    Ok(relay(response))
+}
+
+/// An upstream answer as pantry passes it on: hop-by-hop headers removed, body streamed.
+pub(super) fn relay(response: Response<Incoming>) -> Response<Body> {
+    let (mut parts, incoming) = response.into_parts();
+    hop_by_hop::strip(&mut parts.headers);
+    parts.version = Version::HTTP_11;
+    Response::from_parts(parts, body::incoming(incoming))
+}
+
+/// The client's headers as sent upstream for a fetch pantry makes on its behalf: credentials and
+/// Accept kept; hop-by-hop, Host, conditionals, ranges and content codings removed (pantry needs
+/// the whole, unencoded representation to verify and store it).
+pub(super) fn fetch_headers(parts: &Parts) -> HeaderMap {
+    let mut headers = parts.headers.clone();
+    hop_by_hop::strip(&mut headers);
+    for name in [
+        header::HOST,
+        header::RANGE,
+        header::IF_RANGE,
+        header::IF_NONE_MATCH,
+        header::IF_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::IF_UNMODIFIED_SINCE,
+        header::ACCEPT_ENCODING,
+    ] {
+        headers.remove(name);
+    }
+    headers
+}

@@ -1,0 +1,109 @@
+//! `handle()`: the one place where a client's request meets the cache and the upstream.
+//!
+//! Requests arrive from intercepted tunnels and plain-HTTP absolute-form requests. Registry reads
+//! by digest go through the cache ([`by_digest`]); everything else is forwarded ([`forward`]).
+//! Every answer carries `Cache-Status` (RFC 9211); errors carry `Proxy-Status` (RFC 9209).
+
+mod access;
+mod by_digest;
+mod forward;
+
+use std::sync::Arc;
+
+use http::{HeaderValue, Method, Request, Response};
+use hyper::body::Incoming;
+use tracing::Instrument;
+
+use crate::{
+    body::Body,
+    cache::{access::Grants, Flights, Store},
+    error::{ProxyError, Side},
+    registry::route::{classify, Route},
+    target::Target,
+    upstream::Upstream,
+};
+
+/// `Cache-Status` values pantry sends.
+pub mod cache_status {
+    /// Served from the store.
+    pub const HIT: &str = "pantry; hit";
+    /// Fetched now, streamed, and stored once verified.
+    pub const MISS_STORED: &str = "pantry; fwd=miss; stored";
+    /// Joined a fetch another client started.
+    pub const COLLAPSED: &str = "pantry; fwd=miss; collapsed";
+    /// Asked upstream; not something pantry stores.
+    pub const MISS: &str = "pantry; fwd=miss";
+    /// Not a cacheable route: forwarded as is.
+    pub const FORWARDED: &str = "pantry; fwd=uri-miss";
+}
+
+/// The proxy core: cache, single flight, access grants and the upstream client.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    upstream: Upstream,
+    store: Arc<Store>,
+    flights: Arc<Flights>,
+    grants: Arc<Grants>,
+    offline: bool,
+}
+
+impl Proxy {
+    /// A proxy over `store` sending through `upstream`; with `offline`, nothing is sent.
+    pub fn new(upstream: Upstream, store: Arc<Store>, offline: bool) -> Self {
+        let (flights, grants) = (Arc::default(), Arc::default());
+        Self { upstream, store, flights, grants, offline }
+    }
+
+    /// The in-flight fetches (for statistics and tests).
+    pub fn flights(&self) -> &Flights {
+        &self.flights
+    }
+
+    /// Answers one request for `target`: never fails, errors become responses.
+    pub async fn handle(&self, request: Request<Incoming>, target: &Target) -> Response<Body> {
+        let route = classify(request.method(), request.uri().path(), request.uri().query());
+        let span = tracing::info_span!(
+            "req",
+            method = %request.method(),
+            host = %target,
+            route = route.as_str(),
+            path = %request.uri().path(),
+        );
+        async {
+            let mut response = match self.dispatch(request, target, route).await {
+                Ok(response) => response,
+                Err(error) => {
+                    match error.side() {
+                        Side::Internal => tracing::error!(%error, "request failed"),
+                        _ => tracing::info!(%error, "request failed"),
+                    }
+                    error.into_response()
+                }
+            };
+            if !response.headers().contains_key("cache-status") {
+                let value = HeaderValue::from_static(cache_status::FORWARDED);
+                response.headers_mut().insert("cache-status", value);
+            }
+            tracing::debug!(status = response.status().as_u16(), "answered");
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(
+        &self,
+        request: Request<Incoming>,
+        target: &Target,
+        route: Route,
+    ) -> Result<Response<Body>, ProxyError> {
+        let read = request.method() == Method::GET || request.method() == Method::HEAD;
+        match route {
+            Route::BlobByDigest { name, digest } | Route::ManifestByDigest { name, digest } if read => {
+                let (parts, _) = request.into_parts();
+                by_digest::serve(self, &parts, target, &name, &digest).await
+            }
+            _ => forward::forward(self, request, target).await,
+        }
+    }
+}
