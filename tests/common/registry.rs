@@ -46,7 +46,7 @@ pub struct RegistryState {
     /// When set, blob bodies send half, then wait for `gate`.
     pub gated: AtomicBool,
     pub gate: Notify,
-    /// When set, blob bodies send half, then fail (connection reset).
+    /// When set, blob bodies send half, then fail (after the gate, if gated too).
     pub reset: AtomicBool,
     cdn: Mutex<Option<SocketAddr>>,
 }
@@ -246,10 +246,15 @@ fn content(
         async move {
             match step {
                 0 => Some((Ok::<_, BoxError>(Frame::data(first)), 1)),
-                1 if reset => Some((Err("connection reset by fake registry".into()), 2)),
                 1 => {
-                    state.gate.notified().await;
-                    Some((Ok(Frame::data(rest)), 2))
+                    if gated {
+                        state.gate.notified().await;
+                    }
+                    if reset {
+                        Some((Err("connection reset by fake registry".into()), 2))
+                    } else {
+                        Some((Ok(Frame::data(rest)), 2))
+                    }
                 }
                 _ => None,
             }

@@ -1,0 +1,98 @@
+//! Single flight: concurrent askers of one digest share one upstream fetch, receive bytes before it
+//! completes, survive their leader leaving, and all fail together when upstream fails.
+
+mod common;
+
+use std::{sync::atomic::Ordering, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use common::{intercepted, registry::FakeRegistry, request, start_pantry, Sender, TestPantry};
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+
+/// Sends a GET and returns the response with its body still streaming.
+async fn open(pantry: &TestPantry, host: &str, path: &str) -> http::Response<Incoming> {
+    let stream = intercepted(pantry, host, &[b"http/1.1"]).await;
+    let mut sender = Sender::h1(stream).await;
+    let request = Request::get(path).header("host", host).body(Full::new(Bytes::new())).unwrap();
+    sender.send(request).await
+}
+
+async fn setup(size: usize) -> (FakeRegistry, Arc<TestPantry>, String) {
+    let registry = FakeRegistry::start().await;
+    let pantry = Arc::new(start_pantry(|c| registry.configure(c)).await);
+    let bytes: Vec<u8> = (0..size).map(|i| (i % 253) as u8).collect();
+    let digest = registry.state.add_blob(bytes, "application/octet-stream");
+    (registry, pantry, digest)
+}
+
+#[tokio::test]
+async fn concurrent_askers_share_one_fetch_and_get_bytes_before_it_ends() {
+    let (registry, pantry, digest) = setup(8 * 1024 * 1024).await;
+    registry.state.gated.store(true, Ordering::SeqCst);
+    let host = registry.host();
+    let mut bodies = Vec::new();
+    for i in 0..16 {
+        // Half through one repository, half through another: the key is the digest, not the URL.
+        let path = format!("/v2/{}/blobs/{digest}", if i % 2 == 0 { "a" } else { "b/c" });
+        let mut body = open(&pantry, &host, &path).await.into_body();
+        let first = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("first bytes arrive while the upstream fetch is still held")
+            .unwrap()
+            .unwrap();
+        assert!(!first.into_data().unwrap().is_empty());
+        bodies.push(body);
+    }
+    assert_eq!(registry.state.count("GET blob"), 1);
+    assert_eq!(pantry.pantry.proxy().flights().in_flight(), 1);
+    registry.state.gate.notify_one();
+    for body in bodies {
+        body.collect().await.expect("every follower completes");
+    }
+    let (response, body) = request(&pantry, &host, Method::GET, &format!("/v2/a/blobs/{digest}"), &[]).await;
+    assert_eq!(response.headers()["cache-status"], "pantry; hit");
+    assert_eq!(common::registry::sha256(&body.unwrap()), digest);
+    assert_eq!(registry.state.count("GET blob"), 1);
+}
+
+#[tokio::test]
+async fn the_fetch_goes_on_when_its_leader_disconnects() {
+    let (registry, pantry, digest) = setup(4 * 1024 * 1024).await;
+    registry.state.gated.store(true, Ordering::SeqCst);
+    let (host, path) = (registry.host(), format!("/v2/app/blobs/{digest}"));
+    let mut leader = open(&pantry, &host, &path).await.into_body();
+    leader.frame().await.unwrap().unwrap();
+    let follower = open(&pantry, &host, &path).await;
+    assert_eq!(follower.headers()["cache-status"], "pantry; fwd=miss; collapsed");
+    drop(leader);
+    registry.state.gate.notify_one();
+    let bytes = follower.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(common::registry::sha256(&bytes), digest);
+    assert_eq!(registry.state.count("GET blob"), 1);
+}
+
+#[tokio::test]
+async fn an_upstream_failure_aborts_every_follower_and_the_next_request_refetches() {
+    let (registry, pantry, digest) = setup(4 * 1024 * 1024).await;
+    registry.state.gated.store(true, Ordering::SeqCst);
+    registry.state.reset.store(true, Ordering::SeqCst);
+    let (host, path) = (registry.host(), format!("/v2/app/blobs/{digest}"));
+    let mut followers = Vec::new();
+    for _ in 0..4 {
+        let mut body = open(&pantry, &host, &path).await.into_body();
+        body.frame().await.unwrap().unwrap();
+        followers.push(body);
+    }
+    registry.state.gate.notify_one();
+    for body in followers {
+        assert!(body.collect().await.is_err(), "an aborted fetch is an aborted transfer, never a clean end");
+    }
+    registry.state.gated.store(false, Ordering::SeqCst);
+    registry.state.reset.store(false, Ordering::SeqCst);
+    let (response, body) = request(&pantry, &host, Method::GET, &path, &[]).await;
+    assert_eq!(response.headers()["cache-status"], "pantry; fwd=miss; stored", "nothing was stored");
+    assert_eq!(common::registry::sha256(&body.unwrap()), digest);
+    assert_eq!(registry.state.count("GET blob"), 2);
+}
