@@ -13,6 +13,11 @@ use std::{
 use serde::Deserialize;
 use wildmatch::WildMatch;
 
+use crate::{
+    clock::Clock,
+    registry::tags::{self, TagRule, Ttl},
+};
+
 /// Well-known public registries intercepted when no `--intercept` is given.
 pub const DEFAULT_INTERCEPT: &[&str] = &[
     "registry-1.docker.io",
@@ -86,6 +91,18 @@ struct FileConfig {
     upstream_connect_timeout: Option<String>,
     shutdown_grace: Option<String>,
     max_connections: Option<usize>,
+    tag_ttl: Option<String>,
+    tag_rules: Option<Vec<FileTagRule>>,
+}
+
+/// A `[[tag_rules]]` entry: globs (default `*`) and a TTL (`10m`, `0`, `immutable`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTagRule {
+    registry: Option<String>,
+    repository: Option<String>,
+    tag: Option<String>,
+    ttl: String,
 }
 
 /// How log lines are written.
@@ -207,6 +224,12 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Concurrent client connections at most.
     pub max_connections: usize,
+    /// TTL of a tag no rule matches.
+    pub tag_ttl: Ttl,
+    /// TTL rules for tags, first match wins.
+    pub tag_rules: Vec<TagRule>,
+    /// Where time comes from (the system clock; tests use a manual one).
+    pub clock: Clock,
 }
 
 impl Default for Config {
@@ -230,6 +253,9 @@ impl Default for Config {
             upstream_connect_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 4096,
+            tag_ttl: Ttl::For(Duration::from_secs(600)),
+            tag_rules: tags::default_rules(),
+            clock: Clock::System,
         }
     }
 }
@@ -335,6 +361,22 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
                 Err(_) => problems.push(format!("{key}: {text:?} is not a duration like 30s or 10m")),
             }
         }
+    }
+    if let Some(ttl) = file.tag_ttl {
+        match Ttl::parse(&ttl) {
+            Ok(ttl) => config.tag_ttl = ttl,
+            Err(e) => problems.push(format!("tag_ttl: {e}")),
+        }
+    }
+    if let Some(rules) = file.tag_rules {
+        config.tag_rules = rules
+            .into_iter()
+            .filter_map(|rule| {
+                let ttl = Ttl::parse(&rule.ttl).map_err(|e| problems.push(format!("tag_rules: {e}"))).ok()?;
+                let glob = |g: Option<String>| g.unwrap_or_else(|| "*".into());
+                Some(TagRule::new(&glob(rule.registry), &glob(rule.repository), &glob(rule.tag), ttl))
+            })
+            .collect();
     }
     if let Some(max) = file.max_connections {
         if max == 0 {

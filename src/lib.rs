@@ -25,6 +25,7 @@
 
 pub mod body;
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod hop_by_hop;
@@ -80,7 +81,7 @@ impl Pantry {
         let dialer = Dialer::new(&config.resolve, config.upstream_connect_timeout);
         let upstream = Upstream::new(dialer.clone(), &config.upstream_ca)?;
         let store = Arc::new(Store::open(&config.cache_dir).await?);
-        let proxy = Proxy::new(upstream, store, config.offline);
+        let proxy = Proxy::new(upstream, store, &config);
         let ingress = Ingress { config, authority, proxy, dialer, shutdown: Shutdown::default() };
         Ok(Self { ingress: Arc::new(ingress) })
     }

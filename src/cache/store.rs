@@ -119,6 +119,22 @@ impl Store {
         self.write_meta(digest, size, meta).await
     }
 
+    /// Stores small content already in memory and verified against `digest` (manifests).
+    pub async fn put(&self, digest: &Digest, bytes: &[u8], meta: &BlobMeta) -> Result<(), StoreError> {
+        let spool = self.spool_path();
+        let written = async {
+            let mut file = tokio::fs::File::create(&spool).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
+            file.sync_data().await
+        }
+        .await;
+        if let Err(source) = written {
+            let _ = tokio::fs::remove_file(&spool).await;
+            return Err(StoreError::Io { path: spool, source });
+        }
+        self.commit(digest, &spool, bytes.len() as u64, meta).await
+    }
+
     /// Replaces the metadata of a stored blob (e.g. a scope became known as public).
     pub async fn write_meta(&self, digest: &Digest, size: u64, meta: &BlobMeta) -> Result<(), StoreError> {
         let opts = WriteOpts::new()

@@ -6,6 +6,7 @@
 
 mod access;
 mod by_digest;
+mod by_tag;
 mod forward;
 
 use std::sync::Arc;
@@ -17,8 +18,11 @@ use tracing::Instrument;
 use crate::{
     body::Body,
     cache::{access::Grants, Flights, Store},
+    clock::Clock,
+    config::Config,
     error::{ProxyError, Side},
     registry::route::{classify, Route},
+    registry::tags::{TagRule, Ttl},
     target::Target,
     upstream::Upstream,
 };
@@ -33,6 +37,10 @@ pub mod cache_status {
     pub const COLLAPSED: &str = "pantry; fwd=miss; collapsed";
     /// Asked upstream; not something pantry stores.
     pub const MISS: &str = "pantry; fwd=miss";
+    /// A tag answered from the store after upstream confirmed it has not moved.
+    pub const REVALIDATED: &str = "pantry; fwd=stale; fwd-status=200";
+    /// Upstream could not be asked; the last known answer is served.
+    pub const STALE: &str = "pantry; hit; detail=stale";
     /// Not a cacheable route: forwarded as is.
     pub const FORWARDED: &str = "pantry; fwd=uri-miss";
 }
@@ -45,13 +53,24 @@ pub struct Proxy {
     flights: Arc<Flights>,
     grants: Arc<Grants>,
     offline: bool,
+    tag_rules: Arc<[TagRule]>,
+    tag_ttl: Ttl,
+    clock: Clock,
 }
 
 impl Proxy {
-    /// A proxy over `store` sending through `upstream`; with `offline`, nothing is sent.
-    pub fn new(upstream: Upstream, store: Arc<Store>, offline: bool) -> Self {
-        let (flights, grants) = (Arc::default(), Arc::default());
-        Self { upstream, store, flights, grants, offline }
+    /// A proxy over `store` sending through `upstream`, with `config`'s offline mode and tag rules.
+    pub fn new(upstream: Upstream, store: Arc<Store>, config: &Config) -> Self {
+        Self {
+            upstream,
+            store,
+            flights: Arc::default(),
+            grants: Arc::default(),
+            offline: config.offline,
+            tag_rules: config.tag_rules.clone().into(),
+            tag_ttl: config.tag_ttl,
+            clock: config.clock.clone(),
+        }
     }
 
     /// The in-flight fetches (for statistics and tests).
@@ -102,6 +121,10 @@ impl Proxy {
             Route::BlobByDigest { name, digest } | Route::ManifestByDigest { name, digest } if read => {
                 let (parts, _) = request.into_parts();
                 by_digest::serve(self, &parts, target, &name, &digest).await
+            }
+            Route::ManifestByTag { name, tag } if read => {
+                let (parts, _) = request.into_parts();
+                by_tag::serve(self, &parts, target, &name, &tag).await
             }
             _ => forward::forward(self, request, target).await,
         }

@@ -159,6 +159,22 @@ fn registry(request: Request<Incoming>, state: &Arc<RegistryState>) -> Response<
         return status(StatusCode::SERVICE_UNAVAILABLE);
     }
     let path = request.uri().path().to_string();
+    if path == "/token" {
+        state.bump(format!("{} token", request.method()));
+        let token = format!("{{\"token\":\"t{}\"}}", state.count("GET token"));
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body::full(token))
+            .unwrap();
+    }
+    if path.contains("/blobs/uploads/") {
+        state.bump(format!("{} upload", request.method()));
+        return Response::builder()
+            .status(StatusCode::ACCEPTED)
+            .header(header::LOCATION, "/v2/upload/session-1")
+            .body(body::empty())
+            .unwrap();
+    }
     let Some(rest) = path.strip_prefix("/v2/") else { return status(StatusCode::NOT_FOUND) };
     if rest.is_empty() {
         state.bump(format!("{} ping", request.method()));

@@ -1,0 +1,219 @@
+//! Manifests by tag: mutable, so the answer is remembered per registry + repository + tag +
+//! normalised Accept and trusted for the TTL its rule gives. After that a HEAD (same Accept, the
+//! client's credentials) revalidates: unchanged digest → answered from the store; moved → the new
+//! manifest is fetched and stored by digest. When upstream cannot answer, the last known manifest
+//! is served, marked stale.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, request::Parts, HeaderValue, Method, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+
+use super::{cache_status, forward, Proxy};
+use crate::{
+    body::{self, Body},
+    cache::{
+        respond,
+        store::{BlobMeta, CachedBlob},
+    },
+    error::ProxyError,
+    registry::{
+        digest::{Algorithm, Digest},
+        route::{Repository, Tag},
+        tags::{normalize_accept, tag_key, ttl_for, TagRecord},
+    },
+    target::Target,
+};
+
+/// Manifests larger than this are passed through, not stored (the distribution spec's limit).
+const MAX_MANIFEST: usize = 4 * 1024 * 1024;
+
+/// What a revalidating HEAD said.
+enum Revalidation {
+    /// 200 with this digest.
+    Points(Option<Digest>),
+    /// Upstream refused (401, 403, 404…): relay it.
+    Refused(Response<Body>),
+    /// Upstream could not answer (down, 5xx, 429).
+    Unreachable(ProxyError),
+}
+
+/// Answers a GET or HEAD of `/v2/<name>/manifests/<tag>`.
+pub(super) async fn serve(
+    proxy: &Proxy,
+    parts: &Parts,
+    target: &Target,
+    name: &Repository,
+    tag: &Tag,
+) -> Result<Response<Body>, ProxyError> {
+    let registry = target.to_string();
+    let scope = format!("{registry}/{name}");
+    let key = tag_key(&registry, name.as_str(), tag.as_str(), &normalize_accept(&parts.headers));
+    let credential = proxy.grants.credential(&parts.headers);
+    let Some((record, blob)) = known(proxy, &key).await else {
+        if proxy.offline {
+            return Err(ProxyError::Offline(format!("{name}:{tag} is not in the cache")));
+        }
+        return fetch(proxy, parts, target, &scope, &key, credential).await;
+    };
+    let age = Duration::from_millis(proxy.clock.now_ms().saturating_sub(record.checked_at_ms));
+    let ttl = ttl_for(&proxy.tag_rules, proxy.tag_ttl, &registry, name.as_str(), tag.as_str());
+    let trusted =
+        blob.meta.public_in.contains(&scope) || credential.is_some_and(|c| proxy.grants.allows(c, &scope));
+    if trusted && ttl.is_fresh(age) {
+        return Ok(respond::from_store(&blob, parts, cache_status::HIT).await);
+    }
+    if proxy.offline {
+        if trusted {
+            return Ok(stale(respond::from_store(&blob, parts, cache_status::STALE).await));
+        }
+        return Err(ProxyError::Offline(format!("cannot confirm access to {scope} while offline")));
+    }
+    match revalidate(proxy, parts, target).await {
+        Revalidation::Points(Some(digest)) if digest == blob.digest => {
+            if let Some(credential) = credential {
+                proxy.grants.grant(credential, &scope);
+            }
+            remember(proxy, &key, &digest).await;
+            Ok(respond::from_store(&blob, parts, cache_status::REVALIDATED).await)
+        }
+        Revalidation::Points(_) => fetch(proxy, parts, target, &scope, &key, credential).await,
+        Revalidation::Refused(response) => Ok(response),
+        Revalidation::Unreachable(error) if trusted => {
+            tracing::info!(%error, "upstream unreachable; serving the last known manifest");
+            Ok(stale(respond::from_store(&blob, parts, cache_status::STALE).await))
+        }
+        Revalidation::Unreachable(error) => Err(error),
+    }
+}
+
+/// The remembered answer for `key`, if its manifest is still in the store.
+async fn known(proxy: &Proxy, key: &str) -> Option<(TagRecord, CachedBlob)> {
+    let record: TagRecord = proxy.store.record(key).await?;
+    let digest = record.digest.parse::<Digest>().ok()?;
+    let blob = proxy.store.blob(&digest).await?;
+    Some((record, blob))
+}
+
+async fn remember(proxy: &Proxy, key: &str, digest: &Digest) {
+    let record = TagRecord { digest: digest.to_string(), checked_at_ms: proxy.clock.now_ms() };
+    if let Err(error) = proxy.store.put_record(key, digest, &record).await {
+        tracing::warn!(%error, "cannot record tag");
+    }
+}
+
+async fn revalidate(proxy: &Proxy, parts: &Parts, target: &Target) -> Revalidation {
+    let uri = match target.url(parts.uri.path()) {
+        Ok(uri) => uri,
+        Err(e) => return Revalidation::Unreachable(ProxyError::BadRequest(e)),
+    };
+    let response = match proxy.upstream.fetch(Method::HEAD, uri, forward::fetch_headers(parts)).await {
+        Ok(response) => response,
+        Err(error) => return Revalidation::Unreachable(error),
+    };
+    let status = response.status();
+    if status == StatusCode::OK {
+        let digest =
+            response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()?.parse().ok());
+        return Revalidation::Points(digest);
+    }
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        let detail = format!("revalidation answered {status}");
+        return Revalidation::Unreachable(ProxyError::Upstream { target: target.to_string(), detail });
+    }
+    let mut refusal = forward::relay(response);
+    *refusal.body_mut() = body::empty();
+    refusal.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    Revalidation::Refused(refusal)
+}
+
+/// GETs the manifest by tag, stores it by digest, remembers the tag and answers the client.
+async fn fetch(
+    proxy: &Proxy,
+    parts: &Parts,
+    target: &Target,
+    scope: &str,
+    key: &str,
+    credential: Option<u64>,
+) -> Result<Response<Body>, ProxyError> {
+    let uri = target.url(parts.uri.path()).map_err(ProxyError::BadRequest)?;
+    let response = proxy.upstream.fetch(Method::GET, uri, forward::fetch_headers(parts)).await?;
+    let too_large = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|len| len > MAX_MANIFEST);
+    if response.status() != StatusCode::OK || too_large {
+        let mut relayed = forward::relay(response);
+        relayed.headers_mut().insert("cache-status", HeaderValue::from_static(cache_status::MISS));
+        return Ok(relayed);
+    }
+    let upstream_error = |detail: String| ProxyError::Upstream { target: target.to_string(), detail };
+    let header_text =
+        |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(String::from);
+    let media_type = header_text(header::CONTENT_TYPE.as_str());
+    let announced = header_text("docker-content-digest");
+    let bytes = Limited::new(response.into_body(), MAX_MANIFEST)
+        .collect()
+        .await
+        .map_err(|e| upstream_error(format!("manifest body: {e}")))?
+        .to_bytes();
+    let digest = manifest_digest(announced.as_deref(), &bytes).map_err(upstream_error)?;
+    if let Some(credential) = credential {
+        proxy.grants.grant(credential, scope);
+    }
+    let meta = merged_meta(proxy, &digest, media_type.clone(), credential.is_none().then_some(scope)).await;
+    match proxy.store.put(&digest, &bytes, &meta).await {
+        Ok(()) => remember(proxy, key, &digest).await,
+        Err(error) => tracing::warn!(%digest, %error, "manifest could not be stored; served without caching"),
+    }
+    Ok(from_memory(&digest, media_type.as_deref(), bytes, parts))
+}
+
+/// The manifest's digest: the one upstream announced, if the bytes match it; else their sha256.
+fn manifest_digest(announced: Option<&str>, bytes: &[u8]) -> Result<Digest, String> {
+    let Some(announced) = announced else { return Ok(Digest::of(Algorithm::Sha256, bytes)) };
+    let digest: Digest = announced.parse().map_err(|e| format!("bad Docker-Content-Digest: {e}"))?;
+    let mut verifier = digest.verifier();
+    verifier.update(bytes);
+    verifier
+        .finish()
+        .map_err(|m| format!("manifest is {} but upstream announced {}", m.actual, m.expected))?;
+    Ok(digest)
+}
+
+/// Metadata for a manifest about to be stored, keeping the scopes it is already public in.
+async fn merged_meta(
+    proxy: &Proxy,
+    digest: &Digest,
+    media_type: Option<String>,
+    public_in: Option<&str>,
+) -> BlobMeta {
+    let mut meta = proxy.store.blob(digest).await.map(|b| b.meta).unwrap_or_default();
+    if media_type.is_some() {
+        meta.media_type = media_type;
+    }
+    if let Some(scope) = public_in {
+        meta.public_in.insert(scope.to_string());
+    }
+    meta
+}
+
+fn from_memory(digest: &Digest, media_type: Option<&str>, bytes: Bytes, parts: &Parts) -> Response<Body> {
+    let mut response = Response::new(body::empty());
+    *response.headers_mut() = respond::digest_headers(digest, media_type, cache_status::MISS_STORED);
+    response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    if parts.method != Method::HEAD {
+        *response.body_mut() = body::full(bytes);
+    }
+    response
+}
+
+/// Marks an answer as stale (RFC 9111 §5.5-style warning, kept for clients that show it).
+fn stale(mut response: Response<Body>) -> Response<Body> {
+    response
+        .headers_mut()
+        .insert(header::WARNING, HeaderValue::from_static("110 pantry \"Response is Stale\""));
+    response
+}
