@@ -15,7 +15,10 @@ use wildmatch::WildMatch;
 
 use crate::{
     clock::Clock,
-    registry::tags::{self, TagRule, Ttl},
+    registry::{
+        policy::{Action, NamespaceRule},
+        tags::{self, TagRule, Ttl},
+    },
 };
 
 /// Well-known public registries intercepted when no `--intercept` is given.
@@ -93,6 +96,17 @@ struct FileConfig {
     max_connections: Option<usize>,
     tag_ttl: Option<String>,
     tag_rules: Option<Vec<FileTagRule>>,
+    repositories: Option<Vec<FileNamespaceRule>>,
+}
+
+/// A `[[repositories]]` entry: globs (default `*`), `action` (cache, pass, deny), `push` (bool).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNamespaceRule {
+    registry: Option<String>,
+    repository: Option<String>,
+    action: Option<String>,
+    push: Option<bool>,
 }
 
 /// A `[[tag_rules]]` entry: globs (default `*`) and a TTL (`10m`, `0`, `immutable`).
@@ -228,6 +242,8 @@ pub struct Config {
     pub tag_ttl: Ttl,
     /// TTL rules for tags, first match wins.
     pub tag_rules: Vec<TagRule>,
+    /// Namespace policy for registry repositories, first match wins.
+    pub repositories: Vec<NamespaceRule>,
     /// Where time comes from (the system clock; tests use a manual one).
     pub clock: Clock,
 }
@@ -255,6 +271,7 @@ impl Default for Config {
             max_connections: 4096,
             tag_ttl: Ttl::For(Duration::from_secs(600)),
             tag_rules: tags::default_rules(),
+            repositories: Vec::new(),
             clock: Clock::System,
         }
     }
@@ -377,6 +394,20 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
                 Some(TagRule::new(&glob(rule.registry), &glob(rule.repository), &glob(rule.tag), ttl))
             })
             .collect();
+    }
+    for rule in file.repositories.unwrap_or_default() {
+        let action = Action::parse(rule.action.as_deref().unwrap_or("cache"));
+        let action = action.map_err(|e| problems.push(format!("repositories: {e}"))).ok();
+        let glob = |g: Option<String>| g.unwrap_or_else(|| "*".into());
+        if let Some(action) = action {
+            let push = rule.push.unwrap_or(true);
+            config.repositories.push(NamespaceRule::new(
+                &glob(rule.registry),
+                &glob(rule.repository),
+                action,
+                push,
+            ));
+        }
     }
     if let Some(max) = file.max_connections {
         if max == 0 {

@@ -22,7 +22,10 @@ use crate::{
     config::Config,
     error::{ProxyError, Side},
     registry::route::{classify, Route},
-    registry::tags::{TagRule, Ttl},
+    registry::{
+        policy::{rule_for, Action, NamespaceRule},
+        tags::{TagRule, Ttl},
+    },
     target::Target,
     upstream::Upstream,
 };
@@ -55,6 +58,7 @@ pub struct Proxy {
     offline: bool,
     tag_rules: Arc<[TagRule]>,
     tag_ttl: Ttl,
+    repositories: Arc<[NamespaceRule]>,
     clock: Clock,
 }
 
@@ -69,6 +73,7 @@ impl Proxy {
             offline: config.offline,
             tag_rules: config.tag_rules.clone().into(),
             tag_ttl: config.tag_ttl,
+            repositories: config.repositories.clone().into(),
             clock: config.clock.clone(),
         }
     }
@@ -117,6 +122,18 @@ impl Proxy {
         route: Route,
     ) -> Result<Response<Body>, ProxyError> {
         let read = request.method() == Method::GET || request.method() == Method::HEAD;
+        let registry = target.to_string();
+        let rule = route.repository().and_then(|name| rule_for(&self.repositories, &registry, name.as_str()));
+        if let Some(rule) = rule {
+            if matches!(route, Route::Upload { .. }) && !rule.push {
+                return Err(ProxyError::Denied(format!("pushes to {rule} are not allowed by policy")));
+            }
+            match rule.action {
+                Action::Deny => return Err(ProxyError::Denied(format!("{rule} is denied by policy"))),
+                Action::Pass => return forward::forward(self, request, target).await,
+                Action::Cache => {}
+            }
+        }
         match route {
             Route::BlobByDigest { name, digest } | Route::ManifestByDigest { name, digest } if read => {
                 let (parts, _) = request.into_parts();

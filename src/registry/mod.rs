@@ -1,5 +1,6 @@
 //! Registry API knowledge: pure parsing and rules, no I/O. Imports nothing else from pantry.
 
 pub mod digest;
+pub mod policy;
 pub mod route;
 pub mod tags;

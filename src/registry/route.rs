@@ -76,6 +76,19 @@ impl Route {
         }
     }
 
+    /// The repository the request is about, if any.
+    pub fn repository(&self) -> Option<&Repository> {
+        match self {
+            Route::TagsList { name }
+            | Route::BlobByDigest { name, .. }
+            | Route::ManifestByDigest { name, .. }
+            | Route::ManifestByTag { name, .. }
+            | Route::Referrers { name, .. }
+            | Route::Upload { name } => Some(name),
+            Route::Ping | Route::Catalog | Route::Other => None,
+        }
+    }
+
     /// True when the answer is content addressed and can be cached forever once verified.
     pub fn is_immutable(&self) -> bool {
         matches!(self, Route::BlobByDigest { .. } | Route::ManifestByDigest { .. })

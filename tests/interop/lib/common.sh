@@ -115,11 +115,21 @@ pass() { result "$1" "$2" PASS "${@:3}"; }
 fail() { result "$1" "$2" FAIL "${@:3}"; }
 skip() { result "$1" "$2" SKIP "${@:3}"; }
 
+# the checks a row has: all of them, except the mirror row's single "pull"
+checks_of() { if [ "$1" = mirror ]; then echo pull; else echo "${CHECKS[*]}"; fi; }
+# every cell the suite can produce, as "ROW:CHECK ..." (what expected-failures.txt is checked against)
+all_cells() {
+  local c k out=()
+  for c in "${ALL_CLIENTS[@]}"; do
+    for k in $(checks_of "$c"); do out+=("$c:$k"); done
+  done
+  echo "${out[*]}"
+}
+
 # fail every check of a client that has no result yet (e.g. its daemon could not start)
 fail_rest() { # fail_rest CLIENT REASON
-  local k checks=("${CHECKS[@]}")
-  [ "$1" = mirror ] && checks=(pull)
-  for k in "${checks[@]}"; do
+  local k
+  for k in $(checks_of "$1"); do
     grep -q "^$1	$k	" "$WORK/results.tsv" 2>/dev/null || fail "$1" "$k" "$2"
   done
 }

@@ -1,32 +1,45 @@
 # shellcheck shell=bash
-# Installs the suite's tools from Debian 12's archive (root). Skips apt when all are present.
+# Installs the suite's tools from Debian 12's archive (root, no prompts: CI runs it with stdin
+# closed on a fresh machine). Skips apt when all are present.
 
 INTEROP_PKGS=(docker-registry skopeo nginx-light podman containerd docker.io apache2-utils openssl curl
-  python3 python3-jwt python3-cryptography iproute2 uidmap)
+  ca-certificates python3 python3-jwt python3-cryptography iproute2 uidmap util-linux coreutils)
+
+OWN_POLICY_RC=   # set while /usr/sbin/policy-rc.d is ours; run.sh's exit trap removes it
+remove_policy_rc() {
+  [ -n "$OWN_POLICY_RC" ] && rm -f /usr/sbin/policy-rc.d
+  OWN_POLICY_RC=
+  return 0
+}
 
 install_deps() {
   local missing=() cmd
-  for cmd in docker-registry skopeo nginx podman containerd ctr dockerd htpasswd openssl curl; do
+  for cmd in docker-registry skopeo nginx podman containerd ctr dockerd docker htpasswd openssl curl \
+    setsid timeout; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
   done
   "$PY" -c 'import jwt, cryptography' 2>/dev/null || missing+=(python3-jwt)
+  [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
   if [ "${#missing[@]}" -eq 0 ]; then
     log "tools present"
     return 0
   fi
   [ "$(id -u)" = 0 ] || die "missing ${missing[*]}; run as root so the suite can apt-get install them"
-  log "installing (missing: ${missing[*]})"
+  command -v apt-get >/dev/null || die "missing ${missing[*]}, and no apt-get to install them (the suite expects Debian 12)"
+  log "installing with apt-get (missing: ${missing[*]}); output in $WORK/apt.log"
   # Package scripts must not start system services (dockerd, containerd, nginx): the suite runs
   # its own private instances. A policy-rc.d that says 101 prevents that; ours is removed afterwards.
-  local own_policy=
   if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && OWN_POLICY_RC=1
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  { apt-get update -q && apt-get install -y -q "${INTEROP_PKGS[@]}"; } \
-    >"$WORK/apt.log" 2>&1
+  # never ask: no debconf questions, keep existing config files, wait (not fail) for a dpkg lock
+  # that e.g. unattended-upgrades holds on a machine that has just booted
+  local apt=(apt-get -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef
+    -o Dpkg::Options::=--force-confold)
+  { DEBIAN_FRONTEND=noninteractive "${apt[@]}" update \
+    && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y "${INTEROP_PKGS[@]}"; } </dev/null >"$WORK/apt.log" 2>&1
   local rc=$?
-  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+  remove_policy_rc
   [ $rc -eq 0 ] || die "apt-get failed: $(tail_msg "$WORK/apt.log" 5)"
   "$PY" -c 'import jwt, cryptography' || die "python3-jwt/python3-cryptography not importable by $PY"
 }

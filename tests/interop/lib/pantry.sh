@@ -1,25 +1,54 @@
 # shellcheck shell=bash
-# Builds (if needed) and starts pantry with the suite's command line; fetches its CA.
-#   PANTRY_BIN      binary to use (default: target/release/pantry, built with cargo if missing)
+# Builds and starts pantry with the suite's command line; fetches its CA.
+#   PANTRY_BIN      binary to use as it is (no build); default: what `cargo build --release` builds
+#   NO_BUILD        (--no-build) skip cargo and use the binary in the target dir as it is
 #   PANTRY_ADDR     127.0.0.1:$PORT_PANTRY, exported for the client rows
 #   PANTRY_CA       pantry's CA certificate (PEM) as fetched from /ca.pem or the certs dir
 #   PANTRY_ERROR    set when pantry could not be built or started; every row then says so
 
 pantry_healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$PANTRY_ADDR/healthz")" = 200 ]; }
 
-start_pantry() {
-  PANTRY_ADDR=127.0.0.1:$PORT_PANTRY
-  PANTRY_BIN=${PANTRY_BIN:-$REPO_ROOT/target/release/pantry}
-  PANTRY_ERROR=
-  PANTRY_CA=$WORK/pantry-ca.pem
-  if [ ! -x "$PANTRY_BIN" ] || [ -n "${BUILD:-}" ]; then
-    log "building pantry (cargo build --release)"
-    if ! (cd "$REPO_ROOT" && cargo build --release) >"$WORK/logs/cargo-build.log" 2>&1 || [ ! -x "$PANTRY_BIN" ]; then
+# build_pantry : sets PANTRY_BIN, or PANTRY_ERROR. The suite must never test a stale pantry, so it
+# always runs cargo (a no-op when nothing changed) and takes the binary's path from cargo itself
+# (CARGO_TARGET_DIR and .cargo/config are honoured).
+build_pantry() {
+  if [ -n "${PANTRY_BIN:-}" ]; then
+    log "using PANTRY_BIN=$PANTRY_BIN as it is (not built by the suite)"
+  elif [ -n "${NO_BUILD:-}" ]; then
+    local target
+    target=$(cd "$REPO_ROOT" && cargo metadata --no-deps --format-version 1 2>/dev/null \
+      | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])') \
+      || target=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
+    PANTRY_BIN=$target/release/pantry
+    log "--no-build: using $PANTRY_BIN as it is ($(date -r "$PANTRY_BIN" '+built %F %T' 2>/dev/null || echo missing))"
+  else
+    log "building pantry (cargo build --release; output in logs/cargo-build.log)"
+    local t0=$SECONDS
+    if ! (cd "$REPO_ROOT" && cargo build --release --message-format=json-render-diagnostics) \
+      </dev/null >"$WORK/logs/cargo-build.json" 2>"$WORK/logs/cargo-build.log"; then
       PANTRY_ERROR="cargo build --release failed: $(grep -m1 -E '^error' \
         "$WORK/logs/cargo-build.log" || tail_msg "$WORK/logs/cargo-build.log" 2)"
       return 1
     fi
+    PANTRY_BIN=$("$PY" -c '
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line) if line.startswith("{") else {}
+    t = m.get("target", {})
+    if m.get("reason") == "compiler-artifact" and t.get("name") == "pantry" and "bin" in t.get("kind", []):
+        print(m["executable"])
+' "$WORK/logs/cargo-build.json" | tail -1)
+    log "cargo build --release done in $((SECONDS - t0)) s: $PANTRY_BIN"
   fi
+  [ -n "$PANTRY_BIN" ] && [ -x "$PANTRY_BIN" ] \
+    || { PANTRY_ERROR="no pantry binary (${PANTRY_BIN:-cargo named none}; see logs/cargo-build.log)"; return 1; }
+}
+
+start_pantry() {
+  PANTRY_ADDR=127.0.0.1:$PORT_PANTRY
+  PANTRY_ERROR=
+  PANTRY_CA=$WORK/pantry-ca.pem
+  build_pantry || return 1
   port_free "$PORT_PANTRY" || { PANTRY_ERROR="port $PORT_PANTRY is already in use"; return 1; }
   mkdir -p "$WORK/pantry-cache" "$WORK/pantry-certs"
   local args=(--listen "$PANTRY_ADDR" --cache-dir "$WORK/pantry-cache" --certs-dir "$WORK/pantry-certs"
@@ -30,7 +59,10 @@ start_pantry() {
   done
   args+=(--intercept "$CDN_HOST:$PORT_CDN" --resolve "$CDN_HOST:$PORT_CDN:127.0.0.1")
   echo "$PANTRY_BIN ${args[*]}" >"$WORK/logs/pantry.cmdline"
-  RUST_LOG=${RUST_LOG:-info} spawn pantry "$WORK/logs/pantry.log" "$PANTRY_BIN" "${args[@]}"
+  # pantry reads PANTRY_* variables (clap `env`) too: none of the caller's may change this command line
+  local unset_env=() v
+  for v in $(compgen -e); do [[ $v == PANTRY_* ]] && unset_env+=(-u "$v"); done
+  RUST_LOG=${RUST_LOG:-info} spawn pantry "$WORK/logs/pantry.log" env "${unset_env[@]}" "$PANTRY_BIN" "${args[@]}"
   PANTRY_PID=$SPAWNED
   local end=$((SECONDS + 30))
   until pantry_healthy; do
