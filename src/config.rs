@@ -498,6 +498,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pantry.toml");
+        let config = Config::load(&RunArgs { config: Some(path), ..RunArgs::default() }).unwrap();
+        assert_eq!(config.tag_rules.len(), 3);
+        assert_eq!(config.repositories.len(), 3);
+        assert!(config.intercepts("registry.internal", 5000));
+    }
+
+    #[test]
     fn unknown_file_keys_are_reported() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pantry.toml");
