@@ -3,7 +3,7 @@
 //! credential upstream accepted recently needs none either; otherwise upstream is asked with a
 //! HEAD carrying the client's own credentials, and its refusal (e.g. a 401 challenge) is relayed.
 
-use http::{header, request::Parts, HeaderValue, Method, Response};
+use http::{request::Parts, Method, Response};
 
 use super::{forward, Proxy};
 use crate::{body::Body, cache::access::Credential, error::ProxyError, target::Target};
@@ -31,8 +31,7 @@ pub(super) async fn authorize(
     if proxy.offline {
         return Err(ProxyError::Offline(format!("cannot confirm access to {scope} while offline")));
     }
-    let uri = target.url(parts.uri.path()).map_err(ProxyError::BadRequest)?;
-    let response = proxy.upstream.fetch(Method::HEAD, uri, forward::fetch_headers(parts)).await?;
+    let response = forward::ask(proxy, Method::HEAD, parts, target).await?;
     if response.status().is_success() {
         if let Some(credential) = credential {
             proxy.grants.grant(credential, scope);
@@ -40,8 +39,5 @@ pub(super) async fn authorize(
         return Ok(Access::Allowed { anonymous_ok: credential.is_none() });
     }
     tracing::info!(scope, status = response.status().as_u16(), "upstream refused access to cached content");
-    let mut refusal = forward::relay(response);
-    *refusal.body_mut() = crate::body::empty();
-    refusal.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
-    Ok(Access::Refused(refusal))
+    Ok(Access::Refused(forward::refusal(response)))
 }

@@ -50,8 +50,7 @@ pub(super) async fn serve(
             return Err(ProxyError::Offline(format!("{digest} is not in the cache")));
         }
         if parts.method == Method::HEAD {
-            let uri = target.url(parts.uri.path()).map_err(ProxyError::BadRequest)?;
-            let response = proxy.upstream.fetch(Method::HEAD, uri, forward::fetch_headers(parts)).await?;
+            let response = forward::ask(proxy, Method::HEAD, parts, target).await?;
             return Ok(with_status(forward::relay(response), cache_status::MISS));
         }
         match proxy.flights.join(digest, credential) {
@@ -93,9 +92,8 @@ async fn lead_fetch(
     scope: &str,
     credential: Option<u64>,
 ) -> Result<Response<Body>, ProxyError> {
-    let uri = target.url(parts.uri.path()).map_err(ProxyError::BadRequest)?;
     // An error here drops `lead`, which declines the flight so that followers ask again.
-    let response = proxy.upstream.fetch(Method::GET, uri, forward::fetch_headers(parts)).await?;
+    let response = forward::ask(proxy, Method::GET, parts, target).await?;
     if response.status() != StatusCode::OK {
         lead.decline();
         return Ok(with_status(forward::relay(response), cache_status::MISS));

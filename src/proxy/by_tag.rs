@@ -104,11 +104,7 @@ async fn remember(proxy: &Proxy, key: &str, digest: &Digest) {
 }
 
 async fn revalidate(proxy: &Proxy, parts: &Parts, target: &Target) -> Revalidation {
-    let uri = match target.url(parts.uri.path()) {
-        Ok(uri) => uri,
-        Err(e) => return Revalidation::Unreachable(ProxyError::BadRequest(e)),
-    };
-    let response = match proxy.upstream.fetch(Method::HEAD, uri, forward::fetch_headers(parts)).await {
+    let response = match forward::ask(proxy, Method::HEAD, parts, target).await {
         Ok(response) => response,
         Err(error) => return Revalidation::Unreachable(error),
     };
@@ -122,10 +118,7 @@ async fn revalidate(proxy: &Proxy, parts: &Parts, target: &Target) -> Revalidati
         let detail = format!("revalidation answered {status}");
         return Revalidation::Unreachable(ProxyError::Upstream { target: target.to_string(), detail });
     }
-    let mut refusal = forward::relay(response);
-    *refusal.body_mut() = body::empty();
-    refusal.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
-    Revalidation::Refused(refusal)
+    Revalidation::Refused(forward::refusal(response))
 }
 
 /// GETs the manifest by tag, stores it by digest, remembers the tag and answers the client.
@@ -137,8 +130,7 @@ async fn fetch(
     key: &str,
     credential: Option<u64>,
 ) -> Result<Response<Body>, ProxyError> {
-    let uri = target.url(parts.uri.path()).map_err(ProxyError::BadRequest)?;
-    let response = proxy.upstream.fetch(Method::GET, uri, forward::fetch_headers(parts)).await?;
+    let response = forward::ask(proxy, Method::GET, parts, target).await?;
     let too_large = response
         .headers()
         .get(header::CONTENT_LENGTH)

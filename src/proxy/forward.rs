@@ -1,7 +1,7 @@
 //! Forwarding what pantry does not cache: the request streamed to the upstream, the answer streamed
 //! back, hop-by-hop headers removed both ways.
 
-use http::{header, request::Parts, HeaderMap, Request, Response, Version};
+use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Request, Response, Version};
 use hyper::body::Incoming;
 
 use super::Proxy;
@@ -37,6 +37,25 @@ pub(super) fn relay(response: Response<Incoming>) -> Response<Body> {
     hop_by_hop::strip(&mut parts.headers);
     parts.version = Version::HTTP_11;
     Response::from_parts(parts, body::incoming(incoming))
+}
+
+/// Asks upstream for the client's path on pantry's behalf (see [`fetch_headers`]), following redirects.
+pub(super) async fn ask(
+    proxy: &Proxy,
+    method: Method,
+    parts: &Parts,
+    target: &Target,
+) -> Result<Response<Incoming>, ProxyError> {
+    let uri = target.url(parts.uri.path()).map_err(ProxyError::BadRequest)?;
+    proxy.upstream.fetch(method, uri, fetch_headers(parts)).await
+}
+
+/// Upstream's refusal (401 with its challenge, 403, 404…) relayed with an empty body.
+pub(super) fn refusal(response: Response<Incoming>) -> Response<Body> {
+    let mut refusal = relay(response);
+    *refusal.body_mut() = body::empty();
+    refusal.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    refusal
 }
 
 /// The client's headers as sent upstream for a fetch pantry makes on its behalf: credentials and
