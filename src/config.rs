@@ -19,6 +19,7 @@ use crate::{
         policy::{Action, NamespaceRule},
         tags::{self, TagRule, Ttl},
     },
+    upstream::parent::ParentProxy,
 };
 
 /// Well-known public registries intercepted when no `--intercept` is given.
@@ -64,6 +65,9 @@ pub struct RunArgs {
     /// Resolve HOST:PORT to ADDR instead of asking DNS, like curl's --resolve (repeatable).
     #[arg(long, env = "PANTRY_RESOLVE", value_name = "HOST:PORT:ADDR", value_delimiter = ',')]
     pub resolve: Vec<String>,
+    /// Reach every upstream through this HTTP proxy: http://[user:pass@]host:port.
+    #[arg(long, env = "PANTRY_UPSTREAM_PROXY", value_name = "URL")]
+    pub upstream_proxy: Option<String>,
     /// Upper bound of the cache size, e.g. 20GiB [default: 20GiB].
     #[arg(long, env = "PANTRY_MAX_SIZE", value_name = "SIZE")]
     pub max_size: Option<String>,
@@ -86,6 +90,7 @@ struct FileConfig {
     intercept_all: Option<bool>,
     upstream_ca: Option<Vec<PathBuf>>,
     resolve: Option<Vec<String>>,
+    upstream_proxy: Option<String>,
     max_size: Option<String>,
     offline: Option<bool>,
     log_format: Option<String>,
@@ -222,6 +227,8 @@ pub struct Config {
     pub upstream_ca: Vec<PathBuf>,
     /// Name overrides for upstream connections.
     pub resolve: Vec<ResolveRule>,
+    /// Parent proxy every upstream connection goes through.
+    pub upstream_proxy: Option<ParentProxy>,
     /// Cache size cap in bytes.
     pub max_size: u64,
     /// Serve from cache only.
@@ -261,6 +268,7 @@ impl Default for Config {
             intercept_all: false,
             upstream_ca: Vec::new(),
             resolve: Vec::new(),
+            upstream_proxy: None,
             max_size: 20 * 1024 * 1024 * 1024,
             offline: false,
             log_format: LogFormat::Text,
@@ -351,6 +359,12 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
     let resolve = non_empty(args.resolve.clone()).or(file.resolve).unwrap_or_default();
     config.resolve =
         resolve.iter().filter_map(|r| ResolveRule::parse(r).map_err(|e| problems.push(e)).ok()).collect();
+    if let Some(url) = args.upstream_proxy.clone().or(file.upstream_proxy) {
+        match ParentProxy::parse(&url) {
+            Ok(parent) => config.upstream_proxy = Some(parent),
+            Err(e) => problems.push(e),
+        }
+    }
     if let Some(size) = args.max_size.clone().or(file.max_size) {
         match size.parse::<bytesize::ByteSize>() {
             Ok(size) if size.as_u64() > 0 => config.max_size = size.as_u64(),

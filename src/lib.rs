@@ -78,7 +78,8 @@ impl Pantry {
     pub async fn new(config: Config) -> Result<Self, StartError> {
         let config = Arc::new(config);
         let authority = Arc::new(Authority::load_or_create(&config.certs_dir)?);
-        let dialer = Dialer::new(&config.resolve, config.upstream_connect_timeout);
+        let dialer =
+            Dialer::new(&config.resolve, config.upstream_connect_timeout).via(config.upstream_proxy.clone());
         let upstream = Upstream::new(dialer.clone(), &config.upstream_ca)?;
         let store = Arc::new(Store::open(&config.cache_dir).await?);
         let proxy = Proxy::new(upstream, store, &config);

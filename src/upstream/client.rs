@@ -156,16 +156,7 @@ fn classify(target: &str, error: &(dyn std::error::Error + 'static)) -> ProxyErr
 
 fn classify_one(target: &str, e: &(dyn std::error::Error + 'static)) -> Option<ProxyError> {
     if let Some(dial) = e.downcast_ref::<DialError>() {
-        return Some(match dial {
-            DialError::Dns { host, source } => {
-                ProxyError::Dns { host: host.clone(), detail: source.to_string() }
-            }
-            DialError::Refused { target } => ProxyError::ConnectionRefused { target: target.clone() },
-            DialError::Timeout { target } => ProxyError::ConnectionTimeout { target: target.clone() },
-            DialError::Io { target, source } => {
-                ProxyError::Upstream { target: target.clone(), detail: source.to_string() }
-            }
-        });
+        return Some(ProxyError::from(dial));
     }
     let tls = e.downcast_ref::<rustls::Error>()?;
     let (target, detail) = (target.to_string(), tls.to_string());

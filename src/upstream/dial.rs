@@ -15,6 +15,7 @@ use std::{
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::parent::ParentProxy;
 use crate::{config::ResolveRule, error::ProxyError};
 
 /// Why a connection could not be made.
@@ -40,6 +41,14 @@ pub enum DialError {
         /// host:port.
         target: String,
     },
+    /// The parent proxy refused or failed.
+    #[error("{detail}")]
+    Parent {
+        /// host:port asked for.
+        target: String,
+        /// What the parent said.
+        detail: String,
+    },
     /// Another socket error.
     #[error("connection to {target} failed: {source}")]
     Io {
@@ -50,14 +59,27 @@ pub enum DialError {
     },
 }
 
+impl From<&DialError> for ProxyError {
+    fn from(e: &DialError) -> Self {
+        match e {
+            DialError::Dns { host, source } => {
+                ProxyError::Dns { host: host.clone(), detail: source.to_string() }
+            }
+            DialError::Refused { target } => ProxyError::ConnectionRefused { target: target.clone() },
+            DialError::Timeout { target } => ProxyError::ConnectionTimeout { target: target.clone() },
+            DialError::Io { target, source } => {
+                ProxyError::Upstream { target: target.clone(), detail: source.to_string() }
+            }
+            DialError::Parent { target, detail } => {
+                ProxyError::Upstream { target: target.clone(), detail: detail.clone() }
+            }
+        }
+    }
+}
+
 impl From<DialError> for ProxyError {
     fn from(e: DialError) -> Self {
-        match e {
-            DialError::Dns { host, source } => ProxyError::Dns { host, detail: source.to_string() },
-            DialError::Refused { target } => ProxyError::ConnectionRefused { target },
-            DialError::Timeout { target } => ProxyError::ConnectionTimeout { target },
-            DialError::Io { target, source } => ProxyError::Upstream { target, detail: source.to_string() },
-        }
+        ProxyError::from(&e)
     }
 }
 
@@ -66,13 +88,20 @@ impl From<DialError> for ProxyError {
 pub struct Dialer {
     overrides: Arc<HashMap<(String, u16), IpAddr>>,
     timeout: Duration,
+    parent: Option<Arc<ParentProxy>>,
 }
 
 impl Dialer {
-    /// A dialer with `--resolve` overrides and a connect timeout.
+    /// A dialer with `--resolve` overrides and a connect timeout, connecting directly.
     pub fn new(rules: &[ResolveRule], timeout: Duration) -> Self {
         let overrides = rules.iter().map(|r| ((r.host.clone(), r.port), r.addr)).collect();
-        Self { overrides: Arc::new(overrides), timeout }
+        Self { overrides: Arc::new(overrides), timeout, parent: None }
+    }
+
+    /// The same dialer, reaching every upstream through a CONNECT to `parent`.
+    pub fn via(mut self, parent: Option<ParentProxy>) -> Self {
+        self.parent = parent.map(Arc::new);
+        self
     }
 
     /// The addresses `host:port` stands for (an override, an IP literal, or DNS).
@@ -100,8 +129,22 @@ impl Dialer {
         Ok(addrs)
     }
 
-    /// Opens a TCP connection to `host:port`, trying each address until one answers.
+    /// Opens a connection to `host:port`: directly, trying each address until one answers, or as a
+    /// tunnel through the parent proxy (asked for the `--resolve` address when there is one).
     pub async fn connect(&self, host: &str, port: u16) -> Result<TcpStream, DialError> {
+        let Some(parent) = &self.parent else { return self.connect_direct(host, port).await };
+        let bare = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let via_host = self.overrides.get(&(bare.clone(), port)).map_or(bare, |addr| addr.to_string());
+        let mut stream = self.connect_direct(&parent.host, parent.port).await?;
+        let asked = parent.open_tunnel(&mut stream, &via_host, port);
+        match tokio::time::timeout(self.timeout, asked).await {
+            Ok(Ok(())) => Ok(stream),
+            Ok(Err(detail)) => Err(DialError::Parent { target: format!("{host}:{port}"), detail }),
+            Err(_) => Err(DialError::Timeout { target: format!("{host}:{port} via the parent proxy") }),
+        }
+    }
+
+    async fn connect_direct(&self, host: &str, port: u16) -> Result<TcpStream, DialError> {
         let target = format!("{host}:{port}");
         let attempt = async {
             let mut last = None;

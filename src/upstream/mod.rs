@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod dial;
+pub mod parent;
 pub mod redirect;
 
 pub use client::Upstream;

@@ -1,0 +1,64 @@
+//! A parent proxy: every upstream connection of pantry goes through another proxy's CONNECT
+//! (here a second pantry that only tunnels), for tunnels and intercepted requests alike.
+
+mod common;
+
+use common::{connect, registry::FakeRegistry, request, roots_from_pem, start_pantry, tls, Sender};
+use http::Method;
+use pantry::upstream::parent::ParentProxy;
+
+#[tokio::test]
+async fn intercepted_and_tunnelled_traffic_goes_through_the_parent() {
+    let registry = FakeRegistry::start().await;
+    let port = registry.addr.port();
+    let mut parent = start_pantry(|c| {
+        c.intercept = Vec::new();
+        c.connect_ports = vec![port, registry.cdn.port()];
+        c.shutdown_grace = std::time::Duration::from_millis(100); // the child's pooled tunnels stay open
+    })
+    .await;
+    let parent_url = format!("http://{}", parent.addr);
+    let child = start_pantry(|c| {
+        registry.configure(c);
+        c.connect_ports = vec![registry.cdn.port()];
+        c.upstream_proxy = Some(ParentProxy::parse(&parent_url).unwrap());
+    })
+    .await;
+    let digest = registry.state.add_blob(vec![3u8; 5000], "application/octet-stream");
+    let (response, body) =
+        request(&child, &registry.host(), Method::GET, &format!("/v2/app/blobs/{digest}"), &[]).await;
+    assert_eq!((response.status().as_u16(), body.unwrap().len()), (200, 5000));
+
+    // A tunnelled destination (an IP literal, not in the intercept list) also goes via the parent.
+    let (stream, head) = connect(child.addr, &format!("127.0.0.1:{}", registry.cdn.port()), "HTTP/1.1").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let stream = tls(stream, "127.0.0.1", roots_from_pem(&registry.ca.ca_pem), &[b"http/1.1"]).await.unwrap();
+    let (cdn, _) = Sender::h1(stream).await.get(&format!("/content/{digest}"), "127.0.0.1").await;
+    assert_eq!(cdn.status(), 200);
+
+    // Without the parent, nothing reaches upstream: the child reports the parent as the failure.
+    parent.stop().await.unwrap();
+    let other = registry.state.add_blob(vec![4u8; 10], "application/octet-stream");
+    let (failed, _) =
+        request(&child, &registry.host(), Method::GET, &format!("/v2/app/blobs/{other}"), &[]).await;
+    assert_eq!(failed.status(), 502);
+}
+
+#[tokio::test]
+async fn a_parent_that_refuses_is_reported_with_its_answer() {
+    let registry = FakeRegistry::start().await;
+    let parent = start_pantry(|c| c.intercept = Vec::new()).await; // port not allowed there
+    let parent_url = format!("http://{}", parent.addr);
+    let child = start_pantry(|c| {
+        registry.configure(c);
+        c.upstream_proxy = Some(ParentProxy::parse(&parent_url).unwrap());
+    })
+    .await;
+    let digest = registry.state.add_blob(vec![3u8; 50], "application/octet-stream");
+    let (response, body) =
+        request(&child, &registry.host(), Method::GET, &format!("/v2/app/blobs/{digest}"), &[]).await;
+    assert_eq!(response.status(), 502);
+    let status = response.headers()["proxy-status"].to_str().unwrap().to_string();
+    assert!(status.contains("parent proxy refused"), "{status}");
+    assert!(String::from_utf8_lossy(&body.unwrap()).contains("403"));
+}
