@@ -77,7 +77,7 @@ report() { # the table, the failures, the expected failures and the closing line
     echo "no check recorded a result"; failed=1
   fi
   echo "logs: $WORK/logs   total time: $((SECONDS - START)) s"
-  echo "$xfailed expected failures (see expected-failures.txt)"
+  echo "$xfailed expected failures (see $(basename "$EXPECTED_FAILURES"))"
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]
 }

@@ -2,15 +2,17 @@
 # containerd 1.6 `ctr images pull` against a private containerd (own root, state, sockets, config;
 # CRI and unneeded snapshotters disabled; native snapshotter). ctr itself does the registry
 # traffic, so it gets HTTPS_PROXY=pantry; trust via --tlscacert BUNDLE; credentials via --user.
-# An empty local store = containerd restarted on a new root.
+# An empty local store = containerd restarted on a new root. Its sockets live in a short
+# /tmp/pantry-interop-containerd.* dir: unix socket paths are limited to 108 bytes, and a CI
+# clone's work dir can be deep.
 
 client_containerd() { run_row containerd; }
 
 containerd_start() {
   local d=$WORK/clients/containerd
   CTRD_N=$((CTRD_N + 1))
-  CTRD_SOCK=$d/run/containerd.sock
-  mkdir -p "$d/run" "$d/root$CTRD_N" "$d/state$CTRD_N"
+  CTRD_SOCK=$CTRD_RUN/containerd.sock
+  mkdir -p "$d/root$CTRD_N" "$d/state$CTRD_N"
   cat >"$d/config.toml" <<EOF
 version = 2
 root = "$d/root$CTRD_N"
@@ -24,7 +26,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
 [ttrpc]
   address = "$CTRD_SOCK.ttrpc"
 [debug]
-  address = "$d/run/debug.sock"
+  address = "$CTRD_RUN/debug.sock"
   level = "info"
 [plugins."io.containerd.internal.v1.opt"]
   path = "$d/opt"
@@ -34,7 +36,12 @@ EOF
     || { ROW_SETUP_ERROR="containerd did not start: $(tail_msg "$d/containerd$CTRD_N.log" 3)"; return 1; }
 }
 
-containerd_setup() { CTRD_N=0; containerd_start; }
+containerd_setup() {
+  CTRD_N=0
+  CTRD_RUN=$(mktemp -d /tmp/pantry-interop-containerd.XXXXXX)
+  echo "$CTRD_RUN" >>"$WORK/tmpdirs"
+  containerd_start
+}
 
 containerd_reset() {
   stop_named containerd

@@ -1,7 +1,9 @@
 # shellcheck shell=bash
-# podman 4.3 as root with its own --root/--runroot/--tmpdir in the work dir, vfs storage, an
-# empty registries.conf and auth file, HTTPS_PROXY=pantry. Trust via `pull --cert-dir` (ca.crt
-# added to the system roots); credentials via --creds. An empty local store = a new --root.
+# podman 4.3 as root with its own --root/--tmpdir in the work dir and --runroot in a short
+# /tmp/pantry-interop-podman.* dir (containers/storage refuses a runroot longer than 50 characters,
+# which a work dir in a CI clone easily is), vfs storage, an empty registries.conf and auth file,
+# HTTPS_PROXY=pantry. Trust via `pull --cert-dir` (ca.crt added to the system roots); credentials
+# via --creds. An empty local store = a new --root.
 
 client_podman() { run_row podman; }
 
@@ -12,6 +14,8 @@ podman_setup() {
   cp "$CERTS/testca.pem" "$d/trust-upstream/ca.crt"
   echo '{}' >"$d/auth.json"
   : >"$d/registries.conf"
+  PODMAN_RUN=$(mktemp -d /tmp/pantry-interop-podman.XXXXXX)
+  echo "$PODMAN_RUN" >>"$WORK/tmpdirs"
   PODMAN_N=0
   podman_reset
   podman_cmd info >"$d/info.log" 2>&1 || { ROW_SETUP_ERROR="podman info failed: $(tail_msg "$d/info.log" 3)"; return 1; }
@@ -20,13 +24,13 @@ podman_setup() {
 podman_cmd() {
   local d=$WORK/clients/podman
   CONTAINERS_REGISTRIES_CONF=$d/registries.conf REGISTRY_AUTH_FILE=$d/auth.json TMPDIR=$d/tmp \
-    proxy_env timeout "$ROW_TIMEOUT" podman --root "$d/root$PODMAN_N" --runroot "$d/run$PODMAN_N" --tmpdir "$d/libpod$PODMAN_N" \
+    proxy_env timeout "$ROW_TIMEOUT" podman --root "$d/root$PODMAN_N" --runroot "$PODMAN_RUN/run$PODMAN_N" --tmpdir "$d/libpod$PODMAN_N" \
     --storage-driver vfs --cgroup-manager cgroupfs --events-backend file "$@"
 }
 
 podman_reset() {
   local d=$WORK/clients/podman
-  rm -rf "$d/root$PODMAN_N" "$d/run$PODMAN_N" "$d/libpod$PODMAN_N"
+  rm -rf "$d/root$PODMAN_N" "$PODMAN_RUN/run$PODMAN_N" "$d/libpod$PODMAN_N"
   PODMAN_N=$((PODMAN_N + 1))
   mkdir -p "$d/tmp"
 }
