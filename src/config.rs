@@ -19,7 +19,8 @@ use crate::{
         policy::{Action, NamespaceRule},
         tags::{self, TagRule, Ttl},
     },
-    upstream::parent::ParentProxy,
+    target::Target,
+    upstream::{mirrors::Mirror, parent::ParentProxy},
 };
 
 /// Well-known public registries intercepted when no `--intercept` is given.
@@ -102,6 +103,16 @@ struct FileConfig {
     tag_ttl: Option<String>,
     tag_rules: Option<Vec<FileTagRule>>,
     repositories: Option<Vec<FileNamespaceRule>>,
+    mirrors: Option<Vec<FileMirror>>,
+}
+
+/// A `[[mirrors]]` entry: the registry it stands in for, its URL, its priority (lower first).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMirror {
+    registry: String,
+    url: String,
+    priority: Option<u32>,
 }
 
 /// A `[[repositories]]` entry: globs (default `*`), `action` (cache, pass, deny), `push` (bool).
@@ -251,6 +262,8 @@ pub struct Config {
     pub tag_rules: Vec<TagRule>,
     /// Namespace policy for registry repositories, first match wins.
     pub repositories: Vec<NamespaceRule>,
+    /// Mirrors tried before their registry for content and tag lookups.
+    pub mirrors: Vec<Mirror>,
     /// Where time comes from (the system clock; tests use a manual one).
     pub clock: Clock,
 }
@@ -280,6 +293,7 @@ impl Default for Config {
             tag_ttl: Ttl::For(Duration::from_secs(600)),
             tag_rules: tags::default_rules(),
             repositories: Vec::new(),
+            mirrors: Vec::new(),
             clock: Clock::System,
         }
     }
@@ -423,6 +437,22 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
             ));
         }
     }
+    for mirror in file.mirrors.unwrap_or_default() {
+        let target = mirror
+            .url
+            .parse::<http::Uri>()
+            .map_err(|e| e.to_string())
+            .and_then(|u| Target::from_absolute(&u));
+        let registry = HostPattern::parse(&mirror.registry).map(|p| p.to_string());
+        match (target, registry) {
+            (Ok(target), Ok(_)) => {
+                let registry = with_port(&mirror.registry);
+                config.mirrors.push(Mirror { registry, target, priority: mirror.priority.unwrap_or(0) });
+            }
+            (Err(e), _) => problems.push(format!("mirrors: url {:?}: {e}", mirror.url)),
+            (_, Err(e)) => problems.push(format!("mirrors: {e}")),
+        }
+    }
     if let Some(max) = file.max_connections {
         if max == 0 {
             problems.push("max_connections: must be at least 1".into());
@@ -430,6 +460,15 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
         config.max_connections = max.max(1);
     }
     config
+}
+
+/// `host` → `host:443`; `host:port` unchanged (mirrors are keyed by the registry's host:port).
+fn with_port(registry: &str) -> String {
+    let registry = registry.to_ascii_lowercase();
+    match registry.rsplit_once(':') {
+        Some((_, port)) if port.parse::<u16>().is_ok() => registry,
+        _ => format!("{registry}:443"),
+    }
 }
 
 fn non_empty<T>(values: Vec<T>) -> Option<Vec<T>> {
@@ -517,6 +556,7 @@ mod tests {
         let config = Config::load(&RunArgs { config: Some(path), ..RunArgs::default() }).unwrap();
         assert_eq!(config.tag_rules.len(), 3);
         assert_eq!(config.repositories.len(), 3);
+        assert_eq!(config.mirrors[0].registry, "registry-1.docker.io:443");
         assert!(config.intercepts("registry.internal", 5000));
     }
 

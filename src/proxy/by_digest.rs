@@ -93,7 +93,7 @@ async fn lead_fetch(
     credential: Option<u64>,
 ) -> Result<Response<Body>, ProxyError> {
     // An error here drops `lead`, which declines the flight so that followers ask again.
-    let response = forward::ask(proxy, Method::GET, parts, target).await?;
+    let response = forward::ask_mirrored(proxy, Method::GET, parts, target).await?;
     if response.status() != StatusCode::OK {
         lead.decline();
         return Ok(with_status(forward::relay(response), cache_status::MISS));

@@ -104,7 +104,7 @@ async fn remember(proxy: &Proxy, key: &str, digest: &Digest) {
 }
 
 async fn revalidate(proxy: &Proxy, parts: &Parts, target: &Target) -> Revalidation {
-    let response = match forward::ask(proxy, Method::HEAD, parts, target).await {
+    let response = match forward::ask_mirrored(proxy, Method::HEAD, parts, target).await {
         Ok(response) => response,
         Err(error) => return Revalidation::Unreachable(error),
     };
@@ -130,7 +130,7 @@ async fn fetch(
     key: &str,
     credential: Option<u64>,
 ) -> Result<Response<Body>, ProxyError> {
-    let response = forward::ask(proxy, Method::GET, parts, target).await?;
+    let response = forward::ask_mirrored(proxy, Method::GET, parts, target).await?;
     let too_large = response
         .headers()
         .get(header::CONTENT_LENGTH)

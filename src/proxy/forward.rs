@@ -5,6 +5,7 @@ use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Request, Resp
 use hyper::body::Incoming;
 
 use super::Proxy;
+use crate::upstream::redirect;
 use crate::{
     body::{self, Body},
     error::ProxyError,
@@ -48,6 +49,42 @@ pub(super) async fn ask(
 ) -> Result<Response<Incoming>, ProxyError> {
     let uri = target.url(parts.uri.path()).map_err(ProxyError::BadRequest)?;
     proxy.upstream.fetch(method, uri, fetch_headers(parts)).await
+}
+
+/// Like [`ask`], but tries the registry's mirrors first (without the client's credentials, which
+/// belong to the origin); a mirror that fails or lacks the content hands over to the next one.
+pub(super) async fn ask_mirrored(
+    proxy: &Proxy,
+    method: Method,
+    parts: &Parts,
+    origin: &Target,
+) -> Result<Response<Incoming>, ProxyError> {
+    for candidate in proxy.mirrors.candidates(origin) {
+        if candidate == *origin {
+            break;
+        }
+        let uri = candidate.url(parts.uri.path()).map_err(ProxyError::BadRequest)?;
+        let mut headers = fetch_headers(parts);
+        redirect::strip_credentials(&mut headers);
+        match proxy.upstream.fetch(method.clone(), uri, headers).await {
+            Ok(response) if response.status().is_success() => {
+                proxy.mirrors.record(&candidate, true);
+                tracing::debug!(mirror = %candidate, "answered by mirror");
+                return Ok(response);
+            }
+            Ok(response) => {
+                let status = response.status();
+                let failed = status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS;
+                proxy.mirrors.record(&candidate, !failed);
+                tracing::debug!(mirror = %candidate, %status, "mirror did not serve; trying the next");
+            }
+            Err(error) => {
+                proxy.mirrors.record(&candidate, false);
+                tracing::info!(mirror = %candidate, %error, "mirror unreachable; trying the next");
+            }
+        }
+    }
+    ask(proxy, method, parts, origin).await
 }
 
 /// Upstream's refusal (401 with its challenge, 403, 404…) relayed with an empty body.

@@ -27,7 +27,7 @@ use crate::{
         tags::{TagRule, Ttl},
     },
     target::Target,
-    upstream::Upstream,
+    upstream::{mirrors::Mirrors, Upstream},
 };
 
 /// `Cache-Status` values pantry sends.
@@ -59,6 +59,7 @@ pub struct Proxy {
     tag_rules: Arc<[TagRule]>,
     tag_ttl: Ttl,
     repositories: Arc<[NamespaceRule]>,
+    mirrors: Arc<Mirrors>,
     clock: Clock,
 }
 
@@ -74,6 +75,7 @@ impl Proxy {
             tag_rules: config.tag_rules.clone().into(),
             tag_ttl: config.tag_ttl,
             repositories: config.repositories.clone().into(),
+            mirrors: Arc::new(Mirrors::new(&config.mirrors)),
             clock: config.clock.clone(),
         }
     }

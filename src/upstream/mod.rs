@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod dial;
+pub mod mirrors;
 pub mod parent;
 pub mod redirect;
 

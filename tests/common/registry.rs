@@ -156,6 +156,7 @@ fn status(code: StatusCode) -> Response<Body> {
 
 fn registry(request: Request<Incoming>, state: &Arc<RegistryState>) -> Response<Body> {
     if state.down.load(Ordering::SeqCst) {
+        state.bump(format!("{} down", request.method()));
         return status(StatusCode::SERVICE_UNAVAILABLE);
     }
     let path = request.uri().path().to_string();

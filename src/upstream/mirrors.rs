@@ -1,0 +1,108 @@
+//! Mirrors: per registry, other registries or pull-through caches tried before the origin for
+//! content and tag lookups. Lower priority first; equal priorities take turns; a mirror that failed
+//! (connection error, 5xx, 429) is skipped for a cool-down (a small circuit breaker).
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use crate::target::Target;
+
+/// How long a failed mirror is skipped.
+pub const COOL_DOWN: Duration = Duration::from_secs(30);
+
+/// One mirror of one registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// The registry (`host:port`) this mirror stands in for.
+    pub registry: String,
+    /// Where the mirror is.
+    pub target: Target,
+    /// Lower is tried first.
+    pub priority: u32,
+}
+
+/// The configured mirrors and their health.
+#[derive(Debug, Default)]
+pub struct Mirrors {
+    by_registry: HashMap<String, Vec<Mirror>>,
+    open_until: Mutex<HashMap<Target, Instant>>,
+    turn: AtomicUsize,
+}
+
+impl Mirrors {
+    /// Mirrors from configuration.
+    pub fn new(mirrors: &[Mirror]) -> Self {
+        let mut by_registry: HashMap<String, Vec<Mirror>> = HashMap::new();
+        for mirror in mirrors {
+            by_registry.entry(mirror.registry.clone()).or_default().push(mirror.clone());
+        }
+        for list in by_registry.values_mut() {
+            list.sort_by_key(|m| m.priority);
+        }
+        Self { by_registry, ..Self::default() }
+    }
+
+    /// Where to ask for `origin`'s content, in order: healthy mirrors, then the origin itself.
+    pub fn candidates(&self, origin: &Target) -> Vec<Target> {
+        let Some(list) = self.by_registry.get(&origin.to_string()) else { return vec![origin.clone()] };
+        let now = Instant::now();
+        let open = self.open_until.lock().unwrap_or_else(|p| p.into_inner());
+        let healthy: Vec<&Mirror> =
+            list.iter().filter(|m| open.get(&m.target).is_none_or(|until| *until <= now)).collect();
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let mut ordered = Vec::with_capacity(healthy.len() + 1);
+        for group in healthy.chunk_by(|a, b| a.priority == b.priority) {
+            let start = turn % group.len();
+            ordered.extend(group[start..].iter().chain(&group[..start]).map(|m| m.target.clone()));
+        }
+        ordered.push(origin.clone());
+        ordered
+    }
+
+    /// Records how a mirror answered: a failure opens its circuit for [`COOL_DOWN`].
+    pub fn record(&self, mirror: &Target, healthy: bool) {
+        let mut open = self.open_until.lock().unwrap_or_else(|p| p.into_inner());
+        if healthy {
+            open.remove(mirror);
+        } else {
+            tracing::warn!(%mirror, cool_down = ?COOL_DOWN, "mirror failed; skipping it for a while");
+            open.insert(mirror.clone(), Instant::now() + COOL_DOWN);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(host: &str) -> Target {
+        Target::from_absolute(&format!("https://{host}/").parse().unwrap()).unwrap()
+    }
+
+    fn mirror(host: &str, priority: u32) -> Mirror {
+        Mirror { registry: "origin.test:443".into(), target: target(host), priority }
+    }
+
+    #[test]
+    fn order_rotation_and_circuit_breaking() {
+        let mirrors = Mirrors::new(&[mirror("b.test", 1), mirror("a.test", 0), mirror("c.test", 1)]);
+        let origin = target("origin.test");
+        let names = |list: Vec<Target>| list.iter().map(|t| t.host.clone()).collect::<Vec<_>>();
+        let first = names(mirrors.candidates(&origin));
+        let second = names(mirrors.candidates(&origin));
+        assert_eq!(first[0], "a.test");
+        assert_eq!(first[3], "origin.test");
+        assert_ne!(first[1], second[1], "equal priorities take turns");
+        mirrors.record(&target("a.test"), false);
+        assert_eq!(names(mirrors.candidates(&origin)).len(), 3, "a failed mirror is skipped");
+        mirrors.record(&target("a.test"), true);
+        assert_eq!(names(mirrors.candidates(&origin))[0], "a.test");
+        assert_eq!(names(mirrors.candidates(&target("other.test"))), ["other.test"]);
+    }
+}
