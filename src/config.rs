@@ -98,6 +98,7 @@ struct FileConfig {
     connect_ports: Option<Vec<u16>>,
     tunnel_idle_timeout: Option<String>,
     upstream_connect_timeout: Option<String>,
+    upstream_response_timeout: Option<String>,
     shutdown_grace: Option<String>,
     max_connections: Option<usize>,
     tag_ttl: Option<String>,
@@ -252,6 +253,8 @@ pub struct Config {
     pub tunnel_idle_timeout: Duration,
     /// Upper bound for DNS + TCP connect to an upstream.
     pub upstream_connect_timeout: Duration,
+    /// Upper bound for an upstream's response headers (a stalled upstream counts as down).
+    pub upstream_response_timeout: Duration,
     /// How long in-flight transfers may run on after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Concurrent client connections at most.
@@ -288,6 +291,7 @@ impl Default for Config {
             connect_ports: Vec::new(),
             tunnel_idle_timeout: Duration::from_secs(600),
             upstream_connect_timeout: Duration::from_secs(10),
+            upstream_response_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 4096,
             tag_ttl: Ttl::For(Duration::from_secs(600)),
@@ -397,6 +401,7 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
     let durations = [
         ("tunnel_idle_timeout", file.tunnel_idle_timeout, &mut config.tunnel_idle_timeout),
         ("upstream_connect_timeout", file.upstream_connect_timeout, &mut config.upstream_connect_timeout),
+        ("upstream_response_timeout", file.upstream_response_timeout, &mut config.upstream_response_timeout),
         ("shutdown_grace", file.shutdown_grace, &mut config.shutdown_grace),
     ];
     for (key, text, slot) in durations {

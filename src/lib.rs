@@ -80,7 +80,7 @@ impl Pantry {
         let authority = Arc::new(Authority::load_or_create(&config.certs_dir)?);
         let dialer =
             Dialer::new(&config.resolve, config.upstream_connect_timeout).via(config.upstream_proxy.clone());
-        let upstream = Upstream::new(dialer.clone(), &config.upstream_ca)?;
+        let upstream = Upstream::new(dialer.clone(), &config.upstream_ca, config.upstream_response_timeout)?;
         let store = Arc::new(Store::open(&config.cache_dir).await?);
         let proxy = Proxy::new(upstream, store, &config);
         let ingress = Ingress { config, authority, proxy, dialer, shutdown: Shutdown::default() };

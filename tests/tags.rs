@@ -129,6 +129,29 @@ async fn upstream_down_serves_the_stale_manifest_and_its_blobs() {
 }
 
 #[tokio::test]
+async fn a_stalled_upstream_counts_as_down_after_the_response_timeout() {
+    let registry = FakeRegistry::start().await;
+    let clock = Clock::manual(1_700_000_000_000);
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.clock = clock.clone();
+        c.upstream_response_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let manifest = registry.state.add_blob("{\"v\":1}", MANIFEST_TYPE);
+    registry.state.tag("app", "latest", &manifest);
+    let host = registry.host();
+    request(&pantry, &host, Method::GET, "/v2/app/manifests/latest", &[ACCEPT]).await.1.unwrap();
+    registry.state.stall.store(true, Ordering::SeqCst);
+    clock.advance(2 * MINUTE);
+    let (stale, _) = request(&pantry, &host, Method::GET, "/v2/app/manifests/latest", &[ACCEPT]).await;
+    assert_eq!(stale.headers()["cache-status"], "pantry; hit; detail=stale");
+    let (unknown, _) = request(&pantry, &host, Method::GET, "/v2/app/manifests/other", &[ACCEPT]).await;
+    assert_eq!(unknown.status(), 504);
+    assert!(unknown.headers()["proxy-status"].to_str().unwrap().contains("connection_timeout"));
+}
+
+#[tokio::test]
 async fn offline_serves_known_tags_and_refuses_unknown_ones() {
     let registry = FakeRegistry::start().await;
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
 //! The pooled upstream HTTP client: HTTP/1.1 and h2 (by ALPN) over rustls with the ring provider,
 //! trusting the system roots plus every `--upstream-ca`, connecting through [`Dialer`].
 
-use std::{path::PathBuf, sync::Arc};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use http::{HeaderMap, Method, Request, Response, Uri};
 use hyper::body::Incoming;
@@ -40,11 +40,17 @@ pub enum UpstreamSetupError {
 pub struct Upstream {
     client: Client<HttpsConnector<Dialer>, Body>,
     dialer: Dialer,
+    response_timeout: Duration,
 }
 
 impl Upstream {
-    /// Builds the client: system roots + `extra_roots`, connecting through `dialer`.
-    pub fn new(dialer: Dialer, extra_roots: &[PathBuf]) -> Result<Self, UpstreamSetupError> {
+    /// Builds the client: system roots + `extra_roots`, connecting through `dialer`, waiting at
+    /// most `response_timeout` for a response's headers.
+    pub fn new(
+        dialer: Dialer,
+        extra_roots: &[PathBuf],
+        response_timeout: Duration,
+    ) -> Result<Self, UpstreamSetupError> {
         let roots = root_store(extra_roots)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = ClientConfig::builder_with_provider(provider)
@@ -58,7 +64,7 @@ impl Upstream {
             .enable_http2()
             .wrap_connector(dialer.clone());
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(Self { client, dialer })
+        Ok(Self { client, dialer, response_timeout })
     }
 
     /// The dialer, for raw connections (tunnels).
@@ -97,7 +103,10 @@ impl Upstream {
     /// Sends a request with an absolute URI; errors say which step failed.
     pub async fn send(&self, request: Request<Body>) -> Result<Response<Incoming>, ProxyError> {
         let target = target_of(request.uri());
-        self.client.request(request).await.map_err(|e| classify(&target, &e))
+        match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
+            Ok(result) => result.map_err(|e| classify(&target, &e)),
+            Err(_) => Err(ProxyError::ConnectionTimeout { target }),
+        }
     }
 }
 

@@ -39,6 +39,8 @@ pub struct RegistryState {
     pub cdn_authorizations: Mutex<Vec<Option<String>>>,
     /// Serve other bytes than the digest says.
     pub lie: AtomicBool,
+    /// Accept requests but never answer them.
+    pub stall: AtomicBool,
     /// Answer every request with 503.
     pub down: AtomicBool,
     /// Redirect blob GETs to the CDN.
@@ -137,6 +139,9 @@ async fn serve(ca: Arc<TestCa>, state: Arc<RegistryState>, is_cdn: bool) -> Sock
                 let service = hyper::service::service_fn(move |request| {
                     let state = Arc::clone(&state);
                     async move {
+                        if state.stall.load(Ordering::SeqCst) {
+                            std::future::pending::<()>().await;
+                        }
                         let response = if is_cdn { cdn(request, &state) } else { registry(request, &state) };
                         Ok::<_, Infallible>(response)
                     }
