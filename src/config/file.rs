@@ -1,0 +1,62 @@
+//! The TOML configuration file: every key optional and named like its flag (with `_`); unknown
+//! keys are errors.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// The TOML file; every key is optional and named like its flag (with `_`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileConfig {
+    pub(super) listen: Option<String>,
+    pub(super) cache_dir: Option<PathBuf>,
+    pub(super) certs_dir: Option<PathBuf>,
+    pub(super) intercept: Option<Vec<String>>,
+    pub(super) intercept_all: Option<bool>,
+    pub(super) upstream_ca: Option<Vec<PathBuf>>,
+    pub(super) resolve: Option<Vec<String>>,
+    pub(super) upstream_proxy: Option<String>,
+    pub(super) max_size: Option<String>,
+    pub(super) offline: Option<bool>,
+    pub(super) log_format: Option<String>,
+    pub(super) connect_ports: Option<Vec<u16>>,
+    pub(super) tunnel_idle_timeout: Option<String>,
+    pub(super) upstream_connect_timeout: Option<String>,
+    pub(super) upstream_response_timeout: Option<String>,
+    pub(super) shutdown_grace: Option<String>,
+    pub(super) max_connections: Option<usize>,
+    pub(super) tag_ttl: Option<String>,
+    pub(super) tag_rules: Option<Vec<FileTagRule>>,
+    pub(super) repositories: Option<Vec<FileNamespaceRule>>,
+    pub(super) mirrors: Option<Vec<FileMirror>>,
+}
+
+/// A `[[mirrors]]` entry: the registry it stands in for, its URL, its priority (lower first).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileMirror {
+    pub(super) registry: String,
+    pub(super) url: String,
+    pub(super) priority: Option<u32>,
+}
+
+/// A `[[repositories]]` entry: globs (default `*`), `action` (cache, pass, deny), `push` (bool).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileNamespaceRule {
+    pub(super) registry: Option<String>,
+    pub(super) repository: Option<String>,
+    pub(super) action: Option<String>,
+    pub(super) push: Option<bool>,
+}
+
+/// A `[[tag_rules]]` entry: globs (default `*`) and a TTL (`10m`, `0`, `immutable`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileTagRule {
+    pub(super) registry: Option<String>,
+    pub(super) repository: Option<String>,
+    pub(super) tag: Option<String>,
+    pub(super) ttl: String,
+}
