@@ -81,7 +81,8 @@ impl Pantry {
         let dialer =
             Dialer::new(&config.resolve, config.upstream_connect_timeout).via(config.upstream_proxy.clone());
         let upstream = Upstream::new(dialer.clone(), &config.upstream_ca, config.upstream_response_timeout)?;
-        let store = Arc::new(Store::open(&config.cache_dir).await?);
+        let store = Arc::new(Store::open(&config.cache_dir, config.max_size, config.clock.clone()).await?);
+        store.spawn_evictor();
         let proxy = Proxy::new(upstream, store, &config);
         let ingress = Ingress { config, authority, proxy, dialer, shutdown: Shutdown::default() };
         Ok(Self { ingress: Arc::new(ingress) })

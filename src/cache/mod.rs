@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod coalesce;
+pub mod evict;
 pub mod range;
 pub mod respond;
 pub mod store;

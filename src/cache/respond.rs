@@ -10,7 +10,7 @@ use hyper::body::Frame;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::{range::ByteRange, store::CachedBlob};
+use super::{evict::Pin, range::ByteRange, store::CachedBlob};
 use crate::{
     body::{self, Body, BoxError},
     registry::digest::Digest,
@@ -48,8 +48,8 @@ pub fn not_modified(request: &Parts, digest: &Digest) -> bool {
     })
 }
 
-/// Answers `request` from a stored blob.
-pub async fn from_store(blob: &CachedBlob, request: &Parts, cache_status: &str) -> Response<Body> {
+/// Answers `request` from a stored blob; `pin` keeps it from eviction until the body is sent.
+pub async fn from_store(blob: &CachedBlob, request: &Parts, cache_status: &str, pin: Pin) -> Response<Body> {
     let headers = digest_headers(&blob.digest, blob.meta.media_type.as_deref(), cache_status);
     let range = request.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, start, len) = match plan(request, &blob.digest, range, blob.size) {
@@ -65,8 +65,12 @@ pub async fn from_store(blob: &CachedBlob, request: &Parts, cache_status: &str) 
     }
     match open_at(&blob.path, start).await {
         Ok(file) => {
+            // The pin moves into the stream: the content stays until the body is sent or dropped.
             let stream = ReaderStream::with_capacity(file.take(len), CHUNK)
-                .map_ok(Frame::data)
+                .map_ok(move |bytes| {
+                    let _reading = &pin;
+                    Frame::data(bytes)
+                })
                 .map_err(BoxError::from);
             *response.body_mut() = BodyExt::boxed(StreamBody::new(stream));
             response

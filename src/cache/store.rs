@@ -9,13 +9,23 @@
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use cacache::{Algorithm as SriAlgorithm, Integrity, WriteOpts};
 use serde::{Deserialize, Serialize};
 
-use crate::registry::digest::{Algorithm, Digest};
+use tokio::sync::Notify;
+
+use super::evict::{self, InUse, Pin};
+use crate::{
+    clock::Clock,
+    registry::digest::{Algorithm, Digest},
+};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,11 +71,20 @@ pub struct CachedBlob {
 pub struct Store {
     root: PathBuf,
     next_spool: AtomicU64,
+    max_size: u64,
+    stored: AtomicU64,
+    over_cap: Notify,
+    in_use: Arc<InUse>,
+    clock: Clock,
 }
 
+/// Accesses closer together than this update a blob's last-access time once.
+const TOUCH_RESOLUTION: Duration = Duration::from_secs(60);
+
 impl Store {
-    /// Opens (creating if needed) the store and removes spool files a previous run left behind.
-    pub async fn open(root: &Path) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) the store capped at `max_size` bytes, removes spool files a
+    /// previous run left behind and counts what is stored.
+    pub async fn open(root: &Path, max_size: u64, clock: Clock) -> Result<Self, StoreError> {
         let tmp = root.join("tmp");
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -78,7 +97,63 @@ impl Store {
                 let _ = tokio::fs::remove_file(entry.path()).await;
             }
         }
-        Ok(Self { root: root.to_path_buf(), next_spool: AtomicU64::new(0) })
+        let scan_root = root.to_path_buf();
+        let files = tokio::task::spawn_blocking(move || evict::scan(&scan_root)).await.unwrap_or_default();
+        let stored = files.iter().map(|f| f.size).sum();
+        Ok(Self {
+            root: root.to_path_buf(),
+            next_spool: AtomicU64::new(0),
+            max_size,
+            stored: AtomicU64::new(stored),
+            over_cap: Notify::new(),
+            in_use: Arc::default(),
+            clock,
+        })
+    }
+
+    /// Bytes of content stored.
+    pub fn stored_bytes(&self) -> u64 {
+        self.stored.load(Ordering::Relaxed)
+    }
+
+    /// Runs eviction in the background whenever a write takes the store over its cap.
+    pub fn spawn_evictor(self: &Arc<Self>) {
+        let store = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                if store.stored_bytes() <= store.max_size {
+                    // notify_one keeps a permit when nobody waits, so no wake-up is lost here.
+                    store.over_cap.notified().await;
+                    continue;
+                }
+                let freed = evict::run(&store.root, store.max_size, &store.in_use).await;
+                let _ = store
+                    .stored
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(freed)));
+                if store.stored_bytes() > store.max_size {
+                    tracing::warn!(
+                        stored = store.stored_bytes(),
+                        max = store.max_size,
+                        "cache over its cap: the rest is in use"
+                    );
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        });
+    }
+
+    /// Keeps `digest` from eviction while the returned pin lives.
+    pub fn pin(&self, digest: &Digest) -> Pin {
+        self.in_use.pin(digest)
+    }
+
+    /// Records a read of `blob` as its last access.
+    pub async fn touch(&self, blob: &CachedBlob) {
+        evict::touch(blob.path.clone(), self.now(), TOUCH_RESOLUTION).await;
+    }
+
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.clock.now_ms())
     }
 
     /// The blob with `digest`, if its index entry and complete content are present.
@@ -113,10 +188,20 @@ impl Store {
                 .await
                 .map_err(|source| StoreError::Io { path: parent.to_path_buf(), source })?;
         }
+        if tokio::fs::metadata(&target).await.is_ok_and(|m| m.len() == size) {
+            // Already stored (same digest, so same bytes): keep the file, refresh the metadata.
+            let _ = tokio::fs::remove_file(spool).await;
+            return self.write_meta(digest, size, meta).await;
+        }
         tokio::fs::rename(spool, &target)
             .await
             .map_err(|source| StoreError::Io { path: target.clone(), source })?;
-        self.write_meta(digest, size, meta).await
+        evict::touch(target, self.now(), Duration::ZERO).await;
+        self.write_meta(digest, size, meta).await?;
+        if self.stored.fetch_add(size, Ordering::Relaxed) + size > self.max_size {
+            self.over_cap.notify_one();
+        }
+        Ok(())
     }
 
     /// Stores small content already in memory and verified against `digest` (manifests).
@@ -198,7 +283,7 @@ mod tests {
     #[tokio::test]
     async fn committed_blob_is_readable_by_cacache_itself() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
         let bytes = b"layer bytes".to_vec();
         let digest = Digest::of(Algorithm::Sha256, &bytes);
         assert!(store.blob(&digest).await.is_none());
@@ -216,7 +301,7 @@ mod tests {
     #[tokio::test]
     async fn leftover_spools_are_removed_and_truncated_content_is_not_served() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
         let leftover = store.spool_path();
         tokio::fs::write(&leftover, b"partial").await.unwrap();
         let bytes = b"0123456789".to_vec();
@@ -227,7 +312,7 @@ mod tests {
         let blob = store.blob(&digest).await.unwrap();
         std::fs::write(&blob.path, b"01234").unwrap();
         assert!(store.blob(&digest).await.is_none(), "a size mismatch is a miss, never served");
-        let _ = Store::open(dir.path()).await.unwrap();
+        let _ = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
         assert!(!leftover.exists());
     }
 }

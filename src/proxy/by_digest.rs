@@ -42,7 +42,7 @@ pub(super) async fn serve(
                     if anonymous_ok && blob.meta.public_in.insert(scope.clone()) {
                         let _ = proxy.store.write_meta(digest, blob.size, &blob.meta).await;
                     }
-                    Ok(respond::from_store(&blob, parts, cache_status::HIT).await)
+                    Ok(proxy.serve_stored(&blob, parts, cache_status::HIT).await)
                 }
             };
         }

@@ -62,11 +62,11 @@ pub(super) async fn serve(
     let trusted =
         blob.meta.public_in.contains(&scope) || credential.is_some_and(|c| proxy.grants.allows(c, &scope));
     if trusted && ttl.is_fresh(age) {
-        return Ok(respond::from_store(&blob, parts, cache_status::HIT).await);
+        return Ok(proxy.serve_stored(&blob, parts, cache_status::HIT).await);
     }
     if proxy.offline {
         if trusted {
-            return Ok(stale(respond::from_store(&blob, parts, cache_status::STALE).await));
+            return Ok(stale(proxy.serve_stored(&blob, parts, cache_status::STALE).await));
         }
         return Err(ProxyError::Offline(format!("cannot confirm access to {scope} while offline")));
     }
@@ -76,13 +76,13 @@ pub(super) async fn serve(
                 proxy.grants.grant(credential, &scope);
             }
             remember(proxy, &key, &digest).await;
-            Ok(respond::from_store(&blob, parts, cache_status::REVALIDATED).await)
+            Ok(proxy.serve_stored(&blob, parts, cache_status::REVALIDATED).await)
         }
         Revalidation::Points(_) => fetch(proxy, parts, target, &scope, &key, credential).await,
         Revalidation::Refused(response) => Ok(response),
         Revalidation::Unreachable(error) if trusted => {
             tracing::info!(%error, "upstream unreachable; serving the last known manifest");
-            Ok(stale(respond::from_store(&blob, parts, cache_status::STALE).await))
+            Ok(stale(proxy.serve_stored(&blob, parts, cache_status::STALE).await))
         }
         Revalidation::Unreachable(error) => Err(error),
     }

@@ -11,13 +11,13 @@ mod forward;
 
 use std::sync::Arc;
 
-use http::{HeaderValue, Method, Request, Response};
+use http::{request::Parts, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 use tracing::Instrument;
 
 use crate::{
     body::Body,
-    cache::{access::Grants, Flights, Store},
+    cache::{access::Grants, respond, store::CachedBlob, Flights, Store},
     clock::Clock,
     config::Config,
     error::{ProxyError, Side},
@@ -80,6 +80,11 @@ impl Proxy {
         }
     }
 
+    /// The content store (for statistics and tests).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The in-flight fetches (for statistics and tests).
     pub fn flights(&self) -> &Flights {
         &self.flights
@@ -115,6 +120,13 @@ impl Proxy {
         }
         .instrument(span)
         .await
+    }
+
+    /// Answers from stored content, keeping it from eviction while it is sent and recording the access.
+    async fn serve_stored(&self, blob: &CachedBlob, parts: &Parts, cache_status: &str) -> Response<Body> {
+        let pin = self.store.pin(&blob.digest);
+        self.store.touch(blob).await;
+        respond::from_store(blob, parts, cache_status, pin).await
     }
 
     async fn dispatch(

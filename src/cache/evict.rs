@@ -1,0 +1,175 @@
+//! Keeping the store under `--max-size`: least recently used content goes first, down to 90 % of
+//! the cap, never content a response is still reading. Last access is the content file's mtime,
+//! so it survives restarts; index entries of evicted content are removed with it.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use crate::registry::digest::Digest;
+
+/// Content a response is reading, by digest (how many readers).
+#[derive(Debug, Default)]
+pub struct InUse(Mutex<HashMap<String, usize>>);
+
+/// Keeps one digest from eviction while it lives.
+#[derive(Debug)]
+pub struct Pin {
+    in_use: Arc<InUse>,
+    digest: String,
+}
+
+impl InUse {
+    /// Pins `digest` until the returned guard is dropped.
+    pub fn pin(self: &Arc<Self>, digest: &Digest) -> Pin {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry(digest.to_string()).or_default() += 1;
+        Pin { in_use: Arc::clone(self), digest: digest.to_string() }
+    }
+
+    fn contains(&self, digest: &str) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).contains_key(digest)
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        let mut map = self.in_use.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = map.get_mut(&self.digest) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&self.digest);
+            }
+        }
+    }
+}
+
+/// One stored content file.
+#[derive(Debug, Clone)]
+pub struct ContentFile {
+    /// Its path under `content-v2/`.
+    pub path: PathBuf,
+    /// The digest its path encodes.
+    pub digest: String,
+    /// Its size.
+    pub size: u64,
+    /// Its last access (mtime).
+    pub accessed: SystemTime,
+}
+
+/// Every content file under `root/content-v2` (blocking: run it off the async threads).
+pub fn scan(root: &Path) -> Vec<ContentFile> {
+    let mut files = Vec::new();
+    let content = root.join("content-v2");
+    let Ok(algorithms) = std::fs::read_dir(&content) else { return files };
+    for algorithm in algorithms.flatten() {
+        let name = algorithm.file_name().to_string_lossy().into_owned();
+        collect(&algorithm.path(), &name, String::new(), 0, &mut files);
+    }
+    files
+}
+
+fn collect(dir: &Path, algorithm: &str, prefix: String, depth: usize, files: &mut Vec<ContentFile>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() && depth < 2 {
+            collect(&entry.path(), algorithm, format!("{prefix}{name}"), depth + 1, files);
+        } else if meta.is_file() && depth == 2 {
+            files.push(ContentFile {
+                path: entry.path(),
+                digest: format!("{algorithm}:{prefix}{name}"),
+                size: meta.len(),
+                accessed: meta.modified().unwrap_or(UNIX_EPOCH),
+            });
+        }
+    }
+}
+
+/// Which files to remove so that the rest fit in `target` bytes: oldest access first, skipping
+/// pinned ones. Pure, for testing; `total` is the size of all files.
+pub fn choose(
+    mut files: Vec<ContentFile>,
+    total: u64,
+    target: u64,
+    pinned: impl Fn(&str) -> bool,
+) -> Vec<ContentFile> {
+    files.sort_by_key(|f| f.accessed);
+    let mut remaining = total;
+    let mut chosen = Vec::new();
+    for file in files {
+        if remaining <= target {
+            break;
+        }
+        if pinned(&file.digest) {
+            continue;
+        }
+        remaining = remaining.saturating_sub(file.size);
+        chosen.push(file);
+    }
+    chosen
+}
+
+/// Removes least recently used content until the store fits in 90 % of `max`; returns bytes freed.
+pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>) -> u64 {
+    let scan_root = root.to_path_buf();
+    let files = tokio::task::spawn_blocking(move || scan(&scan_root)).await.unwrap_or_default();
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    if total <= max {
+        return 0;
+    }
+    let target = max / 10 * 9;
+    let mut freed = 0;
+    for file in choose(files, total, target, |d| in_use.contains(d)) {
+        if in_use.contains(&file.digest) {
+            continue; // pinned since the scan
+        }
+        if tokio::fs::remove_file(&file.path).await.is_ok() {
+            let _ = cacache::index::delete_async(root, &format!("pantry/blob/{}", file.digest)).await;
+            freed += file.size;
+            tracing::info!(digest = %file.digest, size = file.size, "evicted");
+        }
+    }
+    freed
+}
+
+/// Records an access as the file's mtime, at most once per `resolution` (blocking-free).
+pub async fn touch(path: PathBuf, now: SystemTime, resolution: Duration) {
+    let _ = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::options().write(true).open(&path)?;
+        let old = file.metadata()?.modified()?;
+        if now.duration_since(old).unwrap_or_default() >= resolution {
+            file.set_modified(now)?;
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(digest: &str, size: u64, age_s: u64) -> ContentFile {
+        ContentFile {
+            path: PathBuf::from(digest),
+            digest: digest.into(),
+            size,
+            accessed: UNIX_EPOCH + Duration::from_secs(1_000_000 - age_s),
+        }
+    }
+
+    #[test]
+    fn least_recently_used_first_and_pinned_never() {
+        let files =
+            vec![file("new", 40, 10), file("old", 40, 1000), file("mid", 40, 100), file("pinned", 40, 5000)];
+        let chosen = choose(files, 160, 90, |d| d == "pinned");
+        let names: Vec<_> = chosen.iter().map(|f| f.digest.as_str()).collect();
+        assert_eq!(names, ["old", "mid"]);
+        assert!(choose(vec![file("a", 10, 1)], 10, 90, |_| false).is_empty(), "under the target: nothing");
+    }
+}
