@@ -30,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod hop_by_hop;
 pub mod ingress;
+pub mod metrics;
 pub mod mitm;
 pub mod proxy;
 pub mod registry;
@@ -46,6 +47,7 @@ use crate::{
     cache::{store::StoreError, Store},
     config::Config,
     ingress::Ingress,
+    metrics::Metrics,
     mitm::{Authority, CaError},
     proxy::Proxy,
     server::{admin::Admin, Listener},
@@ -82,8 +84,9 @@ impl Pantry {
             Dialer::new(&config.resolve, config.upstream_connect_timeout).via(config.upstream_proxy.clone());
         let upstream = Upstream::new(dialer.clone(), &config.upstream_ca, config.upstream_response_timeout)?;
         let store = Arc::new(Store::open(&config.cache_dir, config.max_size, config.clock.clone()).await?);
-        store.spawn_evictor();
-        let proxy = Proxy::new(upstream, store, &config);
+        let metrics = Arc::new(Metrics::default());
+        store.spawn_evictor(Arc::clone(&metrics));
+        let proxy = Proxy::new(upstream, store, &config, metrics);
         let ingress = Ingress { config, authority, proxy, dialer, shutdown: Shutdown::default() };
         Ok(Self { ingress: Arc::new(ingress) })
     }
@@ -100,7 +103,7 @@ impl Pantry {
 
     /// Serves clients on `listener` until `signal` completes, then shuts down gracefully.
     pub async fn serve(&self, listener: TcpListener, signal: impl Future<Output = ()>) {
-        let admin = Admin::new(self.ingress.authority.ca_pem().to_string());
+        let admin = Admin::new(Arc::clone(&self.ingress));
         Listener::new(listener, Arc::clone(&self.ingress), admin).run(signal).await
     }
 }

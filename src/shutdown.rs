@@ -4,6 +4,8 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::sync::OwnedSemaphorePermit;
+
+use crate::metrics::ConnectionGauge;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// Tracks connection and tunnel tasks and tells them when to drain and when to stop.
@@ -47,11 +49,11 @@ impl Shutdown {
 /// A client connection's slot under `max_connections`; held by whatever serves the connection,
 /// including a tunnel it turned into.
 #[derive(Clone, Debug)]
-pub struct ConnectionPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+pub struct ConnectionPermit(#[allow(dead_code)] Arc<(OwnedSemaphorePermit, ConnectionGauge)>);
 
 impl ConnectionPermit {
-    /// Wraps a semaphore permit.
-    pub fn new(permit: OwnedSemaphorePermit) -> Self {
-        Self(Arc::new(permit))
+    /// Wraps a semaphore permit and the connection's place in the active-connections gauge.
+    pub fn new(permit: OwnedSemaphorePermit, gauge: ConnectionGauge) -> Self {
+        Self(Arc::new((permit, gauge)))
     }
 }

@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use tokio::{io::AsyncWriteExt, sync::watch};
 
 use super::store::{BlobMeta, Store};
-use crate::{body::Body, registry::digest::Digest};
+use crate::{body::Body, metrics::Metrics, registry::digest::Digest};
 
 /// Reads from the spool in chunks of at most this size.
 const READ_CHUNK: u64 = 64 * 1024;
@@ -89,6 +89,7 @@ impl Flight {
 #[derive(Debug, Default)]
 pub struct Flights {
     active: Mutex<HashMap<Digest, Arc<Flight>>>,
+    metrics: Arc<Metrics>,
 }
 
 /// The caller's part in a fetch.
@@ -101,10 +102,16 @@ pub enum Role {
 }
 
 impl Flights {
+    /// No fetches yet; counts into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { active: Mutex::default(), metrics }
+    }
+
     /// Joins the fetch of `digest`, or starts one (as its leader) if there is none.
     pub fn join(self: &Arc<Self>, digest: &Digest, credential: Option<u64>) -> Role {
         let mut active = self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(flight) = active.get(digest) {
+            self.metrics.coalesced();
             return Role::Follow(Arc::clone(flight));
         }
         let (state, _) = watch::channel(FlightState::Starting);
@@ -209,6 +216,7 @@ async fn pump(
             file.write_all(&data).await.map_err(|e| format!("spool write failed: {e}"))?;
             file.flush().await.map_err(|e| format!("spool write failed: {e}"))?;
             verifier.update(&data);
+            lead.flights.metrics.fetched_upstream(data.len() as u64);
             let before = written;
             written += data.len() as u64;
             if spool.size.is_some_and(|size| written > size) {
@@ -245,6 +253,7 @@ async fn pump(
         }
         Err(reason) => {
             tracing::warn!(%digest, %reason, "fetch aborted; nothing stored");
+            lead.flights.metrics.fetch_aborted();
             let _ = tokio::fs::remove_file(&path).await;
             lead.settle(FlightState::Failed(reason.into()));
         }

@@ -49,7 +49,13 @@ pub fn not_modified(request: &Parts, digest: &Digest) -> bool {
 }
 
 /// Answers `request` from a stored blob; `pin` keeps it from eviction until the body is sent.
-pub async fn from_store(blob: &CachedBlob, request: &Parts, cache_status: &str, pin: Pin) -> Response<Body> {
+pub async fn from_store(
+    blob: &CachedBlob,
+    request: &Parts,
+    cache_status: &str,
+    pin: Pin,
+    served: metrics::Counter,
+) -> Response<Body> {
     let headers = digest_headers(&blob.digest, blob.meta.media_type.as_deref(), cache_status);
     let range = request.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, start, len) = match plan(request, &blob.digest, range, blob.size) {
@@ -69,6 +75,7 @@ pub async fn from_store(blob: &CachedBlob, request: &Parts, cache_status: &str, 
             let stream = ReaderStream::with_capacity(file.take(len), CHUNK)
                 .map_ok(move |bytes| {
                     let _reading = &pin;
+                    served.increment(bytes.len() as u64);
                     Frame::data(bytes)
                 })
                 .map_err(BoxError::from);

@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use super::evict::{self, InUse, Pin};
 use crate::{
     clock::Clock,
+    metrics::Metrics,
     registry::digest::{Algorithm, Digest},
 };
 
@@ -111,13 +112,18 @@ impl Store {
         })
     }
 
+    /// The size cap in bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_size
+    }
+
     /// Bytes of content stored.
     pub fn stored_bytes(&self) -> u64 {
         self.stored.load(Ordering::Relaxed)
     }
 
     /// Runs eviction in the background whenever a write takes the store over its cap.
-    pub fn spawn_evictor(self: &Arc<Self>) {
+    pub fn spawn_evictor(self: &Arc<Self>, metrics: Arc<Metrics>) {
         let store = Arc::clone(self);
         tokio::spawn(async move {
             loop {
@@ -127,6 +133,7 @@ impl Store {
                     continue;
                 }
                 let freed = evict::run(&store.root, store.max_size, &store.in_use).await;
+                metrics.evicted(freed);
                 let _ = store
                     .stored
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(freed)));

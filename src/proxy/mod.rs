@@ -21,6 +21,7 @@ use crate::{
     clock::Clock,
     config::Config,
     error::{ProxyError, Side},
+    metrics::Metrics,
     registry::route::{classify, Route},
     registry::{
         policy::{rule_for, Action, NamespaceRule},
@@ -60,16 +61,18 @@ pub struct Proxy {
     tag_ttl: Ttl,
     repositories: Arc<[NamespaceRule]>,
     mirrors: Arc<Mirrors>,
+    metrics: Arc<Metrics>,
     clock: Clock,
 }
 
 impl Proxy {
     /// A proxy over `store` sending through `upstream`, with `config`'s offline mode and tag rules.
-    pub fn new(upstream: Upstream, store: Arc<Store>, config: &Config) -> Self {
+    pub fn new(upstream: Upstream, store: Arc<Store>, config: &Config, metrics: Arc<Metrics>) -> Self {
         Self {
             upstream,
             store,
-            flights: Arc::default(),
+            flights: Arc::new(Flights::new(Arc::clone(&metrics))),
+            metrics,
             grants: Arc::default(),
             offline: config.offline,
             tag_rules: config.tag_rules.clone().into(),
@@ -78,6 +81,11 @@ impl Proxy {
             mirrors: Arc::new(Mirrors::new(&config.mirrors)),
             clock: config.clock.clone(),
         }
+    }
+
+    /// This pantry's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The content store (for statistics and tests).
@@ -93,6 +101,7 @@ impl Proxy {
     /// Answers one request for `target`: never fails, errors become responses.
     pub async fn handle(&self, request: Request<Incoming>, target: &Target) -> Response<Body> {
         let route = classify(request.method(), request.uri().path(), request.uri().query());
+        let route_name = route.as_str();
         let span = tracing::info_span!(
             "req",
             method = %request.method(),
@@ -106,7 +115,11 @@ impl Proxy {
                 Err(error) => {
                     match error.side() {
                         Side::Internal => tracing::error!(%error, "request failed"),
-                        _ => tracing::info!(%error, "request failed"),
+                        Side::Upstream => {
+                            self.metrics.upstream_error(error.proxy_status_error());
+                            tracing::info!(%error, "request failed")
+                        }
+                        Side::Client => tracing::info!(%error, "request failed"),
                     }
                     error.into_response()
                 }
@@ -115,6 +128,8 @@ impl Proxy {
                 let value = HeaderValue::from_static(cache_status::FORWARDED);
                 response.headers_mut().insert("cache-status", value);
             }
+            let status = response.headers().get("cache-status").and_then(|v| v.to_str().ok()).unwrap_or("");
+            self.metrics.request(route_name, status);
             tracing::debug!(status = response.status().as_u16(), "answered");
             response
         }
@@ -126,7 +141,7 @@ impl Proxy {
     async fn serve_stored(&self, blob: &CachedBlob, parts: &Parts, cache_status: &str) -> Response<Body> {
         let pin = self.store.pin(&blob.digest);
         self.store.touch(blob).await;
-        respond::from_store(blob, parts, cache_status, pin).await
+        respond::from_store(blob, parts, cache_status, pin, self.metrics.served_counter()).await
     }
 
     async fn dispatch(

@@ -1,51 +1,69 @@
-//! Admin pages served on the proxy port to origin-form requests: `/ca.pem`, `/healthz`.
+//! Admin pages served on the proxy port to origin-form requests: `/ca.pem`, `/healthz`, `/metrics`.
 //!
 //! Serves the CA certificate only, never its key.
 
+use std::sync::Arc;
+
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
-use crate::body::{self, Body};
+use crate::{
+    body::{self, Body},
+    ingress::Ingress,
+    metrics::Snapshot,
+};
 
 /// Answers admin requests.
 #[derive(Debug, Clone)]
 pub struct Admin {
-    ca_pem: String,
+    ingress: Arc<Ingress>,
 }
 
 impl Admin {
-    /// Admin pages serving `ca_pem` as the CA certificate.
-    pub fn new(ca_pem: String) -> Self {
-        Self { ca_pem }
+    /// Admin pages about `ingress` (its CA, its proxy's metrics).
+    pub fn new(ingress: Arc<Ingress>) -> Self {
+        Self { ingress }
     }
 
     /// Answers one origin-form request.
     pub fn handle<B>(&self, request: &Request<B>) -> Response<Body> {
         if request.method() != Method::GET && request.method() != Method::HEAD {
-            return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served here\n");
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "only GET and HEAD are served here\n".into(),
+                "text/plain",
+            );
         }
         match request.uri().path() {
             "/ca.pem" => {
-                let mut response = Response::new(body::full(self.ca_pem.clone()));
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-pem-file"));
-                response
+                text(StatusCode::OK, self.ingress.authority.ca_pem().to_string(), "application/x-pem-file")
             }
-            "/healthz" => text(StatusCode::OK, "ok\n"),
+            "/healthz" => text(StatusCode::OK, "ok\n".into(), "text/plain"),
+            "/metrics" => text(StatusCode::OK, self.metrics(), "text/plain; version=0.0.4"),
             _ => text(
                 StatusCode::NOT_FOUND,
                 "pantry is a proxy: send proxy requests (CONNECT host:port or GET http://host/path); \
-                 admin pages: /ca.pem, /healthz\n",
+                 admin pages: /ca.pem, /healthz, /metrics\n"
+                    .into(),
+                "text/plain",
             ),
         }
     }
+
+    fn metrics(&self) -> String {
+        let proxy = &self.ingress.proxy;
+        let now = Snapshot {
+            in_flight: proxy.flights().in_flight() as u64,
+            stored_bytes: proxy.store().stored_bytes(),
+            max_bytes: proxy.store().max_bytes(),
+            leaves_minted: self.ingress.authority.minted(),
+        };
+        proxy.metrics().render(now)
+    }
 }
 
-fn text(status: StatusCode, message: &'static str) -> Response<Body> {
-    let mut response = Response::new(body::full(message));
+fn text(status: StatusCode, body: String, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(body::full(body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }

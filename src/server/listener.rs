@@ -52,8 +52,9 @@ impl Listener {
             next_id += 1;
             let span = handler::span(next_id, peer);
             let (ingress, admin) = (Arc::clone(&self.ingress), Arc::clone(&self.admin));
+            let gauge = ingress.proxy.metrics().connection();
             self.ingress.shutdown.spawn(
-                handler::serve(stream, ingress, admin, ConnectionPermit::new(permit)).instrument(span),
+                handler::serve(stream, ingress, admin, ConnectionPermit::new(permit, gauge)).instrument(span),
             );
         }
         drop(self.listener);

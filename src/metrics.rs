@@ -1,0 +1,180 @@
+//! Prometheus metrics at `/metrics`, recorded with the `metrics` crate into a recorder this pantry
+//! owns (no global recorder, so several pantries can run in one process).
+//!
+//! Counters are registered on demand by name and labels; values that are simply "how much now"
+//! (in-flight fetches, stored bytes, leaves minted) are read from their owners when rendering.
+
+use metrics::{Counter, Gauge, Key, Label, Level, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+const META: Metadata<'static> = Metadata::new("pantry", Level::INFO, None);
+
+/// Live values read from their owners at render time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Snapshot {
+    /// Upstream fetches running now.
+    pub in_flight: u64,
+    /// Bytes in the store.
+    pub stored_bytes: u64,
+    /// Size cap of the store.
+    pub max_bytes: u64,
+    /// Leaf certificates minted since start.
+    pub leaves_minted: u64,
+}
+
+/// This pantry's metrics.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        Self { recorder, handle }
+    }
+}
+
+impl Metrics {
+    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder.register_counter(&Key::from_parts(name, labels), &META)
+    }
+
+    fn gauge(&self, name: &'static str) -> Gauge {
+        self.recorder.register_gauge(&Key::from_name(name), &META)
+    }
+
+    /// A request answered: its route and how (`hit`, `miss`, `collapsed`, …, from `Cache-Status`).
+    pub fn request(&self, route: &'static str, cache_status: &str) {
+        let outcome = outcome(cache_status);
+        let labels = vec![Label::new("route", route), Label::new("cache", outcome)];
+        self.counter("pantry_requests_total", labels).increment(1);
+    }
+
+    /// Bytes sent to clients from the store.
+    pub fn served_from_cache(&self, bytes: u64) {
+        self.served_counter().increment(bytes);
+    }
+
+    /// The counter of bytes sent from the store, to count while streaming.
+    pub fn served_counter(&self) -> Counter {
+        self.counter("pantry_cache_served_bytes_total", Vec::new())
+    }
+
+    /// Bytes received from upstreams into the store.
+    pub fn fetched_upstream(&self, bytes: u64) {
+        self.counter("pantry_upstream_fetched_bytes_total", Vec::new()).increment(bytes);
+    }
+
+    /// A request joined a fetch another one started.
+    pub fn coalesced(&self) {
+        self.counter("pantry_coalesced_joins_total", Vec::new()).increment(1);
+    }
+
+    /// An upstream failure, by its RFC 9209 error type.
+    pub fn upstream_error(&self, kind: &'static str) {
+        self.counter("pantry_upstream_errors_total", vec![Label::new("kind", kind)]).increment(1);
+    }
+
+    /// A fetch that failed verification or broke off (nothing stored).
+    pub fn fetch_aborted(&self) {
+        self.counter("pantry_fetches_aborted_total", Vec::new()).increment(1);
+    }
+
+    /// Content evicted to stay under the cap.
+    pub fn evicted(&self, bytes: u64) {
+        self.counter("pantry_evicted_bytes_total", Vec::new()).increment(bytes);
+    }
+
+    /// A client connection opened; the gauge goes down when the guard is dropped.
+    pub fn connection(&self) -> ConnectionGauge {
+        let gauge = self.gauge("pantry_active_connections");
+        gauge.increment(1.0);
+        ConnectionGauge(gauge)
+    }
+
+    /// The Prometheus text exposition, with live values from `now`.
+    pub fn render(&self, now: Snapshot) -> String {
+        self.gauge("pantry_fetches_in_flight").set(now.in_flight as f64);
+        self.gauge("pantry_store_bytes").set(now.stored_bytes as f64);
+        self.gauge("pantry_store_max_bytes").set(now.max_bytes as f64);
+        self.gauge("pantry_leaf_certificates_minted").set(now.leaves_minted as f64);
+        self.handle.render()
+    }
+}
+
+/// Counts one open client connection while it lives.
+#[derive(Debug)]
+pub struct ConnectionGauge(Gauge);
+
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// `pantry; fwd=miss; stored` → `miss`; the short outcome used as a label.
+fn outcome(cache_status: &str) -> &'static str {
+    let params = cache_status.strip_prefix("pantry;").unwrap_or(cache_status);
+    if params.contains("detail=stale") {
+        "stale"
+    } else if params.contains("hit") {
+        "hit"
+    } else if params.contains("collapsed") {
+        "collapsed"
+    } else if params.contains("fwd=stale") {
+        "revalidated"
+    } else if params.contains("fwd=miss") {
+        "miss"
+    } else if params.contains("fwd=uri-miss") {
+        "forwarded"
+    } else {
+        "other"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_live_values() {
+        let metrics = Metrics::default();
+        metrics.request("blob", "pantry; hit");
+        metrics.request("blob", "pantry; hit");
+        metrics.request("manifest-tag", "pantry; hit; detail=stale");
+        metrics.served_from_cache(1000);
+        let connection = metrics.connection();
+        let text =
+            metrics.render(Snapshot { in_flight: 2, stored_bytes: 5, max_bytes: 10, leaves_minted: 1 });
+        assert!(text.contains("pantry_requests_total{route=\"blob\",cache=\"hit\"} 2"), "{text}");
+        assert!(text.contains("pantry_requests_total{route=\"manifest-tag\",cache=\"stale\"} 1"), "{text}");
+        assert!(text.contains("pantry_cache_served_bytes_total 1000"), "{text}");
+        assert!(text.contains("pantry_fetches_in_flight 2"), "{text}");
+        assert!(text.contains("pantry_active_connections 1"), "{text}");
+        drop(connection);
+        assert!(metrics.render(Snapshot::default()).contains("pantry_active_connections 0"));
+    }
+
+    #[test]
+    fn outcomes() {
+        let cases = [
+            ("pantry; hit", "hit"),
+            ("pantry; fwd=miss; stored", "miss"),
+            ("pantry; fwd=miss; collapsed", "collapsed"),
+            ("pantry; fwd=stale; fwd-status=200", "revalidated"),
+            ("pantry; hit; detail=stale", "stale"),
+            ("pantry; fwd=uri-miss", "forwarded"),
+        ];
+        for (status, expected) in cases {
+            assert_eq!(outcome(status), expected);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! `/metrics` on the proxy port: requests by route and cache outcome, bytes from cache and from
+//! upstream, store size, leaves minted, in Prometheus text format.
+
+mod common;
+
+use common::{registry::FakeRegistry, request, start_pantry, TestPantry};
+use http::Method;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+async fn scrape(pantry: &TestPantry) -> String {
+    let mut stream = TcpStream::connect(pantry.addr).await.unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: pantry\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
+}
+
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{series} missing from:\n{text}"))
+}
+
+#[tokio::test]
+async fn pulls_show_up_in_the_metrics() {
+    let registry = FakeRegistry::start().await;
+    let pantry = start_pantry(|c| registry.configure(c)).await;
+    let digest = registry.state.add_blob(vec![9u8; 12_345], "application/octet-stream");
+    let path = format!("/v2/app/blobs/{digest}");
+    for _ in 0..3 {
+        request(&pantry, &registry.host(), Method::GET, &path, &[]).await.1.unwrap();
+    }
+    let text = scrape(&pantry).await;
+    assert_eq!(value(&text, "pantry_requests_total{route=\"blob\",cache=\"miss\"}"), 1.0);
+    assert_eq!(value(&text, "pantry_requests_total{route=\"blob\",cache=\"hit\"}"), 2.0);
+    assert_eq!(value(&text, "pantry_upstream_fetched_bytes_total"), 12_345.0);
+    assert_eq!(value(&text, "pantry_cache_served_bytes_total"), 2.0 * 12_345.0);
+    assert_eq!(value(&text, "pantry_store_bytes"), 12_345.0);
+    assert_eq!(value(&text, "pantry_leaf_certificates_minted"), 1.0);
+    assert_eq!(value(&text, "pantry_fetches_in_flight"), 0.0);
+    assert!(value(&text, "pantry_active_connections") >= 1.0, "the scrape itself is a connection");
+}
