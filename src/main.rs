@@ -1,5 +1,7 @@
 //! The `pantry` command: `run` (the default), `ca export`.
 
+mod tools;
+
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -29,6 +31,28 @@ enum Command {
         #[command(subcommand)]
         action: CaAction,
     },
+    /// Inspect and clean the cache directory (works while pantry runs).
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheAction {
+    /// List stored blobs and manifests, most recently used first.
+    Ls(RunArgs),
+    /// Show how much is stored.
+    Stats(RunArgs),
+    /// Verify every blob against its digest; remove corrupt and orphaned entries and stale spools.
+    Gc(RunArgs),
+    /// Remove a blob (DIGEST) or the remembered tags of REGISTRY/REPOSITORY[:TAG].
+    Purge {
+        /// `sha256:…` or `registry.example:5000/team/app[:tag]`.
+        target: String,
+        #[command(flatten)]
+        args: RunArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -39,10 +63,16 @@ enum CaAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (args, export) = match cli.command {
-        None => (cli.run, false),
-        Some(Command::Run(args)) => (args, false),
-        Some(Command::Ca { action: CaAction::Export(args) }) => (args, true),
+    let (args, task) = match cli.command {
+        None => (cli.run, Task::Run),
+        Some(Command::Run(args)) => (args, Task::Run),
+        Some(Command::Ca { action: CaAction::Export(args) }) => (args, Task::ExportCa),
+        Some(Command::Cache { action }) => match action {
+            CacheAction::Ls(args) => (args, Task::Cache(tools::Tool::Ls)),
+            CacheAction::Stats(args) => (args, Task::Cache(tools::Tool::Stats)),
+            CacheAction::Gc(args) => (args, Task::Cache(tools::Tool::Gc)),
+            CacheAction::Purge { target, args } => (args, Task::Cache(tools::Tool::Purge(target))),
+        },
     };
     let config = match Config::load(&args) {
         Ok(config) => config,
@@ -51,7 +81,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = if export { export_ca(&config) } else { run(config) };
+    let result = match task {
+        Task::Run => run(config),
+        Task::ExportCa => export_ca(&config),
+        Task::Cache(tool) => tools::run(&config.cache_dir, tool),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -59,6 +93,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+enum Task {
+    Run,
+    ExportCa,
+    Cache(tools::Tool),
 }
 
 fn export_ca(config: &Config) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod coalesce;
 pub mod evict;
+pub mod inventory;
 pub mod range;
 pub mod respond;
 pub mod store;

@@ -1,0 +1,211 @@
+//! The `pantry cache` tools over a cache directory: list, summarise, verify and clean (`gc`), and
+//! purge entries. They work on the directory itself, so they run whether or not a pantry is
+//! serving it; a running pantry's size accounting catches up at its next start.
+//!
+//! Blocking code: these are command-line tools, not request paths.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    io::Read,
+    path::Path,
+    time::UNIX_EPOCH,
+};
+
+use super::{
+    evict::{self, ContentFile},
+    store::BlobMeta,
+};
+use crate::registry::{digest::Digest, tags::TagRecord};
+
+/// One stored blob as `pantry cache ls` shows it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its digest.
+    pub digest: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Media type upstream gave.
+    pub media_type: String,
+    /// Last access, seconds since the epoch.
+    pub accessed: u64,
+    /// Scopes where it is known to be public.
+    pub public_in: Vec<String>,
+}
+
+/// Index records by key (latest wins), read with cacache's own reader.
+fn index(root: &Path) -> BTreeMap<String, cacache::Metadata> {
+    cacache::list_sync(root).flatten().map(|m| (m.key.clone(), m)).collect()
+}
+
+/// Every stored blob, most recently used first.
+pub fn list(root: &Path) -> Vec<Entry> {
+    let index = index(root);
+    let mut entries: Vec<Entry> = evict::scan(root)
+        .into_iter()
+        .map(|file| {
+            let meta: BlobMeta = index
+                .get(&format!("pantry/blob/{}", file.digest))
+                .and_then(|m| serde_json::from_value(m.metadata.clone()).ok())
+                .unwrap_or_default();
+            Entry {
+                accessed: file.accessed.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+                digest: file.digest,
+                size: file.size,
+                media_type: meta.media_type.unwrap_or_else(|| "-".into()),
+                public_in: meta.public_in.into_iter().collect(),
+            }
+        })
+        .collect();
+    entries.sort_by_key(|e| std::cmp::Reverse(e.accessed));
+    entries
+}
+
+/// Totals for `pantry cache stats`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Stored blobs and manifests.
+    pub blobs: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Remembered tags.
+    pub tags: u64,
+}
+
+/// Counts what the directory holds.
+pub fn stats(root: &Path) -> Stats {
+    let files = evict::scan(root);
+    let tags = index(root).keys().filter(|k| k.starts_with("pantry/tag/")).count() as u64;
+    Stats { blobs: files.len() as u64, bytes: files.iter().map(|f| f.size).sum(), tags }
+}
+
+/// What `pantry cache gc` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    /// Content files checked.
+    pub checked: u64,
+    /// Content whose bytes did not match its digest (removed).
+    pub corrupt: Vec<String>,
+    /// Content without an index entry (removed).
+    pub orphan_content: u64,
+    /// Index entries without content (removed).
+    pub orphan_entries: u64,
+    /// Spool files of processes no longer running (removed).
+    pub stale_spools: u64,
+}
+
+/// Verifies every content file against its digest and removes what is corrupt or orphaned.
+pub fn gc(root: &Path) -> std::io::Result<GcReport> {
+    let mut report = GcReport::default();
+    let index = index(root);
+    let mut present = HashSet::new();
+    for file in evict::scan(root) {
+        report.checked += 1;
+        let key = format!("pantry/blob/{}", file.digest);
+        if !verifies(&file)? {
+            report.corrupt.push(file.digest.clone());
+            remove(root, &file, &key);
+        } else if !index.contains_key(&key) {
+            report.orphan_content += 1;
+            remove(root, &file, &key);
+        } else {
+            present.insert(key);
+        }
+    }
+    for key in index.keys().filter(|k| k.starts_with("pantry/blob/") && !present.contains(*k)) {
+        report.orphan_entries += 1;
+        let _ = cacache::index::delete(root, key);
+    }
+    report.stale_spools = remove_stale_spools(root);
+    Ok(report)
+}
+
+fn verifies(file: &ContentFile) -> std::io::Result<bool> {
+    let Ok(digest) = file.digest.parse::<Digest>() else { return Ok(false) };
+    let mut verifier = digest.verifier();
+    let mut reader = std::fs::File::open(&file.path)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(verifier.finish().is_ok());
+        }
+        verifier.update(&buf[..n]);
+    }
+}
+
+fn remove(root: &Path, file: &ContentFile, key: &str) {
+    let _ = std::fs::remove_file(&file.path);
+    let _ = cacache::index::delete(root, key);
+}
+
+/// Spools are named `spool-<pid>-<n>`; those of processes that are gone are leftovers.
+fn remove_stale_spools(root: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(root.join("tmp")) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix("spool-").and_then(|rest| rest.split('-').next());
+        let alive = pid.is_some_and(|pid| Path::new("/proc").join(pid).exists());
+        if pid.is_some() && !alive && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// What `pantry cache purge` removes: a digest's content, or the remembered tags of a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purge {
+    /// `sha256:…`: the content and its index entry.
+    Digest(Digest),
+    /// `registry/repository[:tag]`: tag records (the manifests stay, by digest).
+    Tags(String),
+}
+
+impl Purge {
+    /// Parses a digest or `registry/repository[:tag]`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Ok(digest) = text.parse::<Digest>() {
+            return Ok(Self::Digest(digest));
+        }
+        if !text.contains('/') {
+            return Err(format!("{text:?} is neither a digest nor REGISTRY/REPOSITORY[:TAG]"));
+        }
+        Ok(Self::Tags(text.to_string()))
+    }
+}
+
+/// Removes what `what` names; returns how many entries went.
+pub fn purge(root: &Path, what: &Purge) -> usize {
+    match what {
+        Purge::Digest(digest) => {
+            let key = format!("pantry/blob/{digest}");
+            let files: Vec<ContentFile> =
+                evict::scan(root).into_iter().filter(|f| f.digest == digest.as_str()).collect();
+            let had_entry = cacache::index::find(root, &key).ok().flatten().is_some();
+            for file in &files {
+                remove(root, file, &key);
+            }
+            if had_entry {
+                let _ = cacache::index::delete(root, &key);
+            }
+            files.len().max(usize::from(had_entry))
+        }
+        Purge::Tags(scope) => {
+            let prefix = format!("pantry/tag/{scope}");
+            let keys: Vec<String> = index(root)
+                .into_iter()
+                .filter(|(key, meta)| {
+                    key.starts_with(&prefix)
+                        && key[prefix.len()..].starts_with([':', '#'])
+                        && serde_json::from_value::<TagRecord>(meta.metadata.clone()).is_ok()
+                })
+                .map(|(key, _)| key)
+                .collect();
+            for key in &keys {
+                let _ = cacache::index::delete(root, key);
+            }
+            keys.len()
+        }
+    }
+}

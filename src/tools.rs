@@ -1,0 +1,67 @@
+//! `pantry cache ls|stats|gc|purge`: printing what `cache::inventory` finds and does.
+
+use std::{path::Path, time::Duration};
+
+use anyhow::Context;
+use pantry::cache::inventory::{self, Purge};
+
+/// One of the cache tools.
+pub enum Tool {
+    Ls,
+    Stats,
+    Gc,
+    Purge(String),
+}
+
+/// Runs `tool` on the cache in `root`.
+pub fn run(root: &Path, tool: Tool) -> anyhow::Result<()> {
+    if !root.join("content-v2").exists() && !root.join("index-v5").exists() {
+        anyhow::bail!(
+            "{} holds no pantry cache (nothing stored yet, or a wrong --cache-dir)",
+            root.display()
+        );
+    }
+    match tool {
+        Tool::Ls => {
+            println!(
+                "{:<71}  {:>12}  {:<20}  {:<45}  public in",
+                "digest", "bytes", "last access", "media type"
+            );
+            for entry in inventory::list(root) {
+                let accessed = std::time::UNIX_EPOCH + Duration::from_secs(entry.accessed);
+                println!(
+                    "{:<71}  {:>12}  {:<20}  {:<45}  {}",
+                    entry.digest,
+                    entry.size,
+                    humantime::format_rfc3339_seconds(accessed).to_string(),
+                    entry.media_type,
+                    entry.public_in.join(",")
+                );
+            }
+        }
+        Tool::Stats => {
+            let stats = inventory::stats(root);
+            println!("blobs and manifests: {}", stats.blobs);
+            println!("bytes stored:        {} ({})", stats.bytes, bytesize::ByteSize::b(stats.bytes));
+            println!("tags remembered:     {}", stats.tags);
+            println!("hit ratio and bytes saved: see /metrics of the running pantry");
+        }
+        Tool::Gc => {
+            let report = inventory::gc(root).context("cannot read the cache")?;
+            println!("checked:        {}", report.checked);
+            println!("corrupt:        {}", report.corrupt.len());
+            for digest in &report.corrupt {
+                println!("  removed corrupt {digest}");
+            }
+            println!("orphan content: {}", report.orphan_content);
+            println!("orphan entries: {}", report.orphan_entries);
+            println!("stale spools:   {}", report.stale_spools);
+        }
+        Tool::Purge(target) => {
+            let what = Purge::parse(&target).map_err(anyhow::Error::msg)?;
+            let removed = inventory::purge(root, &what);
+            println!("removed {removed} entr{}", if removed == 1 { "y" } else { "ies" });
+        }
+    }
+    Ok(())
+}
