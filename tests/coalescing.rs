@@ -29,11 +29,11 @@ async fn setup(size: usize) -> (FakeRegistry, Arc<TestPantry>, String) {
 
 #[tokio::test]
 async fn concurrent_askers_share_one_fetch_and_get_bytes_before_it_ends() {
-    let (registry, pantry, digest) = setup(8 * 1024 * 1024).await;
+    let (registry, pantry, digest) = setup(64 * 1024 * 1024).await;
     registry.state.gated.store(true, Ordering::SeqCst);
     let host = registry.host();
     let mut bodies = Vec::new();
-    for i in 0..16 {
+    for i in 0..32 {
         // Half through one repository, half through another: the key is the digest, not the URL.
         let path = format!("/v2/{}/blobs/{digest}", if i % 2 == 0 { "a" } else { "b/c" });
         let mut body = open(&pantry, &host, &path).await.into_body();
@@ -41,15 +41,26 @@ async fn concurrent_askers_share_one_fetch_and_get_bytes_before_it_ends() {
             .await
             .expect("first bytes arrive while the upstream fetch is still held")
             .unwrap()
+            .unwrap()
+            .into_data()
             .unwrap();
-        assert!(!first.into_data().unwrap().is_empty());
-        bodies.push(body);
+        assert!(!first.is_empty());
+        bodies.push((first, body));
     }
     assert_eq!(registry.state.count("GET blob"), 1);
     assert_eq!(pantry.pantry.proxy().flights().in_flight(), 1);
     registry.state.gate.notify_one();
-    for body in bodies {
-        body.collect().await.expect("every follower completes");
+    let readers: Vec<_> = bodies
+        .into_iter()
+        .map(|(first, body)| {
+            tokio::spawn(async move {
+                let rest = body.collect().await.expect("every follower completes").to_bytes();
+                [first, rest].concat()
+            })
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(common::registry::sha256(&reader.await.unwrap()), digest, "every body verifies");
     }
     let (response, body) = request(&pantry, &host, Method::GET, &format!("/v2/a/blobs/{digest}"), &[]).await;
     assert_eq!(response.headers()["cache-status"], "pantry; hit");
