@@ -49,6 +49,22 @@ async fn concurrent_askers_share_one_fetch_and_get_bytes_before_it_ends() {
     }
     assert_eq!(registry.state.count("GET blob"), 1);
     assert_eq!(pantry.pantry.proxy().flights().in_flight(), 1);
+    let (head, _) = request(&pantry, &host, Method::HEAD, &format!("/v2/a/blobs/{digest}"), &[]).await;
+    assert_eq!(head.headers()["content-length"], (64 * 1024 * 1024).to_string().as_str());
+    assert_eq!(head.headers()["cache-status"], "pantry; fwd=miss; collapsed");
+    let (range, bytes) =
+        request(&pantry, &host, Method::GET, &format!("/v2/a/blobs/{digest}"), &[("range", "bytes=0-99")])
+            .await;
+    assert_eq!(
+        (range.status().as_u16(), bytes.unwrap().len()),
+        (206, 100),
+        "a range already spooled is served"
+    );
+    assert_eq!(
+        registry.state.count("HEAD blob") + registry.state.count("GET blob"),
+        1,
+        "neither reached upstream"
+    );
     registry.state.gate.notify_one();
     let readers: Vec<_> = bodies
         .into_iter()

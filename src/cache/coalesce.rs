@@ -120,6 +120,11 @@ impl Flights {
         Role::Lead(Lead { flights: Arc::clone(self), flight, settled: false })
     }
 
+    /// The running fetch of `digest`, if any, without joining it.
+    pub fn peek(&self, digest: &Digest) -> Option<Arc<Flight>> {
+        self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(digest).cloned()
+    }
+
     /// How many fetches are running.
     pub fn in_flight(&self) -> usize {
         self.active.lock().map(|a| a.len()).unwrap_or(0)

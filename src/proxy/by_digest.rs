@@ -50,6 +50,9 @@ pub(super) async fn serve(
             return Err(ProxyError::Offline(format!("{digest} is not in the cache")));
         }
         if parts.method == Method::HEAD {
+            if let Some(answer) = head_from_flight(proxy, parts, target, &scope, credential, digest).await? {
+                return Ok(answer);
+            }
             let response = forward::ask(proxy, Method::HEAD, parts, target).await?;
             return Ok(with_status(forward::relay(response), cache_status::MISS));
         }
@@ -81,6 +84,27 @@ pub(super) async fn serve(
         target: target.to_string(),
         detail: format!("fetch of {digest} kept being abandoned"),
     })
+}
+
+/// Answers a HEAD from a running fetch of the digest (it knows size and media type), if there is one.
+async fn head_from_flight(
+    proxy: &Proxy,
+    parts: &Parts,
+    target: &Target,
+    scope: &str,
+    credential: Option<u64>,
+    digest: &Digest,
+) -> Result<Option<Response<Body>>, ProxyError> {
+    let Some(flight) = proxy.flights.peek(digest) else { return Ok(None) };
+    let spool = match flight.subscribe().borrow().clone() {
+        FlightState::Streaming { spool, .. } | FlightState::Done { spool, .. } => spool,
+        _ => return Ok(None),
+    };
+    let public = flight.credential.is_none() || flight.credential == credential;
+    if let Access::Refused(response) = authorize(proxy, parts, target, scope, credential, public).await? {
+        return Ok(Some(response));
+    }
+    Ok(Some(from_flight(&flight, &spool, parts, cache_status::COLLAPSED)))
 }
 
 /// Fetches the digest upstream as the flight's leader and streams it to this client.
