@@ -123,3 +123,50 @@ async fn an_upstream_failure_aborts_every_follower_and_the_next_request_refetche
     assert_eq!(common::registry::sha256(&body.unwrap()), digest);
     assert_eq!(registry.state.count("GET blob"), 2);
 }
+
+async fn until_no_fetch(pantry: &TestPantry) {
+    let flights = pantry.pantry.proxy().flights();
+    let idle = async {
+        while flights.in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), idle).await.expect("the fetch ends");
+}
+
+#[tokio::test]
+async fn a_fetch_every_client_left_stops_and_stores_nothing() {
+    let (registry, pantry, digest) = setup(4 * 1024 * 1024).await;
+    registry.state.gated.store(true, Ordering::SeqCst);
+    let (host, path) = (registry.host(), format!("/v2/app/blobs/{digest}"));
+    let mut only = open(&pantry, &host, &path).await.into_body();
+    only.frame().await.unwrap().unwrap();
+    drop(only);
+    until_no_fetch(&pantry).await; // stopped although upstream is still held at the gate
+    registry.state.gated.store(false, Ordering::SeqCst);
+    let (response, body) = request(&pantry, &host, Method::GET, &path, &[]).await;
+    assert_eq!(response.headers()["cache-status"], "pantry; fwd=miss; stored", "nothing was stored");
+    assert_eq!(common::registry::sha256(&body.unwrap()), digest);
+    assert_eq!(registry.state.count("GET blob"), 2);
+}
+
+#[tokio::test]
+async fn with_finish_abandoned_fetches_the_fetch_runs_on_and_is_stored() {
+    let registry = FakeRegistry::start().await;
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.finish_abandoned_fetches = true;
+    })
+    .await;
+    let digest = registry.state.add_blob(vec![5u8; 4 * 1024 * 1024], "application/octet-stream");
+    registry.state.gated.store(true, Ordering::SeqCst);
+    let (host, path) = (registry.host(), format!("/v2/app/blobs/{digest}"));
+    let mut only = open(&pantry, &host, &path).await.into_body();
+    only.frame().await.unwrap().unwrap();
+    drop(only);
+    registry.state.gate.notify_one();
+    until_no_fetch(&pantry).await;
+    let (response, _) = request(&pantry, &host, Method::GET, &path, &[]).await;
+    assert_eq!(response.headers()["cache-status"], "pantry; hit");
+    assert_eq!(registry.state.count("GET blob"), 1);
+}

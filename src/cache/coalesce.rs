@@ -74,14 +74,15 @@ impl Flight {
         self.state.subscribe()
     }
 
-    /// Waits until the leader has an answer from upstream.
-    pub async fn started(&self) -> FlightState {
-        let mut state = self.subscribe();
-        let result = state.wait_for(|s| !matches!(s, FlightState::Starting)).await;
-        match result {
+    /// Waits until the leader has an answer from upstream; the receiver it returns counts as a
+    /// reader of the flight until dropped (hand it to [`follow`]).
+    pub async fn started(&self) -> (FlightState, watch::Receiver<FlightState>) {
+        let mut receiver = self.subscribe();
+        let state = match receiver.wait_for(|s| !matches!(s, FlightState::Starting)).await {
             Ok(state) => state.clone(),
             Err(_) => FlightState::Declined,
-        }
+        };
+        (state, receiver)
     }
 }
 
@@ -90,6 +91,7 @@ impl Flight {
 pub struct Flights {
     active: Mutex<HashMap<Digest, Arc<Flight>>>,
     metrics: Arc<Metrics>,
+    finish_abandoned: bool,
 }
 
 /// The caller's part in a fetch.
@@ -102,9 +104,10 @@ pub enum Role {
 }
 
 impl Flights {
-    /// No fetches yet; counts into `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { active: Mutex::default(), metrics }
+    /// No fetches yet; counts into `metrics`. With `finish_abandoned`, a fetch every client left
+    /// runs to the end (and is stored); otherwise it stops.
+    pub fn new(metrics: Arc<Metrics>, finish_abandoned: bool) -> Self {
+        Self { active: Mutex::default(), metrics, finish_abandoned }
     }
 
     /// Joins the fetch of `digest`, or starts one (as its leader) if there is none.
@@ -157,15 +160,16 @@ impl Lead {
         self.settle(FlightState::Declined);
     }
 
-    /// Streams `body` into a spool in the background, committing it to `store` once verified.
-    /// If no spool can be created, the body is handed back (to pass it through uncached).
+    /// Streams `body` into a spool in the background, committing it to `store` once verified;
+    /// returns the flight and the leader's own receiver (a reader from the start). If no spool can
+    /// be created, the body is handed back (to pass it through uncached).
     pub fn stream(
         self,
         store: Arc<Store>,
         body: Body,
         size: Option<u64>,
         meta: BlobMeta,
-    ) -> Result<Arc<Flight>, (io::Error, Body)> {
+    ) -> Result<(Arc<Flight>, watch::Receiver<FlightState>), (io::Error, Body)> {
         let path = store.spool_path();
         let files = std::fs::OpenOptions::new()
             .write(true)
@@ -181,9 +185,9 @@ impl Lead {
         };
         let spool = Arc::new(Spool { file: Arc::new(reader), size, media_type: meta.media_type.clone() });
         self.flight.state.send_replace(FlightState::Streaming { spool: Arc::clone(&spool), sendable: 0 });
-        let flight = self.flight();
+        let (flight, receiver) = (self.flight(), self.flight.subscribe());
         tokio::spawn(pump(self, store, path, tokio::fs::File::from_std(writer), spool, body, meta));
-        Ok(flight)
+        Ok((flight, receiver))
     }
 
     fn settle(&mut self, state: FlightState) {
@@ -214,8 +218,17 @@ async fn pump(
     let digest = lead.flight.digest.clone();
     let mut verifier = digest.verifier();
     let mut written = 0u64;
+    let finish_abandoned = lead.flights.finish_abandoned;
+    let flight = Arc::clone(&lead.flight);
     let outcome: Result<(), String> = async {
-        while let Some(frame) = body.frame().await {
+        loop {
+            let frame = tokio::select! {
+                frame = body.frame() => frame,
+                () = flight.state.closed(), if !finish_abandoned => {
+                    return Err("every client left; fetch stopped (finish_abandoned_fetches = false)".into());
+                }
+            };
+            let Some(frame) = frame else { break };
             let frame = frame.map_err(|e| format!("upstream body failed: {e}"))?;
             let Ok(data) = frame.into_data() else { continue };
             file.write_all(&data).await.map_err(|e| format!("spool write failed: {e}"))?;
@@ -265,9 +278,10 @@ async fn pump(
     }
 }
 
-/// A follower's body: bytes `start..end` (end `None` = to the end) of the flight, as they arrive.
-pub fn follow(flight: &Flight, start: u64, end: Option<u64>) -> Body {
-    let reader = Follower { state: flight.subscribe(), pos: start, end };
+/// A follower's body: bytes `start..end` (end `None` = to the end) of the flight watched by
+/// `state`, as they arrive.
+pub fn follow(state: watch::Receiver<FlightState>, start: u64, end: Option<u64>) -> Body {
+    let reader = Follower { state, pos: start, end };
     let stream = futures_util::stream::unfold(reader, |mut reader| async move {
         match reader.next().await {
             Ok(Some(bytes)) => Some((Ok(hyper::body::Frame::data(bytes)), reader)),

@@ -30,6 +30,7 @@ pub(super) struct FileConfig {
     pub(super) tag_rules: Option<Vec<FileTagRule>>,
     pub(super) repositories: Option<Vec<FileNamespaceRule>>,
     pub(super) mirrors: Option<Vec<FileMirror>>,
+    pub(super) finish_abandoned_fetches: Option<bool>,
 }
 
 /// A `[[mirrors]]` entry: the registry it stands in for, its URL, its priority (lower first).

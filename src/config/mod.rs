@@ -137,6 +137,8 @@ pub struct Config {
     pub repositories: Vec<NamespaceRule>,
     /// Mirrors tried before their registry for content and tag lookups.
     pub mirrors: Vec<Mirror>,
+    /// Whether a fetch every client left runs on to the end (and is stored) or stops.
+    pub finish_abandoned_fetches: bool,
     /// Where time comes from (the system clock; tests use a manual one).
     pub clock: Clock,
 }
@@ -168,6 +170,7 @@ impl Default for Config {
             tag_rules: tags::default_rules(),
             repositories: Vec::new(),
             mirrors: Vec::new(),
+            finish_abandoned_fetches: false,
             clock: Clock::System,
         }
     }
@@ -328,6 +331,7 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
             (_, Err(e)) => problems.push(format!("mirrors: {e}")),
         }
     }
+    config.finish_abandoned_fetches = file.finish_abandoned_fetches.unwrap_or(false);
     if let Some(max) = file.max_connections {
         if max == 0 {
             problems.push("max_connections: must be at least 1".into());

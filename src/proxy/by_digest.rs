@@ -3,6 +3,7 @@
 //! bytes match the digest.
 
 use http::{header, request::Parts, HeaderValue, Method, Response, StatusCode};
+use tokio::sync::watch;
 
 use super::{
     access::{authorize, Access},
@@ -59,7 +60,8 @@ pub(super) async fn serve(
         match proxy.flights.join(digest, credential) {
             Role::Lead(lead) => return lead_fetch(proxy, lead, parts, target, &scope, credential).await,
             Role::Follow(flight) => {
-                let spool = match flight.started().await {
+                let (started, receiver) = flight.started().await;
+                let spool = match started {
                     FlightState::Declined => continue,
                     FlightState::Failed(reason) => {
                         return Err(ProxyError::Upstream {
@@ -76,7 +78,7 @@ pub(super) async fn serve(
                 {
                     return Ok(response);
                 }
-                return Ok(from_flight(&flight, &spool, parts, cache_status::COLLAPSED));
+                return Ok(from_flight(&flight, &spool, parts, cache_status::COLLAPSED, receiver));
             }
         }
     }
@@ -104,7 +106,7 @@ async fn head_from_flight(
     if let Access::Refused(response) = authorize(proxy, parts, target, scope, credential, public).await? {
         return Ok(Some(response));
     }
-    Ok(Some(from_flight(&flight, &spool, parts, cache_status::COLLAPSED)))
+    Ok(Some(from_flight(&flight, &spool, parts, cache_status::COLLAPSED, flight.subscribe())))
 }
 
 /// Fetches the digest upstream as the flight's leader and streams it to this client.
@@ -134,15 +136,18 @@ async fn lead_fetch(
     }
     let flight = lead.flight();
     match lead.stream(proxy.store.clone(), body::incoming(response.into_body()), size, meta) {
-        Ok(flight) => match flight.started().await {
-            FlightState::Streaming { spool, .. } | FlightState::Done { spool, .. } => {
-                Ok(from_flight(&flight, &spool, parts, cache_status::MISS_STORED))
+        Ok((flight, receiver)) => {
+            let now = receiver.borrow().clone();
+            match now {
+                FlightState::Streaming { spool, .. } | FlightState::Done { spool, .. } => {
+                    Ok(from_flight(&flight, &spool, parts, cache_status::MISS_STORED, receiver))
+                }
+                FlightState::Failed(reason) => {
+                    Err(ProxyError::Upstream { target: target.to_string(), detail: reason.to_string() })
+                }
+                _ => Err(ProxyError::Internal("fetch settled without streaming".into())),
             }
-            FlightState::Failed(reason) => {
-                Err(ProxyError::Upstream { target: target.to_string(), detail: reason.to_string() })
-            }
-            _ => Err(ProxyError::Internal("fetch settled without streaming".into())),
-        },
+        }
         Err((error, body)) => {
             tracing::warn!(digest = %flight.digest, %error, "cannot spool; passing through uncached");
             Ok(Response::builder()
@@ -155,7 +160,13 @@ async fn lead_fetch(
 }
 
 /// Answers from a running (or just finished) flight: the bytes so far, then the rest as it arrives.
-fn from_flight(flight: &Flight, spool: &Spool, parts: &Parts, cache_status: &str) -> Response<Body> {
+fn from_flight(
+    flight: &Flight,
+    spool: &Spool,
+    parts: &Parts,
+    cache_status: &str,
+    receiver: watch::Receiver<FlightState>,
+) -> Response<Body> {
     let headers = respond::digest_headers(&flight.digest, spool.media_type.as_deref(), cache_status);
     let range = parts.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, start, len) = match spool.size {
@@ -173,7 +184,7 @@ fn from_flight(flight: &Flight, spool: &Spool, parts: &Parts, cache_status: &str
     }
     if parts.method != Method::HEAD {
         let end = spool.size.map(|_| start + len);
-        *response.body_mut() = coalesce::follow(flight, start, end);
+        *response.body_mut() = coalesce::follow(receiver, start, end);
     }
     response
 }

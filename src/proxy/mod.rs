@@ -71,7 +71,7 @@ impl Proxy {
         Self {
             upstream,
             store,
-            flights: Arc::new(Flights::new(Arc::clone(&metrics))),
+            flights: Arc::new(Flights::new(Arc::clone(&metrics), config.finish_abandoned_fetches)),
             metrics,
             grants: Arc::default(),
             offline: config.offline,
