@@ -21,7 +21,7 @@ pub enum Side {
 }
 
 /// An error answered to the client instead of an upstream response.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ProxyError {
     /// The request is malformed.
     #[error("bad request: {0}")]

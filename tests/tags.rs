@@ -85,6 +85,40 @@ async fn expired_tag_is_revalidated_with_one_head_and_no_get() {
 }
 
 #[tokio::test]
+async fn concurrent_revalidations_of_one_tag_send_one_head() {
+    let s = std::sync::Arc::new(setup("app", "latest").await);
+    get_tag(&s, "app", "latest", &[ACCEPT]).await.1.unwrap();
+    s.clock.advance(2 * MINUTE);
+    s.registry.state.hold_tag_heads.store(true, Ordering::SeqCst);
+    let askers: Vec<_> = (0..8)
+        .map(|_| {
+            let s = std::sync::Arc::clone(&s);
+            tokio::spawn(async move { get_tag(&s, "app", "latest", &[ACCEPT]).await.0.status() })
+        })
+        .collect();
+    let metrics = s.pantry.pantry.proxy().metrics();
+    let joined = async {
+        loop {
+            let text = metrics.render(pantry::metrics::Snapshot::default());
+            if text.contains("pantry_coalesced_joins_total 7") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), joined)
+        .await
+        .expect("seven askers join the first one's HEAD");
+    s.registry.state.gate.notify_one(); // releases one HEAD: more would hang the test
+    for asker in askers {
+        let status = tokio::time::timeout(Duration::from_secs(10), asker).await.unwrap().unwrap();
+        assert_eq!(status, 200);
+    }
+    assert_eq!(s.registry.state.count("HEAD manifest-tag"), 1);
+    assert_eq!(s.registry.state.count("GET manifest-tag"), 1);
+}
+
+#[tokio::test]
 async fn moved_tag_serves_the_new_manifest() {
     let s = setup("app", "latest").await;
     get_tag(&s, "app", "latest", &[ACCEPT]).await.1.unwrap();

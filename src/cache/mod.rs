@@ -9,6 +9,7 @@ pub mod evict;
 pub mod inventory;
 pub mod range;
 pub mod respond;
+pub mod single_call;
 pub mod store;
 
 pub use coalesce::Flights;

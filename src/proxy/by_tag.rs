@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, request::Parts, HeaderValue, Method, Response, StatusCode};
+use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 
 use super::{cache_status, forward, Proxy};
@@ -15,6 +15,7 @@ use crate::{
     body::{self, Body},
     cache::{
         respond,
+        single_call::SingleCall,
         store::{BlobMeta, CachedBlob},
     },
     error::ProxyError,
@@ -29,15 +30,19 @@ use crate::{
 /// Manifests larger than this are passed through, not stored (the distribution spec's limit).
 const MAX_MANIFEST: usize = 4 * 1024 * 1024;
 
-/// What a revalidating HEAD said.
-enum Revalidation {
+/// What a revalidating HEAD said; shared by every asker of the same tag with the same credential.
+#[derive(Debug, Clone)]
+pub(super) enum Revalidation {
     /// 200 with this digest.
     Points(Option<Digest>),
-    /// Upstream refused (401, 403, 404…): relay it.
-    Refused(Response<Body>),
+    /// Upstream refused (401, 403, 404…): relay its status and headers.
+    Refused(StatusCode, HeaderMap),
     /// Upstream could not answer (down, 5xx, 429).
     Unreachable(ProxyError),
 }
+
+/// Revalidations in progress, by tag key and credential.
+pub(super) type Revalidations = SingleCall<(String, Option<u64>), Revalidation>;
 
 /// Answers a GET or HEAD of `/v2/<name>/manifests/<tag>`.
 pub(super) async fn serve(
@@ -70,7 +75,10 @@ pub(super) async fn serve(
         }
         return Err(ProxyError::Offline(format!("cannot confirm access to {scope} while offline")));
     }
-    match revalidate(proxy, parts, target).await {
+    let call = || revalidate(proxy, parts, target);
+    let (outcome, _) =
+        proxy.revalidations.run((key.clone(), credential), call, || proxy.metrics.coalesced()).await;
+    match outcome {
         Revalidation::Points(Some(digest)) if digest == blob.digest => {
             if let Some(credential) = credential {
                 proxy.grants.grant(credential, &scope);
@@ -79,7 +87,12 @@ pub(super) async fn serve(
             Ok(proxy.serve_stored(&blob, parts, cache_status::REVALIDATED).await)
         }
         Revalidation::Points(_) => fetch(proxy, parts, target, &scope, &key, credential).await,
-        Revalidation::Refused(response) => Ok(response),
+        Revalidation::Refused(status, headers) => {
+            let mut response = Response::new(body::empty());
+            *response.status_mut() = status;
+            *response.headers_mut() = headers;
+            Ok(response)
+        }
         Revalidation::Unreachable(error) if trusted => {
             tracing::info!(%error, "upstream unreachable; serving the last known manifest");
             Ok(stale(proxy.serve_stored(&blob, parts, cache_status::STALE).await))
@@ -118,7 +131,8 @@ async fn revalidate(proxy: &Proxy, parts: &Parts, target: &Target) -> Revalidati
         let detail = format!("revalidation answered {status}");
         return Revalidation::Unreachable(ProxyError::Upstream { target: target.to_string(), detail });
     }
-    Revalidation::Refused(forward::refusal(response))
+    let refusal = forward::refusal(response);
+    Revalidation::Refused(refusal.status(), refusal.headers().clone())
 }
 
 /// GETs the manifest by tag, stores it by digest, remembers the tag and answers the client.

@@ -62,6 +62,7 @@ pub struct Proxy {
     repositories: Arc<[NamespaceRule]>,
     mirrors: Arc<Mirrors>,
     metrics: Arc<Metrics>,
+    revalidations: Arc<by_tag::Revalidations>,
     clock: Clock,
 }
 
@@ -73,6 +74,7 @@ impl Proxy {
             store,
             flights: Arc::new(Flights::new(Arc::clone(&metrics), config.finish_abandoned_fetches)),
             metrics,
+            revalidations: Arc::default(),
             grants: Arc::default(),
             offline: config.offline,
             tag_rules: config.tag_rules.clone().into(),

@@ -39,6 +39,8 @@ pub struct RegistryState {
     pub cdn_authorizations: Mutex<Vec<Option<String>>>,
     /// Serve other bytes than the digest says.
     pub lie: AtomicBool,
+    /// Hold HEADs of manifests by tag at `gate`.
+    pub hold_tag_heads: AtomicBool,
     /// Accept requests but never answer them.
     pub stall: AtomicBool,
     /// Answer every request with 503.
@@ -141,6 +143,12 @@ async fn serve(ca: Arc<TestCa>, state: Arc<RegistryState>, is_cdn: bool) -> Sock
                     async move {
                         if state.stall.load(Ordering::SeqCst) {
                             std::future::pending::<()>().await;
+                        }
+                        let path = request.uri().path();
+                        let tag_head = request.method() == Method::HEAD
+                            && path.rsplit_once("/manifests/").is_some_and(|(_, r)| !r.contains(':'));
+                        if tag_head && state.hold_tag_heads.load(Ordering::SeqCst) {
+                            state.gate.notified().await;
                         }
                         let response = if is_cdn { cdn(request, &state) } else { registry(request, &state) };
                         Ok::<_, Infallible>(response)
