@@ -1,10 +1,12 @@
 //! The `pantry` binary: config errors listed at once with exit status 2, `ca export`, start-up and
 //! graceful exit on SIGTERM.
 
+mod common;
+
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::TcpStream,
-    process::{Command, Stdio},
+    process::Command,
 };
 
 fn pantry() -> Command {
@@ -49,24 +51,10 @@ fn ca_export_prints_the_certificate_only() {
 #[test]
 fn runs_serves_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = pantry()
-        .args(["run", "--listen", "127.0.0.1:0", "--cache-dir"])
-        .arg(dir.path().join("cache"))
-        .arg("--certs-dir")
-        .arg(dir.path().join("certs"))
-        .env("PANTRY_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "pantry exited before listening");
-        if let Some(rest) = line.split("listen=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let mut command = pantry();
+    command.args(["run", "--listen", "127.0.0.1:0", "--cache-dir"]).arg(dir.path().join("cache"));
+    command.arg("--certs-dir").arg(dir.path().join("certs"));
+    let (mut child, addr) = common::spawn_listening(command);
     let mut stream = TcpStream::connect(&addr).unwrap();
     stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();

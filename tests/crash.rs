@@ -4,9 +4,8 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     sync::atomic::Ordering,
 };
 
@@ -18,7 +17,8 @@ use http_body_util::{BodyExt, Full};
 /// Starts the binary and returns it with the address it listens on.
 fn start(registry: &FakeRegistry, dir: &Path) -> (Child, String) {
     let port = registry.addr.port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pantry"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pantry"));
+    command
         .args(["--listen", "127.0.0.1:0", "--intercept", &format!("registry.test:{port}")])
         .args(["--resolve", &format!("registry.test:{port}:127.0.0.1")])
         .arg("--upstream-ca")
@@ -26,22 +26,8 @@ fn start(registry: &FakeRegistry, dir: &Path) -> (Child, String) {
         .arg("--cache-dir")
         .arg(dir.join("cache"))
         .arg("--certs-dir")
-        .arg(dir.join("certs"))
-        .env("PANTRY_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "pantry exited before listening");
-        if let Some(rest) = line.split("listen=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in stderr.lines() {}); // keep the pipe drained
-    (child, addr)
+        .arg(dir.join("certs"));
+    common::spawn_listening(command)
 }
 
 async fn get(addr: &str, dir: &Path, host: &str, path: &str) -> http::Response<hyper::body::Incoming> {

@@ -194,3 +194,21 @@ pub async fn request(
     let body = body.collect().await.map(|b| b.to_bytes()).map_err(|e| e.to_string());
     (Response::from_parts(parts, ()), body)
 }
+
+/// Spawns the pantry binary (`command` with its arguments) and returns it with the address it
+/// listens on, read from its start-up log; its stderr is drained in the background afterwards.
+pub fn spawn_listening(mut command: std::process::Command) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = command.env("PANTRY_LOG", "info").stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "pantry exited before listening");
+        if let Some(rest) = line.split("listen=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    (child, addr)
+}
