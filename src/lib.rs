@@ -85,7 +85,7 @@ impl Pantry {
         let upstream = Upstream::new(dialer.clone(), &config.upstream_ca, config.upstream_response_timeout)?;
         let store = Arc::new(Store::open(&config.cache_dir, config.max_size, config.clock.clone()).await?);
         let metrics = Arc::new(Metrics::default());
-        store.spawn_evictor(Arc::clone(&metrics));
+        store.spawn_evictor(Arc::clone(&metrics), config.pin.clone());
         let proxy = Proxy::new(upstream, store, &config, metrics);
         let ingress = Ingress { config, authority, proxy, dialer, shutdown: Shutdown::default() };
         Ok(Self { ingress: Arc::new(ingress) })

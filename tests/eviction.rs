@@ -9,7 +9,7 @@ use bytes::Bytes;
 use common::{intercepted, registry::FakeRegistry, request, start_pantry, Sender, TestPantry};
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
-use pantry::clock::Clock;
+use pantry::{clock::Clock, registry::policy::PinRule};
 
 async fn until_within(pantry: &TestPantry, bytes: u64) {
     let store = pantry.pantry.proxy().store();
@@ -93,4 +93,56 @@ async fn content_being_read_is_not_evicted() {
     );
     let rest = slow.collect().await.unwrap().to_bytes();
     assert!(rest.iter().all(|byte| *byte == 7));
+}
+
+#[tokio::test]
+async fn pinned_tags_and_repositories_are_never_evicted() {
+    let registry = FakeRegistry::start().await;
+    let host = registry.host();
+    let clock = Clock::manual(1_700_000_000_000);
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.max_size = 100_000;
+        c.clock = clock.clone();
+        c.pin = vec![
+            PinRule::parse(&format!("{host}/app:v1")).unwrap(),
+            PinRule::parse(&format!("{host}/keep")).unwrap(),
+        ];
+    })
+    .await;
+    let state = &registry.state;
+    let config = state.add_blob(&b"{\"architecture\":\"amd64\"}"[..], "application/octet-stream");
+    let layer = state.add_blob(vec![1u8; 30_000], "application/octet-stream");
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+        "config":{{"digest":"{config}","size":24}},"layers":[{{"digest":"{layer}","size":30000}}]}}"#
+    );
+    let manifest = state.add_blob(manifest.into_bytes(), "application/vnd.oci.image.manifest.v1+json");
+    state.tag("app", "v1", &manifest);
+    let kept = state.add_blob(vec![2u8; 30_000], "application/octet-stream");
+    let oci = "application/vnd.oci.image.manifest.v1+json";
+    let pulls = [
+        "/v2/app/manifests/v1".to_string(),
+        format!("/v2/app/blobs/{config}"),
+        format!("/v2/app/blobs/{layer}"),
+        format!("/v2/keep/blobs/{kept}"),
+    ];
+    for path in &pulls {
+        request(&pantry, &host, Method::GET, path, &[("accept", oci)]).await.1.unwrap();
+        clock.advance(Duration::from_secs(120));
+    }
+    // Newer, unpinned content takes the store over its cap twice.
+    let mut others = Vec::new();
+    for seed in [3u8, 4] {
+        let other = state.add_blob(vec![seed; 30_000], "application/octet-stream");
+        others.push(other.clone());
+        request(&pantry, &host, Method::GET, &format!("/v2/other/blobs/{other}"), &[]).await.1.unwrap();
+        clock.advance(Duration::from_secs(120));
+        until_within(&pantry, 100_000).await;
+    }
+    let store = pantry.pantry.proxy().store();
+    for digest in [&config, &layer, &manifest, &kept] {
+        assert!(store.blob(&digest.parse().unwrap()).await.is_some(), "{digest} is pinned");
+    }
+    assert!(store.blob(&others[0].parse().unwrap()).await.is_none(), "unpinned content made room");
 }

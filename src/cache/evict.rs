@@ -1,5 +1,5 @@
 //! Keeping the store under `--max-size`: least recently used content goes first, down to 90 % of
-//! the cap, never content a response is still reading. Last access is the content file's mtime,
+//! the cap, never content a response is still reading nor content `--pin` rules pin. Last access is the content file's mtime,
 //! so it survives restarts; index entries of evicted content are removed with it.
 
 use std::{
@@ -9,7 +9,8 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use crate::registry::digest::Digest;
+use super::pinning::pinned;
+use crate::registry::{digest::Digest, policy::PinRule};
 
 /// Content a response is reading, by digest (how many readers).
 #[derive(Debug, Default)]
@@ -17,17 +18,17 @@ pub struct InUse(Mutex<HashMap<String, usize>>);
 
 /// Keeps one digest from eviction while it lives.
 #[derive(Debug)]
-pub struct Pin {
+pub struct InUseGuard {
     in_use: Arc<InUse>,
     digest: String,
 }
 
 impl InUse {
-    /// Pins `digest` until the returned guard is dropped.
-    pub fn pin(self: &Arc<Self>, digest: &Digest) -> Pin {
+    /// Holds `digest` until the returned guard is dropped.
+    pub fn hold(self: &Arc<Self>, digest: &Digest) -> InUseGuard {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         *map.entry(digest.to_string()).or_default() += 1;
-        Pin { in_use: Arc::clone(self), digest: digest.to_string() }
+        InUseGuard { in_use: Arc::clone(self), digest: digest.to_string() }
     }
 
     fn contains(&self, digest: &str) -> bool {
@@ -35,7 +36,7 @@ impl InUse {
     }
 }
 
-impl Drop for Pin {
+impl Drop for InUseGuard {
     fn drop(&mut self) {
         let mut map = self.in_use.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(count) = map.get_mut(&self.digest) {
@@ -114,17 +115,20 @@ pub fn choose(
     chosen
 }
 
-/// Removes least recently used content until the store fits in 90 % of `max`; returns bytes freed.
-pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>) -> u64 {
-    let scan_root = root.to_path_buf();
-    let files = tokio::task::spawn_blocking(move || scan(&scan_root)).await.unwrap_or_default();
+/// Removes least recently used content until the store fits in 90 % of `max`, never what `pins`
+/// pin; returns bytes freed.
+pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<[PinRule]>) -> u64 {
+    let (scan_root, pins) = (root.to_path_buf(), Arc::clone(pins));
+    let (files, pinned) = tokio::task::spawn_blocking(move || (scan(&scan_root), pinned(&scan_root, &pins)))
+        .await
+        .unwrap_or_default();
     let total: u64 = files.iter().map(|f| f.size).sum();
     if total <= max {
         return 0;
     }
     let target = max / 10 * 9;
     let mut freed = 0;
-    for file in choose(files, total, target, |d| in_use.contains(d)) {
+    for file in choose(files, total, target, |d| pinned.contains(d) || in_use.contains(d)) {
         if in_use.contains(&file.digest) {
             continue; // pinned since the scan
         }

@@ -7,6 +7,7 @@ pub mod access;
 pub mod coalesce;
 pub mod evict;
 pub mod inventory;
+pub mod pinning;
 pub mod range;
 pub mod respond;
 pub mod single_call;

@@ -10,7 +10,7 @@ use hyper::body::Frame;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::{evict::Pin, range::ByteRange, store::CachedBlob};
+use super::{evict::InUseGuard, range::ByteRange, store::CachedBlob};
 use crate::{
     body::{self, Body, BoxError},
     registry::digest::Digest,
@@ -53,7 +53,7 @@ pub async fn from_store(
     blob: &CachedBlob,
     request: &Parts,
     cache_status: &str,
-    pin: Pin,
+    pin: InUseGuard,
     served: metrics::Counter,
 ) -> Response<Body> {
     let headers = digest_headers(&blob.digest, blob.meta.media_type.as_deref(), cache_status);

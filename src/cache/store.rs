@@ -21,11 +21,14 @@ use serde::{Deserialize, Serialize};
 
 use tokio::sync::Notify;
 
-use super::evict::{self, InUse, Pin};
+use super::evict::{self, InUse, InUseGuard};
 use crate::{
     clock::Clock,
     metrics::Metrics,
-    registry::digest::{Algorithm, Digest},
+    registry::{
+        digest::{Algorithm, Digest},
+        policy::PinRule,
+    },
 };
 
 /// Why the store failed.
@@ -52,6 +55,9 @@ pub struct BlobMeta {
     /// Scopes (`registry/repository`) that served this blob without credentials.
     #[serde(default)]
     pub public_in: BTreeSet<String>,
+    /// Scopes (`registry/repository`) it was served in (pinning by repository uses them).
+    #[serde(default)]
+    pub seen_in: BTreeSet<String>,
 }
 
 /// A blob present in the store.
@@ -123,8 +129,9 @@ impl Store {
     }
 
     /// Runs eviction in the background whenever a write takes the store over its cap.
-    pub fn spawn_evictor(self: &Arc<Self>, metrics: Arc<Metrics>) {
+    pub fn spawn_evictor(self: &Arc<Self>, metrics: Arc<Metrics>, pins: Vec<PinRule>) {
         let store = Arc::clone(self);
+        let pins: Arc<[PinRule]> = pins.into();
         tokio::spawn(async move {
             loop {
                 if store.stored_bytes() <= store.max_size {
@@ -132,7 +139,7 @@ impl Store {
                     store.over_cap.notified().await;
                     continue;
                 }
-                let freed = evict::run(&store.root, store.max_size, &store.in_use).await;
+                let freed = evict::run(&store.root, store.max_size, &store.in_use, &pins).await;
                 metrics.evicted(freed);
                 let _ = store
                     .stored
@@ -141,7 +148,7 @@ impl Store {
                     tracing::warn!(
                         stored = store.stored_bytes(),
                         max = store.max_size,
-                        "cache over its cap: the rest is in use"
+                        "cache over its cap: the rest is in use or pinned"
                     );
                     tokio::time::sleep(Duration::from_secs(5)).await;
                 }
@@ -149,9 +156,9 @@ impl Store {
         });
     }
 
-    /// Keeps `digest` from eviction while the returned pin lives.
-    pub fn pin(&self, digest: &Digest) -> Pin {
-        self.in_use.pin(digest)
+    /// Keeps `digest` from eviction while the returned guard lives.
+    pub fn hold(&self, digest: &Digest) -> InUseGuard {
+        self.in_use.hold(digest)
     }
 
     /// Records a read of `blob` as its last access.
@@ -196,9 +203,14 @@ impl Store {
                 .map_err(|source| StoreError::Io { path: parent.to_path_buf(), source })?;
         }
         if tokio::fs::metadata(&target).await.is_ok_and(|m| m.len() == size) {
-            // Already stored (same digest, so same bytes): keep the file, refresh the metadata.
+            // Already stored (same digest, so same bytes): keep the file, merge the metadata.
             let _ = tokio::fs::remove_file(spool).await;
-            return self.write_meta(digest, size, meta).await;
+            let mut merged = meta.clone();
+            if let Some(old) = self.blob(digest).await {
+                merged.public_in.extend(old.meta.public_in);
+                merged.seen_in.extend(old.meta.seen_in);
+            }
+            return self.write_meta(digest, size, &merged).await;
         }
         tokio::fs::rename(spool, &target)
             .await
@@ -257,16 +269,19 @@ impl Store {
         Ok(())
     }
 
-    /// Where cacache keeps the content of `digest` (its content-v2 layout).
     fn content_path(&self, digest: &Digest) -> PathBuf {
-        let hex = digest.hex();
-        self.root
-            .join("content-v2")
-            .join(digest.algorithm().as_str())
-            .join(&hex[0..2])
-            .join(&hex[2..4])
-            .join(&hex[4..])
+        content_path(&self.root, digest)
     }
+}
+
+/// Where cacache keeps the content of `digest` under `root` (its content-v2 layout).
+pub fn content_path(root: &Path, digest: &Digest) -> PathBuf {
+    let hex = digest.hex();
+    root.join("content-v2")
+        .join(digest.algorithm().as_str())
+        .join(&hex[0..2])
+        .join(&hex[2..4])
+        .join(&hex[4..])
 }
 
 fn blob_key(digest: &Digest) -> String {

@@ -18,6 +18,7 @@ pub(super) struct FileConfig {
     pub(super) resolve: Option<Vec<String>>,
     pub(super) upstream_proxy: Option<String>,
     pub(super) max_size: Option<String>,
+    pub(super) pin: Option<Vec<String>>,
     pub(super) offline: Option<bool>,
     pub(super) log_format: Option<String>,
     pub(super) connect_ports: Option<Vec<u16>>,

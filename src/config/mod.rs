@@ -19,7 +19,7 @@ use file::FileConfig;
 use crate::{
     clock::Clock,
     registry::{
-        policy::{Action, NamespaceRule},
+        policy::{Action, NamespaceRule, PinRule},
         tags::{self, TagRule, Ttl},
     },
     target::Target,
@@ -75,6 +75,9 @@ pub struct RunArgs {
     /// Upper bound of the cache size, e.g. 20GiB [default: 20GiB].
     #[arg(long, env = "PANTRY_MAX_SIZE", value_name = "SIZE")]
     pub max_size: Option<String>,
+    /// Never evict what REGISTRY/REPOSITORY[:TAG] names (globs; repeatable).
+    #[arg(long, env = "PANTRY_PIN", value_name = "REGISTRY/REPO[:TAG]", value_delimiter = ',')]
+    pub pin: Vec<String>,
     /// Serve only from the cache; never contact upstreams.
     #[arg(long, env = "PANTRY_OFFLINE")]
     pub offline: bool,
@@ -113,6 +116,8 @@ pub struct Config {
     pub upstream_proxy: Option<ParentProxy>,
     /// Cache size cap in bytes.
     pub max_size: u64,
+    /// Content eviction never removes.
+    pub pin: Vec<PinRule>,
     /// Serve from cache only.
     pub offline: bool,
     /// Log format.
@@ -158,6 +163,7 @@ impl Default for Config {
             resolve: Vec::new(),
             upstream_proxy: None,
             max_size: 20 * 1024 * 1024 * 1024,
+            pin: Vec::new(),
             offline: false,
             log_format: LogFormat::Text,
             connect_ports: Vec::new(),
@@ -262,6 +268,8 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
             _ => problems.push(format!("max_size: {size:?} is not a size like 20GiB")),
         }
     }
+    let pin = non_empty(args.pin.clone()).or(file.pin).unwrap_or_default();
+    config.pin = pin.iter().filter_map(|p| PinRule::parse(p).map_err(|e| problems.push(e)).ok()).collect();
     config.offline = args.offline || file.offline.unwrap_or(false);
     if let Some(format) = args.log_format.clone().or(file.log_format) {
         match format.as_str() {

@@ -40,7 +40,8 @@ pub(super) async fn serve(
             return match authorize(proxy, parts, target, &scope, credential, public).await? {
                 Access::Refused(response) => Ok(response),
                 Access::Allowed { anonymous_ok } => {
-                    if anonymous_ok && blob.meta.public_in.insert(scope.clone()) {
+                    let newly_public = anonymous_ok && blob.meta.public_in.insert(scope.clone());
+                    if blob.meta.seen_in.insert(scope.clone()) || newly_public {
                         let _ = proxy.store.write_meta(digest, blob.size, &blob.meta).await;
                     }
                     Ok(proxy.serve_stored(&blob, parts, cache_status::HIT).await)
@@ -131,6 +132,7 @@ async fn lead_fetch(
     let size = header_text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     let media_type = header_text(header::CONTENT_TYPE).map(String::from);
     let mut meta = BlobMeta { media_type, ..BlobMeta::default() };
+    meta.seen_in.insert(scope.to_string());
     if credential.is_none() {
         meta.public_in.insert(scope.to_string());
     }

@@ -169,7 +169,7 @@ async fn fetch(
     if let Some(credential) = credential {
         proxy.grants.grant(credential, scope);
     }
-    let meta = merged_meta(proxy, &digest, media_type.clone(), credential.is_none().then_some(scope)).await;
+    let meta = merged_meta(proxy, &digest, media_type.clone(), scope, credential.is_none()).await;
     match proxy.store.put(&digest, &bytes, &meta).await {
         Ok(()) => remember(proxy, key, &digest).await,
         Err(error) => tracing::warn!(%digest, %error, "manifest could not be stored; served without caching"),
@@ -189,18 +189,20 @@ fn manifest_digest(announced: Option<&str>, bytes: &[u8]) -> Result<Digest, Stri
     Ok(digest)
 }
 
-/// Metadata for a manifest about to be stored, keeping the scopes it is already public in.
+/// Metadata for a manifest about to be stored, keeping the scopes it was already seen in.
 async fn merged_meta(
     proxy: &Proxy,
     digest: &Digest,
     media_type: Option<String>,
-    public_in: Option<&str>,
+    scope: &str,
+    public: bool,
 ) -> BlobMeta {
     let mut meta = proxy.store.blob(digest).await.map(|b| b.meta).unwrap_or_default();
     if media_type.is_some() {
         meta.media_type = media_type;
     }
-    if let Some(scope) = public_in {
+    meta.seen_in.insert(scope.to_string());
+    if public {
         meta.public_in.insert(scope.to_string());
     }
     meta

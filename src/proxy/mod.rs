@@ -141,7 +141,7 @@ impl Proxy {
 
     /// Answers from stored content, keeping it from eviction while it is sent and recording the access.
     async fn serve_stored(&self, blob: &CachedBlob, parts: &Parts, cache_status: &str) -> Response<Body> {
-        let pin = self.store.pin(&blob.digest);
+        let pin = self.store.hold(&blob.digest);
         self.store.touch(blob).await;
         respond::from_store(blob, parts, cache_status, pin, self.metrics.served_counter()).await
     }

@@ -1,6 +1,7 @@
 //! Registry API knowledge: pure parsing and rules, no I/O. Imports nothing else from pantry.
 
 pub mod digest;
+pub mod manifest;
 pub mod policy;
 pub mod route;
 pub mod tags;

@@ -70,6 +70,62 @@ pub fn rule_for<'a>(
     rules.iter().find(|r| r.registry.matches(registry) && r.repository.matches(repository))
 }
 
+/// Content that eviction never removes: `registry/repository[:tag]` globs. Without a tag every tag
+/// of the repository and every blob seen in it is pinned; with one, the manifests the matching tags
+/// point at and everything they refer to. A registry without a port means port 443.
+#[derive(Debug, Clone)]
+pub struct PinRule {
+    text: String,
+    registry: WildMatch,
+    repository: WildMatch,
+    tag: Option<WildMatch>,
+}
+
+impl PinRule {
+    /// Parses `registry[:port]/repository[:tag]` (globs allowed in each part).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("pin {text:?} is not REGISTRY/REPOSITORY[:TAG] (globs allowed)");
+        let (registry, rest) = text.trim().split_once('/').ok_or_else(bad)?;
+        let (repository, tag) = match rest.rsplit_once(':') {
+            Some((repository, tag)) => (repository, Some(tag)),
+            None => (rest, None),
+        };
+        if registry.is_empty()
+            || repository.is_empty()
+            || tag.is_some_and(|t| t.is_empty() || t.contains('/'))
+        {
+            return Err(bad());
+        }
+        let registry = registry.to_ascii_lowercase();
+        let has_port = registry.rsplit_once(':').is_some_and(|(_, p)| p == "*" || p.parse::<u16>().is_ok());
+        let registry = if has_port || registry == "*" { registry } else { format!("{registry}:443") };
+        Ok(Self {
+            text: text.trim().to_string(),
+            registry: WildMatch::new(&registry),
+            repository: WildMatch::new(repository),
+            tag: tag.map(WildMatch::new),
+        })
+    }
+
+    /// Whether everything seen in `registry/repository` is pinned (a rule without a tag).
+    pub fn pins_scope(&self, registry: &str, repository: &str) -> bool {
+        self.tag.is_none() && self.registry.matches(registry) && self.repository.matches(repository)
+    }
+
+    /// Whether what `registry/repository:tag` points at is pinned.
+    pub fn pins_tag(&self, registry: &str, repository: &str, tag: &str) -> bool {
+        self.registry.matches(registry)
+            && self.repository.matches(repository)
+            && self.tag.as_ref().is_none_or(|t| t.matches(tag))
+    }
+}
+
+impl fmt::Display for PinRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +149,21 @@ mod tests {
             assert_eq!(found, expected, "{registry}/{repository}");
         }
         assert!(Action::parse("cache").is_ok() && Action::parse("skip").is_err());
+    }
+
+    #[test]
+    fn pin_rules_name_scopes_or_tags() {
+        let scope = PinRule::parse("registry.test:5000/team/*").unwrap();
+        assert!(scope.pins_scope("registry.test:5000", "team/app"));
+        assert!(scope.pins_tag("registry.test:5000", "team/app", "anything"));
+        assert!(!scope.pins_scope("registry.test:5001", "team/app"));
+        let tag = PinRule::parse("ghcr.io/org/app:v1.*").unwrap();
+        assert!(!tag.pins_scope("ghcr.io:443", "org/app"), "a tag rule pins what tags point at only");
+        assert!(tag.pins_tag("ghcr.io:443", "org/app", "v1.2"));
+        assert!(!tag.pins_tag("ghcr.io:443", "org/app", "v2.0"));
+        assert!(PinRule::parse("*/library/*").unwrap().pins_scope("docker.io:443", "library/alpine"));
+        for bad in ["", "alpine", "ghcr.io/", "/app", "ghcr.io/app:"] {
+            assert!(PinRule::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

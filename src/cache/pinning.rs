@@ -1,0 +1,99 @@
+//! Which stored digests eviction must keep (`--pin`): the manifests that pinned tags point at and
+//! everything those manifests refer to (recursively through indexes), and every blob seen in a
+//! pinned repository. Computed from the index and the stored manifests at each eviction run
+//! (blocking: run it off the async threads).
+
+use std::{
+    collections::{HashSet, VecDeque},
+    path::Path,
+};
+
+use super::store::{content_path, BlobMeta};
+use crate::registry::{
+    digest::Digest,
+    manifest::{self, References},
+    policy::PinRule,
+    tags::TagRecord,
+};
+
+/// Manifests larger than this are not read for references (registries cap them at 4 MiB).
+const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
+
+/// The digests `rules` pin in the cache at `root`.
+pub fn pinned(root: &Path, rules: &[PinRule]) -> HashSet<String> {
+    let mut roots: VecDeque<(String, bool)> = VecDeque::new();
+    if rules.is_empty() {
+        return HashSet::new();
+    }
+    for entry in cacache::list_sync(root).flatten() {
+        if let Some(digest) = entry.key.strip_prefix("pantry/blob/") {
+            let Ok(meta) = serde_json::from_value::<BlobMeta>(entry.metadata) else { continue };
+            let in_pinned_scope = meta.seen_in.iter().any(|scope| {
+                scope
+                    .split_once('/')
+                    .is_some_and(|(registry, repo)| rules.iter().any(|r| r.pins_scope(registry, repo)))
+            });
+            if in_pinned_scope {
+                let manifest_like = meta.media_type.as_deref().is_some_and(is_manifest_type);
+                roots.push_back((digest.to_string(), manifest_like));
+            }
+        } else if let Some((registry, repository, tag)) =
+            entry.key.strip_prefix("pantry/tag/").and_then(split_tag_key)
+        {
+            if rules.iter().any(|r| r.pins_tag(registry, repository, tag)) {
+                if let Ok(record) = serde_json::from_value::<TagRecord>(entry.metadata) {
+                    roots.push_back((record.digest, true));
+                }
+            }
+        }
+    }
+    let mut pinned = HashSet::new();
+    while let Some((digest, manifest_like)) = roots.pop_front() {
+        if !pinned.insert(digest.clone()) || !manifest_like {
+            continue;
+        }
+        let Ok(parsed) = digest.parse::<Digest>() else { continue };
+        match read_manifest(root, &parsed).map(|body| manifest::references(&body)) {
+            Some(Ok(References::Image(blobs))) => {
+                roots.extend(blobs.into_iter().map(|d| (d.to_string(), false)))
+            }
+            Some(Ok(References::Index(children))) => {
+                roots.extend(children.into_iter().map(|c| (c.digest.to_string(), true)))
+            }
+            _ => {}
+        }
+    }
+    pinned
+}
+
+/// `registry/repository:tag#accept` → its three parts (registry has no `/`, a tag no `:` or `/`).
+fn split_tag_key(rest: &str) -> Option<(&str, &str, &str)> {
+    let (reference, _accept) = rest.split_once('#')?;
+    let (registry, name) = reference.split_once('/')?;
+    let (repository, tag) = name.rsplit_once(':')?;
+    Some((registry, repository, tag))
+}
+
+fn is_manifest_type(media_type: &str) -> bool {
+    media_type.contains("manifest") || media_type.contains("index")
+}
+
+fn read_manifest(root: &Path, digest: &Digest) -> Option<Vec<u8>> {
+    let path = content_path(root, digest);
+    let size = std::fs::metadata(&path).ok()?.len();
+    (size <= MAX_MANIFEST).then(|| std::fs::read(&path).ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_keys_split_into_registry_repository_and_tag() {
+        assert_eq!(
+            split_tag_key("registry.test:5000/team/app:v1#application/json"),
+            Some(("registry.test:5000", "team/app", "v1"))
+        );
+        assert_eq!(split_tag_key("no-accept"), None);
+    }
+}
