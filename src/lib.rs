@@ -44,7 +44,7 @@ use std::{future::Future, sync::Arc};
 use tokio::net::TcpListener;
 
 use crate::{
-    cache::{store::StoreError, Store},
+    cache::{store::StoreError, tally::Tally, Store},
     config::Config,
     ingress::Ingress,
     metrics::Metrics,
@@ -73,7 +73,11 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Pantry {
     ingress: Arc<Ingress>,
+    tally: Tally,
 }
+
+/// How often a running pantry writes the cache's lifetime statistics.
+const TALLY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Pantry {
     /// Loads (or creates) the CA, opens the cache and builds the upstream client from `config`.
@@ -87,8 +91,35 @@ impl Pantry {
         let metrics = Arc::new(Metrics::default());
         store.spawn_evictor(Arc::clone(&metrics), config.pin.clone());
         let proxy = Proxy::new(upstream, store, &config, metrics);
+        let tally = Tally::load(&config.cache_dir);
         let ingress = Ingress { config, authority, proxy, dialer, shutdown: Shutdown::default() };
-        Ok(Self { ingress: Arc::new(ingress) })
+        let pantry = Self { ingress: Arc::new(ingress), tally };
+        pantry.spawn_tally_writer();
+        Ok(pantry)
+    }
+
+    /// Writes the lifetime statistics every few seconds while they change.
+    fn spawn_tally_writer(&self) {
+        let (base, metrics) = (self.tally, Arc::clone(self.ingress.proxy.metrics()));
+        let root = self.ingress.config.cache_dir.clone();
+        tokio::spawn(async move {
+            let mut written = base;
+            loop {
+                tokio::time::sleep(TALLY_INTERVAL).await;
+                let now = base.plus(&metrics.totals);
+                if now != written {
+                    match now.save(&root).await {
+                        Ok(()) => written = now,
+                        Err(error) => tracing::warn!(%error, "cannot write the cache statistics"),
+                    }
+                }
+            }
+        });
+    }
+
+    /// The cache's lifetime statistics: what earlier runs recorded plus this run's counts.
+    pub fn tally(&self) -> Tally {
+        self.tally.plus(&self.ingress.proxy.metrics().totals)
     }
 
     /// The proxy core (for cache statistics).
@@ -104,6 +135,9 @@ impl Pantry {
     /// Serves clients on `listener` until `signal` completes, then shuts down gracefully.
     pub async fn serve(&self, listener: TcpListener, signal: impl Future<Output = ()>) {
         let admin = Admin::new(Arc::clone(&self.ingress));
-        Listener::new(listener, Arc::clone(&self.ingress), admin).run(signal).await
+        Listener::new(listener, Arc::clone(&self.ingress), admin).run(signal).await;
+        if let Err(error) = self.tally().save(&self.ingress.config.cache_dir).await {
+            tracing::warn!(%error, "cannot write the cache statistics");
+        }
     }
 }

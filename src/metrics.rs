@@ -4,7 +4,12 @@
 //! Counters are registered on demand by name and labels; values that are simply "how much now"
 //! (in-flight fetches, stored bytes, leaves minted) are read from their owners when rendering.
 
-use metrics::{Counter, Gauge, Key, Label, Level, Metadata, Recorder};
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
+};
+
+use metrics::{Counter, CounterFn, Gauge, Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 const META: Metadata<'static> = Metadata::new("pantry", Level::INFO, None);
@@ -22,10 +27,40 @@ pub struct Snapshot {
     pub leaves_minted: u64,
 }
 
+/// What this process did for the cache's lifetime totals (`cache::tally`).
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Registry reads answered without fetching the content upstream (hit, collapsed, revalidated, stale).
+    pub hits: AtomicU64,
+    /// Registry reads that fetched upstream.
+    pub misses: AtomicU64,
+    /// Bytes sent to clients from the store.
+    pub served_bytes: Arc<AtomicU64>,
+    /// Bytes received from upstreams into the store.
+    pub fetched_bytes: AtomicU64,
+}
+
 /// This pantry's metrics.
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// Totals kept beside the Prometheus counters, for the cache's persistent statistics.
+    pub totals: Totals,
+}
+
+/// A counter that feeds a Prometheus counter and a total at once.
+struct Tee(Counter, Arc<AtomicU64>);
+
+impl CounterFn for Tee {
+    fn increment(&self, value: u64) {
+        self.0.increment(value);
+        self.1.fetch_add(value, Ordering::Relaxed);
+    }
+
+    fn absolute(&self, value: u64) {
+        self.0.absolute(value);
+        self.1.fetch_max(value, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -38,7 +73,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
-        Self { recorder, handle }
+        Self { recorder, handle, totals: Totals::default() }
     }
 }
 
@@ -54,6 +89,11 @@ impl Metrics {
     /// A request answered: its route and how (`hit`, `miss`, `collapsed`, …, from `Cache-Status`).
     pub fn request(&self, route: &'static str, cache_status: &str) {
         let outcome = outcome(cache_status);
+        match outcome {
+            "hit" | "collapsed" | "revalidated" | "stale" => self.totals.hits.fetch_add(1, Ordering::Relaxed),
+            "miss" => self.totals.misses.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
         let labels = vec![Label::new("route", route), Label::new("cache", outcome)];
         self.counter("pantry_requests_total", labels).increment(1);
     }
@@ -65,12 +105,14 @@ impl Metrics {
 
     /// The counter of bytes sent from the store, to count while streaming.
     pub fn served_counter(&self) -> Counter {
-        self.counter("pantry_cache_served_bytes_total", Vec::new())
+        let prometheus = self.counter("pantry_cache_served_bytes_total", Vec::new());
+        Counter::from_arc(Arc::new(Tee(prometheus, Arc::clone(&self.totals.served_bytes))))
     }
 
     /// Bytes received from upstreams into the store.
     pub fn fetched_upstream(&self, bytes: u64) {
         self.counter("pantry_upstream_fetched_bytes_total", Vec::new()).increment(bytes);
+        self.totals.fetched_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// A request joined a fetch another one started.
@@ -161,6 +203,9 @@ mod tests {
         assert!(text.contains("pantry_active_connections 1"), "{text}");
         drop(connection);
         assert!(metrics.render(Snapshot::default()).contains("pantry_active_connections 0"));
+        let totals = &metrics.totals;
+        assert_eq!((totals.hits.load(Ordering::Relaxed), totals.misses.load(Ordering::Relaxed)), (3, 0));
+        assert_eq!(totals.served_bytes.load(Ordering::Relaxed), 1000);
     }
 
     #[test]

@@ -3,7 +3,10 @@
 use std::{path::Path, time::Duration};
 
 use anyhow::Context;
-use pantry::cache::inventory::{self, Purge};
+use pantry::cache::{
+    inventory::{self, Purge},
+    tally::Tally,
+};
 
 /// One of the cache tools.
 pub enum Tool {
@@ -44,7 +47,21 @@ pub fn run(root: &Path, tool: Tool) -> anyhow::Result<()> {
             println!("blobs and manifests: {}", stats.blobs);
             println!("bytes stored:        {} ({})", stats.bytes, bytesize::ByteSize::b(stats.bytes));
             println!("tags remembered:     {}", stats.tags);
-            println!("hit ratio and bytes saved: see /metrics of the running pantry");
+            let tally = Tally::load(root);
+            let ratio = tally.hit_ratio().map_or("-".to_string(), |r| format!("{:.1} %", r * 100.0));
+            println!("hit ratio:           {ratio} ({} hits, {} misses)", tally.hits, tally.misses);
+            let size = |bytes| bytesize::ByteSize::b(bytes);
+            println!(
+                "bytes saved:         {} ({}) served from the cache",
+                tally.served_bytes,
+                size(tally.served_bytes)
+            );
+            println!(
+                "bytes fetched:       {} ({}) from upstreams",
+                tally.fetched_bytes,
+                size(tally.fetched_bytes)
+            );
+            println!("(lifetime totals of this cache directory; a running pantry writes them every 10 s)");
         }
         Tool::Gc => {
             let report = inventory::gc(root).context("cannot read the cache")?;

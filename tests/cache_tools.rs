@@ -28,7 +28,7 @@ fn cache(args: &[&str], dir: &Path) -> (bool, String) {
 #[tokio::test]
 async fn list_verify_and_purge_a_filled_cache() {
     let registry = FakeRegistry::start().await;
-    let pantry = start_pantry(|c| registry.configure(c)).await;
+    let mut pantry = start_pantry(|c| registry.configure(c)).await;
     let dir = pantry.dir.path().join("cache");
     let host = registry.host();
     let a = registry.state.add_blob(vec![1u8; 3000], "application/octet-stream");
@@ -38,6 +38,7 @@ async fn list_verify_and_purge_a_filled_cache() {
     for path in [format!("/v2/app/blobs/{a}"), format!("/v2/app/blobs/{b}"), "/v2/app/manifests/v1".into()] {
         request(&pantry, &host, Method::GET, &path, &[("accept", MANIFEST_TYPE)]).await.1.unwrap();
     }
+    request(&pantry, &host, Method::GET, &format!("/v2/app/blobs/{a}"), &[]).await.1.unwrap();
 
     let (ok, ls) = cache(&["ls"], &dir);
     assert!(ok, "{ls}");
@@ -79,6 +80,13 @@ async fn list_verify_and_purge_a_filled_cache() {
     assert!(stats.contains("blobs and manifests: 2") && stats.contains("tags remembered:     0"), "{stats}");
     let (ok, bad) = cache(&["purge", "nonsense"], &dir);
     assert!(!ok && bad.contains("neither a digest"), "{bad}");
+
+    // A pantry that stops writes its lifetime statistics: 3 misses, 1 hit of A, B fetched again.
+    pantry.stop().await.unwrap();
+    let (_, stats) = cache(&["stats"], &dir);
+    assert!(stats.contains("hit ratio:           20.0 % (1 hits, 4 misses)"), "{stats}");
+    assert!(stats.contains("bytes saved:         3000 "), "{stats}");
+    assert!(stats.contains(&format!("bytes fetched:       {} ", expected_bytes + 5000)), "{stats}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub mod range;
 pub mod respond;
 pub mod single_call;
 pub mod store;
+pub mod tally;
 
 pub use coalesce::Flights;
 pub use store::Store;

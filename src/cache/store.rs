@@ -100,7 +100,8 @@ impl Store {
         tokio::fs::create_dir_all(&tmp).await.map_err(io(&tmp))?;
         let mut leftovers = tokio::fs::read_dir(&tmp).await.map_err(io(&tmp))?;
         while let Some(entry) = leftovers.next_entry().await.map_err(io(&tmp))? {
-            if entry.file_name().to_string_lossy().starts_with("spool-") {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("spool-") || name.starts_with("stats-") {
                 let _ = tokio::fs::remove_file(entry.path()).await;
             }
         }

@@ -165,6 +165,7 @@ async fn fetch(
         .await
         .map_err(|e| upstream_error(format!("manifest body: {e}")))?
         .to_bytes();
+    proxy.metrics.fetched_upstream(bytes.len() as u64);
     let digest = manifest_digest(announced.as_deref(), &bytes).map_err(upstream_error)?;
     if let Some(credential) = credential {
         proxy.grants.grant(credential, scope);

@@ -1,0 +1,83 @@
+//! The cache's lifetime statistics (`pantry cache stats`): hits, misses and bytes served from the
+//! store or fetched upstream, summed over every run of pantry on this cache directory. A running
+//! pantry adds its own counts to what the file held at its start and rewrites the file (atomically)
+//! every few seconds and when it stops.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Totals;
+
+/// The file under the cache directory.
+pub const FILE: &str = "pantry-stats.json";
+
+/// Lifetime counts of a cache directory.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// Registry reads answered without fetching the content upstream.
+    pub hits: u64,
+    /// Registry reads that fetched upstream.
+    pub misses: u64,
+    /// Bytes sent to clients from the store (bytes saved upstream).
+    pub served_bytes: u64,
+    /// Bytes fetched from upstreams into the store.
+    pub fetched_bytes: u64,
+}
+
+impl Tally {
+    /// The tally stored under `root` (zero when there is none or it is unreadable).
+    pub fn load(root: &Path) -> Self {
+        std::fs::read(root.join(FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    }
+
+    /// This tally plus what `totals` counted since it was loaded.
+    pub fn plus(self, totals: &Totals) -> Self {
+        Self {
+            hits: self.hits + totals.hits.load(Ordering::Relaxed),
+            misses: self.misses + totals.misses.load(Ordering::Relaxed),
+            served_bytes: self.served_bytes + totals.served_bytes.load(Ordering::Relaxed),
+            fetched_bytes: self.fetched_bytes + totals.fetched_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Hits over all registry reads, if there were any.
+    pub fn hit_ratio(&self) -> Option<f64> {
+        let all = self.hits + self.misses;
+        (all > 0).then(|| self.hits as f64 / all as f64)
+    }
+
+    /// Writes the tally under `root` (a temp file renamed over the old one: never half written).
+    pub async fn save(&self, root: &Path) -> std::io::Result<()> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let temp: PathBuf = root.join("tmp").join(format!("stats-{}-{n}", std::process::id()));
+        tokio::fs::write(&temp, serde_json::to_vec_pretty(self).unwrap_or_default()).await?;
+        tokio::fs::rename(&temp, root.join(FILE)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn survives_a_restart_and_adds_up() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("tmp")).unwrap();
+        assert_eq!(Tally::load(dir.path()), Tally::default());
+        let totals = Totals::default();
+        totals.hits.store(3, Ordering::Relaxed);
+        totals.misses.store(1, Ordering::Relaxed);
+        totals.served_bytes.store(300, Ordering::Relaxed);
+        Tally::default().plus(&totals).save(dir.path()).await.unwrap();
+        let second_run = Tally::load(dir.path()).plus(&totals);
+        assert_eq!(second_run, Tally { hits: 6, misses: 2, served_bytes: 600, fetched_bytes: 0 });
+        assert_eq!(second_run.hit_ratio(), Some(0.75));
+        std::fs::write(dir.path().join(FILE), b"{garbage").unwrap();
+        assert_eq!(Tally::load(dir.path()), Tally::default(), "an unreadable file starts over");
+    }
+}
