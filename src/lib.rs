@@ -76,6 +76,22 @@ pub struct Pantry {
     tally: Tally,
 }
 
+/// The proxy core without CA or listener (what `pantry prefetch` drives): upstream client, store
+/// with its evictor, metrics.
+pub async fn proxy_core(config: &Config) -> Result<Proxy, StartError> {
+    Ok(core(config).await?.0)
+}
+
+async fn core(config: &Config) -> Result<(Proxy, Dialer), StartError> {
+    let dialer =
+        Dialer::new(&config.resolve, config.upstream_connect_timeout).via(config.upstream_proxy.clone());
+    let upstream = Upstream::new(dialer.clone(), &config.upstream_ca, config.upstream_response_timeout)?;
+    let store = Arc::new(Store::open(&config.cache_dir, config.max_size, config.clock.clone()).await?);
+    let metrics = Arc::new(Metrics::default());
+    store.spawn_evictor(Arc::clone(&metrics), config.pin.clone());
+    Ok((Proxy::new(upstream, store, config, metrics), dialer))
+}
+
 /// How often a running pantry writes the cache's lifetime statistics.
 const TALLY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -84,13 +100,7 @@ impl Pantry {
     pub async fn new(config: Config) -> Result<Self, StartError> {
         let config = Arc::new(config);
         let authority = Arc::new(Authority::load_or_create(&config.certs_dir)?);
-        let dialer =
-            Dialer::new(&config.resolve, config.upstream_connect_timeout).via(config.upstream_proxy.clone());
-        let upstream = Upstream::new(dialer.clone(), &config.upstream_ca, config.upstream_response_timeout)?;
-        let store = Arc::new(Store::open(&config.cache_dir, config.max_size, config.clock.clone()).await?);
-        let metrics = Arc::new(Metrics::default());
-        store.spawn_evictor(Arc::clone(&metrics), config.pin.clone());
-        let proxy = Proxy::new(upstream, store, &config, metrics);
+        let (proxy, dialer) = core(&config).await?;
         let tally = Tally::load(&config.cache_dir);
         let ingress = Ingress { config, authority, proxy, dialer, shutdown: Shutdown::default() };
         let pantry = Self { ingress: Arc::new(ingress), tally };

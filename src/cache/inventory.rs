@@ -13,7 +13,7 @@ use std::{
 
 use super::{
     evict::{self, ContentFile},
-    store::BlobMeta,
+    store::{remove_stale_temp, BlobMeta},
 };
 use crate::registry::{digest::Digest, tags::TagRecord};
 
@@ -115,7 +115,7 @@ pub fn gc(root: &Path) -> std::io::Result<GcReport> {
         report.orphan_entries += 1;
         let _ = cacache::index::delete(root, key);
     }
-    report.stale_spools = remove_stale_spools(root);
+    report.stale_spools = remove_stale_temp(root);
     Ok(report)
 }
 
@@ -136,21 +136,6 @@ fn verifies(file: &ContentFile) -> std::io::Result<bool> {
 fn remove(root: &Path, file: &ContentFile, key: &str) {
     let _ = std::fs::remove_file(&file.path);
     let _ = cacache::index::delete(root, key);
-}
-
-/// Spools are named `spool-<pid>-<n>`; those of processes that are gone are leftovers.
-fn remove_stale_spools(root: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(root.join("tmp")) else { return 0 };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let pid = name.strip_prefix("spool-").and_then(|rest| rest.split('-').next());
-        let alive = pid.is_some_and(|pid| Path::new("/proc").join(pid).exists());
-        if pid.is_some() && !alive && std::fs::remove_file(entry.path()).is_ok() {
-            removed += 1;
-        }
-    }
-    removed
 }
 
 /// What `pantry cache purge` removes: a digest's content, or the remembered tags of a repository.

@@ -55,7 +55,7 @@ pub fn pinned(root: &Path, rules: &[PinRule]) -> HashSet<String> {
         let Ok(parsed) = digest.parse::<Digest>() else { continue };
         match read_manifest(root, &parsed).map(|body| manifest::references(&body)) {
             Some(Ok(References::Image(blobs))) => {
-                roots.extend(blobs.into_iter().map(|d| (d.to_string(), false)))
+                roots.extend(blobs.into_iter().map(|b| (b.digest.to_string(), false)))
             }
             Some(Ok(References::Index(children))) => {
                 roots.extend(children.into_iter().map(|c| (c.digest.to_string(), true)))

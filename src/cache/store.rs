@@ -98,15 +98,13 @@ impl Store {
             move |source| StoreError::Io { path, source }
         };
         tokio::fs::create_dir_all(&tmp).await.map_err(io(&tmp))?;
-        let mut leftovers = tokio::fs::read_dir(&tmp).await.map_err(io(&tmp))?;
-        while let Some(entry) = leftovers.next_entry().await.map_err(io(&tmp))? {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with("spool-") || name.starts_with("stats-") {
-                let _ = tokio::fs::remove_file(entry.path()).await;
-            }
-        }
         let scan_root = root.to_path_buf();
-        let files = tokio::task::spawn_blocking(move || evict::scan(&scan_root)).await.unwrap_or_default();
+        let files = tokio::task::spawn_blocking(move || {
+            remove_stale_temp(&scan_root);
+            evict::scan(&scan_root)
+        })
+        .await
+        .unwrap_or_default();
         let stored = files.iter().map(|f| f.size).sum();
         Ok(Self {
             root: root.to_path_buf(),
@@ -285,6 +283,24 @@ pub fn content_path(root: &Path, digest: &Digest) -> PathBuf {
         .join(&hex[4..])
 }
 
+/// Removes temp files (`spool-<pid>-<n>`, `stats-<pid>-<n>`) of processes that are gone, never
+/// those of a pantry (or `pantry prefetch`) still running on this directory; returns how many.
+/// Blocking.
+pub fn remove_stale_temp(root: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(root.join("tmp")) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix("spool-").or_else(|| name.strip_prefix("stats-"));
+        let pid = pid.and_then(|rest| rest.split('-').next()).filter(|p| p.parse::<u32>().is_ok());
+        let alive = pid.is_some_and(|pid| Path::new("/proc").join(pid).exists());
+        if pid.is_some() && !alive && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 fn blob_key(digest: &Digest) -> String {
     format!("pantry/blob/{digest}")
 }
@@ -325,8 +341,11 @@ mod tests {
     async fn leftover_spools_are_removed_and_truncated_content_is_not_served() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
-        let leftover = store.spool_path();
+        // A spool of a process that is gone, and one of a live process (this one) sharing the directory.
+        let leftover = dir.path().join("tmp/spool-999999999-0");
         tokio::fs::write(&leftover, b"partial").await.unwrap();
+        let live = store.spool_path();
+        tokio::fs::write(&live, b"being written").await.unwrap();
         let bytes = b"0123456789".to_vec();
         let digest = Digest::of(Algorithm::Sha256, &bytes);
         let spool = store.spool_path();
@@ -337,5 +356,6 @@ mod tests {
         assert!(store.blob(&digest).await.is_none(), "a size mismatch is a miss, never served");
         let _ = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
         assert!(!leftover.exists());
+        assert!(live.exists(), "a running process's spool is left alone");
     }
 }

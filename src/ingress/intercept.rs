@@ -23,7 +23,7 @@ pub async fn serve(ingress: &Arc<Ingress>, io: TokioIo<Upgraded>, target: Target
     let service = service_fn(move |request| {
         let proxy = proxy.clone();
         let target = Arc::clone(&target);
-        async move { Ok::<_, Infallible>(proxy.handle(request, &target).await) }
+        async move { Ok::<_, Infallible>(proxy.handle(request.map(crate::body::incoming), &target).await) }
     });
     let builder = auto::Builder::new(TokioExecutor::new());
     let connection = builder.serve_connection(TokioIo::new(tls), service);

@@ -39,7 +39,7 @@ impl Ingress {
     /// Answers an absolute-form request (`GET http://host/path`).
     pub async fn forward(&self, request: Request<Incoming>) -> Response<Body> {
         match Target::from_absolute(request.uri()) {
-            Ok(target) => self.proxy.handle(request, &target).await,
+            Ok(target) => self.proxy.handle(request.map(crate::body::incoming), &target).await,
             Err(reason) => ProxyError::BadRequest(reason).into_response(),
         }
     }

@@ -16,19 +16,19 @@ use crate::{
 /// Sends `request` to `target` untouched but for hop-by-hop headers.
 pub(super) async fn forward(
     proxy: &Proxy,
-    request: Request<Incoming>,
+    request: Request<Body>,
     target: &Target,
 ) -> Result<Response<Body>, ProxyError> {
     if proxy.offline {
         return Err(ProxyError::Offline(format!("{target} is not in the cache")));
     }
-    let (mut parts, incoming) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     parts.uri = target.url(path).map_err(ProxyError::BadRequest)?;
     parts.version = Version::HTTP_11;
     hop_by_hop::strip(&mut parts.headers);
     parts.headers.remove(header::HOST);
-    let response = proxy.upstream.send(Request::from_parts(parts, body::incoming(incoming))).await?;
+    let response = proxy.upstream.send(Request::from_parts(parts, body)).await?;
     Ok(relay(response))
 }
 

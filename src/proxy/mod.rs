@@ -12,7 +12,6 @@ mod forward;
 use std::sync::Arc;
 
 use http::{request::Parts, HeaderValue, Method, Request, Response};
-use hyper::body::Incoming;
 use tracing::Instrument;
 
 use crate::{
@@ -101,7 +100,7 @@ impl Proxy {
     }
 
     /// Answers one request for `target`: never fails, errors become responses.
-    pub async fn handle(&self, request: Request<Incoming>, target: &Target) -> Response<Body> {
+    pub async fn handle(&self, request: Request<Body>, target: &Target) -> Response<Body> {
         let route = classify(request.method(), request.uri().path(), request.uri().query());
         let route_name = route.as_str();
         let span = tracing::info_span!(
@@ -148,7 +147,7 @@ impl Proxy {
 
     async fn dispatch(
         &self,
-        request: Request<Incoming>,
+        request: Request<Body>,
         target: &Target,
         route: Route,
     ) -> Result<Response<Body>, ProxyError> {

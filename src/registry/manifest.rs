@@ -52,11 +52,20 @@ pub struct Child {
     pub platform: Option<Platform>,
 }
 
+/// A blob an image manifest names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size, if the manifest says.
+    pub size: Option<u64>,
+}
+
 /// What a manifest refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum References {
-    /// An image: its config and layers (blobs).
-    Image(Vec<Digest>),
+    /// An image: its config and layers.
+    Image(Vec<Blob>),
     /// An index or manifest list: its child manifests.
     Index(Vec<Child>),
 }
@@ -82,6 +91,8 @@ struct Descriptor {
     #[serde(default)]
     media_type: Option<String>,
     #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
     platform: Option<Platform>,
 }
 
@@ -105,12 +116,14 @@ pub fn references(body: &[u8]) -> Result<References, String> {
     }
     let mut blobs = Vec::new();
     for descriptor in raw.config.iter().chain(&raw.layers) {
-        blobs.push(parse(&descriptor.digest)?);
+        blobs.push(Blob { digest: parse(&descriptor.digest)?, size: descriptor.size });
     }
     for layer in &raw.fs_layers {
-        blobs.push(parse(&layer.blob_sum)?);
+        let digest = parse(&layer.blob_sum)?;
+        if !blobs.iter().any(|b| b.digest == digest) {
+            blobs.push(Blob { digest, size: None });
+        }
     }
-    blobs.dedup();
     Ok(References::Image(blobs))
 }
 
@@ -129,7 +142,8 @@ mod tests {
             "config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{A}","size":1}},
             "layers":[{{"digest":"{B}","size":2}},{{"digest":"{C}","size":3}}]}}"#
         );
-        let want = References::Image(vec![A.parse().unwrap(), B.parse().unwrap(), C.parse().unwrap()]);
+        let blob = |d: &str, size| Blob { digest: d.parse().unwrap(), size: Some(size) };
+        let want = References::Image(vec![blob(A, 1), blob(B, 2), blob(C, 3)]);
         assert_eq!(references(body.as_bytes()).unwrap(), want);
     }
 

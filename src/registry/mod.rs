@@ -3,5 +3,6 @@
 pub mod digest;
 pub mod manifest;
 pub mod policy;
+pub mod reference;
 pub mod route;
 pub mod tags;
