@@ -19,7 +19,9 @@
 //! Map: `config` (flags/env/file), `error` (side → status, Proxy-Status), `body` (streaming body
 //! type), `target` (host:port parsing), `hop_by_hop` (headers that never cross), `shutdown` (drain
 //! then abort), `server`, `ingress`, `mitm`, `proxy`, `cache` (store, single flight, ranges,
-//! access grants), `upstream`, `registry` (pure: routes, digests).
+//! access grants, eviction and pinning, lifetime tally, inventory tools), `upstream`, `registry`
+//! (pure: routes, digests, manifests, image references), `prefetch` (images pulled ahead through
+//! the proxy core; scheduled refresh), `metrics`, `clock`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -32,6 +34,7 @@ pub mod hop_by_hop;
 pub mod ingress;
 pub mod metrics;
 pub mod mitm;
+pub mod prefetch;
 pub mod proxy;
 pub mod registry;
 pub mod server;
@@ -103,6 +106,11 @@ impl Pantry {
         let (proxy, dialer) = core(&config).await?;
         let tally = Tally::load(&config.cache_dir);
         let ingress = Ingress { config, authority, proxy, dialer, shutdown: Shutdown::default() };
+        match (&ingress.config.refresh, ingress.config.offline) {
+            (Some(refresh), false) => prefetch::spawn_refresh(ingress.proxy.clone(), refresh.clone()),
+            (Some(_), true) => tracing::warn!("offline: the configured refresh does not run"),
+            (None, _) => {}
+        }
         let pantry = Self { ingress: Arc::new(ingress), tally };
         pantry.spawn_tally_writer();
         Ok(pantry)

@@ -1,5 +1,6 @@
-//! The `pantry` command: `run` (the default), `ca export`.
+//! The `pantry` command: `run` (the default), `ca export`, `cache …`, `prefetch`.
 
+mod prefetch_command;
 mod tools;
 
 use std::process::ExitCode;
@@ -36,6 +37,8 @@ enum Command {
         #[command(subcommand)]
         action: CacheAction,
     },
+    /// Pull images' manifests and blobs into the cache ahead of time (resumable; works while pantry runs).
+    Prefetch(prefetch_command::PrefetchArgs),
 }
 
 #[derive(Subcommand)]
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
             CacheAction::Gc(args) => (args, Task::Cache(tools::Tool::Gc)),
             CacheAction::Purge { target, args } => (args, Task::Cache(tools::Tool::Purge(target))),
         },
+        Some(Command::Prefetch(prefetch)) => (prefetch.run.clone(), Task::Prefetch(Box::new(prefetch))),
     };
     let config = match Config::load(&args) {
         Ok(config) => config,
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         Task::Run => run(config),
         Task::ExportCa => export_ca(&config),
         Task::Cache(tool) => tools::run(&config.cache_dir, tool),
+        Task::Prefetch(prefetch) => prefetch_command::run(config, &prefetch),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,6 +104,7 @@ enum Task {
     Run,
     ExportCa,
     Cache(tools::Tool),
+    Prefetch(Box<prefetch_command::PrefetchArgs>),
 }
 
 fn export_ca(config: &Config) -> anyhow::Result<()> {

@@ -32,6 +32,16 @@ pub(super) struct FileConfig {
     pub(super) repositories: Option<Vec<FileNamespaceRule>>,
     pub(super) mirrors: Option<Vec<FileMirror>>,
     pub(super) finish_abandoned_fetches: Option<bool>,
+    pub(super) refresh: Option<FileRefresh>,
+}
+
+/// The `[refresh]` table: images kept warm, how often (default 1h), one platform or all.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileRefresh {
+    pub(super) images: Vec<String>,
+    pub(super) every: Option<String>,
+    pub(super) platform: Option<String>,
 }
 
 /// A `[[mirrors]]` entry: the registry it stands in for, its URL, its priority (lower first).

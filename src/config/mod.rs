@@ -18,8 +18,11 @@ use file::FileConfig;
 
 use crate::{
     clock::Clock,
+    prefetch::Refresh,
     registry::{
+        manifest::Platform,
         policy::{Action, NamespaceRule, PinRule},
+        reference::ImageRef,
         tags::{self, TagRule, Ttl},
     },
     target::Target,
@@ -144,6 +147,8 @@ pub struct Config {
     pub mirrors: Vec<Mirror>,
     /// Whether a fetch every client left runs on to the end (and is stored) or stops.
     pub finish_abandoned_fetches: bool,
+    /// Images prefetched at start and on a schedule.
+    pub refresh: Option<Refresh>,
     /// Where time comes from (the system clock; tests use a manual one).
     pub clock: Clock,
 }
@@ -177,6 +182,7 @@ impl Default for Config {
             repositories: Vec::new(),
             mirrors: Vec::new(),
             finish_abandoned_fetches: false,
+            refresh: None,
             clock: Clock::System,
         }
     }
@@ -340,6 +346,9 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
         }
     }
     config.finish_abandoned_fetches = file.finish_abandoned_fetches.unwrap_or(false);
+    if let Some(refresh) = file.refresh {
+        config.refresh = refresh_from(refresh, problems);
+    }
     if let Some(max) = file.max_connections {
         if max == 0 {
             problems.push("max_connections: must be at least 1".into());
@@ -347,6 +356,26 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
         config.max_connections = max.max(1);
     }
     config
+}
+
+fn refresh_from(refresh: file::FileRefresh, problems: &mut Vec<String>) -> Option<Refresh> {
+    let images: Vec<ImageRef> = refresh
+        .images
+        .iter()
+        .filter_map(|i| i.parse().map_err(|e| problems.push(format!("refresh: {e}"))).ok())
+        .collect();
+    let every = humantime::parse_duration(refresh.every.as_deref().unwrap_or("1h"))
+        .map_err(|_| problems.push(format!("refresh: every {:?} is not a duration like 1h", refresh.every)))
+        .ok()
+        .filter(|every| !every.is_zero());
+    let platform = match refresh.platform.as_deref().map(Platform::parse).transpose() {
+        Ok(platform) => platform,
+        Err(e) => {
+            problems.push(format!("refresh: {e}"));
+            None
+        }
+    };
+    Some(Refresh { images, every: every?, platform })
 }
 
 /// `host` → `host:443`; `host:port` unchanged (mirrors are keyed by the registry's host:port).

@@ -34,6 +34,9 @@ pub struct RegistryState {
     blobs: Mutex<HashMap<String, (Bytes, String)>>,
     tags: Mutex<HashMap<(String, String), String>>,
     private: Mutex<HashSet<String>>,
+    /// Repositories that want any token from `/token` (anonymous token auth, like Docker Hub's).
+    token_repos: Mutex<HashSet<String>>,
+    realm: Mutex<String>,
     counts: Mutex<HashMap<String, usize>>,
     /// Authorization headers the CDN received (None = absent).
     pub cdn_authorizations: Mutex<Vec<Option<String>>>,
@@ -69,6 +72,11 @@ impl RegistryState {
         self.tags.lock().unwrap().insert((repo.to_string(), tag.to_string()), digest.to_string());
     }
 
+    /// Makes `repo` require a token from this registry's `/token` (issued to anyone).
+    pub fn require_token(&self, repo: &str) {
+        self.token_repos.lock().unwrap().insert(repo.to_string());
+    }
+
     /// Makes `repo` require `Authorization: Bearer good`.
     pub fn make_private(&self, repo: &str) {
         self.private.lock().unwrap().insert(repo.to_string());
@@ -99,6 +107,7 @@ impl FakeRegistry {
         let addr = serve(Arc::clone(&ca), Arc::clone(&state), false).await;
         let cdn = serve(Arc::clone(&ca), Arc::clone(&state), true).await;
         *state.cdn.lock().unwrap() = Some(cdn);
+        *state.realm.lock().unwrap() = format!("https://registry.test:{}/token", addr.port());
         Self { addr, cdn, ca, state }
     }
 
@@ -207,6 +216,19 @@ fn registry(request: Request<Incoming>, state: &Arc<RegistryState>) -> Response<
         return Response::builder()
             .status(StatusCode::UNAUTHORIZED)
             .header(header::WWW_AUTHENTICATE, "Bearer realm=\"https://auth.test/token\"")
+            .body(body::full("{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}"))
+            .unwrap();
+    }
+    let has_token =
+        request.headers().get(header::AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"Bearer t"));
+    if state.token_repos.lock().unwrap().contains(repo) && !has_token {
+        let challenge = format!(
+            "Bearer realm=\"{}\",service=\"registry.test\",scope=\"repository:{repo}:pull\"",
+            state.realm.lock().unwrap()
+        );
+        return Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .header(header::WWW_AUTHENTICATE, challenge)
             .body(body::full("{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}"))
             .unwrap();
     }

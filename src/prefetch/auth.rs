@@ -1,0 +1,124 @@
+//! Registry authentication for pantry's own requests (prefetch and refresh): the `Bearer` token
+//! dance of the distribution spec (anonymous, or with `--user`), or `Basic` when that is what the
+//! registry asks for. Tokens live in memory for one image only.
+
+use base64::Engine;
+
+/// A `WWW-Authenticate` challenge pantry can answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    /// `Bearer realm="…",service="…",scope="…"`.
+    Bearer {
+        /// Token endpoint URL.
+        realm: String,
+        /// `service` parameter, if any.
+        service: Option<String>,
+        /// `scope` parameter, if any.
+        scope: Option<String>,
+    },
+    /// `Basic realm="…"`.
+    Basic,
+}
+
+impl Challenge {
+    /// Parses the value of a `WWW-Authenticate` header.
+    pub fn parse(value: &str) -> Option<Self> {
+        let (scheme, params) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+        if scheme.eq_ignore_ascii_case("basic") {
+            return Some(Self::Basic);
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let params = parse_params(params);
+        let get =
+            |name: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+        Some(Self::Bearer { realm: get("realm")?, service: get("service"), scope: get("scope") })
+    }
+
+    /// The token endpoint URL with its query (`service`, `scope`) for a Bearer challenge.
+    pub fn token_url(&self) -> Option<String> {
+        let Self::Bearer { realm, service, scope } = self else { return None };
+        let mut query = Vec::new();
+        for (name, value) in [("service", service), ("scope", scope)] {
+            if let Some(value) = value {
+                query.push(format!("{name}={}", encode(value)));
+            }
+        }
+        let separator = if realm.contains('?') { '&' } else { '?' };
+        Some(if query.is_empty() { realm.clone() } else { format!("{realm}{separator}{}", query.join("&")) })
+    }
+}
+
+/// `Authorization: Basic …` for `user:password`.
+pub fn basic(user: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user))
+}
+
+/// The token in a token endpoint's JSON answer (`token` or `access_token`).
+pub fn token_from(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let token = value.get("token").or_else(|| value.get("access_token"))?.as_str()?;
+    (!token.is_empty()).then(|| token.to_string())
+}
+
+/// `k="v", k2=v2` → pairs (quoted values may hold commas).
+fn parse_params(text: &str) -> Vec<(String, String)> {
+    let mut params = Vec::new();
+    let mut rest = text.trim();
+    while let Some((name, after)) = rest.split_once('=') {
+        let name = name.trim().trim_start_matches(',').trim().to_string();
+        let after = after.trim_start();
+        let (value, remainder) = match after.strip_prefix('"') {
+            Some(quoted) => match quoted.find('"') {
+                Some(end) => (&quoted[..end], &quoted[end + 1..]),
+                None => (quoted, ""),
+            },
+            None => after.split_once(',').map_or((after, ""), |(v, r)| (v, r)),
+        };
+        params.push((name, value.trim().to_string()));
+        rest = remainder.trim_start().trim_start_matches(',');
+    }
+    params
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters kept).
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_challenges_become_token_urls() {
+        let challenge = Challenge::parse(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#,
+        )
+        .unwrap();
+        assert_eq!(
+            challenge.token_url().unwrap(),
+            "https://auth.docker.io/token?service=registry.docker.io&scope=repository%3Alibrary%2Falpine%3Apull"
+        );
+        let bare = Challenge::parse("bearer realm=https://r.test/t").unwrap();
+        assert_eq!(bare.token_url().unwrap(), "https://r.test/t");
+        assert_eq!(Challenge::parse(r#"Basic realm="x""#), Some(Challenge::Basic));
+        assert_eq!(Challenge::parse("Bearer service=x"), None, "no realm");
+        assert_eq!(Challenge::parse("Negotiate"), None);
+    }
+
+    #[test]
+    fn tokens_and_basic_credentials() {
+        assert_eq!(token_from(br#"{"token":"abc"}"#).as_deref(), Some("abc"));
+        assert_eq!(token_from(br#"{"access_token":"xyz","expires_in":60}"#).as_deref(), Some("xyz"));
+        assert_eq!(token_from(b"{}"), None);
+        assert_eq!(basic("user:pass"), "Basic dXNlcjpwYXNz");
+    }
+}
