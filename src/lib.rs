@@ -33,6 +33,7 @@ pub mod error;
 pub mod hop_by_hop;
 pub mod ingress;
 pub mod metrics;
+pub mod mirror;
 pub mod mitm;
 pub mod prefetch;
 pub mod proxy;
@@ -44,7 +45,8 @@ pub mod upstream;
 
 use std::{future::Future, sync::Arc};
 
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     cache::{store::StoreError, tally::Tally, Store},
@@ -53,7 +55,10 @@ use crate::{
     metrics::Metrics,
     mitm::{Authority, CaError},
     proxy::Proxy,
-    server::{admin::Admin, Listener},
+    server::{
+        admin::Admin,
+        listener::{Listener, Role},
+    },
     shutdown::Shutdown,
     upstream::{client::UpstreamSetupError, Dialer, Upstream},
 };
@@ -150,10 +155,42 @@ impl Pantry {
         &self.ingress.authority
     }
 
-    /// Serves clients on `listener` until `signal` completes, then shuts down gracefully.
+    /// Serves proxy clients on `listener` until `signal` completes, then shuts down gracefully.
     pub async fn serve(&self, listener: TcpListener, signal: impl Future<Output = ()>) {
-        let admin = Admin::new(Arc::clone(&self.ingress));
-        Listener::new(listener, Arc::clone(&self.ingress), admin).run(signal).await;
+        self.serve_with_mirror(listener, None, signal).await
+    }
+
+    /// Serves proxy clients on `listener` and, if given, registry-mirror clients on `mirror` until
+    /// `signal` completes; then accepts no more, drains for the grace period and aborts the rest.
+    pub async fn serve_with_mirror(
+        &self,
+        listener: TcpListener,
+        mirror: Option<TcpListener>,
+        signal: impl Future<Output = ()>,
+    ) {
+        let ingress = &self.ingress;
+        let limit = Arc::new(Semaphore::new(ingress.config.max_connections));
+        let stop = CancellationToken::new();
+        let admin = Arc::new(Admin::new(Arc::clone(ingress)));
+        let proxy = Listener::new(listener, Arc::clone(ingress), Role::Proxy(admin), Arc::clone(&limit));
+        let mirror = mirror.map(|m| Listener::new(m, Arc::clone(ingress), Role::Mirror, Arc::clone(&limit)));
+        tokio::join!(
+            proxy.accept_until(stop.cancelled()),
+            async {
+                if let Some(mirror) = mirror {
+                    mirror.accept_until(stop.cancelled()).await
+                }
+            },
+            async {
+                signal.await;
+                stop.cancel();
+            }
+        );
+        let grace = ingress.config.shutdown_grace;
+        tracing::info!(?grace, "shutting down: no new connections, draining in-flight transfers");
+        if !ingress.shutdown.drain(grace).await {
+            tracing::warn!("grace period over: aborted the transfers still running");
+        }
         if let Err(error) = self.tally().save(&self.ingress.config.cache_dir).await {
             tracing::warn!(%error, "cannot write the cache statistics");
         }

@@ -122,6 +122,22 @@ fn run(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let listen = listener.local_addr().context("cannot read the bound address")?;
+        let mirror = match config.mirror_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (mirror)"))?,
+            ),
+            None => None,
+        };
+        if let Some(mirror) = &mirror {
+            let addr = mirror.local_addr().context("cannot read the bound mirror address")?;
+            let scheme = if config.mirror_tls { "https" } else { "http" };
+            tracing::info!(mirror = %format!("{scheme}://{addr}"), default = %config.mirror_default, "registry mirror is listening");
+            if !config.mirror_tls && !addr.ip().is_loopback() {
+                tracing::warn!("the mirror speaks plain HTTP beyond loopback: credentials cross the network unencrypted");
+            }
+        }
         let pantry = Pantry::new(config).await?;
         let ca = pantry.authority().ca_path().display().to_string();
         tracing::info!(%listen, ca = %ca, "pantry is listening");
@@ -129,7 +145,7 @@ fn run(config: Config) -> anyhow::Result<()> {
             "trust its CA: `curl -o pantry-ca.pem http://{listen}/ca.pem` and add it to your client's \
              trust store; use it as HTTPS_PROXY=http://{listen}"
         );
-        pantry.serve(listener, shutdown_signal()).await;
+        pantry.serve_with_mirror(listener, mirror, shutdown_signal()).await;
         Ok(())
     })
 }

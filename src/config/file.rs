@@ -10,6 +10,9 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub(super) struct FileConfig {
     pub(super) listen: Option<String>,
+    pub(super) mirror_listen: Option<String>,
+    pub(super) mirror_tls: Option<bool>,
+    pub(super) mirror_default: Option<String>,
     pub(super) cache_dir: Option<PathBuf>,
     pub(super) certs_dir: Option<PathBuf>,
     pub(super) intercept: Option<Vec<String>>,

@@ -84,6 +84,15 @@ pub struct RunArgs {
     /// Serve only from the cache; never contact upstreams.
     #[arg(long, env = "PANTRY_OFFLINE")]
     pub offline: bool,
+    /// Also serve as a registry mirror on ADDR (containerd hosts.toml, registries.conf, dockerd registry-mirrors).
+    #[arg(long, env = "PANTRY_MIRROR_LISTEN", value_name = "ADDR")]
+    pub mirror_listen: Option<String>,
+    /// Serve the mirror over TLS with a certificate from pantry's CA (plain HTTP otherwise).
+    #[arg(long, env = "PANTRY_MIRROR_TLS")]
+    pub mirror_tls: bool,
+    /// Registry mirror requests without `?ns=` go to [default: registry-1.docker.io].
+    #[arg(long, env = "PANTRY_MIRROR_DEFAULT", value_name = "HOST[:PORT]")]
+    pub mirror_default: Option<String>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "PANTRY_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -103,6 +112,12 @@ pub enum LogFormat {
 pub struct Config {
     /// Proxy listen address.
     pub listen: SocketAddr,
+    /// Registry-mirror listen address, if pantry also serves as a mirror.
+    pub mirror_listen: Option<SocketAddr>,
+    /// Whether the mirror speaks TLS (leaf from pantry's CA) rather than plain HTTP.
+    pub mirror_tls: bool,
+    /// Registry (`host[:port]`) of mirror requests without `?ns=`.
+    pub mirror_default: String,
     /// Content cache directory.
     pub cache_dir: PathBuf,
     /// CA directory.
@@ -157,6 +172,9 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
+            mirror_listen: None,
+            mirror_tls: false,
+            mirror_default: crate::registry::reference::DOCKER_HUB.to_string(),
             cache_dir: PathBuf::from("cache"),
             certs_dir: PathBuf::from("certs"),
             intercept: DEFAULT_INTERCEPT
@@ -237,6 +255,20 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
         match listen.parse() {
             Ok(addr) => config.listen = addr,
             Err(_) => problems.push(format!("listen: {listen:?} is not an address like 127.0.0.1:3128")),
+        }
+    }
+    if let Some(listen) = args.mirror_listen.clone().or(file.mirror_listen) {
+        match listen.parse() {
+            Ok(addr) => config.mirror_listen = Some(addr),
+            Err(_) => problems.push(format!("mirror_listen: {listen:?} is not an address like 127.0.0.1:5000")),
+        }
+    }
+    config.mirror_tls = args.mirror_tls || file.mirror_tls.unwrap_or(false);
+    if let Some(default) = args.mirror_default.clone().or(file.mirror_default) {
+        let valid = format!("https://{default}/").parse::<http::Uri>().map_err(|e| e.to_string());
+        match valid.and_then(|u| Target::from_absolute(&u)) {
+            Ok(_) if !default.contains('/') => config.mirror_default = default.to_ascii_lowercase(),
+            _ => problems.push(format!("mirror_default: {default:?} is not a registry host[:port]")),
         }
     }
     if let Some(dir) = args.cache_dir.clone().or(file.cache_dir) {

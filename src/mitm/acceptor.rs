@@ -43,7 +43,29 @@ where
             return Err(MitmError::SniMismatch { sni: sni.to_string(), host: host.to_string() });
         }
     }
-    let leaf = authority.leaf(bare_host).await?;
+    finish(authority, start, bare_host).await
+}
+
+/// Completes the TLS handshake as whatever name the client's SNI asks for, or `fallback` (an
+/// address) without SNI: pantry's own endpoints (the registry mirror), not interception.
+pub async fn accept_any<IO>(authority: &Authority, io: IO, fallback: &str) -> Result<TlsStream<IO>, MitmError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = LazyConfigAcceptor::new(Acceptor::default(), io).await?;
+    let name = start.client_hello().server_name().unwrap_or(fallback).to_ascii_lowercase();
+    finish(authority, start, &name).await
+}
+
+async fn finish<IO>(
+    authority: &Authority,
+    start: tokio_rustls::StartHandshake<IO>,
+    name: &str,
+) -> Result<TlsStream<IO>, MitmError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let leaf = authority.leaf(name).await?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

@@ -163,7 +163,8 @@ impl Session<'_> {
             .and_then(|v| v.to_str().ok())
             .and_then(Challenge::parse)
             .ok_or_else(|| format!("{path}: 401 without a challenge pantry can answer"))?;
-        let credential = self.authenticate(&challenge).await?;
+        let credential =
+            self.authenticate(&challenge).await.map_err(|e| format!("{path}: 401 Unauthorized: {e}"))?;
         *self.authorization.lock().await = Some(credential);
         self.send(path).await
     }
@@ -186,7 +187,7 @@ impl Session<'_> {
         let user = self.prefetcher.user.as_deref();
         let value = match challenge {
             Challenge::Basic => auth::basic(
-                user.ok_or_else(|| "the registry wants a user name and password (--user)".to_string())?,
+                user.ok_or_else(|| "the registry asks for a user name and password (--user)".to_string())?,
             ),
             Challenge::Bearer { .. } => {
                 let url: Uri = challenge

@@ -1,5 +1,6 @@
-//! The accept loop: at most `max_connections` clients at once, one task per connection, and on
-//! shutdown no new connections while the current ones drain.
+//! The accept loops: the proxy port and, when configured, the registry-mirror port; at most
+//! `max_connections` clients at once over both, one task per connection; on shutdown no new
+//! connections while the current ones drain.
 
 use std::{future::Future, sync::Arc};
 
@@ -7,26 +8,34 @@ use tokio::{net::TcpListener, sync::Semaphore};
 use tracing::Instrument;
 
 use super::{admin::Admin, handler};
-use crate::{ingress::Ingress, shutdown::ConnectionPermit};
+use crate::{ingress::Ingress, mirror, shutdown::ConnectionPermit};
+
+/// What a listener's clients speak.
+#[derive(Debug, Clone)]
+pub enum Role {
+    /// Proxy clients: CONNECT, absolute-form requests, and pantry's own pages.
+    Proxy(Arc<Admin>),
+    /// Registry clients of the mirror mode.
+    Mirror,
+}
 
 /// Accepts clients and hands each to a handler task.
 #[derive(Debug)]
 pub struct Listener {
     listener: TcpListener,
     ingress: Arc<Ingress>,
-    admin: Arc<Admin>,
+    role: Role,
     limit: Arc<Semaphore>,
 }
 
 impl Listener {
-    /// A listener serving `ingress` and `admin` on an already bound socket.
-    pub fn new(listener: TcpListener, ingress: Arc<Ingress>, admin: Admin) -> Self {
-        let limit = Arc::new(Semaphore::new(ingress.config.max_connections));
-        Self { listener, ingress, admin: Arc::new(admin), limit }
+    /// A listener for `role` on an already bound socket; `limit` is shared by all listeners.
+    pub fn new(listener: TcpListener, ingress: Arc<Ingress>, role: Role, limit: Arc<Semaphore>) -> Self {
+        Self { listener, ingress, role, limit }
     }
 
-    /// Accepts until `signal` completes, then drains for the configured grace period.
-    pub async fn run(self, signal: impl Future<Output = ()>) {
+    /// Accepts until `signal` completes.
+    pub async fn accept_until(self, signal: impl Future<Output = ()>) {
         tokio::pin!(signal);
         let mut next_id = 0u64;
         loop {
@@ -50,18 +59,19 @@ impl Listener {
             };
             let _ = stream.set_nodelay(true);
             next_id += 1;
-            let span = handler::span(next_id, peer);
-            let (ingress, admin) = (Arc::clone(&self.ingress), Arc::clone(&self.admin));
-            let gauge = ingress.proxy.metrics().connection();
-            self.ingress.shutdown.spawn(
-                handler::serve(stream, ingress, admin, ConnectionPermit::new(permit, gauge)).instrument(span),
-            );
-        }
-        drop(self.listener);
-        let grace = self.ingress.config.shutdown_grace;
-        tracing::info!(?grace, "shutting down: no new connections, draining in-flight transfers");
-        if !self.ingress.shutdown.drain(grace).await {
-            tracing::warn!("grace period over: aborted the transfers still running");
+            let ingress = Arc::clone(&self.ingress);
+            let permit = ConnectionPermit::new(permit, ingress.proxy.metrics().connection());
+            match &self.role {
+                Role::Proxy(admin) => {
+                    let span = handler::span(next_id, peer);
+                    let task = handler::serve(stream, ingress, Arc::clone(admin), permit);
+                    self.ingress.shutdown.spawn(task.instrument(span));
+                }
+                Role::Mirror => {
+                    let span = tracing::info_span!("mirror", id = next_id, %peer);
+                    self.ingress.shutdown.spawn(mirror::serve(stream, ingress, permit).instrument(span));
+                }
+            }
         }
     }
 }

@@ -25,6 +25,8 @@ use tokio_rustls::{client::TlsStream, TlsConnector};
 /// A running pantry and the temp dirs it owns.
 pub struct TestPantry {
     pub addr: SocketAddr,
+    /// The registry-mirror port, when the config asked for one.
+    pub mirror: Option<SocketAddr>,
     pub pantry: Arc<Pantry>,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -55,6 +57,12 @@ pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
         ..Config::default()
     };
     adjust(&mut config);
+    let mirror_listener = match config.mirror_listen {
+        Some(_) => Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+        None => None,
+    };
+    let mirror = mirror_listener.as_ref().map(|l| l.local_addr().unwrap());
+    config.mirror_listen = mirror;
     let pantry = Arc::new(Pantry::new(config).await.unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -62,12 +70,12 @@ pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
     let serving = Arc::clone(&pantry);
     let task = tokio::spawn(async move {
         serving
-            .serve(listener, async {
+            .serve_with_mirror(listener, mirror_listener, async {
                 let _ = stopped.await;
             })
             .await
     });
-    TestPantry { addr, pantry, dir, stop: Some(stop), task }
+    TestPantry { addr, mirror, pantry, dir, stop: Some(stop), task }
 }
 
 pub fn roots_from_pem(pem: &str) -> RootCertStore {

@@ -8,7 +8,7 @@ set -uo pipefail
 
 INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$INTEROP_DIR/../.." && pwd)
-ALL_CLIENTS=(skopeo curl python podman containerd docker mirror)
+ALL_CLIENTS=(skopeo curl python prefetch podman containerd docker mirror)
 
 ONLY="" KEEP="" INSTALL=1 HOLD="" NO_BUILD=""
 while [ $# -gt 0 ]; do

@@ -142,7 +142,7 @@ error_lines() { grep -vE 'level=(debug|info)|^[[:space:]]*$' "$1" 2>/dev/null | 
 # the last few meaningful lines of a client's output, on one line (for the report)
 failure_msg() { error_lines "$1" | grep -v '^rc=' | tail -n 3 | tr '\n' ' ' | cut -c1-350; }
 # does the client output in file $1 end in a TLS trust failure?
-TLS_ERROR_RE='x509|certificate (verify|signed|is not|problem)|unknown authority|CERTIFICATE_VERIFY_FAILED|SSL certificate|tls: |handshake failure'
+TLS_ERROR_RE='x509|certificate (verify|signed|is not|problem)|unknown authority|CERTIFICATE_VERIFY_FAILED|SSL certificate|tls: |handshake failure|invalid peer certificate'
 is_tls_error() { error_lines "$1" | grep -qiE "$TLS_ERROR_RE"; }
 tls_error_text() { error_lines "$1" | grep -oiE ".{0,60}($TLS_ERROR_RE).{0,80}" | head -1; }
 # does the client output in file $1 end in an authorization failure?

@@ -1,0 +1,109 @@
+//! Registry-mirror mode: a second listener that speaks the registry API itself, for clients
+//! configured with pantry as a mirror (containerd hosts.toml, podman registries.conf, dockerd
+//! `registry-mirrors`) instead of a proxy. Each request is mapped to its registry
+//! ([`route::upstream_of`]) and answered by the same proxy core as intercepted requests: same
+//! store, tag rules, credential rules and single flight, so a blob pulled through the proxy is a
+//! hit through the mirror and the other way round.
+//!
+//! Authentication is relayed: upstream's 401 challenges reach the client unchanged, the client
+//! fetches its token from the registry's realm itself and sends it back through the mirror.
+
+pub mod route;
+
+use std::{convert::Infallible, sync::Arc};
+
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto,
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
+};
+
+use crate::{
+    body::{self, Body},
+    error::ProxyError,
+    ingress::Ingress,
+    mitm,
+    shutdown::ConnectionPermit,
+};
+
+/// Serves one mirror client (TLS first when configured) until it closes or shutdown aborts.
+pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, permit: ConnectionPermit) {
+    if ingress.config.mirror_tls {
+        let fallback = ingress.config.mirror_listen.map(|a| a.ip().to_string()).unwrap_or_default();
+        match mitm::accept_any(&ingress.authority, stream, &fallback).await {
+            Ok(tls) => serve_http(tls, ingress, permit).await,
+            Err(error) => tracing::info!(%error, "mirror TLS handshake failed"),
+        }
+    } else {
+        serve_http(stream, ingress, permit).await
+    }
+}
+
+async fn serve_http<IO>(io: IO, ingress: Arc<Ingress>, permit: ConnectionPermit)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let shutdown = ingress.shutdown.clone();
+    let service = service_fn(move |request: Request<Incoming>| {
+        let ingress = Arc::clone(&ingress);
+        let _permit = permit.clone();
+        async move { Ok::<_, Infallible>(handle(&ingress, request).await) }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown.draining() => {
+            connection.as_mut().graceful_shutdown();
+            tokio::select! {
+                result = connection => result,
+                () = shutdown.aborted() => Ok(()),
+            }
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "mirror connection ended with an error");
+    }
+}
+
+/// Answers one mirror request through the proxy core.
+async fn handle(ingress: &Ingress, request: Request<Incoming>) -> Response<Body> {
+    if request.uri().path() == "/healthz" {
+        return Response::new(body::full("ok\n"));
+    }
+    let upstream = match route::upstream_of(request.uri(), &ingress.config.mirror_default) {
+        Ok(upstream) => upstream,
+        Err(reason) => return not_found(reason),
+    };
+    let (mut parts, incoming) = request.into_parts();
+    parts.uri = match upstream.path_and_query.parse() {
+        Ok(uri) => uri,
+        Err(error) => return ProxyError::BadRequest(format!("mirror path: {error}")).into_response(),
+    };
+    parts.headers.insert(
+        header::HOST,
+        HeaderValue::from_str(&upstream.target.host_port()).unwrap_or(HeaderValue::from_static("")),
+    );
+    let request = Request::from_parts(parts, body::incoming(incoming));
+    let mut response = ingress.proxy.handle(request, &upstream.target).await;
+    // Registries announce their API version; some clients check it on `/v2/`.
+    response
+        .headers_mut()
+        .entry("docker-distribution-api-version")
+        .or_insert(HeaderValue::from_static("registry/2.0"));
+    response
+}
+
+fn not_found(reason: String) -> Response<Body> {
+    let body = format!("{{\"errors\":[{{\"code\":\"NAME_UNKNOWN\",\"message\":{reason:?}}}]}}\n");
+    let mut response = Response::new(body::full(body));
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

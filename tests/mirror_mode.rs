@@ -1,0 +1,115 @@
+//! Registry-mirror mode: the registry API served on a second port, `?ns=` naming the registry and
+//! the configured default without it, the same store and rules as the proxy (hits across modes),
+//! challenges relayed, TLS with a leaf from pantry's CA.
+
+mod common;
+
+use bytes::Bytes;
+use common::{registry::FakeRegistry, request, start_pantry, tls, Sender, TestPantry};
+use http::{Method, Request};
+use http_body_util::Full;
+use tokio::net::TcpStream;
+
+async fn mirror(pantry: &TestPantry) -> Sender {
+    Sender::h1(TcpStream::connect(pantry.mirror.unwrap()).await.unwrap()).await
+}
+
+async fn get(pantry: &TestPantry, uri: &str) -> (http::Response<()>, Bytes) {
+    mirror(pantry).await.get(uri, "pantry.local").await
+}
+
+async fn start(registry: &FakeRegistry, default: Option<String>) -> TestPantry {
+    start_pantry(|c| {
+        registry.configure(c);
+        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        if let Some(default) = default {
+            c.mirror_default = default;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn ns_selects_the_registry_and_hits_cross_modes() {
+    let registry = FakeRegistry::start().await;
+    let pantry = start(&registry, None).await;
+    let host = registry.host();
+    let a = registry.state.add_blob(vec![1u8; 50_000], "application/octet-stream");
+    let b = registry.state.add_blob(vec![2u8; 60_000], "application/octet-stream");
+
+    // Mirror first, then the proxy: one upstream GET, a hit through the proxy.
+    let (response, body) = get(&pantry, &format!("/v2/app/blobs/{a}?ns={host}")).await;
+    assert_eq!((response.status().as_u16(), body.len()), (200, 50_000));
+    assert_eq!(response.headers()["cache-status"], "pantry; fwd=miss; stored");
+    let (response, body) = request(&pantry, &host, Method::GET, &format!("/v2/app/blobs/{a}"), &[]).await;
+    assert_eq!(response.headers()["cache-status"], "pantry; hit");
+    assert_eq!(body.unwrap().len(), 50_000);
+
+    // Proxy first, then the mirror.
+    request(&pantry, &host, Method::GET, &format!("/v2/other/blobs/{b}"), &[]).await.1.unwrap();
+    let (response, body) = get(&pantry, &format!("/v2/other/blobs/{b}?ns={host}")).await;
+    assert_eq!(response.headers()["cache-status"], "pantry; hit");
+    assert_eq!(body, vec![2u8; 60_000]);
+    assert_eq!(registry.state.count("GET blob"), 2, "each blob fetched once across both modes");
+}
+
+#[tokio::test]
+async fn without_ns_the_default_registry_answers_and_tags_work() {
+    let registry = FakeRegistry::start().await;
+    let pantry = start(&registry, Some(registry.host())).await;
+    let manifest = registry.state.add_blob("{\"layers\":[]}", common::registry::MANIFEST_TYPE);
+    registry.state.tag("team/app", "v1", &manifest);
+    let (ping, _) = get(&pantry, "/v2/").await;
+    assert_eq!(ping.status(), 200);
+    assert_eq!(ping.headers()["docker-distribution-api-version"], "registry/2.0");
+    let (response, body) = get(&pantry, "/v2/team/app/manifests/v1").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["docker-content-digest"], manifest.as_str());
+    assert_eq!(&body[..], b"{\"layers\":[]}");
+    let (again, _) = get(&pantry, "/v2/team/app/manifests/v1").await;
+    assert_eq!(again.headers()["cache-status"], "pantry; hit");
+    assert_eq!(registry.state.count("GET manifest-tag"), 1);
+}
+
+#[tokio::test]
+async fn challenges_are_relayed_and_other_paths_are_not_found() {
+    let registry = FakeRegistry::start().await;
+    let pantry = start(&registry, Some(registry.host())).await;
+    registry.state.make_private("secret");
+    let blob = registry.state.add_blob(vec![3u8; 1000], "application/octet-stream");
+    let (response, _) = get(&pantry, &format!("/v2/secret/blobs/{blob}")).await;
+    assert_eq!(response.status(), 401);
+    assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer realm="));
+    let mut sender = mirror(&pantry).await;
+    let authorized = Request::get(format!("/v2/secret/blobs/{blob}"))
+        .header("host", "pantry.local")
+        .header("authorization", "Bearer good")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(sender.send(authorized).await.status(), 200);
+    for path in ["/", "/v1/_ping", "/v2/x/blobs/y?ns=bad%20host"] {
+        let (response, _) = get(&pantry, path).await;
+        assert_eq!(response.status(), 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_mirror_speaks_tls_with_a_leaf_from_pantrys_ca() {
+    let registry = FakeRegistry::start().await;
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.mirror_tls = true;
+        c.mirror_default = registry.host();
+    })
+    .await;
+    let blob = registry.state.add_blob(vec![4u8; 2000], "application/octet-stream");
+    for alpn in [&b"h2"[..], b"http/1.1"] {
+        let stream = TcpStream::connect(pantry.mirror.unwrap()).await.unwrap();
+        let stream = tls(stream, "pantry.local", pantry.roots(), &[alpn]).await.unwrap();
+        let mut sender =
+            if alpn == b"h2" { Sender::h2(stream).await } else { Sender::h1(stream).await };
+        let (response, body) = sender.get(&format!("https://pantry.local/v2/app/blobs/{blob}"), "pantry.local").await;
+        assert_eq!((response.status().as_u16(), body.len()), (200, 2000));
+    }
+}
