@@ -26,7 +26,7 @@ pub fn upstream_of(uri: &Uri, default: &str) -> Result<Upstream, String> {
     let mut rest = Vec::new();
     for pair in uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         match pair.strip_prefix("ns=") {
-            Some(value) => ns = Some(value.to_ascii_lowercase()),
+            Some(value) => ns = Some(percent_decoded(value)?.to_ascii_lowercase()),
             None => rest.push(pair),
         }
     }
@@ -42,6 +42,24 @@ pub fn upstream_of(uri: &Uri, default: &str) -> Result<Upstream, String> {
     let path = if registry == DOCKER_HUB { with_library(path) } else { path.to_string() };
     let path_and_query = if rest.is_empty() { path } else { format!("{path}?{}", rest.join("&")) };
     Ok(Upstream { target, path_and_query })
+}
+
+/// `registry.test%3A5000` → `registry.test:5000` (containerd encodes the `:` of a port).
+fn percent_decoded(value: &str) -> Result<String, String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+            out.push(hex.ok_or_else(|| format!("ns={value:?} has a bad %-escape"))?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("ns={value:?} is not UTF-8"))
 }
 
 /// `/v2/alpine/manifests/3` → `/v2/library/alpine/manifests/3`: one-component names on Docker Hub.
@@ -75,6 +93,7 @@ mod tests {
             ("/v2/org/app/blobs/x?ns=ghcr.io", "ghcr.io:443", "/v2/org/app/blobs/x"),
             ("/v2/app/tags/list?n=10&ns=registry.test:5000", "registry.test:5000", "/v2/app/tags/list?n=10"),
             ("/v2/app/manifests/v1?ns=registry.test:5000", "registry.test:5000", "/v2/app/manifests/v1"),
+            ("/v2/app/manifests/v1?ns=registry.test%3A5000", "registry.test:5000", "/v2/app/manifests/v1"),
         ];
         for (uri, target, path) in cases {
             assert_eq!(route(uri), (target.to_string(), path.to_string()), "{uri}");
@@ -84,7 +103,7 @@ mod tests {
 
     #[test]
     fn other_paths_and_bad_registries_are_errors() {
-        for uri in ["/", "/v1/_ping", "/v2x", "/v2/app/manifests/v1?ns=bad%20host", "/v2/?ns=a:b:c"] {
+        for uri in ["/", "/v1/_ping", "/v2x", "/v2/app/manifests/v1?ns=bad%20host", "/v2/?ns=a:b:c", "/v2/?ns=x%3", "/v2/?ns=%ff"] {
             assert!(upstream_of(&uri.parse().unwrap(), DOCKER_HUB).is_err(), "{uri}");
         }
     }

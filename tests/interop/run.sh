@@ -8,7 +8,7 @@ set -uo pipefail
 
 INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$INTEROP_DIR/../.." && pwd)
-ALL_CLIENTS=(skopeo curl python prefetch podman containerd docker mirror)
+ALL_CLIENTS=(skopeo curl python prefetch podman containerd docker mirror-containerd mirror-podman mirror-docker)
 
 ONLY="" KEEP="" INSTALL=1 HOLD="" NO_BUILD=""
 while [ $# -gt 0 ]; do
@@ -94,9 +94,7 @@ log "upstream side: certificates, registries, token server, nginx"
 make_certs
 start_registries
 start_nginx
-FIXTURE_CLIENTS=()
-for c in "${CLIENTS[@]}"; do [ "$c" = mirror ] || FIXTURE_CLIENTS+=("$c"); done
-make_fixtures "${FIXTURE_CLIENTS[@]}"
+make_fixtures "${CLIENTS[@]}"
 stop_named registry-tokenadm      # pushing is over; nothing may bypass the token registry's auth
 log "upstream ready after $((SECONDS - START)) s"
 

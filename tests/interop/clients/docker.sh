@@ -22,12 +22,15 @@ docker_start() { # docker_start TRUST
   DOCKER_N=$((DOCKER_N + 1)) DOCKER_TRUST=$1
   DOCKER_SOCK=$d/docker.sock
   mkdir -p "$d/data" "$d/exec" "$d/cli"
-  echo '{}' >"$d/daemon.json"
+  # DOCKER_DAEMON_JSON / DOCKER_NO_PROXY: the registry-mirror row's dockerd (mirrors, no proxy)
+  local json=${DOCKER_DAEMON_JSON:-'{}'} proxy=(HTTPS_PROXY="http://$PANTRY_ADDR" HTTP_PROXY="http://$PANTRY_ADDR")
+  [ -n "${DOCKER_NO_PROXY:-}" ] && proxy=()
+  printf '%s\n' "$json" >"$d/daemon.json"
   # short exec-root: dockerd's containerd socket path must stay under 108 bytes
   DOCKER_EXEC=$(mktemp -d /tmp/pantry-interop-dockerd.XXXXXX)
   echo "$DOCKER_EXEC" >>"$WORK/tmpdirs"
-  spawn dockerd "$d/dockerd$DOCKER_N.log" env -u NO_PROXY -u no_proxy SSL_CERT_FILE="$(trust_file "$1")" \
-    HTTPS_PROXY="http://$PANTRY_ADDR" HTTP_PROXY="http://$PANTRY_ADDR" \
+  spawn dockerd "$d/dockerd$DOCKER_N.log" env -u NO_PROXY -u no_proxy -u HTTPS_PROXY -u HTTP_PROXY \
+    -u https_proxy -u http_proxy SSL_CERT_FILE="$(trust_file "$1")" "${proxy[@]}" \
     dockerd --config-file "$d/daemon.json" --data-root "$d/data" --exec-root "$DOCKER_EXEC" \
     --pidfile "$d/dockerd.pid" -H "unix://$DOCKER_SOCK" --storage-driver vfs \
     --iptables=false --ip6tables=false --bridge=none --ip-masq=false --userland-proxy=false \
@@ -80,9 +83,11 @@ EOF
   docker_cli timeout "$ROW_TIMEOUT" pull "$(image_of "$kind" docker)" >>"$logf" 2>&1
 }
 
-docker_content() {
+docker_content() { docker_idcfg "$(image_of "$1" docker)"; }
+
+docker_idcfg() { # docker_idcfg IMAGE : "idcfg ID LAYERS..." of a pulled image
   local id layers
   read -r id layers < <(docker_cli image inspect --format '{{.Id}} {{range .RootFS.Layers}}{{.}} {{end}}' \
-    "$(image_of "$1" docker)" 2>/dev/null)
+    "$1" 2>/dev/null)
   echo "idcfg $id $layers"
 }

@@ -21,10 +21,11 @@ podman_setup() {
   podman_cmd info >"$d/info.log" 2>&1 || { ROW_SETUP_ERROR="podman info failed: $(tail_msg "$d/info.log" 3)"; return 1; }
 }
 
-podman_cmd() {
-  local d=$WORK/clients/podman
-  CONTAINERS_REGISTRIES_CONF=$d/registries.conf REGISTRY_AUTH_FILE=$d/auth.json TMPDIR=$d/tmp \
-    proxy_env timeout "$ROW_TIMEOUT" podman --root "$d/root$PODMAN_N" --runroot "$PODMAN_RUN/run$PODMAN_N" --tmpdir "$d/libpod$PODMAN_N" \
+podman_cmd() { # PODMAN_NO_PROXY / PODMAN_REGISTRIES_CONF: the registry-mirror row's podman
+  local d=$WORK/clients/podman env=(proxy_env)
+  [ -n "${PODMAN_NO_PROXY:-}" ] && env=(env -u HTTPS_PROXY -u https_proxy -u HTTP_PROXY -u http_proxy)
+  CONTAINERS_REGISTRIES_CONF=${PODMAN_REGISTRIES_CONF:-$d/registries.conf} REGISTRY_AUTH_FILE=$d/auth.json TMPDIR=$d/tmp \
+    "${env[@]}" timeout "$ROW_TIMEOUT" podman --root "$d/root$PODMAN_N" --runroot "$PODMAN_RUN/run$PODMAN_N" --tmpdir "$d/libpod$PODMAN_N" \
     --storage-driver vfs --cgroup-manager cgroupfs --events-backend file "$@"
 }
 
@@ -43,9 +44,11 @@ podman_pull() { # KIND TRUST CREDS OUT LOG
   podman_cmd --log-level debug pull "${args[@]}" "$(image_of "$kind" podman)" >"$logf" 2>&1
 }
 
-podman_content() {
+podman_content() { podman_idcfg "$(image_of "$1" podman)"; }
+
+podman_idcfg() { # podman_idcfg IMAGE : "idcfg ID LAYERS..." of a pulled image
   local id layers
   read -r id layers < <(podman_cmd image inspect --format '{{.Id}} {{range .RootFS.Layers}}{{.}} {{end}}' \
-    "$(image_of "$1" podman)" 2>/dev/null)
+    "$1" 2>/dev/null)
   echo "idcfg ${id:+sha256:$id} $layers"
 }

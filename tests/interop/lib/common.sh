@@ -14,6 +14,7 @@ PORT_CDN=${PORT_CDN:-5443}            # nginx: cdn.test, serves blobs from the a
 PORT_ANON_BACKEND=${PORT_ANON_BACKEND:-5100}   # distribution behind the nginx front
 PORT_TOKEN_ADMIN=${PORT_TOKEN_ADMIN:-5102}     # auth-less distribution on the token registry's storage (push only)
 PORT_PANTRY=${PORT_PANTRY:-13128}
+PORT_MIRROR=${PORT_MIRROR:-15000}     # pantry's registry-mirror port (--mirror-listen)
 
 REG_USER=interop
 REG_PASS=interop-secret
@@ -102,7 +103,7 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # ---- results --------------------------------------------------------------------------------
 # $WORK/results.tsv: client <TAB> check <TAB> PASS|FAIL|SKIP <TAB> detail
-CHECKS=(untrusted-ca pull repull zero-upstream basic-auth token-auth deny)
+CHECKS=(untrusted-ca pull repull zero-upstream basic-auth token-auth deny cross-mode)
 
 result() { # result CLIENT CHECK STATUS DETAIL...
   local c=$1 k=$2 s=$3; shift 3
@@ -115,8 +116,14 @@ pass() { result "$1" "$2" PASS "${@:3}"; }
 fail() { result "$1" "$2" FAIL "${@:3}"; }
 skip() { result "$1" "$2" SKIP "${@:3}"; }
 
-# the checks a row has: all of them, except the mirror row's single "pull"
-checks_of() { if [ "$1" = mirror ]; then echo pull; else echo "${CHECKS[*]}"; fi; }
+# the checks a row has: the mirror rows have no proxy trust or credentials to test
+checks_of() {
+  case $1 in
+    mirror-containerd) echo pull repull zero-upstream cross-mode ;;
+    mirror-*) echo pull repull zero-upstream ;;
+    *) echo untrusted-ca pull repull zero-upstream basic-auth token-auth deny ;;
+  esac
+}
 # every cell the suite can produce, as "ROW:CHECK ..." (what expected-failures.txt is checked against)
 all_cells() {
   local c k out=()
