@@ -45,6 +45,7 @@ pub mod upstream;
 
 use std::{future::Future, sync::Arc};
 
+use arc_swap::ArcSwap;
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -96,7 +97,8 @@ async fn core(config: &Config) -> Result<(Proxy, Dialer), StartError> {
     let upstream = Upstream::new(dialer.clone(), &config.upstream_ca, config.upstream_response_timeout)?;
     let store = Arc::new(Store::open(&config.cache_dir, config.max_size, config.clock.clone()).await?);
     let metrics = Arc::new(Metrics::default());
-    store.spawn_evictor(Arc::clone(&metrics), config.pin.clone());
+    store.set_pins(config.pin.clone());
+    store.spawn_evictor(Arc::clone(&metrics));
     Ok((Proxy::new(upstream, store, config, metrics), dialer))
 }
 
@@ -106,16 +108,12 @@ const TALLY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 impl Pantry {
     /// Loads (or creates) the CA, opens the cache and builds the upstream client from `config`.
     pub async fn new(config: Config) -> Result<Self, StartError> {
-        let config = Arc::new(config);
         let authority = Arc::new(Authority::load_or_create(&config.certs_dir)?);
         let (proxy, dialer) = core(&config).await?;
         let tally = Tally::load(&config.cache_dir);
+        let config = Arc::new(ArcSwap::from_pointee(config));
+        prefetch::spawn_refresh(proxy.clone(), Arc::clone(&config));
         let ingress = Ingress { config, authority, proxy, dialer, shutdown: Shutdown::default() };
-        match (&ingress.config.refresh, ingress.config.offline) {
-            (Some(refresh), false) => prefetch::spawn_refresh(ingress.proxy.clone(), refresh.clone()),
-            (Some(_), true) => tracing::warn!("offline: the configured refresh does not run"),
-            (None, _) => {}
-        }
         let pantry = Self { ingress: Arc::new(ingress), tally };
         pantry.spawn_tally_writer();
         Ok(pantry)
@@ -124,7 +122,7 @@ impl Pantry {
     /// Writes the lifetime statistics every few seconds while they change.
     fn spawn_tally_writer(&self) {
         let (base, metrics) = (self.tally, Arc::clone(self.ingress.proxy.metrics()));
-        let root = self.ingress.config.cache_dir.clone();
+        let root = self.ingress.config.load().cache_dir.clone();
         tokio::spawn(async move {
             let mut written = base;
             loop {
@@ -138,6 +136,39 @@ impl Pantry {
                 }
             }
         });
+    }
+
+    /// Applies a reloaded configuration (SIGHUP) without dropping connections: intercept list,
+    /// CONNECT ports, offline mode, tag rules, namespace policy, mirrors, pins, refresh, tunnel
+    /// idle timeout and the mirror's default registry take effect for new requests. Returns the
+    /// changed settings that need a restart (listen addresses, directories, upstream TLS and
+    /// name overrides, parent proxy, size cap, connection limit, timeouts of the upstream client).
+    pub fn reload(&self, config: Config) -> Vec<&'static str> {
+        let old = self.ingress.config.load_full();
+        let mut restart = Vec::new();
+        let checks: [(&'static str, bool); 12] = [
+            ("listen", old.listen != config.listen),
+            ("mirror_listen", old.mirror_listen != config.mirror_listen),
+            ("mirror_tls", old.mirror_tls != config.mirror_tls),
+            ("cache_dir", old.cache_dir != config.cache_dir),
+            ("certs_dir", old.certs_dir != config.certs_dir),
+            ("upstream_ca", old.upstream_ca != config.upstream_ca),
+            ("resolve", old.resolve != config.resolve),
+            ("upstream_proxy", format!("{:?}", old.upstream_proxy) != format!("{:?}", config.upstream_proxy)),
+            ("max_size", old.max_size != config.max_size),
+            ("max_connections", old.max_connections != config.max_connections),
+            ("upstream_connect_timeout", old.upstream_connect_timeout != config.upstream_connect_timeout),
+            ("upstream_response_timeout", old.upstream_response_timeout != config.upstream_response_timeout),
+        ];
+        for (name, changed) in checks {
+            if changed {
+                restart.push(name);
+            }
+        }
+        self.ingress.proxy.reload(&config);
+        self.ingress.proxy.store().set_pins(config.pin.clone());
+        self.ingress.config.store(Arc::new(config));
+        restart
     }
 
     /// The cache's lifetime statistics: what earlier runs recorded plus this run's counts.
@@ -169,7 +200,7 @@ impl Pantry {
         signal: impl Future<Output = ()>,
     ) {
         let ingress = &self.ingress;
-        let limit = Arc::new(Semaphore::new(ingress.config.max_connections));
+        let limit = Arc::new(Semaphore::new(ingress.config.load().max_connections));
         let stop = CancellationToken::new();
         let admin = Arc::new(Admin::new(Arc::clone(ingress)));
         let proxy = Listener::new(listener, Arc::clone(ingress), Role::Proxy(admin), Arc::clone(&limit));
@@ -186,12 +217,12 @@ impl Pantry {
                 stop.cancel();
             }
         );
-        let grace = ingress.config.shutdown_grace;
+        let grace = ingress.config.load().shutdown_grace;
         tracing::info!(?grace, "shutting down: no new connections, draining in-flight transfers");
         if !ingress.shutdown.drain(grace).await {
             tracing::warn!("grace period over: aborted the transfers still running");
         }
-        if let Err(error) = self.tally().save(&self.ingress.config.cache_dir).await {
+        if let Err(error) = self.tally().save(&self.ingress.config.load().cache_dir).await {
             tracing::warn!(%error, "cannot write the cache statistics");
         }
     }

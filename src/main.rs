@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match task {
-        Task::Run => run(config),
+        Task::Run => run(config, args),
         Task::ExportCa => export_ca(&config),
         Task::Cache(tool) => tools::run(&config.cache_dir, tool),
         Task::Prefetch(prefetch) => prefetch_command::run(config, &prefetch),
@@ -113,7 +113,7 @@ fn export_ca(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run(config: Config) -> anyhow::Result<()> {
+fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
     init_logging(config.log_format);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
@@ -138,7 +138,8 @@ fn run(config: Config) -> anyhow::Result<()> {
                 tracing::warn!("the mirror speaks plain HTTP beyond loopback: credentials cross the network unencrypted");
             }
         }
-        let pantry = Pantry::new(config).await?;
+        let pantry = std::sync::Arc::new(Pantry::new(config).await?);
+        reload_on_hangup(std::sync::Arc::clone(&pantry), args);
         let ca = pantry.authority().ca_path().display().to_string();
         tracing::info!(%listen, ca = %ca, "pantry is listening");
         tracing::info!(
@@ -148,6 +149,34 @@ fn run(config: Config) -> anyhow::Result<()> {
         pantry.serve_with_mirror(listener, mirror, shutdown_signal()).await;
         Ok(())
     })
+}
+
+/// SIGHUP: reads flags, environment and the config file again and applies what can change live.
+fn reload_on_hangup(pantry: std::sync::Arc<Pantry>, args: RunArgs) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; configuration reloads need a restart");
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            match Config::load(&args) {
+                Ok(config) => {
+                    let restart = pantry.reload(config);
+                    tracing::info!("configuration reloaded");
+                    if !restart.is_empty() {
+                        tracing::warn!(settings = ?restart, "changed settings that take effect only after a restart");
+                    }
+                }
+                Err(errors) => tracing::error!(
+                    problems = %errors.0.join("; "),
+                    "reload refused, the running configuration stays"
+                ),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (pantry, args);
 }
 
 async fn shutdown_signal() {

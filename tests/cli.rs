@@ -1,5 +1,5 @@
-//! The `pantry` binary: config errors listed at once with exit status 2, `ca export`, start-up and
-//! graceful exit on SIGTERM.
+//! The `pantry` binary: config errors listed at once with exit status 2, `ca export`, start-up,
+//! configuration reload on SIGHUP and graceful exit on SIGTERM.
 
 mod common;
 
@@ -63,4 +63,70 @@ fn runs_serves_and_exits_cleanly_on_sigterm() {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success(), "SIGTERM exits with status 0");
+}
+
+/// The status line of a plain-HTTP proxy request for `url`.
+fn status_of(addr: &str, url: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let request = format!("GET {url} HTTP/1.1\r\nHost: 127.0.0.1:1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.lines().next().unwrap_or("").to_string()
+}
+
+fn wait_for_line(log: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = log.recv_timeout(left).unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn sighup_reloads_the_configuration_and_refuses_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pantry.toml");
+    std::fs::write(&file, "max_size = \"1GiB\"\n").unwrap();
+    let mut command = pantry();
+    command.args(["run", "--listen", "127.0.0.1:0", "--cache-dir"]).arg(dir.path().join("cache"));
+    command.arg("--certs-dir").arg(dir.path().join("certs")).arg("--config").arg(&file);
+    let (child, addr, log) = common::spawn_listening_logged(command);
+    let mut child = KillOnDrop(child);
+    let pid = child.0.id().to_string();
+    let hangup = || Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    let url = "http://127.0.0.1:1/v2/blocked/app/manifests/v1";
+    assert!(status_of(&addr, url).contains(" 502 "), "nothing listens on port 1: a gateway error");
+
+    std::fs::write(
+        &file,
+        "max_size = \"2GiB\"\n[[repositories]]\nrepository = \"blocked/*\"\naction = \"deny\"\n",
+    )
+    .unwrap();
+    assert!(hangup().success());
+    wait_for_line(&log, "configuration reloaded");
+    let restart = wait_for_line(&log, "only after a restart");
+    assert!(restart.contains("max_size"), "{restart}");
+    assert!(status_of(&addr, url).contains(" 403 "), "the reloaded policy denies");
+
+    std::fs::write(&file, "max_size = \"lots\"\n").unwrap();
+    assert!(hangup().success());
+    let refused = wait_for_line(&log, "reload refused");
+    assert!(refused.contains("max_size"), "{refused}");
+    assert!(status_of(&addr, url).contains(" 403 "), "a broken file changes nothing");
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(child.0.wait().unwrap().success());
+}
+
+/// Kills the child if the test panics before it ends it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -107,9 +107,9 @@ async fn the_mirror_speaks_tls_with_a_leaf_from_pantrys_ca() {
     for alpn in [&b"h2"[..], b"http/1.1"] {
         let stream = TcpStream::connect(pantry.mirror.unwrap()).await.unwrap();
         let stream = tls(stream, "pantry.local", pantry.roots(), &[alpn]).await.unwrap();
-        let mut sender =
-            if alpn == b"h2" { Sender::h2(stream).await } else { Sender::h1(stream).await };
-        let (response, body) = sender.get(&format!("https://pantry.local/v2/app/blobs/{blob}"), "pantry.local").await;
+        let mut sender = if alpn == b"h2" { Sender::h2(stream).await } else { Sender::h1(stream).await };
+        let (response, body) =
+            sender.get(&format!("https://pantry.local/v2/app/blobs/{blob}"), "pantry.local").await;
         assert_eq!((response.status().as_u16(), body.len()), (200, 2000));
     }
 }

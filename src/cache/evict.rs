@@ -117,7 +117,7 @@ pub fn choose(
 
 /// Removes least recently used content until the store fits in 90 % of `max`, never what `pins`
 /// pin; returns bytes freed.
-pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<[PinRule]>) -> u64 {
+pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinRule>>) -> u64 {
     let (scan_root, pins) = (root.to_path_buf(), Arc::clone(pins));
     let (files, pinned) = tokio::task::spawn_blocking(move || (scan(&scan_root), pinned(&scan_root, &pins)))
         .await

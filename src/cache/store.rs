@@ -16,6 +16,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use arc_swap::ArcSwap;
 use cacache::{Algorithm as SriAlgorithm, Integrity, WriteOpts};
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +83,7 @@ pub struct Store {
     stored: AtomicU64,
     over_cap: Notify,
     in_use: Arc<InUse>,
+    pins: ArcSwap<Vec<PinRule>>,
     clock: Clock,
 }
 
@@ -113,6 +115,7 @@ impl Store {
             stored: AtomicU64::new(stored),
             over_cap: Notify::new(),
             in_use: Arc::default(),
+            pins: ArcSwap::default(),
             clock,
         })
     }
@@ -128,9 +131,8 @@ impl Store {
     }
 
     /// Runs eviction in the background whenever a write takes the store over its cap.
-    pub fn spawn_evictor(self: &Arc<Self>, metrics: Arc<Metrics>, pins: Vec<PinRule>) {
+    pub fn spawn_evictor(self: &Arc<Self>, metrics: Arc<Metrics>) {
         let store = Arc::clone(self);
-        let pins: Arc<[PinRule]> = pins.into();
         tokio::spawn(async move {
             loop {
                 if store.stored_bytes() <= store.max_size {
@@ -138,6 +140,7 @@ impl Store {
                     store.over_cap.notified().await;
                     continue;
                 }
+                let pins = store.pins.load_full();
                 let freed = evict::run(&store.root, store.max_size, &store.in_use, &pins).await;
                 metrics.evicted(freed);
                 let _ = store
@@ -153,6 +156,11 @@ impl Store {
                 }
             }
         });
+    }
+
+    /// Sets the `--pin` rules eviction obeys from its next run on.
+    pub fn set_pins(&self, pins: Vec<PinRule>) {
+        self.pins.store(Arc::new(pins));
     }
 
     /// Keeps `digest` from eviction while the returned guard lives.

@@ -22,7 +22,7 @@ use crate::{
     registry::{
         manifest::Platform,
         policy::{Action, NamespaceRule, PinRule},
-        reference::ImageRef,
+        reference::{registry_glob, ImageRef},
         tags::{self, TagRule, Ttl},
     },
     target::Target,
@@ -260,7 +260,9 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
     if let Some(listen) = args.mirror_listen.clone().or(file.mirror_listen) {
         match listen.parse() {
             Ok(addr) => config.mirror_listen = Some(addr),
-            Err(_) => problems.push(format!("mirror_listen: {listen:?} is not an address like 127.0.0.1:5000")),
+            Err(_) => {
+                problems.push(format!("mirror_listen: {listen:?} is not an address like 127.0.0.1:5000"))
+            }
         }
     }
     config.mirror_tls = args.mirror_tls || file.mirror_tls.unwrap_or(false);
@@ -343,7 +345,8 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
             .filter_map(|rule| {
                 let ttl = Ttl::parse(&rule.ttl).map_err(|e| problems.push(format!("tag_rules: {e}"))).ok()?;
                 let glob = |g: Option<String>| g.unwrap_or_else(|| "*".into());
-                Some(TagRule::new(&glob(rule.registry), &glob(rule.repository), &glob(rule.tag), ttl))
+                let registry = registry_glob(&glob(rule.registry));
+                Some(TagRule::new(&registry, &glob(rule.repository), &glob(rule.tag), ttl))
             })
             .collect();
     }
@@ -354,7 +357,7 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
         if let Some(action) = action {
             let push = rule.push.unwrap_or(true);
             config.repositories.push(NamespaceRule::new(
-                &glob(rule.registry),
+                &registry_glob(&glob(rule.registry)),
                 &glob(rule.repository),
                 action,
                 push,
@@ -370,7 +373,7 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
         let registry = HostPattern::parse(&mirror.registry).map(|p| p.to_string());
         match (target, registry) {
             (Ok(target), Ok(_)) => {
-                let registry = with_port(&mirror.registry);
+                let registry = registry_glob(&mirror.registry);
                 config.mirrors.push(Mirror { registry, target, priority: mirror.priority.unwrap_or(0) });
             }
             (Err(e), _) => problems.push(format!("mirrors: url {:?}: {e}", mirror.url)),
@@ -408,15 +411,6 @@ fn refresh_from(refresh: file::FileRefresh, problems: &mut Vec<String>) -> Optio
         }
     };
     Some(Refresh { images, every: every?, platform })
-}
-
-/// `host` → `host:443`; `host:port` unchanged (mirrors are keyed by the registry's host:port).
-fn with_port(registry: &str) -> String {
-    let registry = registry.to_ascii_lowercase();
-    match registry.rsplit_once(':') {
-        Some((_, port)) if port.parse::<u16>().is_ok() => registry,
-        _ => format!("{registry}:443"),
-    }
 }
 
 fn non_empty<T>(values: Vec<T>) -> Option<Vec<T>> {

@@ -54,7 +54,7 @@ pub async fn handle(ingress: &Arc<Ingress>, mut request: Request<Incoming>) -> R
 
 /// Applies policy: allowed port, intercept or tunnel, and checks the upstream is reachable.
 async fn plan(ingress: &Ingress, target: &Target) -> Result<Plan, ProxyError> {
-    let config = &ingress.config;
+    let config = ingress.config.load();
     if !config.connect_port_allowed(target.port) {
         return Err(ProxyError::Denied(format!(
             "CONNECT to port {} is not allowed (allowed: 443, the ports of intercepted hosts, connect_ports)",

@@ -7,6 +7,8 @@ pub mod tunnel;
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use http::{Request, Response};
 use hyper::body::Incoming;
 
@@ -18,8 +20,8 @@ use crate::{
 /// Everything a proxy request needs: policy, CA, proxy core, dialer, shutdown.
 #[derive(Debug)]
 pub struct Ingress {
-    /// Policy and limits.
-    pub config: Arc<Config>,
+    /// Policy and limits; a reload replaces it (connections keep what they started with).
+    pub config: Arc<ArcSwap<Config>>,
     /// Mints leaves for intercepted hosts.
     pub authority: Arc<Authority>,
     /// Answers intercepted and plain requests.

@@ -33,8 +33,9 @@ use crate::{
 
 /// Serves one mirror client (TLS first when configured) until it closes or shutdown aborts.
 pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, permit: ConnectionPermit) {
-    if ingress.config.mirror_tls {
-        let fallback = ingress.config.mirror_listen.map(|a| a.ip().to_string()).unwrap_or_default();
+    if ingress.config.load().mirror_tls {
+        // Without SNI (a client that dialled an address) the leaf names the address it reached.
+        let fallback = stream.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
         match mitm::accept_any(&ingress.authority, stream, &fallback).await {
             Ok(tls) => serve_http(tls, ingress, permit).await,
             Err(error) => tracing::info!(%error, "mirror TLS handshake failed"),
@@ -77,7 +78,7 @@ async fn handle(ingress: &Ingress, request: Request<Incoming>) -> Response<Body>
     if request.uri().path() == "/healthz" {
         return Response::new(body::full("ok\n"));
     }
-    let upstream = match route::upstream_of(request.uri(), &ingress.config.mirror_default) {
+    let upstream = match route::upstream_of(request.uri(), &ingress.config.load().mirror_default) {
         Ok(upstream) => upstream,
         Err(reason) => return not_found(reason),
     };

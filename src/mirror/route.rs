@@ -89,7 +89,11 @@ mod tests {
             ("/v2/", "registry-1.docker.io:443", "/v2/"),
             ("/v2/alpine/manifests/3.20", "registry-1.docker.io:443", "/v2/library/alpine/manifests/3.20"),
             ("/v2/bitnami/redis/manifests/7", "registry-1.docker.io:443", "/v2/bitnami/redis/manifests/7"),
-            ("/v2/alpine/manifests/3?ns=docker.io", "registry-1.docker.io:443", "/v2/library/alpine/manifests/3"),
+            (
+                "/v2/alpine/manifests/3?ns=docker.io",
+                "registry-1.docker.io:443",
+                "/v2/library/alpine/manifests/3",
+            ),
             ("/v2/org/app/blobs/x?ns=ghcr.io", "ghcr.io:443", "/v2/org/app/blobs/x"),
             ("/v2/app/tags/list?n=10&ns=registry.test:5000", "registry.test:5000", "/v2/app/tags/list?n=10"),
             ("/v2/app/manifests/v1?ns=registry.test:5000", "registry.test:5000", "/v2/app/manifests/v1"),
@@ -103,7 +107,15 @@ mod tests {
 
     #[test]
     fn other_paths_and_bad_registries_are_errors() {
-        for uri in ["/", "/v1/_ping", "/v2x", "/v2/app/manifests/v1?ns=bad%20host", "/v2/?ns=a:b:c", "/v2/?ns=x%3", "/v2/?ns=%ff"] {
+        for uri in [
+            "/",
+            "/v1/_ping",
+            "/v2x",
+            "/v2/app/manifests/v1?ns=bad%20host",
+            "/v2/?ns=a:b:c",
+            "/v2/?ns=x%3",
+            "/v2/?ns=%ff",
+        ] {
             assert!(upstream_of(&uri.parse().unwrap(), DOCKER_HUB).is_err(), "{uri}");
         }
     }

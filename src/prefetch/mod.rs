@@ -6,7 +6,9 @@
 
 pub mod auth;
 
-use std::{collections::VecDeque, time::Duration};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use arc_swap::ArcSwap;
 
 use bytes::Bytes;
 use futures_util::{stream, StreamExt};
@@ -16,6 +18,7 @@ use http_body_util::BodyExt;
 use self::auth::Challenge;
 use crate::{
     body::{self, Body},
+    config::Config,
     proxy::Proxy,
     registry::{
         manifest::{self, Blob, Platform, References},
@@ -283,11 +286,20 @@ pub struct Refresh {
     pub platform: Option<Platform>,
 }
 
-/// Runs `refresh` in the background for as long as the runtime lives.
-pub fn spawn_refresh(proxy: Proxy, refresh: Refresh) {
-    let prefetcher = Prefetcher::new(proxy, refresh.platform.clone(), None);
+/// How often a pantry without a `[refresh]` table (or offline) looks again after a reload.
+const REFRESH_IDLE_CHECK: Duration = Duration::from_secs(60);
+
+/// Runs the `[refresh]` of the current configuration (re-read every round, so a reload applies)
+/// in the background for as long as the runtime lives.
+pub fn spawn_refresh(proxy: Proxy, config: Arc<ArcSwap<Config>>) {
     tokio::spawn(async move {
         loop {
+            let current = config.load_full();
+            let Some(refresh) = current.refresh.as_ref().filter(|_| !current.offline) else {
+                tokio::time::sleep(REFRESH_IDLE_CHECK).await;
+                continue;
+            };
+            let prefetcher = Prefetcher::new(proxy.clone(), refresh.platform.clone(), None);
             for image in &refresh.images {
                 match prefetcher.image(image, &Quiet).await {
                     Ok(summary) => tracing::info!(

@@ -28,7 +28,7 @@ pub(super) async fn authorize(
     if public || credential.is_some_and(|c| proxy.grants.allows(c, scope)) {
         return Ok(Access::Allowed { anonymous_ok: false });
     }
-    if proxy.offline {
+    if proxy.offline() {
         return Err(ProxyError::Offline(format!("cannot confirm access to {scope} while offline")));
     }
     let response = forward::ask(proxy, Method::HEAD, parts, target).await?;

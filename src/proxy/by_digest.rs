@@ -48,7 +48,7 @@ pub(super) async fn serve(
                 }
             };
         }
-        if proxy.offline {
+        if proxy.offline() {
             return Err(ProxyError::Offline(format!("{digest} is not in the cache")));
         }
         if parts.method == Method::HEAD {

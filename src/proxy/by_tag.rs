@@ -57,19 +57,20 @@ pub(super) async fn serve(
     let key = tag_key(&registry, name.as_str(), tag.as_str(), &normalize_accept(&parts.headers));
     let credential = proxy.grants.credential(&parts.headers);
     let Some((record, blob)) = known(proxy, &key).await else {
-        if proxy.offline {
+        if proxy.offline() {
             return Err(ProxyError::Offline(format!("{name}:{tag} is not in the cache")));
         }
         return fetch(proxy, parts, target, &scope, &key, credential).await;
     };
     let age = Duration::from_millis(proxy.clock.now_ms().saturating_sub(record.checked_at_ms));
-    let ttl = ttl_for(&proxy.tag_rules, proxy.tag_ttl, &registry, name.as_str(), tag.as_str());
+    let rules = proxy.rules();
+    let ttl = ttl_for(&rules.tag_rules, rules.tag_ttl, &registry, name.as_str(), tag.as_str());
     let trusted =
         blob.meta.public_in.contains(&scope) || credential.is_some_and(|c| proxy.grants.allows(c, &scope));
     if trusted && ttl.is_fresh(age) {
         return Ok(proxy.serve_stored(&blob, parts, cache_status::HIT).await);
     }
-    if proxy.offline {
+    if proxy.offline() {
         if trusted {
             return Ok(stale(proxy.serve_stored(&blob, parts, cache_status::STALE).await));
         }

@@ -19,7 +19,7 @@ pub(super) async fn forward(
     request: Request<Body>,
     target: &Target,
 ) -> Result<Response<Body>, ProxyError> {
-    if proxy.offline {
+    if proxy.offline() {
         return Err(ProxyError::Offline(format!("{target} is not in the cache")));
     }
     let (mut parts, body) = request.into_parts();
@@ -59,7 +59,8 @@ pub(super) async fn ask_mirrored(
     parts: &Parts,
     origin: &Target,
 ) -> Result<Response<Incoming>, ProxyError> {
-    for candidate in proxy.mirrors.candidates(origin) {
+    let rules = proxy.rules();
+    for candidate in rules.mirrors.candidates(origin) {
         if candidate == *origin {
             break;
         }
@@ -68,18 +69,18 @@ pub(super) async fn ask_mirrored(
         redirect::strip_credentials(&mut headers);
         match proxy.upstream.fetch(method.clone(), uri, headers).await {
             Ok(response) if response.status().is_success() => {
-                proxy.mirrors.record(&candidate, true);
+                rules.mirrors.record(&candidate, true);
                 tracing::debug!(mirror = %candidate, "answered by mirror");
                 return Ok(response);
             }
             Ok(response) => {
                 let status = response.status();
                 let failed = status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS;
-                proxy.mirrors.record(&candidate, !failed);
+                rules.mirrors.record(&candidate, !failed);
                 tracing::debug!(mirror = %candidate, %status, "mirror did not serve; trying the next");
             }
             Err(error) => {
-                proxy.mirrors.record(&candidate, false);
+                rules.mirrors.record(&candidate, false);
                 tracing::info!(mirror = %candidate, %error, "mirror unreachable; trying the next");
             }
         }

@@ -11,6 +11,8 @@ mod forward;
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use http::{request::Parts, HeaderValue, Method, Request, Response};
 use tracing::Instrument;
 
@@ -48,6 +50,28 @@ pub mod cache_status {
     pub const FORWARDED: &str = "pantry; fwd=uri-miss";
 }
 
+/// The rules a reload (SIGHUP) replaces at once: requests in progress keep the set they started with.
+#[derive(Debug)]
+struct Rules {
+    offline: bool,
+    tag_rules: Vec<TagRule>,
+    tag_ttl: Ttl,
+    repositories: Vec<NamespaceRule>,
+    mirrors: Mirrors,
+}
+
+impl Rules {
+    fn from(config: &Config) -> Self {
+        Self {
+            offline: config.offline,
+            tag_rules: config.tag_rules.clone(),
+            tag_ttl: config.tag_ttl,
+            repositories: config.repositories.clone(),
+            mirrors: Mirrors::new(&config.mirrors),
+        }
+    }
+}
+
 /// The proxy core: cache, single flight, access grants and the upstream client.
 #[derive(Debug, Clone)]
 pub struct Proxy {
@@ -55,11 +79,7 @@ pub struct Proxy {
     store: Arc<Store>,
     flights: Arc<Flights>,
     grants: Arc<Grants>,
-    offline: bool,
-    tag_rules: Arc<[TagRule]>,
-    tag_ttl: Ttl,
-    repositories: Arc<[NamespaceRule]>,
-    mirrors: Arc<Mirrors>,
+    rules: Arc<ArcSwap<Rules>>,
     metrics: Arc<Metrics>,
     revalidations: Arc<by_tag::Revalidations>,
     clock: Clock,
@@ -75,13 +95,22 @@ impl Proxy {
             metrics,
             revalidations: Arc::default(),
             grants: Arc::default(),
-            offline: config.offline,
-            tag_rules: config.tag_rules.clone().into(),
-            tag_ttl: config.tag_ttl,
-            repositories: config.repositories.clone().into(),
-            mirrors: Arc::new(Mirrors::new(&config.mirrors)),
+            rules: Arc::new(ArcSwap::from_pointee(Rules::from(config))),
             clock: config.clock.clone(),
         }
+    }
+
+    /// Takes offline mode, tag rules, namespace policy and mirrors from `config` (a reload).
+    pub fn reload(&self, config: &Config) {
+        self.rules.store(Arc::new(Rules::from(config)));
+    }
+
+    fn rules(&self) -> Arc<Rules> {
+        self.rules.load_full()
+    }
+
+    fn offline(&self) -> bool {
+        self.rules.load().offline
     }
 
     /// This pantry's metrics.
@@ -153,7 +182,9 @@ impl Proxy {
     ) -> Result<Response<Body>, ProxyError> {
         let read = request.method() == Method::GET || request.method() == Method::HEAD;
         let registry = target.to_string();
-        let rule = route.repository().and_then(|name| rule_for(&self.repositories, &registry, name.as_str()));
+        let rules = self.rules();
+        let rule =
+            route.repository().and_then(|name| rule_for(&rules.repositories, &registry, name.as_str()));
         if let Some(rule) = rule {
             if matches!(route, Route::Upload { .. }) && !rule.push {
                 return Err(ProxyError::Denied(format!("pushes to {rule} are not allowed by policy")));

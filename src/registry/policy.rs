@@ -96,9 +96,7 @@ impl PinRule {
         {
             return Err(bad());
         }
-        let registry = registry.to_ascii_lowercase();
-        let has_port = registry.rsplit_once(':').is_some_and(|(_, p)| p == "*" || p.parse::<u16>().is_ok());
-        let registry = if has_port || registry == "*" { registry } else { format!("{registry}:443") };
+        let registry = super::reference::registry_glob(registry);
         Ok(Self {
             text: text.trim().to_string(),
             registry: WildMatch::new(&registry),
@@ -162,6 +160,8 @@ mod tests {
         assert!(tag.pins_tag("ghcr.io:443", "org/app", "v1.2"));
         assert!(!tag.pins_tag("ghcr.io:443", "org/app", "v2.0"));
         assert!(PinRule::parse("*/library/*").unwrap().pins_scope("docker.io:443", "library/alpine"));
+        let hub = PinRule::parse("docker.io/library/alpine").unwrap();
+        assert!(hub.pins_scope("registry-1.docker.io:443", "library/alpine"), "Docker Hub by its usual name");
         for bad in ["", "alpine", "ghcr.io/", "/app", "ghcr.io/app:"] {
             assert!(PinRule::parse(bad).is_err(), "{bad:?}");
         }

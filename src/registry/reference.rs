@@ -32,6 +32,26 @@ pub struct ImageRef {
     pub reference: Reference,
 }
 
+/// A registry name or glob as rules compare it with a request's `host:port`: lower case, Docker
+/// Hub's aliases (`docker.io`, `index.docker.io`) as its API host, port 443 when none is given
+/// (`*` and globs with a port are kept).
+pub fn registry_glob(text: &str) -> String {
+    let text = text.trim().to_ascii_lowercase();
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) if port == "*" || port.parse::<u16>().is_ok() => (host.to_string(), Some(port)),
+        _ => (text.clone(), None),
+    };
+    let host = match host.as_str() {
+        "docker.io" | "index.docker.io" => DOCKER_HUB.to_string(),
+        _ => host,
+    };
+    match port {
+        _ if text == "*" => text,
+        Some(port) => format!("{host}:{port}"),
+        None => format!("{host}:443"),
+    }
+}
+
 impl ImageRef {
     /// The manifest path of this reference.
     pub fn manifest_path(&self) -> String {
@@ -111,6 +131,23 @@ mod tests {
         let pinned: ImageRef = format!("registry.test:5000/app:v1@{D}").parse().unwrap();
         assert_eq!(pinned.reference, Reference::Digest(D.parse().unwrap()), "a digest wins over a tag");
         assert_eq!(pinned.manifest_path(), format!("/v2/app/manifests/{D}"));
+    }
+
+    #[test]
+    fn registry_globs_compare_like_request_hosts() {
+        let cases = [
+            ("ghcr.io", "ghcr.io:443"),
+            ("GHCR.io:443", "ghcr.io:443"),
+            ("docker.io", "registry-1.docker.io:443"),
+            ("index.docker.io:443", "registry-1.docker.io:443"),
+            ("registry.test:5000", "registry.test:5000"),
+            ("*.pkg.dev", "*.pkg.dev:443"),
+            ("registry.internal:*", "registry.internal:*"),
+            ("*", "*"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(registry_glob(text), want, "{text}");
+        }
     }
 
     #[test]

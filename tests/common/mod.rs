@@ -205,7 +205,15 @@ pub async fn request(
 
 /// Spawns the pantry binary (`command` with its arguments) and returns it with the address it
 /// listens on, read from its start-up log; its stderr is drained in the background afterwards.
-pub fn spawn_listening(mut command: std::process::Command) -> (std::process::Child, String) {
+pub fn spawn_listening(command: std::process::Command) -> (std::process::Child, String) {
+    let (child, addr, _log) = spawn_listening_logged(command);
+    (child, addr)
+}
+
+/// Like [`spawn_listening`], and every later log line arrives on the returned channel.
+pub fn spawn_listening_logged(
+    mut command: std::process::Command,
+) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader};
     let mut child = command.env("PANTRY_LOG", "info").stderr(std::process::Stdio::piped()).spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
@@ -217,6 +225,11 @@ pub fn spawn_listening(mut command: std::process::Command) -> (std::process::Chi
             break rest.split_whitespace().next().unwrap().to_string();
         }
     };
-    std::thread::spawn(move || for _ in stderr.lines() {});
-    (child, addr)
+    let (sender, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    (child, addr, log)
 }

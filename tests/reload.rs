@@ -1,0 +1,50 @@
+//! A configuration reload (SIGHUP) applies to new requests without dropping connections: an open
+//! intercepted connection sees the new policy on its next request, a host added to the intercept
+//! list is intercepted from its next CONNECT, and settings that need a restart are named.
+
+mod common;
+
+use common::{connect, intercepted, registry::FakeRegistry, start_pantry, tls, Sender, TestPantry};
+use pantry::{
+    config::{Config, HostPattern},
+    registry::policy::{Action, NamespaceRule},
+};
+
+/// Whether a CONNECT to `target` ends in TLS from pantry's CA (intercepted) rather than the upstream's.
+async fn intercepts(pantry: &TestPantry, target: &str) -> bool {
+    let (stream, head) = connect(pantry.addr, target, "HTTP/1.1").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    tls(stream, "cdn.test", pantry.roots(), &[b"http/1.1"]).await.is_ok()
+}
+
+#[tokio::test]
+async fn reload_keeps_connections_and_changes_rules() {
+    let registry = FakeRegistry::start().await;
+    let cdn = format!("cdn.test:{}", registry.cdn.port());
+    let mut before = Config::default();
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.intercept.retain(|p| !p.to_string().starts_with("cdn.test"));
+        c.connect_ports = vec![registry.cdn.port()];
+        before = c.clone();
+    })
+    .await;
+    let host = registry.host();
+    let blob = registry.state.add_blob(vec![5u8; 1000], "application/octet-stream");
+    let stream = intercepted(&pantry, &host, &[b"http/1.1"]).await;
+    let mut open = Sender::h1(stream).await;
+    let (first, _) = open.get(&format!("/v2/team/app/blobs/{blob}"), &host).await;
+    assert_eq!(first.status(), 200);
+    assert!(!intercepts(&pantry, &cdn).await, "the CDN is tunnelled before the reload");
+
+    let mut after = before.clone();
+    after.repositories = vec![NamespaceRule::new("*", "team/*", Action::Deny, true)];
+    after.intercept.push(HostPattern::parse(&cdn).unwrap());
+    after.max_size = 1024;
+    let restart = pantry.pantry.reload(after);
+    assert_eq!(restart, ["max_size"], "only the size cap needs a restart");
+
+    let (second, _) = open.get(&format!("/v2/team/app/blobs/{blob}"), &host).await;
+    assert_eq!(second.status(), 403, "the open connection follows the new policy");
+    assert!(intercepts(&pantry, &cdn).await, "the CDN is intercepted after the reload");
+}
