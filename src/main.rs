@@ -1,4 +1,5 @@
-//! The `pantry` command: `run` (the default), `ca export`, `cache …`, `prefetch`.
+//! The `pantry` command: `run` (the default), `ca export`, `cache …`, `prefetch`, `check-config`,
+//! `completions`, `man`.
 
 mod prefetch_command;
 mod tools;
@@ -6,7 +7,7 @@ mod tools;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use pantry::{
     config::{Config, LogFormat, RunArgs},
     mitm::Authority,
@@ -15,7 +16,11 @@ use pantry::{
 
 /// A forward HTTPS proxy that caches container images.
 #[derive(Parser)]
-#[command(version, args_conflicts_with_subcommands = true)]
+#[command(
+    version,
+    long_version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PANTRY_BUILD_INFO"), ")"),
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -39,6 +44,15 @@ enum Command {
     },
     /// Pull images' manifests and blobs into the cache ahead of time (resumable; works while pantry runs).
     Prefetch(prefetch_command::PrefetchArgs),
+    /// Validate the configuration (flags, PANTRY_* variables, --config file) and print it as TOML.
+    CheckConfig(RunArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `pantry man > /usr/local/share/man/man1/pantry.1`.
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -66,6 +80,19 @@ enum CaAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut text = Vec::new();
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(*shell, &mut Cli::command(), "pantry", &mut text);
+            return print_bytes(&text);
+        }
+        Some(Command::Man) => {
+            // Rendering into memory cannot fail.
+            let _ = clap_mangen::Man::new(Cli::command()).render(&mut text);
+            return print_bytes(&text);
+        }
+        _ => {}
+    }
     let (args, task) = match cli.command {
         None => (cli.run, Task::Run),
         Some(Command::Run(args)) => (args, Task::Run),
@@ -77,6 +104,8 @@ fn main() -> ExitCode {
             CacheAction::Purge { target, args } => (args, Task::Cache(tools::Tool::Purge(target))),
         },
         Some(Command::Prefetch(prefetch)) => (prefetch.run.clone(), Task::Prefetch(Box::new(prefetch))),
+        Some(Command::CheckConfig(args)) => (args, Task::CheckConfig),
+        Some(Command::Completions { .. } | Command::Man) => unreachable!("answered above"),
     };
     let config = match Config::load(&args) {
         Ok(config) => config,
@@ -90,6 +119,11 @@ fn main() -> ExitCode {
         Task::ExportCa => export_ca(&config),
         Task::Cache(tool) => tools::run(&config.cache_dir, tool),
         Task::Prefetch(prefetch) => prefetch_command::run(config, &prefetch),
+        Task::CheckConfig => {
+            eprintln!("pantry: the configuration is valid; effective values:");
+            print!("{}", config.effective_toml());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -100,11 +134,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes generated text to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn print_bytes(bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pantry: cannot write to stdout: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 enum Task {
     Run,
     ExportCa,
     Cache(tools::Tool),
     Prefetch(Box<prefetch_command::PrefetchArgs>),
+    CheckConfig,
 }
 
 fn export_ca(config: &Config) -> anyhow::Result<()> {

@@ -130,3 +130,34 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn check_config_prints_a_file_that_loads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let output =
+        pantry().args(["check-config", "--max-size", "3GiB", "--pin", "ghcr.io/org/*"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(printed.contains("max_size = \"3221225472\"") && printed.contains("ghcr.io/org/*"), "{printed}");
+    let file = dir.path().join("effective.toml");
+    std::fs::write(&file, &printed).unwrap();
+    let again = pantry().args(["check-config", "--config"]).arg(&file).output().unwrap();
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), printed);
+    let bad = pantry().args(["check-config", "--max-size", "lots"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn version_completions_and_manual() {
+    let version = pantry().arg("--version").output().unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    assert!(
+        version.starts_with("pantry ") && version.contains("commit ") && version.contains("rustc"),
+        "{version}"
+    );
+    let bash = pantry().args(["completions", "bash"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&bash.stdout).contains("_pantry()"));
+    let man = pantry().arg("man").output().unwrap();
+    let man = String::from_utf8_lossy(&man.stdout);
+    assert!(man.contains(".TH pantry") && man.contains("prefetch"), "{man}");
+}

@@ -55,6 +55,24 @@ impl NamespaceRule {
     }
 }
 
+impl NamespaceRule {
+    /// The registry and repository globs as written.
+    pub fn globs(&self) -> [String; 2] {
+        [self.registry.to_string(), self.repository.to_string()]
+    }
+}
+
+impl Action {
+    /// The name used in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cache => "cache",
+            Self::Pass => "pass",
+            Self::Deny => "deny",
+        }
+    }
+}
+
 impl fmt::Display for NamespaceRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)

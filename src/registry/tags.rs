@@ -39,6 +39,16 @@ impl Ttl {
     }
 }
 
+impl std::fmt::Display for Ttl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Immutable => f.write_str("immutable"),
+            Self::For(ttl) if ttl.is_zero() => f.write_str("0"),
+            Self::For(ttl) => write!(f, "{}", humantime::format_duration(*ttl)),
+        }
+    }
+}
+
 /// One TTL rule: globs over registry (`host[:port]`), repository and tag.
 #[derive(Debug, Clone)]
 pub struct TagRule {
@@ -58,6 +68,11 @@ impl TagRule {
             tag: WildMatch::new(tag),
             ttl,
         }
+    }
+
+    /// The registry, repository and tag globs as written.
+    pub fn globs(&self) -> [String; 3] {
+        [self.registry.to_string(), self.repository.to_string(), self.tag.to_string()]
     }
 
     fn matches(&self, registry: &str, repository: &str, tag: &str) -> bool {

@@ -31,6 +31,13 @@ impl fmt::Debug for ParentProxy {
 }
 
 impl ParentProxy {
+    /// `http://host:port`, with `***@` where the URL had credentials (never printed).
+    pub fn redacted_url(&self) -> String {
+        let credentials = if self.authorization.is_some() { "***@" } else { "" };
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        format!("http://{credentials}{host}:{}", self.port)
+    }
+
     /// Parses `http://[user:pass@]host[:port]` (port 3128 by default).
     pub fn parse(url: &str) -> Result<Self, String> {
         let bad = |why: &str| format!("upstream proxy {}: {why}", redact(url));

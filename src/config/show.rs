@@ -1,0 +1,133 @@
+//! The effective configuration as a TOML file (`pantry check-config`): every key with the value
+//! pantry runs with, whether it came from a flag, the environment, the file or the defaults.
+//! Credentials in `upstream_proxy` are masked. Loading the output gives the same configuration.
+
+use toml::{Table, Value};
+
+use super::{Config, LogFormat};
+
+fn text(value: impl ToString) -> Value {
+    Value::String(value.to_string())
+}
+
+fn list<T: std::fmt::Display>(items: &[T]) -> Value {
+    Value::Array(items.iter().map(|item| text(item)).collect())
+}
+
+fn duration(value: std::time::Duration) -> Value {
+    text(humantime::format_duration(value))
+}
+
+impl Config {
+    /// This configuration as a pantry TOML file.
+    pub fn effective_toml(&self) -> String {
+        let mut t = Table::new();
+        t.insert("listen".into(), text(self.listen));
+        if let Some(mirror) = self.mirror_listen {
+            t.insert("mirror_listen".into(), text(mirror));
+        }
+        t.insert("mirror_tls".into(), Value::Boolean(self.mirror_tls));
+        t.insert("mirror_default".into(), text(&self.mirror_default));
+        t.insert("cache_dir".into(), text(self.cache_dir.display()));
+        t.insert("certs_dir".into(), text(self.certs_dir.display()));
+        t.insert("intercept".into(), list(&self.intercept));
+        t.insert("intercept_all".into(), Value::Boolean(self.intercept_all));
+        let cas: Vec<_> = self.upstream_ca.iter().map(|p| p.display().to_string()).collect();
+        t.insert("upstream_ca".into(), list(&cas));
+        let resolve: Vec<_> =
+            self.resolve.iter().map(|r| format!("{}:{}:{}", r.host, r.port, r.addr)).collect();
+        t.insert("resolve".into(), list(&resolve));
+        if let Some(parent) = &self.upstream_proxy {
+            t.insert("upstream_proxy".into(), text(parent.redacted_url()));
+        }
+        t.insert("max_size".into(), text(self.max_size));
+        t.insert("pin".into(), list(&self.pin));
+        t.insert("offline".into(), Value::Boolean(self.offline));
+        let format = match self.log_format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        };
+        t.insert("log_format".into(), text(format));
+        let ports = self.connect_ports.iter().map(|p| Value::Integer(i64::from(*p))).collect();
+        t.insert("connect_ports".into(), Value::Array(ports));
+        t.insert("tunnel_idle_timeout".into(), duration(self.tunnel_idle_timeout));
+        t.insert("upstream_connect_timeout".into(), duration(self.upstream_connect_timeout));
+        t.insert("upstream_response_timeout".into(), duration(self.upstream_response_timeout));
+        t.insert("shutdown_grace".into(), duration(self.shutdown_grace));
+        t.insert("max_connections".into(), Value::Integer(self.max_connections as i64));
+        t.insert("finish_abandoned_fetches".into(), Value::Boolean(self.finish_abandoned_fetches));
+        t.insert("tag_ttl".into(), text(self.tag_ttl));
+        let tag_rules = self.tag_rules.iter().map(|rule| {
+            let [registry, repository, tag] = rule.globs();
+            table([
+                ("registry", text(registry)),
+                ("repository", text(repository)),
+                ("tag", text(tag)),
+                ("ttl", text(rule.ttl)),
+            ])
+        });
+        t.insert("tag_rules".into(), Value::Array(tag_rules.collect()));
+        let repositories = self.repositories.iter().map(|rule| {
+            let [registry, repository] = rule.globs();
+            table([
+                ("registry", text(registry)),
+                ("repository", text(repository)),
+                ("action", text(rule.action.as_str())),
+                ("push", Value::Boolean(rule.push)),
+            ])
+        });
+        t.insert("repositories".into(), Value::Array(repositories.collect()));
+        let mirrors = self.mirrors.iter().map(|mirror| {
+            let scheme = if mirror.target.https { "https" } else { "http" };
+            table([
+                ("registry", text(&mirror.registry)),
+                ("url", text(format!("{scheme}://{}", mirror.target))),
+                ("priority", Value::Integer(i64::from(mirror.priority))),
+            ])
+        });
+        t.insert("mirrors".into(), Value::Array(mirrors.collect()));
+        if let Some(refresh) = &self.refresh {
+            let mut r = Table::new();
+            r.insert("images".into(), list(&refresh.images));
+            r.insert("every".into(), duration(refresh.every));
+            if let Some(platform) = &refresh.platform {
+                r.insert("platform".into(), text(platform));
+            }
+            t.insert("refresh".into(), Value::Table(r));
+        }
+        toml::to_string(&t).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+    }
+}
+
+fn table<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Table(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::RunArgs;
+
+    #[test]
+    fn the_printed_configuration_loads_back_the_same() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pantry.toml");
+        let args = RunArgs {
+            config: Some(example),
+            upstream_proxy: Some("http://user:hunter2@parent.example:3128".into()),
+            ..RunArgs::default()
+        };
+        let config = Config::load(&args).unwrap();
+        let printed = config.effective_toml();
+        assert!(
+            !printed.contains("hunter2") && printed.contains("***@parent"),
+            "credentials are masked:\n{printed}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("effective.toml");
+        std::fs::write(&file, &printed).unwrap();
+        let again = Config::load(&RunArgs { config: Some(file), ..RunArgs::default() }).unwrap();
+        assert_eq!(again.effective_toml(), printed);
+    }
+}
