@@ -6,12 +6,12 @@ use toml::{Table, Value};
 
 use super::{Config, LogFormat};
 
-fn text(value: impl ToString) -> Value {
+fn text(value: impl std::fmt::Display) -> Value {
     Value::String(value.to_string())
 }
 
 fn list<T: std::fmt::Display>(items: &[T]) -> Value {
-    Value::Array(items.iter().map(|item| text(item)).collect())
+    Value::Array(items.iter().map(text).collect())
 }
 
 fn duration(value: std::time::Duration) -> Value {
