@@ -78,6 +78,17 @@ pub enum StartError {
     Store(#[from] StoreError),
 }
 
+/// The bound sockets pantry serves: the proxy port, and the mirror and admin ports if configured.
+#[derive(Debug)]
+pub struct Sockets {
+    /// Proxy clients.
+    pub proxy: TcpListener,
+    /// Registry-mirror clients (`--mirror-listen`).
+    pub mirror: Option<TcpListener>,
+    /// Monitoring (`--admin-listen`).
+    pub admin: Option<TcpListener>,
+}
+
 /// A configured pantry: CA loaded, upstream client built, ready to serve a listener.
 #[derive(Debug)]
 pub struct Pantry {
@@ -188,35 +199,30 @@ impl Pantry {
 
     /// Serves proxy clients on `listener` until `signal` completes, then shuts down gracefully.
     pub async fn serve(&self, listener: TcpListener, signal: impl Future<Output = ()>) {
-        self.serve_with_mirror(listener, None, signal).await
+        self.serve_sockets(Sockets { proxy: listener, mirror: None, admin: None }, signal).await
     }
 
-    /// Serves proxy clients on `listener` and, if given, registry-mirror clients on `mirror` until
-    /// `signal` completes; then accepts no more, drains for the grace period and aborts the rest.
-    pub async fn serve_with_mirror(
-        &self,
-        listener: TcpListener,
-        mirror: Option<TcpListener>,
-        signal: impl Future<Output = ()>,
-    ) {
+    /// Serves every socket until `signal` completes; then accepts no more, drains for the grace
+    /// period and aborts the rest.
+    pub async fn serve_sockets(&self, sockets: Sockets, signal: impl Future<Output = ()>) {
         let ingress = &self.ingress;
         let limit = Arc::new(Semaphore::new(ingress.config.load().max_connections));
         let stop = CancellationToken::new();
         let admin = Arc::new(Admin::new(Arc::clone(ingress)));
-        let proxy = Listener::new(listener, Arc::clone(ingress), Role::Proxy(admin), Arc::clone(&limit));
-        let mirror = mirror.map(|m| Listener::new(m, Arc::clone(ingress), Role::Mirror, Arc::clone(&limit)));
-        tokio::join!(
-            proxy.accept_until(stop.cancelled()),
-            async {
-                if let Some(mirror) = mirror {
-                    mirror.accept_until(stop.cancelled()).await
-                }
-            },
-            async {
-                signal.await;
-                stop.cancel();
-            }
-        );
+        let mut listeners =
+            vec![Listener::new(sockets.proxy, Arc::clone(ingress), Role::Proxy(admin), Arc::clone(&limit))];
+        if let Some(mirror) = sockets.mirror {
+            listeners.push(Listener::new(mirror, Arc::clone(ingress), Role::Mirror, Arc::clone(&limit)));
+        }
+        if let Some(socket) = sockets.admin {
+            let admin = Role::Admin(Arc::new(Admin::dedicated(Arc::clone(ingress))));
+            listeners.push(Listener::new(socket, Arc::clone(ingress), admin, Arc::clone(&limit)));
+        }
+        let accepting = listeners.into_iter().map(|l| l.accept_until(stop.clone().cancelled_owned()));
+        tokio::join!(futures_util::future::join_all(accepting), async {
+            signal.await;
+            stop.cancel();
+        });
         let grace = ingress.config.load().shutdown_grace;
         tracing::info!(?grace, "shutting down: no new connections, draining in-flight transfers");
         if !ingress.shutdown.drain(grace).await {

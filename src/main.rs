@@ -11,7 +11,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use pantry::{
     config::{Config, LogFormat, RunArgs},
     mitm::Authority,
-    Pantry,
+    Pantry, Sockets,
 };
 
 /// A forward HTTPS proxy that caches container images.
@@ -165,26 +165,30 @@ fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
     init_logging(config.log_format);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let listen = config.listen;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        let listen = listener.local_addr().context("cannot read the bound address")?;
+        let proxy = bind(config.listen, "proxy").await?;
+        let listen = proxy.local_addr().context("cannot read the bound address")?;
         let mirror = match config.mirror_listen {
-            Some(addr) => Some(
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen on {addr} (mirror)"))?,
-            ),
+            Some(addr) => Some(bind(addr, "registry mirror").await?),
             None => None,
         };
         if let Some(mirror) = &mirror {
             let addr = mirror.local_addr().context("cannot read the bound mirror address")?;
             let scheme = if config.mirror_tls { "https" } else { "http" };
-            tracing::info!(mirror = %format!("{scheme}://{addr}"), default = %config.mirror_default, "registry mirror is listening");
+            let mirror = format!("{scheme}://{addr}");
+            tracing::info!(%mirror, default = %config.mirror_default, "registry mirror is listening");
             if !config.mirror_tls && !addr.ip().is_loopback() {
-                tracing::warn!("the mirror speaks plain HTTP beyond loopback: credentials cross the network unencrypted");
+                tracing::warn!(
+                    "the mirror speaks plain HTTP beyond loopback: credentials cross the network unencrypted"
+                );
             }
+        }
+        let admin = match config.admin_listen {
+            Some(addr) => Some(bind(addr, "admin").await?),
+            None => None,
+        };
+        if let Some(admin) = &admin {
+            let admin = admin.local_addr().context("cannot read the bound admin address")?;
+            tracing::info!(%admin, "admin pages (/metrics, /healthz, /ca.pem) are listening");
         }
         let pantry = std::sync::Arc::new(Pantry::new(config).await?);
         reload_on_hangup(std::sync::Arc::clone(&pantry), args);
@@ -194,9 +198,13 @@ fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
             "trust its CA: `curl -o pantry-ca.pem http://{listen}/ca.pem` and add it to your client's \
              trust store; use it as HTTPS_PROXY=http://{listen}"
         );
-        pantry.serve_with_mirror(listener, mirror, shutdown_signal()).await;
+        pantry.serve_sockets(Sockets { proxy, mirror, admin }, shutdown_signal()).await;
         Ok(())
     })
+}
+
+async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} ({what})"))
 }
 
 /// SIGHUP: reads flags, environment and the config file again and applies what can change live.

@@ -1,5 +1,6 @@
-//! `/metrics` on the proxy port: requests by route and cache outcome, bytes from cache and from
-//! upstream, store size, leaves minted, in Prometheus text format.
+//! `/metrics` on the proxy port (or only on the admin port when there is one): requests by route and
+//! cache outcome, bytes from cache and from upstream, store size, leaves minted, in Prometheus text
+//! format.
 
 mod common;
 
@@ -11,12 +12,31 @@ use tokio::{
 };
 
 async fn scrape(pantry: &TestPantry) -> String {
-    let mut stream = TcpStream::connect(pantry.addr).await.unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: pantry\r\nConnection: close\r\n\r\n").await.unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).await.unwrap();
+    let text = get(pantry.addr, "/metrics").await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     text
+}
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: pantry\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.unwrap();
+    text
+}
+
+#[tokio::test]
+async fn an_admin_port_serves_the_metrics_and_the_proxy_port_no_longer_does() {
+    let pantry = start_pantry(|c| c.admin_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let admin = pantry.admin.unwrap();
+    let metrics = get(admin, "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 200") && metrics.contains("pantry_store_max_bytes"), "{metrics}");
+    assert!(get(pantry.addr, "/metrics").await.starts_with("HTTP/1.1 404"));
+    for addr in [admin, pantry.addr] {
+        assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+        assert!(get(addr, "/ca.pem").await.contains("BEGIN CERTIFICATE"));
+    }
 }
 
 fn value(text: &str, series: &str) -> f64 {

@@ -10,6 +10,7 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub(super) struct FileConfig {
     pub(super) listen: Option<String>,
+    pub(super) admin_listen: Option<String>,
     pub(super) mirror_listen: Option<String>,
     pub(super) mirror_tls: Option<bool>,
     pub(super) mirror_default: Option<String>,

@@ -85,6 +85,9 @@ pub struct RunArgs {
     /// Serve only from the cache; never contact upstreams.
     #[arg(long, env = "PANTRY_OFFLINE")]
     pub offline: bool,
+    /// Serve /metrics, /healthz and /ca.pem on ADDR too (and /metrics there only) [default: the proxy port].
+    #[arg(long, env = "PANTRY_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
     /// Also serve as a registry mirror on ADDR (containerd hosts.toml, registries.conf, dockerd registry-mirrors).
     #[arg(long, env = "PANTRY_MIRROR_LISTEN", value_name = "ADDR")]
     pub mirror_listen: Option<String>,
@@ -113,6 +116,8 @@ pub enum LogFormat {
 pub struct Config {
     /// Proxy listen address.
     pub listen: SocketAddr,
+    /// Admin listen address (`/metrics` only there when set).
+    pub admin_listen: Option<SocketAddr>,
     /// Registry-mirror listen address, if pantry also serves as a mirror.
     pub mirror_listen: Option<SocketAddr>,
     /// Whether the mirror speaks TLS (leaf from pantry's CA) rather than plain HTTP.
@@ -173,6 +178,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
+            admin_listen: None,
             mirror_listen: None,
             mirror_tls: false,
             mirror_default: crate::registry::reference::DOCKER_HUB.to_string(),
@@ -256,6 +262,14 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
         match listen.parse() {
             Ok(addr) => config.listen = addr,
             Err(_) => problems.push(format!("listen: {listen:?} is not an address like 127.0.0.1:3128")),
+        }
+    }
+    if let Some(listen) = args.admin_listen.clone().or(file.admin_listen) {
+        match listen.parse() {
+            Ok(addr) => config.admin_listen = Some(addr),
+            Err(_) => {
+                problems.push(format!("admin_listen: {listen:?} is not an address like 127.0.0.1:9090"))
+            }
         }
     }
     if let Some(listen) = args.mirror_listen.clone().or(file.mirror_listen) {

@@ -23,6 +23,9 @@ impl Config {
     pub fn effective_toml(&self) -> String {
         let mut t = Table::new();
         t.insert("listen".into(), text(self.listen));
+        if let Some(admin) = self.admin_listen {
+            t.insert("admin_listen".into(), text(admin));
+        }
         if let Some(mirror) = self.mirror_listen {
             t.insert("mirror_listen".into(), text(mirror));
         }

@@ -1,4 +1,6 @@
-//! Admin pages served on the proxy port to origin-form requests: `/ca.pem`, `/healthz`, `/metrics`.
+//! Admin pages: `/ca.pem`, `/healthz`, `/metrics`, served on the proxy port to origin-form
+//! requests and on the admin port (`--admin-listen`) when there is one; then `/metrics` is served
+//! only there, so proxy clients cannot read it.
 //!
 //! Serves the CA certificate only, never its key.
 
@@ -16,12 +18,20 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Admin {
     ingress: Arc<Ingress>,
+    metrics_here: bool,
 }
 
 impl Admin {
-    /// Admin pages about `ingress` (its CA, its proxy's metrics).
+    /// Admin pages on the proxy port about `ingress` (its CA, its proxy's metrics unless an admin
+    /// port serves them).
     pub fn new(ingress: Arc<Ingress>) -> Self {
-        Self { ingress }
+        let metrics_here = ingress.config.load().admin_listen.is_none();
+        Self { ingress, metrics_here }
+    }
+
+    /// Admin pages on the admin port.
+    pub fn dedicated(ingress: Arc<Ingress>) -> Self {
+        Self { ingress, metrics_here: true }
     }
 
     /// Answers one origin-form request.
@@ -38,7 +48,12 @@ impl Admin {
                 text(StatusCode::OK, self.ingress.authority.ca_pem().to_string(), "application/x-pem-file")
             }
             "/healthz" => text(StatusCode::OK, "ok\n".into(), "text/plain"),
-            "/metrics" => text(StatusCode::OK, self.metrics(), "text/plain; version=0.0.4"),
+            "/metrics" if self.metrics_here => {
+                text(StatusCode::OK, self.metrics(), "text/plain; version=0.0.4")
+            }
+            "/metrics" => {
+                text(StatusCode::NOT_FOUND, "metrics are served on the admin port\n".into(), "text/plain")
+            }
             _ => text(
                 StatusCode::NOT_FOUND,
                 "pantry is a proxy: send proxy requests (CONNECT host:port or GET http://host/path); \

@@ -53,6 +53,32 @@ async fn dispatch(ingress: &Arc<Ingress>, admin: &Admin, request: Request<Incomi
     }
 }
 
+/// Serves one connection to the admin port: every request is an admin page.
+pub async fn serve_admin(stream: TcpStream, admin: Arc<Admin>, shutdown: crate::shutdown::Shutdown) {
+    let service = service_fn(move |request: Request<Incoming>| {
+        let admin = Arc::clone(&admin);
+        async move { Ok::<_, Infallible>(admin.handle(&request)) }
+    });
+    let connection = http1::Builder::new()
+        .header_read_timeout(std::time::Duration::from_secs(30))
+        .timer(hyper_util::rt::TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown.draining() => {
+            connection.as_mut().graceful_shutdown();
+            tokio::select! {
+                result = connection => result,
+                () = shutdown.aborted() => Ok(()),
+            }
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "admin connection ended with an error");
+    }
+}
+
 /// The `conn{id, peer}` span every connection's logs carry.
 pub fn span(id: u64, peer: SocketAddr) -> tracing::Span {
     tracing::info_span!("conn", id, %peer)

@@ -1,4 +1,4 @@
-//! The accept loops: the proxy port and, when configured, the registry-mirror port; at most
+//! The accept loops: the proxy port and, when configured, the registry-mirror and admin ports; at most
 //! `max_connections` clients at once over both, one task per connection; on shutdown no new
 //! connections while the current ones drain.
 
@@ -17,6 +17,8 @@ pub enum Role {
     Proxy(Arc<Admin>),
     /// Registry clients of the mirror mode.
     Mirror,
+    /// Monitoring: `/metrics`, `/healthz`, `/ca.pem`.
+    Admin(Arc<Admin>),
 }
 
 /// Accepts clients and hands each to a handler task.
@@ -66,6 +68,14 @@ impl Listener {
                     let span = handler::span(next_id, peer);
                     let task = handler::serve(stream, ingress, Arc::clone(admin), permit);
                     self.ingress.shutdown.spawn(task.instrument(span));
+                }
+                Role::Admin(admin) => {
+                    let task = handler::serve_admin(stream, Arc::clone(admin), ingress.shutdown.clone());
+                    // The permit is held for the connection's life like any other.
+                    self.ingress.shutdown.spawn(async move {
+                        task.await;
+                        drop(permit);
+                    });
                 }
                 Role::Mirror => {
                     let span = tracing::info_span!("mirror", id = next_id, %peer);

@@ -27,6 +27,8 @@ pub struct TestPantry {
     pub addr: SocketAddr,
     /// The registry-mirror port, when the config asked for one.
     pub mirror: Option<SocketAddr>,
+    /// The admin port, when the config asked for one.
+    pub admin: Option<SocketAddr>,
     pub pantry: Arc<Pantry>,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -63,6 +65,12 @@ pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
     };
     let mirror = mirror_listener.as_ref().map(|l| l.local_addr().unwrap());
     config.mirror_listen = mirror;
+    let admin_listener = match config.admin_listen {
+        Some(_) => Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+        None => None,
+    };
+    let admin = admin_listener.as_ref().map(|l| l.local_addr().unwrap());
+    config.admin_listen = admin;
     let pantry = Arc::new(Pantry::new(config).await.unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -70,12 +78,15 @@ pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
     let serving = Arc::clone(&pantry);
     let task = tokio::spawn(async move {
         serving
-            .serve_with_mirror(listener, mirror_listener, async {
-                let _ = stopped.await;
-            })
+            .serve_sockets(
+                pantry::Sockets { proxy: listener, mirror: mirror_listener, admin: admin_listener },
+                async {
+                    let _ = stopped.await;
+                },
+            )
             .await
     });
-    TestPantry { addr, mirror, pantry, dir, stop: Some(stop), task }
+    TestPantry { addr, mirror, admin, pantry, dir, stop: Some(stop), task }
 }
 
 pub fn roots_from_pem(pem: &str) -> RootCertStore {
