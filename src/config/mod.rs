@@ -11,6 +11,7 @@ use std::{
 
 mod file;
 mod patterns;
+pub mod reference;
 mod show;
 
 pub use patterns::{HostPattern, ResolveRule};

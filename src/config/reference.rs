@@ -1,0 +1,107 @@
+//! The configuration reference (docs/CONFIGURATION.md), generated from the flag definitions and
+//! the file keys so that it cannot drift: a test compares the committed file with this output and
+//! checks that every key the file parser accepts is described here.
+
+use clap::{Args, Command};
+
+use super::RunArgs;
+
+/// Keys that exist only in the TOML file, with their meaning and default.
+pub const FILE_ONLY: &[(&str, &str)] = &[
+    ("connect_ports", "extra ports CONNECT may reach; 443 and the ports of intercept entries are always allowed, so pantry is never an open relay [default: none]"),
+    ("tunnel_idle_timeout", "a tunnel with no bytes either way for this long is closed [default: 10m]"),
+    ("upstream_connect_timeout", "DNS + TCP connect to an upstream [default: 10s]"),
+    ("upstream_response_timeout", "an upstream's response headers; a stalled upstream then counts as down [default: 30s]"),
+    ("shutdown_grace", "how long transfers in flight may run on after SIGINT/SIGTERM [default: 30s]"),
+    ("max_connections", "concurrent client connections over all ports [default: 4096]"),
+    ("finish_abandoned_fetches", "`false`: a fetch every client has left stops (spares metered links); `true`: it finishes and is stored [default: false]"),
+    ("tag_ttl", "how long a tag's answer is trusted when no `[[tag_rules]]` entry matches: a duration, `0` (always revalidate) or `immutable` [default: 10m]"),
+    ("tag_rules", "`[[tag_rules]]` entries `registry`, `repository`, `tag` (globs, default `*`) and `ttl`; first match wins; built in: `latest` 1m"),
+    ("repositories", "`[[repositories]]` entries `registry`, `repository` (globs), `action` (`cache`, `pass`, `deny`), `push` (bool); first match wins"),
+    ("mirrors", "`[[mirrors]]` entries `registry` (the one mirrored), `url` (`https://host[:port]`), `priority` (lower first); tried before the registry for content and tags, with failover"),
+    ("refresh", "`[refresh]` table: `images` (image references), `every` (default 1h), `platform` (default every platform); prefetched at start and on that schedule"),
+];
+
+/// The reference as Markdown.
+pub fn markdown() -> String {
+    let command = RunArgs::augment_args(Command::new("pantry"));
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         Generated from pantry's flag definitions and file keys (`src/config/reference.rs`); a test keeps \
+         it current.\n\n\
+         Every flag has a `PANTRY_*` environment variable and a key in the TOML file given with \
+         `--config` (the flag's name with `_` for `-`). Flags win over the environment, the environment \
+         over the file, the file over the defaults. An invalid configuration lists every problem at once \
+         and exits with status 2; `pantry check-config` prints the effective configuration. Registry \
+         names in rules (`tag_rules`, `repositories`, `mirrors`, `pin`) mean port 443 when they have no \
+         port, and `docker.io` means Docker Hub's API host `registry-1.docker.io`. SIGHUP reloads the \
+         file; listen addresses, directories, upstream TLS and name overrides, the parent proxy, the \
+         size cap, the connection limit and upstream timeouts need a restart.\n\n\
+         ## Flags, environment, file keys\n\n\
+         | flag | environment | file key | meaning |\n|---|---|---|---|\n",
+    );
+    for arg in command.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        let value = match arg.get_action().takes_values() {
+            true => {
+                arg.get_value_names().and_then(|v| v.first()).map(|v| format!(" {v}")).unwrap_or_default()
+            }
+            false => String::new(),
+        };
+        let env = arg.get_env().map(|e| format!("`{}`", e.to_string_lossy())).unwrap_or_default();
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default().replace('|', "\\|");
+        let key = if long == "config" { "—".to_string() } else { format!("`{}`", long.replace('-', "_")) };
+        out.push_str(&format!("| `--{long}{value}` | {env} | {key} | {help} |\n"));
+    }
+    out.push_str("\n## Keys only in the file\n\n| key | meaning |\n|---|---|\n");
+    for (key, meaning) in FILE_ONLY {
+        out.push_str(&format!("| `{key}` | {meaning} |\n"));
+    }
+    out.push_str("\nSee `examples/pantry.toml` and the other `examples/pantry-*.toml` for complete files.\n");
+    out
+}
+
+/// Every key of the file a flag or `FILE_ONLY` describes.
+pub fn described_keys() -> Vec<String> {
+    let command = RunArgs::augment_args(Command::new("pantry"));
+    let flags = command.get_arguments().filter_map(|a| a.get_long()).map(|l| l.replace('-', "_"));
+    flags.chain(FILE_ONLY.iter().map(|(k, _)| k.to_string())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// The keys the file parser accepts, read from its own "unknown field" error.
+    fn parser_keys() -> Vec<String> {
+        let error =
+            toml::from_str::<super::super::file::FileConfig>("no_such_key = 1").unwrap_err().to_string();
+        let expected = error.split("expected one of").nth(1).expect("serde lists the fields");
+        expected.split(',').map(|k| k.trim().trim_matches(|c| c == '`' || c == '\n').to_string()).collect()
+    }
+
+    #[test]
+    fn every_file_key_is_described_and_nothing_else() {
+        let mut parsed = parser_keys();
+        let mut described: Vec<String> = described_keys().into_iter().filter(|k| k != "config").collect();
+        parsed.sort();
+        described.sort();
+        assert_eq!(parsed, described);
+    }
+
+    #[test]
+    fn the_committed_reference_is_current() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/CONFIGURATION.md");
+        let generated = markdown();
+        if std::env::var_os("PANTRY_BLESS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/CONFIGURATION.md is stale: run `PANTRY_BLESS=1 cargo test --lib reference` and commit it"
+        );
+    }
+}
