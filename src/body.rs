@@ -2,8 +2,10 @@
 //!
 //! Bodies are never collected whole; every constructor here streams or holds a small, fixed buffer.
 
+use std::time::Duration;
+
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
 
 /// Errors carried inside a body stream.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -24,4 +26,38 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 /// Wraps hyper's incoming body without buffering it.
 pub fn incoming(body: hyper::body::Incoming) -> Body {
     body.map_err(BoxError::from).boxed()
+}
+
+/// `body`, failing (so that the receiver sees a broken transfer, never a clean short one) when no
+/// frame arrives for `idle`.
+pub fn with_idle_timeout(body: Body, idle: Duration) -> Body {
+    let frames = futures_util::stream::unfold(Some(body), move |body| async move {
+        let mut body = body?;
+        match tokio::time::timeout(idle, body.frame()).await {
+            Ok(Some(frame)) => Some((frame, Some(body))),
+            Ok(None) => None,
+            Err(_) => {
+                let error = format!("upstream sent nothing for {}", humantime::format_duration(idle));
+                Some((Err(BoxError::from(error)), None))
+            }
+        }
+    });
+    StreamBody::new(frames).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_body_fails_after_the_idle_time() {
+        let stalled =
+            StreamBody::new(futures_util::stream::pending::<Result<http_body::Frame<Bytes>, BoxError>>());
+        let mut body = with_idle_timeout(stalled.boxed(), Duration::from_secs(5));
+        let error = body.frame().await.unwrap().unwrap_err();
+        assert!(error.to_string().contains("nothing for 5s"), "{error}");
+        assert!(body.frame().await.is_none(), "the body ends after its error");
+        let mut fine = with_idle_timeout(full("abc"), Duration::from_secs(5));
+        assert_eq!(fine.frame().await.unwrap().unwrap().into_data().unwrap(), "abc");
+    }
 }

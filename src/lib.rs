@@ -157,7 +157,7 @@ impl Pantry {
     pub fn reload(&self, config: Config) -> Vec<&'static str> {
         let old = self.ingress.config.load_full();
         let mut restart = Vec::new();
-        let checks: [(&'static str, bool); 12] = [
+        let checks: [(&'static str, bool); 13] = [
             ("listen", old.listen != config.listen),
             ("mirror_listen", old.mirror_listen != config.mirror_listen),
             ("mirror_tls", old.mirror_tls != config.mirror_tls),
@@ -170,6 +170,7 @@ impl Pantry {
             ("max_connections", old.max_connections != config.max_connections),
             ("upstream_connect_timeout", old.upstream_connect_timeout != config.upstream_connect_timeout),
             ("upstream_response_timeout", old.upstream_response_timeout != config.upstream_response_timeout),
+            ("upstream_body_timeout", old.upstream_body_timeout != config.upstream_body_timeout),
         ];
         for (name, changed) in checks {
             if changed {

@@ -11,6 +11,7 @@ use std::{
     io,
     path::PathBuf,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -87,11 +88,12 @@ impl Flight {
 }
 
 /// The in-flight fetches, by digest.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Flights {
     active: Mutex<HashMap<Digest, Arc<Flight>>>,
     metrics: Arc<Metrics>,
     finish_abandoned: bool,
+    body_timeout: Duration,
 }
 
 /// The caller's part in a fetch.
@@ -105,9 +107,10 @@ pub enum Role {
 
 impl Flights {
     /// No fetches yet; counts into `metrics`. With `finish_abandoned`, a fetch every client left
-    /// runs to the end (and is stored); otherwise it stops.
-    pub fn new(metrics: Arc<Metrics>, finish_abandoned: bool) -> Self {
-        Self { active: Mutex::default(), metrics, finish_abandoned }
+    /// runs to the end (and is stored); otherwise it stops. An upstream body silent for
+    /// `body_timeout` aborts its fetch.
+    pub fn new(metrics: Arc<Metrics>, finish_abandoned: bool, body_timeout: Duration) -> Self {
+        Self { active: Mutex::default(), metrics, finish_abandoned, body_timeout }
     }
 
     /// Joins the fetch of `digest`, or starts one (as its leader) if there is none.
@@ -218,12 +221,14 @@ async fn pump(
     let digest = lead.flight.digest.clone();
     let mut verifier = digest.verifier();
     let mut written = 0u64;
-    let finish_abandoned = lead.flights.finish_abandoned;
+    let (finish_abandoned, body_timeout) = (lead.flights.finish_abandoned, lead.flights.body_timeout);
     let flight = Arc::clone(&lead.flight);
     let outcome: Result<(), String> = async {
         loop {
             let frame = tokio::select! {
-                frame = body.frame() => frame,
+                frame = tokio::time::timeout(body_timeout, body.frame()) => frame.map_err(|_| {
+                    format!("upstream sent nothing for {}", humantime::format_duration(body_timeout))
+                })?,
                 () = flight.state.closed(), if !finish_abandoned => {
                     return Err("every client left; fetch stopped (finish_abandoned_fetches = false)".into());
                 }

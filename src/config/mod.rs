@@ -155,6 +155,8 @@ pub struct Config {
     pub upstream_connect_timeout: Duration,
     /// Upper bound for an upstream's response headers (a stalled upstream counts as down).
     pub upstream_response_timeout: Duration,
+    /// Longest silence within an upstream body before the transfer is aborted.
+    pub upstream_body_timeout: Duration,
     /// How long in-flight transfers may run on after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Concurrent client connections at most.
@@ -201,6 +203,7 @@ impl Default for Config {
             tunnel_idle_timeout: Duration::from_secs(600),
             upstream_connect_timeout: Duration::from_secs(10),
             upstream_response_timeout: Duration::from_secs(30),
+            upstream_body_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 4096,
             tag_ttl: Ttl::For(Duration::from_secs(600)),
@@ -339,6 +342,7 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
         ("tunnel_idle_timeout", file.tunnel_idle_timeout, &mut config.tunnel_idle_timeout),
         ("upstream_connect_timeout", file.upstream_connect_timeout, &mut config.upstream_connect_timeout),
         ("upstream_response_timeout", file.upstream_response_timeout, &mut config.upstream_response_timeout),
+        ("upstream_body_timeout", file.upstream_body_timeout, &mut config.upstream_body_timeout),
         ("shutdown_grace", file.shutdown_grace, &mut config.shutdown_grace),
     ];
     for (key, text, slot) in durations {

@@ -39,5 +39,5 @@ pub(super) async fn authorize(
         return Ok(Access::Allowed { anonymous_ok: credential.is_none() });
     }
     tracing::info!(scope, status = response.status().as_u16(), "upstream refused access to cached content");
-    Ok(Access::Refused(forward::refusal(response)))
+    Ok(Access::Refused(forward::refusal(proxy, response)))
 }

@@ -56,7 +56,7 @@ pub(super) async fn serve(
                 return Ok(answer);
             }
             let response = forward::ask(proxy, Method::HEAD, parts, target).await?;
-            return Ok(with_status(forward::relay(response), cache_status::MISS));
+            return Ok(with_status(forward::relay(proxy, response), cache_status::MISS));
         }
         match proxy.flights.join(digest, credential) {
             Role::Lead(lead) => return lead_fetch(proxy, lead, parts, target, &scope, credential).await,
@@ -123,7 +123,7 @@ async fn lead_fetch(
     let response = forward::ask_mirrored(proxy, Method::GET, parts, target).await?;
     if response.status() != StatusCode::OK {
         lead.decline();
-        return Ok(with_status(forward::relay(response), cache_status::MISS));
+        return Ok(with_status(forward::relay(proxy, response), cache_status::MISS));
     }
     if let Some(credential) = credential {
         proxy.grants.grant(credential, scope);

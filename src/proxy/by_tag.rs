@@ -132,7 +132,7 @@ async fn revalidate(proxy: &Proxy, parts: &Parts, target: &Target) -> Revalidati
         let detail = format!("revalidation answered {status}");
         return Revalidation::Unreachable(ProxyError::Upstream { target: target.to_string(), detail });
     }
-    let refusal = forward::refusal(response);
+    let refusal = forward::refusal(proxy, response);
     Revalidation::Refused(refusal.status(), refusal.headers().clone())
 }
 
@@ -152,7 +152,7 @@ async fn fetch(
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .is_some_and(|len| len > MAX_MANIFEST);
     if response.status() != StatusCode::OK || too_large {
-        let mut relayed = forward::relay(response);
+        let mut relayed = forward::relay(proxy, response);
         relayed.headers_mut().insert("cache-status", HeaderValue::from_static(cache_status::MISS));
         return Ok(relayed);
     }
@@ -161,11 +161,11 @@ async fn fetch(
         |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(String::from);
     let media_type = header_text(header::CONTENT_TYPE.as_str());
     let announced = header_text("docker-content-digest");
-    let bytes = Limited::new(response.into_body(), MAX_MANIFEST)
-        .collect()
-        .await
-        .map_err(|e| upstream_error(format!("manifest body: {e}")))?
-        .to_bytes();
+    let collected =
+        tokio::time::timeout(proxy.body_timeout, Limited::new(response.into_body(), MAX_MANIFEST).collect())
+            .await
+            .map_err(|_| upstream_error("manifest body: upstream went silent".into()))?;
+    let bytes = collected.map_err(|e| upstream_error(format!("manifest body: {e}")))?.to_bytes();
     proxy.metrics.fetched_upstream(bytes.len() as u64);
     let digest = manifest_digest(announced.as_deref(), &bytes).map_err(upstream_error)?;
     if let Some(credential) = credential {

@@ -29,15 +29,16 @@ pub(super) async fn forward(
     hop_by_hop::strip(&mut parts.headers);
     parts.headers.remove(header::HOST);
     let response = proxy.upstream.send(Request::from_parts(parts, body)).await?;
-    Ok(relay(response))
+    Ok(relay(proxy, response))
 }
 
-/// An upstream answer as pantry passes it on: hop-by-hop headers removed, body streamed.
-pub(super) fn relay(response: Response<Incoming>) -> Response<Body> {
+/// An upstream answer as pantry passes it on: hop-by-hop headers removed, body streamed (and
+/// broken off if upstream goes silent for the body timeout).
+pub(super) fn relay(proxy: &Proxy, response: Response<Incoming>) -> Response<Body> {
     let (mut parts, incoming) = response.into_parts();
     hop_by_hop::strip(&mut parts.headers);
     parts.version = Version::HTTP_11;
-    Response::from_parts(parts, body::incoming(incoming))
+    Response::from_parts(parts, body::with_idle_timeout(body::incoming(incoming), proxy.body_timeout))
 }
 
 /// Asks upstream for the client's path on pantry's behalf (see [`fetch_headers`]), following redirects.
@@ -89,8 +90,8 @@ pub(super) async fn ask_mirrored(
 }
 
 /// Upstream's refusal (401 with its challenge, 403, 404…) relayed with an empty body.
-pub(super) fn refusal(response: Response<Incoming>) -> Response<Body> {
-    let mut refusal = relay(response);
+pub(super) fn refusal(proxy: &Proxy, response: Response<Incoming>) -> Response<Body> {
+    let mut refusal = relay(proxy, response);
     *refusal.body_mut() = body::empty();
     refusal.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
     refusal

@@ -9,7 +9,7 @@ mod by_digest;
 mod by_tag;
 mod forward;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
 
@@ -80,6 +80,7 @@ pub struct Proxy {
     flights: Arc<Flights>,
     grants: Arc<Grants>,
     rules: Arc<ArcSwap<Rules>>,
+    body_timeout: Duration,
     metrics: Arc<Metrics>,
     revalidations: Arc<by_tag::Revalidations>,
     clock: Clock,
@@ -91,7 +92,12 @@ impl Proxy {
         Self {
             upstream,
             store,
-            flights: Arc::new(Flights::new(Arc::clone(&metrics), config.finish_abandoned_fetches)),
+            flights: Arc::new(Flights::new(
+                Arc::clone(&metrics),
+                config.finish_abandoned_fetches,
+                config.upstream_body_timeout,
+            )),
+            body_timeout: config.upstream_body_timeout,
             metrics,
             revalidations: Arc::default(),
             grants: Arc::default(),
