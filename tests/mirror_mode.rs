@@ -83,7 +83,7 @@ async fn challenges_are_relayed_and_other_paths_are_not_found() {
     let mut sender = mirror(&pantry).await;
     let authorized = Request::get(format!("/v2/secret/blobs/{blob}"))
         .header("host", "pantry.local")
-        .header("authorization", "Bearer good")
+        .header("authorization", common::registry::TOKEN)
         .body(Full::new(Bytes::new()))
         .unwrap();
     assert_eq!(sender.send(authorized).await.status(), 200);

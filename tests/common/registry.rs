@@ -25,7 +25,7 @@ use tokio::{net::TcpListener, sync::Notify};
 
 use super::upstream::TestCa;
 
-pub const TOKEN: &str = "Bearer good";
+pub const TOKEN: &str = "Bearer good-7f3a9c1e5d-secret";
 pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// Everything the fake registry serves and saw.
@@ -77,7 +77,7 @@ impl RegistryState {
         self.token_repos.lock().unwrap().insert(repo.to_string());
     }
 
-    /// Makes `repo` require `Authorization: Bearer good`.
+    /// Makes `repo` require `Authorization: TOKEN`.
     pub fn make_private(&self, repo: &str) {
         self.private.lock().unwrap().insert(repo.to_string());
     }
