@@ -85,3 +85,81 @@ async fn kill_9_mid_fetch_leaves_nothing_corrupt_behind() {
     let report = String::from_utf8_lossy(&gc.stdout);
     assert!(report.contains("checked:        3") && report.contains("corrupt:        0"), "{report}");
 }
+
+/// GETs `path` through pantry; the body's bytes, or why the transfer failed.
+async fn fetch(addr: &str, dir: &Path, host: &str, path: &str) -> Result<Bytes, String> {
+    let response = get(addr, dir, host, path).await;
+    if response.status() != 200 {
+        return Err(format!("status {}", response.status()));
+    }
+    response.into_body().collect().await.map(|b| b.to_bytes()).map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_moments_of_100_concurrent_cold_pulls() {
+    const ROUNDS: u64 = 20;
+    const PULLS: usize = 100;
+    let registry = FakeRegistry::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = registry.host();
+    // A small xorshift: random but repeatable moments, printed on failure.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut random = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..ROUNDS {
+        let blobs: Vec<(String, Vec<u8>)> = (0..PULLS)
+            .map(|i| {
+                let bytes: Vec<u8> = (0..200_000u32 + i as u32 * 997)
+                    .map(|b| (b ^ (round as u32 * 31 + i as u32)) as u8)
+                    .collect();
+                (registry.state.add_blob(bytes.clone(), "application/octet-stream"), bytes)
+            })
+            .collect();
+        let (mut child, addr) = start(&registry, dir.path());
+        let pulls: Vec<_> = blobs
+            .iter()
+            .map(|(digest, _)| {
+                let (addr, dir, host) = (addr.clone(), dir.path().to_path_buf(), host.clone());
+                let path = format!("/v2/app/blobs/{digest}");
+                tokio::spawn(async move { fetch(&addr, &dir, &host, &path).await })
+            })
+            .collect();
+        let moment = random() % 400;
+        tokio::time::sleep(std::time::Duration::from_millis(moment)).await;
+        child.kill().unwrap(); // SIGKILL, wherever the pulls are
+        child.wait().unwrap();
+        for (pull, (digest, bytes)) in pulls.into_iter().zip(&blobs) {
+            if let Ok(Ok(body)) = pull.await {
+                assert_eq!(
+                    &body[..],
+                    &bytes[..],
+                    "round {round} (kill at {moment} ms): {digest} came back wrong"
+                );
+            }
+        }
+
+        let (mut child, addr) = start(&registry, dir.path());
+        for (digest, bytes) in &blobs {
+            let body = fetch(&addr, dir.path(), &host, &format!("/v2/app/blobs/{digest}")).await;
+            assert_eq!(
+                body.as_deref(),
+                Ok(&bytes[..]),
+                "round {round} (kill at {moment} ms): {digest} after restart"
+            );
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let gc = Command::new(env!("CARGO_BIN_EXE_pantry"))
+        .args(["cache", "gc", "--cache-dir"])
+        .arg(dir.path().join("cache"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&gc.stdout);
+    let checked = format!("checked:        {}", ROUNDS as usize * PULLS);
+    assert!(report.contains(&checked) && report.contains("corrupt:        0"), "{report}");
+}
