@@ -241,6 +241,22 @@ impl Config {
         }
     }
 
+    /// The configuration a TOML file's text gives on its own (no flags or environment), as
+    /// `--config` would load it. Used by the config fuzz target.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
+        let mut problems = Vec::new();
+        let file = toml::from_str(text).unwrap_or_else(|e| {
+            problems.push(format!("config file: {e}"));
+            FileConfig::default()
+        });
+        let config = merge(&RunArgs::default(), file, &mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
     /// Whether CONNECT to `host:port` is intercepted (TLS terminated) rather than tunnelled.
     pub fn intercepts(&self, host: &str, port: u16) -> bool {
         self.intercept_all || self.intercept.iter().any(|p| p.matches(host, port))
