@@ -27,6 +27,7 @@ pub(super) struct FileConfig {
     pub(super) log_format: Option<String>,
     pub(super) connect_ports: Option<Vec<u16>>,
     pub(super) tunnel_idle_timeout: Option<String>,
+    pub(super) client_header_timeout: Option<String>,
     pub(super) upstream_connect_timeout: Option<String>,
     pub(super) upstream_response_timeout: Option<String>,
     pub(super) upstream_body_timeout: Option<String>,

@@ -151,6 +151,8 @@ pub struct Config {
     pub connect_ports: Vec<u16>,
     /// A tunnel with no bytes either way for this long is closed.
     pub tunnel_idle_timeout: Duration,
+    /// A client must send each request head within this long (slow or idle clients are closed).
+    pub client_header_timeout: Duration,
     /// Upper bound for DNS + TCP connect to an upstream.
     pub upstream_connect_timeout: Duration,
     /// Upper bound for an upstream's response headers (a stalled upstream counts as down).
@@ -201,6 +203,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             connect_ports: Vec::new(),
             tunnel_idle_timeout: Duration::from_secs(600),
+            client_header_timeout: Duration::from_secs(30),
             upstream_connect_timeout: Duration::from_secs(10),
             upstream_response_timeout: Duration::from_secs(30),
             upstream_body_timeout: Duration::from_secs(60),
@@ -356,6 +359,7 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
     config.connect_ports = file.connect_ports.unwrap_or_default();
     let durations = [
         ("tunnel_idle_timeout", file.tunnel_idle_timeout, &mut config.tunnel_idle_timeout),
+        ("client_header_timeout", file.client_header_timeout, &mut config.client_header_timeout),
         ("upstream_connect_timeout", file.upstream_connect_timeout, &mut config.upstream_connect_timeout),
         ("upstream_response_timeout", file.upstream_response_timeout, &mut config.upstream_response_timeout),
         ("upstream_body_timeout", file.upstream_body_timeout, &mut config.upstream_body_timeout),

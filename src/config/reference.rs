@@ -10,6 +10,7 @@ use super::RunArgs;
 pub const FILE_ONLY: &[(&str, &str)] = &[
     ("connect_ports", "extra ports CONNECT may reach; 443 and the ports of intercept entries are always allowed, so pantry is never an open relay [default: none]"),
     ("tunnel_idle_timeout", "a tunnel with no bytes either way for this long is closed [default: 10m]"),
+    ("client_header_timeout", "a client must send each request head within this long, on every port; slow (slowloris) and idle keep-alive clients are closed [default: 30s]"),
     ("upstream_connect_timeout", "DNS + TCP connect to an upstream [default: 10s]"),
     ("upstream_response_timeout", "an upstream's response headers; a stalled upstream then counts as down [default: 30s]"),
     ("upstream_body_timeout", "longest silence within an upstream body before the transfer is aborted (the clients see a broken transfer, nothing is stored) [default: 60s]"),

@@ -54,6 +54,7 @@ impl Config {
         let ports = self.connect_ports.iter().map(|p| Value::Integer(i64::from(*p))).collect();
         t.insert("connect_ports".into(), Value::Array(ports));
         t.insert("tunnel_idle_timeout".into(), duration(self.tunnel_idle_timeout));
+        t.insert("client_header_timeout".into(), duration(self.client_header_timeout));
         t.insert("upstream_connect_timeout".into(), duration(self.upstream_connect_timeout));
         t.insert("upstream_response_timeout".into(), duration(self.upstream_response_timeout));
         t.insert("upstream_body_timeout".into(), duration(self.upstream_body_timeout));

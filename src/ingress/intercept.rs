@@ -4,10 +4,7 @@
 use std::{convert::Infallible, sync::Arc};
 
 use hyper::{service::service_fn, upgrade::Upgraded};
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::conn::auto,
-};
+use hyper_util::rt::TokioIo;
 
 use super::Ingress;
 use crate::{mitm, target::Target};
@@ -25,7 +22,7 @@ pub async fn serve(ingress: &Arc<Ingress>, io: TokioIo<Upgraded>, target: Target
         let target = Arc::clone(&target);
         async move { Ok::<_, Infallible>(proxy.handle(request.map(crate::body::incoming), &target).await) }
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let builder = crate::server::http_server(ingress.config.load().client_header_timeout);
     let connection = builder.serve_connection(TokioIo::new(tls), service);
     tokio::pin!(connection);
     tokio::select! {

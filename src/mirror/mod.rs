@@ -14,10 +14,7 @@ use std::{convert::Infallible, sync::Arc};
 
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::{body::Incoming, service::service_fn};
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::conn::auto,
-};
+use hyper_util::rt::TokioIo;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
@@ -50,12 +47,12 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shutdown = ingress.shutdown.clone();
+    let builder = crate::server::http_server(ingress.config.load().client_header_timeout);
     let service = service_fn(move |request: Request<Incoming>| {
         let ingress = Arc::clone(&ingress);
         let _permit = permit.clone();
         async move { Ok::<_, Infallible>(handle(&ingress, request).await) }
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
     let connection = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     let result = tokio::select! {

@@ -15,6 +15,7 @@ use crate::{body::Body, ingress::Ingress, shutdown::ConnectionPermit};
 /// connection against `max_connections`, and goes with it into a tunnel if it becomes one.
 pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, admin: Arc<Admin>, permit: ConnectionPermit) {
     let shutdown = ingress.shutdown.clone();
+    let header_timeout = ingress.config.load().client_header_timeout;
     let service = service_fn(move |mut request: Request<Incoming>| {
         let ingress = Arc::clone(&ingress);
         let admin = Arc::clone(&admin);
@@ -23,7 +24,7 @@ pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, admin: Arc<Admin>, 
     });
     let connection = http1::Builder::new()
         .preserve_header_case(false)
-        .header_read_timeout(std::time::Duration::from_secs(30))
+        .header_read_timeout(header_timeout)
         .timer(hyper_util::rt::TokioTimer::new())
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
@@ -54,13 +55,18 @@ async fn dispatch(ingress: &Arc<Ingress>, admin: &Admin, request: Request<Incomi
 }
 
 /// Serves one connection to the admin port: every request is an admin page.
-pub async fn serve_admin(stream: TcpStream, admin: Arc<Admin>, shutdown: crate::shutdown::Shutdown) {
+pub async fn serve_admin(
+    stream: TcpStream,
+    admin: Arc<Admin>,
+    shutdown: crate::shutdown::Shutdown,
+    header_timeout: std::time::Duration,
+) {
     let service = service_fn(move |request: Request<Incoming>| {
         let admin = Arc::clone(&admin);
         async move { Ok::<_, Infallible>(admin.handle(&request)) }
     });
     let connection = http1::Builder::new()
-        .header_read_timeout(std::time::Duration::from_secs(30))
+        .header_read_timeout(header_timeout)
         .timer(hyper_util::rt::TokioTimer::new())
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);

@@ -70,7 +70,9 @@ impl Listener {
                     self.ingress.shutdown.spawn(task.instrument(span));
                 }
                 Role::Admin(admin) => {
-                    let task = handler::serve_admin(stream, Arc::clone(admin), ingress.shutdown.clone());
+                    let timeout = ingress.config.load().client_header_timeout;
+                    let task =
+                        handler::serve_admin(stream, Arc::clone(admin), ingress.shutdown.clone(), timeout);
                     // The permit is held for the connection's life like any other.
                     self.ingress.shutdown.spawn(async move {
                         task.await;
