@@ -45,6 +45,44 @@ pub fn with_idle_timeout(body: Body, idle: Duration) -> Body {
     StreamBody::new(frames).boxed()
 }
 
+/// `body`, ending in an error instead of its last bytes when it does not hash to `digest`
+/// (content passed through without being stored is still checked). The newest frame is held back
+/// until the next one arrives, so a receiver with a Content-Length never sees a lie complete.
+pub fn verified(body: Body, digest: crate::registry::digest::Digest) -> Body {
+    struct State {
+        body: Body,
+        verifier: crate::registry::digest::Verifier,
+        held: Option<http_body::Frame<Bytes>>,
+    }
+    let state = Some(State { body, verifier: digest.verifier(), held: None });
+    let frames = futures_util::stream::unfold(state, |state| async move {
+        let mut state = state?;
+        loop {
+            match state.body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        state.verifier.update(data);
+                    }
+                    if let Some(previous) = state.held.replace(frame) {
+                        return Some((Ok(previous), Some(state)));
+                    }
+                }
+                Some(Err(error)) => return Some((Err(error), None)),
+                None => {
+                    return match state.verifier.finish() {
+                        Ok(()) => state.held.take().map(|last| (Ok(last), None)),
+                        Err(mismatch) => {
+                            let error = format!("upstream sent content with digest {}", mismatch.actual);
+                            Some((Err(BoxError::from(error)), None))
+                        }
+                    }
+                }
+            }
+        }
+    });
+    StreamBody::new(frames).boxed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +97,15 @@ mod tests {
         assert!(body.frame().await.is_none(), "the body ends after its error");
         let mut fine = with_idle_timeout(full("abc"), Duration::from_secs(5));
         assert_eq!(fine.frame().await.unwrap().unwrap().into_data().unwrap(), "abc");
+    }
+
+    #[tokio::test]
+    async fn passed_through_content_is_verified_at_its_end() {
+        use crate::registry::digest::{Algorithm, Digest};
+        let digest = Digest::of(Algorithm::Sha256, b"right");
+        let good = verified(full("right"), digest.clone()).collect().await;
+        assert_eq!(good.unwrap().to_bytes(), "right");
+        let bad = verified(full("wrong"), digest).collect().await;
+        assert!(bad.unwrap_err().to_string().contains("upstream sent content with digest"));
     }
 }

@@ -174,6 +174,9 @@ impl Lead {
         meta: BlobMeta,
     ) -> Result<(Arc<Flight>, watch::Receiver<FlightState>), (io::Error, Body)> {
         let path = store.spool_path();
+        if let Err(error) = store.room_for(size) {
+            return Err((error, body));
+        }
         let files = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

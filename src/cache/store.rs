@@ -189,6 +189,21 @@ impl Store {
         Some(CachedBlob { digest: digest.clone(), path, size, meta })
     }
 
+    /// Whether the cache's file system has room for a blob of `size` bytes (unknown: a minimum)
+    /// plus a margin; a full disk then passes content through uncached instead of failing it.
+    pub fn room_for(&self, size: Option<u64>) -> std::io::Result<()> {
+        const MARGIN: u64 = 1024 * 1024;
+        let available = fs4::available_space(self.root.join("tmp"))?;
+        let needed = size.unwrap_or(0) + MARGIN;
+        if available < needed {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!("{} has {available} bytes free, {needed} needed", self.root.display()),
+            ));
+        }
+        Ok(())
+    }
+
     /// A new, empty spool file path under `tmp/` (unique within this process).
     pub fn spool_path(&self) -> PathBuf {
         let n = self.next_spool.fetch_add(1, Ordering::Relaxed);

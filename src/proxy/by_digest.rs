@@ -131,7 +131,7 @@ async fn lead_fetch(
     let header_text = |name| response.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     let size = header_text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     let media_type = header_text(header::CONTENT_TYPE).map(String::from);
-    let mut meta = BlobMeta { media_type, ..BlobMeta::default() };
+    let mut meta = BlobMeta { media_type: media_type.clone(), ..BlobMeta::default() };
     meta.seen_in.insert(scope.to_string());
     if credential.is_none() {
         meta.public_in.insert(scope.to_string());
@@ -152,11 +152,16 @@ async fn lead_fetch(
         }
         Err((error, body)) => {
             tracing::warn!(digest = %flight.digest, %error, "cannot spool; passing through uncached");
-            Ok(Response::builder()
-                .header(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))
-                .header("cache-status", cache_status::MISS)
-                .body(body)
-                .map_err(|e| ProxyError::Internal(e.to_string()))?)
+            let mut response = Response::new(body::empty());
+            *response.headers_mut() =
+                respond::digest_headers(&flight.digest, media_type.as_deref(), cache_status::MISS);
+            if let Some(size) = size {
+                response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+            }
+            if parts.method != Method::HEAD {
+                *response.body_mut() = body::verified(body, flight.digest.clone());
+            }
+            Ok(response)
         }
     }
 }
