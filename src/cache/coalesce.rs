@@ -239,6 +239,9 @@ async fn pump(
             let Some(frame) = frame else { break };
             let frame = frame.map_err(|e| format!("upstream body failed: {e}"))?;
             let Ok(data) = frame.into_data() else { continue };
+            if data.is_empty() {
+                continue; // an empty frame would publish the whole body before it is verified
+            }
             file.write_all(&data).await.map_err(|e| format!("spool write failed: {e}"))?;
             file.flush().await.map_err(|e| format!("spool write failed: {e}"))?;
             verifier.update(&data);
@@ -251,10 +254,10 @@ async fn pump(
                     spool.size.unwrap_or(0)
                 ));
             }
-            // Publish everything but the newest chunk: the end is released only once verified.
-            lead.flight
-                .state
-                .send_replace(FlightState::Streaming { spool: Arc::clone(&spool), sendable: before });
+            // Publish everything but the newest chunk, and never the last byte: the end is
+            // released only once verified (a reader that got every byte would see a clean end).
+            let sendable = spool.size.map_or(before, |size| before.min(size.saturating_sub(1)));
+            lead.flight.state.send_replace(FlightState::Streaming { spool: Arc::clone(&spool), sendable });
         }
         if let Some(size) = spool.size.filter(|size| *size != written) {
             return Err(format!("upstream sent {written} bytes, Content-Length said {size}"));
