@@ -103,8 +103,9 @@ pub async fn proxy_core(config: &Config) -> Result<Proxy, StartError> {
 }
 
 async fn core(config: &Config) -> Result<(Proxy, Dialer), StartError> {
-    let dialer =
-        Dialer::new(&config.resolve, config.upstream_connect_timeout).via(config.upstream_proxy.clone());
+    let dialer = Dialer::new(&config.resolve, config.upstream_connect_timeout)
+        .deny(&config.deny_destinations)
+        .via(config.upstream_proxy.clone());
     let upstream = Upstream::new(dialer.clone(), &config.upstream_ca, config.upstream_response_timeout)?;
     let store = Arc::new(Store::open(&config.cache_dir, config.max_size, config.clock.clone()).await?);
     let metrics = Arc::new(Metrics::default());
@@ -157,7 +158,8 @@ impl Pantry {
     pub fn reload(&self, config: Config) -> Vec<&'static str> {
         let old = self.ingress.config.load_full();
         let mut restart = Vec::new();
-        let checks: [(&'static str, bool); 13] = [
+        let checks: [(&'static str, bool); 14] = [
+            ("deny_destinations", old.deny_destinations != config.deny_destinations),
             ("listen", old.listen != config.listen),
             ("mirror_listen", old.mirror_listen != config.mirror_listen),
             ("mirror_tls", old.mirror_tls != config.mirror_tls),

@@ -11,6 +11,8 @@ use serde::Deserialize;
 pub(super) struct FileConfig {
     pub(super) listen: Option<String>,
     pub(super) admin_listen: Option<String>,
+    pub(super) allow_clients: Option<Vec<String>>,
+    pub(super) deny_destinations: Option<Vec<String>>,
     pub(super) mirror_listen: Option<String>,
     pub(super) mirror_tls: Option<bool>,
     pub(super) mirror_default: Option<String>,

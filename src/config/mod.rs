@@ -17,6 +17,7 @@ mod show;
 pub use patterns::{HostPattern, ResolveRule};
 
 use file::FileConfig;
+use ipnet::IpNet;
 
 use crate::{
     clock::Clock,
@@ -46,6 +47,14 @@ pub const DEFAULT_INTERCEPT: &[&str] = &[
     "registry.gitlab.com",
     "nvcr.io",
 ];
+
+/// Clients allowed by default: loopback and private ranges (RFC 1918, CGNAT, IPv6 ULA), so a
+/// pantry listening beyond loopback is never an open proxy for the internet.
+pub const DEFAULT_ALLOW_CLIENTS: &[&str] =
+    &["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"];
+
+/// Destinations denied by default: link-local (cloud metadata services at 169.254.169.254).
+pub const DEFAULT_DENY_DESTINATIONS: &[&str] = &["169.254.0.0/16", "fe80::/10"];
 
 /// Flags of `pantry run` (each with its `PANTRY_*` variable); unset ones fall back to the file.
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -86,6 +95,12 @@ pub struct RunArgs {
     /// Serve only from the cache; never contact upstreams.
     #[arg(long, env = "PANTRY_OFFLINE")]
     pub offline: bool,
+    /// Clients allowed to connect, as CIDR (repeatable) [default: loopback and private ranges].
+    #[arg(long, env = "PANTRY_ALLOW_CLIENTS", value_name = "CIDR", value_delimiter = ',')]
+    pub allow_clients: Vec<String>,
+    /// Upstream addresses never connected to, as CIDR (repeatable) [default: link-local, i.e. cloud metadata].
+    #[arg(long, env = "PANTRY_DENY_DESTINATIONS", value_name = "CIDR", value_delimiter = ',')]
+    pub deny_destinations: Vec<String>,
     /// Serve /metrics, /healthz and /ca.pem on ADDR too (and /metrics there only) [default: the proxy port].
     #[arg(long, env = "PANTRY_ADMIN_LISTEN", value_name = "ADDR")]
     pub admin_listen: Option<String>,
@@ -117,6 +132,10 @@ pub enum LogFormat {
 pub struct Config {
     /// Proxy listen address.
     pub listen: SocketAddr,
+    /// Clients allowed to connect to any of pantry's ports.
+    pub allow_clients: Vec<IpNet>,
+    /// Upstream addresses pantry never connects to (unless `--resolve` names them).
+    pub deny_destinations: Vec<IpNet>,
     /// Admin listen address (`/metrics` only there when set).
     pub admin_listen: Option<SocketAddr>,
     /// Registry-mirror listen address, if pantry also serves as a mirror.
@@ -184,6 +203,14 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
             admin_listen: None,
+            allow_clients: DEFAULT_ALLOW_CLIENTS
+                .iter()
+                .map(|n| n.parse().expect("built-in ranges are valid"))
+                .collect(),
+            deny_destinations: DEFAULT_DENY_DESTINATIONS
+                .iter()
+                .map(|n| n.parse().expect("built-in ranges are valid"))
+                .collect(),
             mirror_listen: None,
             mirror_tls: false,
             mirror_default: crate::registry::reference::DOCKER_HUB.to_string(),
@@ -265,6 +292,12 @@ impl Config {
         self.intercept_all || self.intercept.iter().any(|p| p.matches(host, port))
     }
 
+    /// Whether a client at `ip` may connect.
+    pub fn allows_client(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.allow_clients.iter().any(|net| net.contains(&ip))
+    }
+
     /// Whether CONNECT may reach `port` at all: 443, ports of intercept entries, `connect_ports`.
     pub fn connect_port_allowed(&self, port: u16) -> bool {
         port == 443
@@ -286,6 +319,21 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
             Ok(addr) => config.listen = addr,
             Err(_) => problems.push(format!("listen: {listen:?} is not an address like 127.0.0.1:3128")),
         }
+    }
+    let nets = |key: &str, values: Vec<String>, problems: &mut Vec<String>| -> Vec<IpNet> {
+        values
+            .iter()
+            .filter_map(|v| {
+                let parsed = v.parse::<IpNet>().or_else(|_| v.parse::<std::net::IpAddr>().map(IpNet::from));
+                parsed.map_err(|_| problems.push(format!("{key}: {v:?} is not a CIDR like 10.0.0.0/8"))).ok()
+            })
+            .collect()
+    };
+    if let Some(values) = non_empty(args.allow_clients.clone()).or(file.allow_clients) {
+        config.allow_clients = nets("allow_clients", values, problems);
+    }
+    if let Some(values) = non_empty(args.deny_destinations.clone()).or(file.deny_destinations) {
+        config.deny_destinations = nets("deny_destinations", values, problems);
     }
     if let Some(listen) = args.admin_listen.clone().or(file.admin_listen) {
         match listen.parse() {

@@ -23,6 +23,8 @@ impl Config {
     pub fn effective_toml(&self) -> String {
         let mut t = Table::new();
         t.insert("listen".into(), text(self.listen));
+        t.insert("allow_clients".into(), list(&self.allow_clients));
+        t.insert("deny_destinations".into(), list(&self.deny_destinations));
         if let Some(admin) = self.admin_listen {
             t.insert("admin_listen".into(), text(admin));
         }

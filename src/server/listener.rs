@@ -59,6 +59,10 @@ impl Listener {
                     continue;
                 }
             };
+            if !self.ingress.config.load().allows_client(peer.ip()) {
+                tracing::info!(%peer, "connection refused: client address not in allow_clients");
+                continue; // dropping the stream closes it
+            }
             let _ = stream.set_nodelay(true);
             next_id += 1;
             let ingress = Arc::clone(&self.ingress);

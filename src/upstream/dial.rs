@@ -15,6 +15,8 @@ use std::{
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use ipnet::IpNet;
+
 use super::parent::ParentProxy;
 use crate::{config::ResolveRule, error::ProxyError};
 
@@ -49,6 +51,14 @@ pub enum DialError {
         /// What the parent said.
         detail: String,
     },
+    /// Every address of the name is in `deny_destinations`.
+    #[error("{target} resolves only to denied addresses (deny_destinations): {addrs}")]
+    Denied {
+        /// host:port.
+        target: String,
+        /// The denied addresses.
+        addrs: String,
+    },
     /// Another socket error.
     #[error("connection to {target} failed: {source}")]
     Io {
@@ -70,6 +80,7 @@ impl From<&DialError> for ProxyError {
             DialError::Io { target, source } => {
                 ProxyError::Upstream { target: target.clone(), detail: source.to_string() }
             }
+            DialError::Denied { .. } => ProxyError::Denied(e.to_string()),
             DialError::Parent { target, detail } => {
                 ProxyError::Upstream { target: target.clone(), detail: detail.clone() }
             }
@@ -87,6 +98,7 @@ impl From<DialError> for ProxyError {
 #[derive(Clone, Debug)]
 pub struct Dialer {
     overrides: Arc<HashMap<(String, u16), IpAddr>>,
+    denied: Arc<[IpNet]>,
     timeout: Duration,
     parent: Option<Arc<ParentProxy>>,
 }
@@ -95,7 +107,13 @@ impl Dialer {
     /// A dialer with `--resolve` overrides and a connect timeout, connecting directly.
     pub fn new(rules: &[ResolveRule], timeout: Duration) -> Self {
         let overrides = rules.iter().map(|r| ((r.host.clone(), r.port), r.addr)).collect();
-        Self { overrides: Arc::new(overrides), timeout, parent: None }
+        Self { overrides: Arc::new(overrides), denied: Arc::new([]), timeout, parent: None }
+    }
+
+    /// The same dialer, refusing addresses in `denied` (names mapped by `--resolve` stay allowed).
+    pub fn deny(mut self, denied: &[IpNet]) -> Self {
+        self.denied = denied.into();
+        self
     }
 
     /// The same dialer, reaching every upstream through a CONNECT to `parent`.
@@ -111,7 +129,7 @@ impl Dialer {
             return Ok(vec![SocketAddr::new(*addr, port)]);
         }
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(vec![SocketAddr::new(ip, port)]);
+            return self.allowed(&host, port, vec![SocketAddr::new(ip, port)]);
         }
         if host == "invalid" || host.ends_with(".invalid") {
             // RFC 6761 §6.4: `.invalid` never resolves, so no resolver is asked.
@@ -126,7 +144,18 @@ impl Dialer {
             let source = io::Error::new(io::ErrorKind::NotFound, "no addresses");
             return Err(DialError::Dns { host, source });
         }
-        Ok(addrs)
+        self.allowed(&host, port, addrs)
+    }
+
+    /// `addrs` without the denied ones; an error if none is left.
+    fn allowed(&self, host: &str, port: u16, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, DialError> {
+        let denied = |a: &SocketAddr| self.denied.iter().any(|net| net.contains(&a.ip().to_canonical()));
+        let (refused, allowed): (Vec<_>, Vec<_>) = addrs.into_iter().partition(denied);
+        if allowed.is_empty() {
+            let addrs = refused.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>().join(", ");
+            return Err(DialError::Denied { target: format!("{host}:{port}"), addrs });
+        }
+        Ok(allowed)
     }
 
     /// Opens a connection to `host:port`: directly, trying each address until one answers, or as a

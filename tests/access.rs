@@ -1,0 +1,50 @@
+//! Who may use pantry and where it may go: clients outside `allow_clients` are disconnected
+//! unanswered, and link-local destinations (cloud metadata) are refused with 403 unless a
+//! `--resolve` rule names them explicitly.
+
+mod common;
+
+use common::{connect, start_pantry};
+use pantry::config::ResolveRule;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+async fn plain_get(addr: std::net::SocketAddr, url: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text).await;
+    text
+}
+
+#[tokio::test]
+async fn cloud_metadata_is_never_a_destination() {
+    let pantry = start_pantry(|c| {
+        c.resolve = vec![ResolveRule::parse("metadata.test:443:169.254.169.254").unwrap()];
+    })
+    .await;
+    let (_, head) = connect(pantry.addr, "169.254.169.254:443", "HTTP/1.1").await;
+    assert!(head.starts_with("HTTP/1.1 403") && head.contains("deny_destinations"), "{head}");
+    assert!(head.contains("error=http_request_denied"), "{head}");
+    let answer = plain_get(pantry.addr, "http://169.254.169.254/latest/meta-data/").await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    let answer = plain_get(pantry.addr, "http://[fe80::1]/").await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    // Named explicitly with --resolve: allowed (nothing answers there, so the dial fails instead).
+    let (_, head) = connect(pantry.addr, "metadata.test:443", "HTTP/1.1").await;
+    assert!(!head.starts_with("HTTP/1.1 403"), "{head}");
+}
+
+#[tokio::test]
+async fn clients_outside_the_allow_list_are_disconnected() {
+    let open = start_pantry(|_| {}).await;
+    assert!(
+        plain_get(open.addr, "/healthz").await.starts_with("HTTP/1.1 200"),
+        "loopback is allowed by default"
+    );
+    let closed = start_pantry(|c| c.allow_clients = vec!["10.0.0.0/8".parse().unwrap()]).await;
+    assert_eq!(plain_get(closed.addr, "/healthz").await, "", "disconnected without an answer");
+}
