@@ -48,3 +48,35 @@ async fn clients_outside_the_allow_list_are_disconnected() {
     let closed = start_pantry(|c| c.allow_clients = vec!["10.0.0.0/8".parse().unwrap()]).await;
     assert_eq!(plain_get(closed.addr, "/healthz").await, "", "disconnected without an answer");
 }
+
+#[tokio::test]
+async fn proxy_clients_authenticate_and_admin_pages_stay_open() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(&htpasswd, format!("ci:{}\n", bcrypt::hash("runner-pw", 4).unwrap())).unwrap();
+    let pantry = start_pantry(|c| {
+        c.proxy_auth_file = Some(htpasswd.clone());
+        c.proxy_auth =
+            Some(std::sync::Arc::new(pantry::ingress::proxy_auth::ProxyAuth::load(&htpasswd).unwrap()));
+    })
+    .await;
+    let answer = plain_get(pantry.addr, "http://127.0.0.1:1/").await;
+    assert!(answer.starts_with("HTTP/1.1 407") && answer.contains("Basic realm=\"pantry\""), "{answer}");
+    let (_, head) = connect(pantry.addr, "registry.test:443", "HTTP/1.1").await;
+    assert!(head.starts_with("HTTP/1.1 407"), "{head}");
+
+    let credentials = base64::engine::general_purpose::STANDARD.encode("ci:runner-pw");
+    let mut stream = TcpStream::connect(pantry.addr).await.unwrap();
+    let request = format!(
+        "GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: 127.0.0.1:1\r\nProxy-Authorization: Basic {credentials}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 502"), "authenticated: on to the (closed) upstream: {answer}");
+    assert!(
+        plain_get(pantry.addr, "/healthz").await.starts_with("HTTP/1.1 200"),
+        "admin pages need no credentials"
+    );
+}

@@ -21,6 +21,7 @@ use ipnet::IpNet;
 
 use crate::{
     clock::Clock,
+    ingress::proxy_auth::ProxyAuth,
     prefetch::Refresh,
     registry::{
         manifest::Platform,
@@ -101,6 +102,9 @@ pub struct RunArgs {
     /// Upstream addresses never connected to, as CIDR (repeatable) [default: link-local, i.e. cloud metadata].
     #[arg(long, env = "PANTRY_DENY_DESTINATIONS", value_name = "CIDR", value_delimiter = ',')]
     pub deny_destinations: Vec<String>,
+    /// Require Proxy-Authorization: Basic from proxy clients, checked against this htpasswd file (bcrypt).
+    #[arg(long, env = "PANTRY_PROXY_AUTH_FILE", value_name = "FILE")]
+    pub proxy_auth_file: Option<PathBuf>,
     /// Serve /metrics, /healthz and /ca.pem on ADDR too (and /metrics there only) [default: the proxy port].
     #[arg(long, env = "PANTRY_ADMIN_LISTEN", value_name = "ADDR")]
     pub admin_listen: Option<String>,
@@ -136,6 +140,10 @@ pub struct Config {
     pub allow_clients: Vec<IpNet>,
     /// Upstream addresses pantry never connects to (unless `--resolve` names them).
     pub deny_destinations: Vec<IpNet>,
+    /// The htpasswd file proxy clients authenticate against, if any.
+    pub proxy_auth_file: Option<PathBuf>,
+    /// Its users, loaded.
+    pub proxy_auth: Option<std::sync::Arc<ProxyAuth>>,
     /// Admin listen address (`/metrics` only there when set).
     pub admin_listen: Option<SocketAddr>,
     /// Registry-mirror listen address, if pantry also serves as a mirror.
@@ -203,6 +211,8 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
             admin_listen: None,
+            proxy_auth_file: None,
+            proxy_auth: None,
             allow_clients: DEFAULT_ALLOW_CLIENTS
                 .iter()
                 .map(|n| n.parse().expect("built-in ranges are valid"))
@@ -334,6 +344,13 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
     }
     if let Some(values) = non_empty(args.deny_destinations.clone()).or(file.deny_destinations) {
         config.deny_destinations = nets("deny_destinations", values, problems);
+    }
+    if let Some(path) = args.proxy_auth_file.clone().or(file.proxy_auth_file) {
+        match ProxyAuth::load(&path) {
+            Ok(auth) => config.proxy_auth = Some(std::sync::Arc::new(auth)),
+            Err(e) => problems.push(e),
+        }
+        config.proxy_auth_file = Some(path);
     }
     if let Some(listen) = args.admin_listen.clone().or(file.admin_listen) {
         match listen.parse() {

@@ -25,6 +25,9 @@ impl Config {
         t.insert("listen".into(), text(self.listen));
         t.insert("allow_clients".into(), list(&self.allow_clients));
         t.insert("deny_destinations".into(), list(&self.deny_destinations));
+        if let Some(path) = &self.proxy_auth_file {
+            t.insert("proxy_auth_file".into(), text(path.display()));
+        }
         if let Some(admin) = self.admin_listen {
             t.insert("admin_listen".into(), text(admin));
         }

@@ -3,6 +3,7 @@
 
 pub mod connect;
 pub mod intercept;
+pub mod proxy_auth;
 pub mod tunnel;
 
 use std::sync::Arc;

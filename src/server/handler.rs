@@ -45,6 +45,13 @@ pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, admin: Arc<Admin>, 
 }
 
 async fn dispatch(ingress: &Arc<Ingress>, admin: &Admin, request: Request<Incoming>) -> http::Response<Body> {
+    let is_proxy_request = request.method() == Method::CONNECT || request.uri().scheme().is_some();
+    let auth = ingress.config.load().proxy_auth.clone();
+    if let (true, Some(auth)) = (is_proxy_request, auth) {
+        if let Err(refusal) = auth.check(request.headers()).await {
+            return refusal;
+        }
+    }
     if request.method() == Method::CONNECT {
         ingress.connect(request).await
     } else if request.uri().scheme().is_some() {

@@ -1,0 +1,137 @@
+//! `Proxy-Authorization: Basic` against an htpasswd file of bcrypt hashes (`proxy_auth_file`):
+//! proxy requests without valid credentials get 407 with `Proxy-Authenticate`. A verified header
+//! is remembered (as a keyed hash, in memory) for a few minutes, so bcrypt runs once per client
+//! credential, not per request. Passwords and hashes are never logged or printed.
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, RandomState},
+    path::Path,
+    time::Duration,
+};
+
+use base64::Engine;
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+
+use crate::body::{self, Body};
+
+/// How long a verified credential is trusted without running bcrypt again.
+const REMEMBER: Duration = Duration::from_secs(300);
+
+/// The users of an htpasswd file and the credentials verified recently.
+pub struct ProxyAuth {
+    users: HashMap<String, String>,
+    hasher: RandomState,
+    verified: moka::sync::Cache<u64, ()>,
+}
+
+impl std::fmt::Debug for ProxyAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProxyAuth({} users)", self.users.len())
+    }
+}
+
+impl ProxyAuth {
+    /// Reads `user:bcrypt-hash` lines (`htpasswd -B`); blank lines and `#` comments are skipped.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("proxy_auth_file {}: {e}", path.display()))?;
+        let mut users = HashMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let bad = |why: &str| format!("proxy_auth_file {} line {}: {why}", path.display(), n + 1);
+            let (user, hash) = line.split_once(':').ok_or_else(|| bad("expected user:hash"))?;
+            if !hash.starts_with("$2") {
+                return Err(bad("only bcrypt hashes are accepted (htpasswd -B)"));
+            }
+            users.insert(user.to_string(), hash.to_string());
+        }
+        if users.is_empty() {
+            return Err(format!("proxy_auth_file {}: no users", path.display()));
+        }
+        Ok(Self {
+            users,
+            hasher: RandomState::new(),
+            verified: moka::sync::Cache::builder().time_to_live(REMEMBER).max_capacity(10_000).build(),
+        })
+    }
+
+    /// `Ok` when `headers` carry valid proxy credentials; otherwise the 407 to answer.
+    pub async fn check(&self, headers: &HeaderMap) -> Result<(), Response<Body>> {
+        let Some(value) = headers.get(header::PROXY_AUTHORIZATION) else { return Err(challenge()) };
+        let key = self.hasher.hash_one(value.as_bytes());
+        if self.verified.contains_key(&key) {
+            return Ok(());
+        }
+        let Some((user, password)) = basic_credentials(value) else { return Err(challenge()) };
+        let Some(hash) = self.users.get(&user).cloned() else {
+            tracing::info!(%user, "proxy authentication failed: unknown user");
+            return Err(challenge());
+        };
+        let valid = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+            .await
+            .unwrap_or(false);
+        if valid {
+            self.verified.insert(key, ());
+            Ok(())
+        } else {
+            tracing::info!(%user, "proxy authentication failed: wrong password");
+            Err(challenge())
+        }
+    }
+}
+
+fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
+    let encoded = value
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")
+        .or_else(|| value.to_str().ok()?.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// 407 asking for Basic credentials.
+fn challenge() -> Response<Body> {
+    let mut response = Response::new(body::full("proxy authentication required\n"));
+    *response.status_mut() = StatusCode::PROXY_AUTHENTICATION_REQUIRED;
+    let headers = response.headers_mut();
+    headers.insert(header::PROXY_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"pantry\""));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bcrypt_users_and_407s() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("htpasswd");
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        std::fs::write(&path, format!("# users\nalice:{hash}\n")).unwrap();
+        let auth = ProxyAuth::load(&path).unwrap();
+        let header = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::PROXY_AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            headers
+        };
+        let basic = |text: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(text));
+        assert!(auth.check(&header(&basic("alice:s3cret"))).await.is_ok());
+        assert!(auth.check(&header(&basic("alice:s3cret"))).await.is_ok(), "remembered");
+        for bad in [basic("alice:wrong"), basic("bob:s3cret"), "Bearer x".into(), "Basic !!".into()] {
+            let refused = auth.check(&header(&bad)).await.unwrap_err();
+            assert_eq!(refused.status(), 407);
+            assert_eq!(refused.headers()[header::PROXY_AUTHENTICATE], "Basic realm=\"pantry\"");
+        }
+        assert_eq!(auth.check(&HeaderMap::new()).await.unwrap_err().status(), 407);
+        std::fs::write(&path, "alice:plaintext\n").unwrap();
+        assert!(ProxyAuth::load(&path).unwrap_err().contains("bcrypt"));
+    }
+}
