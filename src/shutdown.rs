@@ -35,6 +35,29 @@ impl Shutdown {
         self.abort.cancelled().await
     }
 
+    /// Drives a client connection to its end; on draining asks it to finish gracefully (with
+    /// `graceful`, e.g. hyper's `graceful_shutdown`), and on abort drops it.
+    pub async fn serve<C, E>(
+        &self,
+        connection: C,
+        graceful: impl FnOnce(std::pin::Pin<&mut C>),
+    ) -> Result<(), E>
+    where
+        C: Future<Output = Result<(), E>>,
+    {
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => result,
+            () = self.draining() => {
+                graceful(connection.as_mut());
+                tokio::select! {
+                    result = connection => result,
+                    () = self.aborted() => Ok(()),
+                }
+            }
+        }
+    }
+
     /// Signals draining, waits up to `grace` for tasks, then aborts the rest. True if all finished.
     pub async fn drain(&self, grace: Duration) -> bool {
         self.tracker.close();

@@ -4,21 +4,12 @@
 
 mod common;
 
-use common::{connect, start_pantry};
+use common::{connect, plain_get, start_pantry};
 use pantry::config::ResolveRule;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-
-async fn plain_get(addr: std::net::SocketAddr, url: &str) -> String {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let _ = stream.write_all(request.as_bytes()).await;
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text).await;
-    text
-}
 
 #[tokio::test]
 async fn cloud_metadata_is_never_a_destination() {

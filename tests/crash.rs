@@ -39,6 +39,18 @@ async fn get(addr: &str, dir: &Path, host: &str, path: &str) -> http::Response<h
     sender.send(Request::get(path).header("host", host).body(Full::new(Bytes::new())).unwrap()).await
 }
 
+/// `pantry cache gc` checked `blobs` entries and found none corrupt.
+fn assert_gc_clean(dir: &Path, blobs: usize) {
+    let gc = Command::new(env!("CARGO_BIN_EXE_pantry"))
+        .args(["cache", "gc", "--cache-dir"])
+        .arg(dir.join("cache"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&gc.stdout);
+    let checked = format!("checked:        {blobs}\n");
+    assert!(report.contains(&checked) && report.contains("corrupt:        0"), "{report}");
+}
+
 fn spools(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("cache/tmp")).map(|d| d.count()).unwrap_or(0)
 }
@@ -77,13 +89,7 @@ async fn kill_9_mid_fetch_leaves_nothing_corrupt_behind() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
-    let gc = Command::new(env!("CARGO_BIN_EXE_pantry"))
-        .args(["cache", "gc", "--cache-dir"])
-        .arg(dir.path().join("cache"))
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&gc.stdout);
-    assert!(report.contains("checked:        3") && report.contains("corrupt:        0"), "{report}");
+    assert_gc_clean(dir.path(), 3);
 }
 
 /// GETs `path` through pantry; the body's bytes, or why the transfer failed.
@@ -154,12 +160,5 @@ async fn kill_9_at_random_moments_of_100_concurrent_cold_pulls() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
-    let gc = Command::new(env!("CARGO_BIN_EXE_pantry"))
-        .args(["cache", "gc", "--cache-dir"])
-        .arg(dir.path().join("cache"))
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&gc.stdout);
-    let checked = format!("checked:        {}", ROUNDS as usize * PULLS);
-    assert!(report.contains(&checked) && report.contains("corrupt:        0"), "{report}");
+    assert_gc_clean(dir.path(), ROUNDS as usize * PULLS);
 }

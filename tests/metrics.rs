@@ -4,25 +4,12 @@
 
 mod common;
 
-use common::{registry::FakeRegistry, request, start_pantry, TestPantry};
+use common::{plain_get, registry::FakeRegistry, request, start_pantry, TestPantry};
 use http::Method;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-};
 
 async fn scrape(pantry: &TestPantry) -> String {
-    let text = get(pantry.addr, "/metrics").await;
+    let text = plain_get(pantry.addr, "/metrics").await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    text
-}
-
-async fn get(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: pantry\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).await.unwrap();
     text
 }
 
@@ -30,12 +17,12 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> String {
 async fn an_admin_port_serves_the_metrics_and_the_proxy_port_no_longer_does() {
     let pantry = start_pantry(|c| c.admin_listen = Some("127.0.0.1:0".parse().unwrap())).await;
     let admin = pantry.admin.unwrap();
-    let metrics = get(admin, "/metrics").await;
+    let metrics = plain_get(admin, "/metrics").await;
     assert!(metrics.starts_with("HTTP/1.1 200") && metrics.contains("pantry_store_max_bytes"), "{metrics}");
-    assert!(get(pantry.addr, "/metrics").await.starts_with("HTTP/1.1 404"));
+    assert!(plain_get(pantry.addr, "/metrics").await.starts_with("HTTP/1.1 404"));
     for addr in [admin, pantry.addr] {
-        assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
-        assert!(get(addr, "/ca.pem").await.contains("BEGIN CERTIFICATE"));
+        assert!(plain_get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+        assert!(plain_get(addr, "/ca.pem").await.contains("BEGIN CERTIFICATE"));
     }
 }
 

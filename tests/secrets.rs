@@ -13,15 +13,11 @@ use std::{
 };
 
 use base64::Engine;
-use common::{registry::FakeRegistry, registry::TOKEN, request, start_pantry};
+use common::{plain_get, registry::FakeRegistry, registry::TOKEN, request, start_pantry};
 use http::Method;
 use pantry::{
     prefetch::{Prefetcher, Quiet},
     registry::reference::ImageRef,
-};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
 };
 
 #[derive(Clone, Default)]
@@ -52,15 +48,6 @@ fn files_containing(dir: &Path, needles: &[&str], found: &mut Vec<String>) {
             }
         }
     }
-}
-
-async fn get(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: pantry\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).await.unwrap();
-    text
 }
 
 #[tokio::test]
@@ -106,7 +93,7 @@ async fn no_token_or_password_in_the_cache_the_logs_or_the_metrics() {
     files_containing(pantry.dir.path(), &needles, &mut found);
     assert!(found.is_empty(), "secrets on disk: {found:?}");
 
-    let metrics = get(pantry.addr, "/metrics").await;
+    let metrics = plain_get(pantry.addr, "/metrics").await;
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "the capture saw verbose logs");
     for needle in needles {
@@ -119,7 +106,7 @@ async fn no_token_or_password_in_the_cache_the_logs_or_the_metrics() {
     let key_text = std::fs::read_to_string(&key).unwrap();
     let key_body = key_text.lines().nth(1).unwrap();
     for path in ["/ca.pem", "/ca.key", "/certs/ca.key", "/../certs/ca.key"] {
-        let answer = get(pantry.addr, path).await;
+        let answer = plain_get(pantry.addr, path).await;
         assert!(!answer.contains("PRIVATE KEY") && !answer.contains(key_body), "{path} served the key");
     }
 }

@@ -24,17 +24,7 @@ pub async fn serve(ingress: &Arc<Ingress>, io: TokioIo<Upgraded>, target: Target
     });
     let builder = crate::server::http_server(ingress.config.load().client_header_timeout);
     let connection = builder.serve_connection(TokioIo::new(tls), service);
-    tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => log_end(result),
-        () = ingress.shutdown.draining() => {
-            connection.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = connection => log_end(result),
-                () = ingress.shutdown.aborted() => {}
-            }
-        }
-    }
+    log_end(ingress.shutdown.serve(connection, |c| c.graceful_shutdown()).await);
 }
 
 fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {

@@ -54,17 +54,7 @@ where
         async move { Ok::<_, Infallible>(handle(&ingress, request).await) }
     });
     let connection = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = shutdown.draining() => {
-            connection.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = connection => result,
-                () = shutdown.aborted() => Ok(()),
-            }
-        }
-    };
+    let result = shutdown.serve(connection, |c| c.graceful_shutdown()).await;
     if let Err(error) = result {
         tracing::debug!(%error, "mirror connection ended with an error");
     }

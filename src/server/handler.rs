@@ -28,17 +28,7 @@ pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, admin: Arc<Admin>, 
         .timer(hyper_util::rt::TokioTimer::new())
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = shutdown.draining() => {
-            connection.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = connection => result,
-                () = shutdown.aborted() => Ok(()),
-            }
-        }
-    };
+    let result = shutdown.serve(connection, |c| c.graceful_shutdown()).await;
     if let Err(error) = result {
         tracing::debug!(%error, "client connection ended with an error");
     }
@@ -76,17 +66,7 @@ pub async fn serve_admin(
         .header_read_timeout(header_timeout)
         .timer(hyper_util::rt::TokioTimer::new())
         .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = shutdown.draining() => {
-            connection.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = connection => result,
-                () = shutdown.aborted() => Ok(()),
-            }
-        }
-    };
+    let result = shutdown.serve(connection, |c| c.graceful_shutdown()).await;
     if let Err(error) = result {
         tracing::debug!(%error, "admin connection ended with an error");
     }

@@ -244,3 +244,15 @@ pub fn spawn_listening_logged(
     });
     (child, addr, log)
 }
+
+/// A plain HTTP/1.1 request for `target` (a path or an absolute URL) sent to `addr` with
+/// `Connection: close`; everything the server sent back (empty if it closed without answering).
+pub async fn plain_get(addr: SocketAddr, target: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let Ok(mut stream) = TcpStream::connect(addr).await else { return String::new() };
+    let request = format!("GET {target} HTTP/1.1\r\nHost: pantry\r\nConnection: close\r\n\r\n");
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text).await;
+    text
+}
