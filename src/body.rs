@@ -28,19 +28,45 @@ pub fn incoming(body: hyper::body::Incoming) -> Body {
     body.map_err(BoxError::from).boxed()
 }
 
-/// `body`, failing (so that the receiver sees a broken transfer, never a clean short one) when no
-/// frame arrives for `idle`.
-pub fn with_idle_timeout(body: Body, idle: Duration) -> Body {
-    let frames = futures_util::stream::unfold(Some(body), move |body| async move {
+/// How an upstream body must keep coming: never silent for `idle`, and at least `min_rate` bytes a
+/// second over each `idle`-long window (a drip of a byte a second is as good as a stall).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// Longest silence.
+    pub idle: Duration,
+    /// Slowest acceptable average, bytes per second (0: any).
+    pub min_rate: u64,
+}
+
+/// `body`, failing (so that the receiver sees a broken transfer, never a clean short one) when it
+/// goes slower than `pace`.
+pub fn paced(body: Body, pace: Pace) -> Body {
+    let start = (Some(body), tokio::time::Instant::now(), 0u64);
+    let frames = futures_util::stream::unfold(start, move |(body, mut window, mut bytes)| async move {
         let mut body = body?;
-        match tokio::time::timeout(idle, body.frame()).await {
-            Ok(Some(frame)) => Some((frame, Some(body))),
-            Ok(None) => None,
+        let fail = |text: String| Some((Err(BoxError::from(text)), (None, window, 0)));
+        let frame = match tokio::time::timeout(pace.idle, body.frame()).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return None,
             Err(_) => {
-                let error = format!("upstream sent nothing for {}", humantime::format_duration(idle));
-                Some((Err(BoxError::from(error)), None))
+                return fail(format!("upstream sent nothing for {}", humantime::format_duration(pace.idle)))
             }
+        };
+        if let Ok(frame) = &frame {
+            bytes += frame.data_ref().map_or(0, |d| d.len() as u64);
         }
+        let elapsed = window.elapsed();
+        if elapsed >= pace.idle {
+            let rate = bytes as f64 / elapsed.as_secs_f64();
+            if (rate as u64) < pace.min_rate {
+                return fail(format!(
+                    "upstream sends {rate:.0} B/s, below the minimum of {} B/s",
+                    pace.min_rate
+                ));
+            }
+            (window, bytes) = (tokio::time::Instant::now(), 0);
+        }
+        Some((frame, (Some(body), window, bytes)))
     });
     StreamBody::new(frames).boxed()
 }
@@ -91,12 +117,28 @@ mod tests {
     async fn a_silent_body_fails_after_the_idle_time() {
         let stalled =
             StreamBody::new(futures_util::stream::pending::<Result<http_body::Frame<Bytes>, BoxError>>());
-        let mut body = with_idle_timeout(stalled.boxed(), Duration::from_secs(5));
+        let pace = Pace { idle: Duration::from_secs(5), min_rate: 100 };
+        let mut body = paced(stalled.boxed(), pace);
         let error = body.frame().await.unwrap().unwrap_err();
         assert!(error.to_string().contains("nothing for 5s"), "{error}");
         assert!(body.frame().await.is_none(), "the body ends after its error");
-        let mut fine = with_idle_timeout(full("abc"), Duration::from_secs(5));
+        let mut fine = paced(full("abc"), pace);
         assert_eq!(fine.frame().await.unwrap().unwrap().into_data().unwrap(), "abc");
+        // A drip: one byte a second never trips the silence timeout but is far below 100 B/s.
+        let drip = futures_util::stream::unfold(0u32, |n| async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Some((Ok::<_, BoxError>(http_body::Frame::data(Bytes::from_static(b"x"))), n + 1))
+        });
+        let mut dripping = paced(StreamBody::new(drip).boxed(), pace);
+        let mut received = 0;
+        let error = loop {
+            match dripping.frame().await.unwrap() {
+                Ok(_) => received += 1,
+                Err(error) => break error,
+            }
+        };
+        assert!(error.to_string().contains("below the minimum of 100 B/s"), "{error}");
+        assert!(received <= 5, "cut off after one window: {received} bytes");
     }
 
     #[tokio::test]

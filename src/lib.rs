@@ -158,7 +158,8 @@ impl Pantry {
     pub fn reload(&self, config: Config) -> Vec<&'static str> {
         let old = self.ingress.config.load_full();
         let mut restart = Vec::new();
-        let checks: [(&'static str, bool); 14] = [
+        let checks: [(&'static str, bool); 15] = [
+            ("upstream_min_rate", old.upstream_min_rate != config.upstream_min_rate),
             ("deny_destinations", old.deny_destinations != config.deny_destinations),
             ("listen", old.listen != config.listen),
             ("mirror_listen", old.mirror_listen != config.mirror_listen),

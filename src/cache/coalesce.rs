@@ -11,7 +11,6 @@ use std::{
     io,
     path::PathBuf,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use bytes::Bytes;
@@ -19,6 +18,7 @@ use http_body_util::BodyExt;
 use tokio::{io::AsyncWriteExt, sync::watch};
 
 use super::store::{BlobMeta, Store};
+use crate::body::Pace;
 use crate::{body::Body, metrics::Metrics, registry::digest::Digest};
 
 /// Reads from the spool in chunks of at most this size.
@@ -93,7 +93,7 @@ pub struct Flights {
     active: Mutex<HashMap<Digest, Arc<Flight>>>,
     metrics: Arc<Metrics>,
     finish_abandoned: bool,
-    body_timeout: Duration,
+    pace: Pace,
 }
 
 /// The caller's part in a fetch.
@@ -108,9 +108,9 @@ pub enum Role {
 impl Flights {
     /// No fetches yet; counts into `metrics`. With `finish_abandoned`, a fetch every client left
     /// runs to the end (and is stored); otherwise it stops. An upstream body silent for
-    /// `body_timeout` aborts its fetch.
-    pub fn new(metrics: Arc<Metrics>, finish_abandoned: bool, body_timeout: Duration) -> Self {
-        Self { active: Mutex::default(), metrics, finish_abandoned, body_timeout }
+    /// slower than `pace` aborts its fetch.
+    pub fn new(metrics: Arc<Metrics>, finish_abandoned: bool, pace: Pace) -> Self {
+        Self { active: Mutex::default(), metrics, finish_abandoned, pace }
     }
 
     /// Joins the fetch of `digest`, or starts one (as its leader) if there is none.
@@ -218,20 +218,19 @@ async fn pump(
     path: PathBuf,
     mut file: tokio::fs::File,
     spool: Arc<Spool>,
-    mut body: Body,
+    body: Body,
     meta: BlobMeta,
 ) {
     let digest = lead.flight.digest.clone();
     let mut verifier = digest.verifier();
     let mut written = 0u64;
-    let (finish_abandoned, body_timeout) = (lead.flights.finish_abandoned, lead.flights.body_timeout);
+    let finish_abandoned = lead.flights.finish_abandoned;
+    let mut body = crate::body::paced(body, lead.flights.pace);
     let flight = Arc::clone(&lead.flight);
     let outcome: Result<(), String> = async {
         loop {
             let frame = tokio::select! {
-                frame = tokio::time::timeout(body_timeout, body.frame()) => frame.map_err(|_| {
-                    format!("upstream sent nothing for {}", humantime::format_duration(body_timeout))
-                })?,
+                frame = body.frame() => frame,
                 () = flight.state.closed(), if !finish_abandoned => {
                     return Err("every client left; fetch stopped (finish_abandoned_fetches = false)".into());
                 }

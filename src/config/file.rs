@@ -34,6 +34,7 @@ pub(super) struct FileConfig {
     pub(super) upstream_connect_timeout: Option<String>,
     pub(super) upstream_response_timeout: Option<String>,
     pub(super) upstream_body_timeout: Option<String>,
+    pub(super) upstream_min_rate: Option<String>,
     pub(super) shutdown_grace: Option<String>,
     pub(super) max_connections: Option<usize>,
     pub(super) tag_ttl: Option<String>,

@@ -186,6 +186,9 @@ pub struct Config {
     pub upstream_response_timeout: Duration,
     /// Longest silence within an upstream body before the transfer is aborted.
     pub upstream_body_timeout: Duration,
+    /// Slowest average (bytes a second, over each `upstream_body_timeout` window) an upstream body
+    /// may keep before the transfer is aborted; 0 allows any.
+    pub upstream_min_rate: u64,
     /// How long in-flight transfers may run on after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Concurrent client connections at most.
@@ -244,6 +247,7 @@ impl Default for Config {
             upstream_connect_timeout: Duration::from_secs(10),
             upstream_response_timeout: Duration::from_secs(30),
             upstream_body_timeout: Duration::from_secs(60),
+            upstream_min_rate: 1024,
             shutdown_grace: Duration::from_secs(30),
             max_connections: 4096,
             tag_ttl: Ttl::For(Duration::from_secs(600)),
@@ -300,6 +304,11 @@ impl Config {
     /// Whether CONNECT to `host:port` is intercepted (TLS terminated) rather than tunnelled.
     pub fn intercepts(&self, host: &str, port: u16) -> bool {
         self.intercept_all || self.intercept.iter().any(|p| p.matches(host, port))
+    }
+
+    /// How upstream bodies must keep coming.
+    pub fn pace(&self) -> crate::body::Pace {
+        crate::body::Pace { idle: self.upstream_body_timeout, min_rate: self.upstream_min_rate }
     }
 
     /// Whether a client at `ip` may connect.
@@ -413,6 +422,12 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
     }
     let pin = non_empty(args.pin.clone()).or(file.pin).unwrap_or_default();
     config.pin = pin.iter().filter_map(|p| PinRule::parse(p).map_err(|e| problems.push(e)).ok()).collect();
+    if let Some(rate) = file.upstream_min_rate {
+        match rate.trim_end_matches("/s").parse::<bytesize::ByteSize>() {
+            Ok(rate) => config.upstream_min_rate = rate.as_u64(),
+            Err(_) => problems.push(format!("upstream_min_rate: {rate:?} is not a rate like 1KiB/s or 0")),
+        }
+    }
     config.offline = args.offline || file.offline.unwrap_or(false);
     if let Some(format) = args.log_format.clone().or(file.log_format) {
         match format.as_str() {

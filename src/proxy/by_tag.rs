@@ -162,7 +162,7 @@ async fn fetch(
     let media_type = header_text(header::CONTENT_TYPE.as_str());
     let announced = header_text("docker-content-digest");
     let collected =
-        tokio::time::timeout(proxy.body_timeout, Limited::new(response.into_body(), MAX_MANIFEST).collect())
+        tokio::time::timeout(proxy.pace.idle, Limited::new(response.into_body(), MAX_MANIFEST).collect())
             .await
             .map_err(|_| upstream_error("manifest body: upstream went silent".into()))?;
     let bytes = collected.map_err(|e| upstream_error(format!("manifest body: {e}")))?.to_bytes();

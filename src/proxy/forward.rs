@@ -38,7 +38,7 @@ pub(super) fn relay(proxy: &Proxy, response: Response<Incoming>) -> Response<Bod
     let (mut parts, incoming) = response.into_parts();
     hop_by_hop::strip(&mut parts.headers);
     parts.version = Version::HTTP_11;
-    Response::from_parts(parts, body::with_idle_timeout(body::incoming(incoming), proxy.body_timeout))
+    Response::from_parts(parts, body::paced(body::incoming(incoming), proxy.pace))
 }
 
 /// Asks upstream for the client's path on pantry's behalf (see [`fetch_headers`]), following redirects.

@@ -9,7 +9,7 @@ mod by_digest;
 mod by_tag;
 mod forward;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
@@ -17,7 +17,7 @@ use http::{request::Parts, HeaderValue, Method, Request, Response};
 use tracing::Instrument;
 
 use crate::{
-    body::Body,
+    body::{Body, Pace},
     cache::{access::Grants, respond, store::CachedBlob, Flights, Store},
     clock::Clock,
     config::Config,
@@ -80,7 +80,7 @@ pub struct Proxy {
     flights: Arc<Flights>,
     grants: Arc<Grants>,
     rules: Arc<ArcSwap<Rules>>,
-    body_timeout: Duration,
+    pace: Pace,
     metrics: Arc<Metrics>,
     revalidations: Arc<by_tag::Revalidations>,
     clock: Clock,
@@ -95,9 +95,9 @@ impl Proxy {
             flights: Arc::new(Flights::new(
                 Arc::clone(&metrics),
                 config.finish_abandoned_fetches,
-                config.upstream_body_timeout,
+                config.pace(),
             )),
-            body_timeout: config.upstream_body_timeout,
+            pace: config.pace(),
             metrics,
             revalidations: Arc::default(),
             grants: Arc::default(),
