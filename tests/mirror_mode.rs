@@ -113,3 +113,47 @@ async fn the_mirror_speaks_tls_with_a_leaf_from_pantrys_ca() {
         assert_eq!((response.status().as_u16(), body.len()), (200, 2000));
     }
 }
+
+#[tokio::test]
+async fn the_mirror_presents_a_supplied_certificate() {
+    let registry = FakeRegistry::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert =
+        rcgen::CertificateParams::new(vec!["mirror.example".to_string()]).unwrap().self_signed(&key).unwrap();
+    let (cert_file, key_file) = (dir.path().join("mirror.pem"), dir.path().join("mirror.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let args = pantry::config::RunArgs {
+        mirror_cert: Some(cert_file),
+        mirror_key: Some(key_file),
+        ..Default::default()
+    };
+    let loaded = pantry::config::Config::load(&args).unwrap();
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.mirror_default = registry.host();
+        c.mirror_tls = loaded.mirror_tls;
+        c.mirror_tls_config = loaded.mirror_tls_config.clone();
+    })
+    .await;
+    let blob = registry.state.add_blob(vec![6u8; 3000], "application/octet-stream");
+    let stream = TcpStream::connect(pantry.mirror.unwrap()).await.unwrap();
+    let roots = common::roots_from_pem(&cert.pem());
+    let stream =
+        tls(stream, "mirror.example", roots, &[b"http/1.1"]).await.expect("the supplied certificate");
+    let (response, body) =
+        Sender::h1(stream).await.get(&format!("/v2/app/blobs/{blob}"), "mirror.example").await;
+    assert_eq!((response.status().as_u16(), body.len()), (200, 3000));
+    let stream = TcpStream::connect(pantry.mirror.unwrap()).await.unwrap();
+    assert!(tls(stream, "mirror.example", pantry.roots(), &[b"http/1.1"]).await.is_err(), "not pantry's CA");
+
+    let mismatched = pantry::config::RunArgs {
+        mirror_cert: Some(dir.path().join("mirror.pem")),
+        mirror_key: Some(dir.path().join("missing.key")),
+        ..Default::default()
+    };
+    let errors = pantry::config::Config::load(&mismatched).unwrap_err().0;
+    assert!(errors[0].contains("mirror_cert") && errors[0].contains("missing.key"), "{errors:?}");
+}

@@ -16,6 +16,8 @@ pub(super) struct FileConfig {
     pub(super) deny_destinations: Option<Vec<String>>,
     pub(super) mirror_listen: Option<String>,
     pub(super) mirror_tls: Option<bool>,
+    pub(super) mirror_cert: Option<PathBuf>,
+    pub(super) mirror_key: Option<PathBuf>,
     pub(super) mirror_default: Option<String>,
     pub(super) cache_dir: Option<PathBuf>,
     pub(super) certs_dir: Option<PathBuf>,

@@ -114,6 +114,12 @@ pub struct RunArgs {
     /// Serve the mirror over TLS with a certificate from pantry's CA (plain HTTP otherwise).
     #[arg(long, env = "PANTRY_MIRROR_TLS")]
     pub mirror_tls: bool,
+    /// Certificate chain (PEM) the mirror presents instead of a leaf from pantry's CA (implies TLS).
+    #[arg(long, env = "PANTRY_MIRROR_CERT", value_name = "FILE", requires = "mirror_key")]
+    pub mirror_cert: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, RSA or EC) of --mirror-cert.
+    #[arg(long, env = "PANTRY_MIRROR_KEY", value_name = "FILE", requires = "mirror_cert")]
+    pub mirror_key: Option<PathBuf>,
     /// Registry mirror requests without `?ns=` go to [default: registry-1.docker.io].
     #[arg(long, env = "PANTRY_MIRROR_DEFAULT", value_name = "HOST[:PORT]")]
     pub mirror_default: Option<String>,
@@ -152,6 +158,10 @@ pub struct Config {
     pub mirror_tls: bool,
     /// Registry (`host[:port]`) of mirror requests without `?ns=`.
     pub mirror_default: String,
+    /// The supplied certificate and key files of the mirror, if any.
+    pub mirror_cert: Option<(PathBuf, PathBuf)>,
+    /// TLS with the supplied certificate, loaded.
+    pub mirror_tls_config: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// Content cache directory.
     pub cache_dir: PathBuf,
     /// CA directory.
@@ -226,6 +236,8 @@ impl Default for Config {
                 .collect(),
             mirror_listen: None,
             mirror_tls: false,
+            mirror_cert: None,
+            mirror_tls_config: None,
             mirror_default: crate::registry::reference::DOCKER_HUB.to_string(),
             cache_dir: PathBuf::from("cache"),
             certs_dir: PathBuf::from("certs"),
@@ -378,6 +390,20 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
         }
     }
     config.mirror_tls = args.mirror_tls || file.mirror_tls.unwrap_or(false);
+    let cert = args.mirror_cert.clone().or(file.mirror_cert);
+    let key = args.mirror_key.clone().or(file.mirror_key);
+    match (cert, key) {
+        (Some(cert), Some(key)) => {
+            match crate::mirror::tls::supplied(&cert, &key) {
+                Ok(tls) => config.mirror_tls_config = Some(std::sync::Arc::new(tls)),
+                Err(e) => problems.push(format!("mirror_cert: {e}")),
+            }
+            config.mirror_tls = true;
+            config.mirror_cert = Some((cert, key));
+        }
+        (None, None) => {}
+        _ => problems.push("mirror_cert and mirror_key go together".into()),
+    }
     if let Some(default) = args.mirror_default.clone().or(file.mirror_default) {
         let valid = format!("https://{default}/").parse::<http::Uri>().map_err(|e| e.to_string());
         match valid.and_then(|u| Target::from_absolute(&u)) {

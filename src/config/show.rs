@@ -36,6 +36,10 @@ impl Config {
         }
         t.insert("mirror_tls".into(), Value::Boolean(self.mirror_tls));
         t.insert("mirror_default".into(), text(&self.mirror_default));
+        if let Some((cert, key)) = &self.mirror_cert {
+            t.insert("mirror_cert".into(), text(cert.display()));
+            t.insert("mirror_key".into(), text(key.display()));
+        }
         t.insert("cache_dir".into(), text(self.cache_dir.display()));
         t.insert("certs_dir".into(), text(self.certs_dir.display()));
         t.insert("intercept".into(), list(&self.intercept));

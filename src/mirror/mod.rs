@@ -9,6 +9,7 @@
 //! fetches its token from the registry's realm itself and sends it back through the mirror.
 
 pub mod route;
+pub mod tls;
 
 use std::{convert::Infallible, sync::Arc};
 
@@ -30,7 +31,13 @@ use crate::{
 
 /// Serves one mirror client (TLS first when configured) until it closes or shutdown aborts.
 pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, permit: ConnectionPermit) {
-    if ingress.config.load().mirror_tls {
+    let supplied = ingress.config.load().mirror_tls_config.clone();
+    if let Some(tls) = supplied {
+        match tokio_rustls::TlsAcceptor::from(tls).accept(stream).await {
+            Ok(tls) => serve_http(tls, ingress, permit).await,
+            Err(error) => tracing::info!(%error, "mirror TLS handshake failed"),
+        }
+    } else if ingress.config.load().mirror_tls {
         // Without SNI (a client that dialled an address) the leaf names the address it reached.
         let fallback = stream.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
         match mitm::accept_any(&ingress.authority, stream, &fallback).await {
