@@ -1,22 +1,23 @@
 //! Configuration: command-line flags, `PANTRY_*` environment variables and an optional TOML file, merged
 //! (flags > env > file > embedded defaults) and validated with every problem reported at once.
 //!
-//! This module only parses and checks values; it opens no sockets and reads no file but the TOML one.
+//! This module only parses and checks values; it opens no sockets and reads no files but the TOML
+//! one and those it names (htpasswd, the mirror's certificate). `args`: the flags; `file`: the TOML
+//! keys; `merge`: layering and validation; `patterns`: host patterns and `--resolve` rules; `show`:
+//! the effective configuration as TOML (`check-config`); `reference`: docs/CONFIGURATION.md.
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+mod args;
 mod file;
+mod merge;
 mod patterns;
 pub mod reference;
 mod show;
 
+pub use args::RunArgs;
 pub use patterns::{HostPattern, ResolveRule};
 
-use file::FileConfig;
 use ipnet::IpNet;
 
 use crate::{
@@ -24,12 +25,9 @@ use crate::{
     ingress::proxy_auth::ProxyAuth,
     prefetch::Refresh,
     registry::{
-        manifest::Platform,
-        policy::{Action, NamespaceRule, PinRule},
-        reference::{registry_glob, ImageRef},
+        policy::{NamespaceRule, PinRule},
         tags::{self, TagRule, Ttl},
     },
-    target::Target,
     upstream::{mirrors::Mirror, parent::ParentProxy},
 };
 
@@ -56,77 +54,6 @@ pub const DEFAULT_ALLOW_CLIENTS: &[&str] =
 
 /// Destinations denied by default: link-local (cloud metadata services at 169.254.169.254).
 pub const DEFAULT_DENY_DESTINATIONS: &[&str] = &["169.254.0.0/16", "fe80::/10"];
-
-/// Flags of `pantry run` (each with its `PANTRY_*` variable); unset ones fall back to the file.
-#[derive(Debug, Default, Clone, clap::Args)]
-pub struct RunArgs {
-    /// Address to listen on for proxy clients [default: 127.0.0.1:3128].
-    #[arg(long, env = "PANTRY_LISTEN", value_name = "ADDR")]
-    pub listen: Option<String>,
-    /// TOML configuration file.
-    #[arg(long, env = "PANTRY_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Directory of the content cache [default: ./cache].
-    #[arg(long, env = "PANTRY_CACHE_DIR", value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-    /// Directory of the CA (ca.pem, ca.key) [default: ./certs].
-    #[arg(long, env = "PANTRY_CERTS_DIR", value_name = "DIR")]
-    pub certs_dir: Option<PathBuf>,
-    /// Host to intercept, HOST[:PORT] with globs (repeatable) [default: well-known registries].
-    #[arg(long, env = "PANTRY_INTERCEPT", value_name = "HOST[:PORT]", value_delimiter = ',')]
-    pub intercept: Vec<String>,
-    /// Intercept every CONNECT to an allowed port.
-    #[arg(long, env = "PANTRY_INTERCEPT_ALL")]
-    pub intercept_all: bool,
-    /// Extra CA certificate (PEM) trusted for upstream TLS (repeatable).
-    #[arg(long, env = "PANTRY_UPSTREAM_CA", value_name = "FILE", value_delimiter = ',')]
-    pub upstream_ca: Vec<PathBuf>,
-    /// Resolve HOST:PORT to ADDR instead of asking DNS, like curl's --resolve (repeatable).
-    #[arg(long, env = "PANTRY_RESOLVE", value_name = "HOST:PORT:ADDR", value_delimiter = ',')]
-    pub resolve: Vec<String>,
-    /// Reach every upstream through this HTTP proxy: http://[user:pass@]host:port.
-    #[arg(long, env = "PANTRY_UPSTREAM_PROXY", value_name = "URL")]
-    pub upstream_proxy: Option<String>,
-    /// Upper bound of the cache size, e.g. 20GiB [default: 20GiB].
-    #[arg(long, env = "PANTRY_MAX_SIZE", value_name = "SIZE")]
-    pub max_size: Option<String>,
-    /// Never evict what REGISTRY/REPOSITORY[:TAG] names (globs; repeatable).
-    #[arg(long, env = "PANTRY_PIN", value_name = "REGISTRY/REPO[:TAG]", value_delimiter = ',')]
-    pub pin: Vec<String>,
-    /// Serve only from the cache; never contact upstreams.
-    #[arg(long, env = "PANTRY_OFFLINE")]
-    pub offline: bool,
-    /// Clients allowed to connect, as CIDR (repeatable) [default: loopback and private ranges].
-    #[arg(long, env = "PANTRY_ALLOW_CLIENTS", value_name = "CIDR", value_delimiter = ',')]
-    pub allow_clients: Vec<String>,
-    /// Upstream addresses never connected to, as CIDR (repeatable) [default: link-local, i.e. cloud metadata].
-    #[arg(long, env = "PANTRY_DENY_DESTINATIONS", value_name = "CIDR", value_delimiter = ',')]
-    pub deny_destinations: Vec<String>,
-    /// Require Proxy-Authorization: Basic from proxy clients, checked against this htpasswd file (bcrypt).
-    #[arg(long, env = "PANTRY_PROXY_AUTH_FILE", value_name = "FILE")]
-    pub proxy_auth_file: Option<PathBuf>,
-    /// Serve /metrics, /healthz and /ca.pem on ADDR too (and /metrics there only) [default: the proxy port].
-    #[arg(long, env = "PANTRY_ADMIN_LISTEN", value_name = "ADDR")]
-    pub admin_listen: Option<String>,
-    /// Also serve as a registry mirror on ADDR (containerd hosts.toml, registries.conf, dockerd registry-mirrors).
-    #[arg(long, env = "PANTRY_MIRROR_LISTEN", value_name = "ADDR")]
-    pub mirror_listen: Option<String>,
-    /// Serve the mirror over TLS with a certificate from pantry's CA (plain HTTP otherwise).
-    #[arg(long, env = "PANTRY_MIRROR_TLS")]
-    pub mirror_tls: bool,
-    /// Certificate chain (PEM) the mirror presents instead of a leaf from pantry's CA (implies TLS).
-    #[arg(long, env = "PANTRY_MIRROR_CERT", value_name = "FILE", requires = "mirror_key")]
-    pub mirror_cert: Option<PathBuf>,
-    /// Private key (PEM: PKCS#8, RSA or EC) of --mirror-cert.
-    #[arg(long, env = "PANTRY_MIRROR_KEY", value_name = "FILE", requires = "mirror_cert")]
-    pub mirror_key: Option<PathBuf>,
-    /// Registry mirror requests without `?ns=` go to [default: registry-1.docker.io].
-    #[arg(long, env = "PANTRY_MIRROR_DEFAULT", value_name = "HOST[:PORT]")]
-    pub mirror_default: Option<String>,
-    /// Log format: text or json [default: text].
-    #[arg(long, env = "PANTRY_LOG_FORMAT", value_name = "FORMAT")]
-    pub log_format: Option<String>,
-}
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,36 +208,13 @@ pub struct ConfigErrors(pub Vec<String>);
 impl Config {
     /// Merges flags/env with the file named by `--config` (if any) over the defaults.
     pub fn load(args: &RunArgs) -> Result<Self, ConfigErrors> {
-        let mut problems = Vec::new();
-        let file = match &args.config {
-            Some(path) => read_file(path).unwrap_or_else(|e| {
-                problems.push(e);
-                FileConfig::default()
-            }),
-            None => FileConfig::default(),
-        };
-        let config = merge(args, file, &mut problems);
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigErrors(problems))
-        }
+        merge::layered(args, args.config.as_deref().map(merge::read))
     }
 
     /// The configuration a TOML file's text gives on its own (no flags or environment), as
     /// `--config` would load it. Used by the config fuzz target.
     pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
-        let mut problems = Vec::new();
-        let file = toml::from_str(text).unwrap_or_else(|e| {
-            problems.push(format!("config file: {e}"));
-            FileConfig::default()
-        });
-        let config = merge(&RunArgs::default(), file, &mut problems);
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigErrors(problems))
-        }
+        merge::layered(&RunArgs::default(), Some(Ok(("config file".into(), text.to_string()))))
     }
 
     /// Whether CONNECT to `host:port` is intercepted (TLS terminated) rather than tunnelled.
@@ -337,234 +241,10 @@ impl Config {
     }
 }
 
-fn read_file(path: &Path) -> Result<FileConfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("config file {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
-}
-
-/// Picks flag/env first, then file, then default, and validates each value.
-fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config {
-    let mut config = Config::default();
-    if let Some(listen) = args.listen.clone().or(file.listen) {
-        match listen.parse() {
-            Ok(addr) => config.listen = addr,
-            Err(_) => problems.push(format!("listen: {listen:?} is not an address like 127.0.0.1:3128")),
-        }
-    }
-    let nets = |key: &str, values: Vec<String>, problems: &mut Vec<String>| -> Vec<IpNet> {
-        values
-            .iter()
-            .filter_map(|v| {
-                let parsed = v.parse::<IpNet>().or_else(|_| v.parse::<std::net::IpAddr>().map(IpNet::from));
-                parsed.map_err(|_| problems.push(format!("{key}: {v:?} is not a CIDR like 10.0.0.0/8"))).ok()
-            })
-            .collect()
-    };
-    if let Some(values) = non_empty(args.allow_clients.clone()).or(file.allow_clients) {
-        config.allow_clients = nets("allow_clients", values, problems);
-    }
-    if let Some(values) = non_empty(args.deny_destinations.clone()).or(file.deny_destinations) {
-        config.deny_destinations = nets("deny_destinations", values, problems);
-    }
-    if let Some(path) = args.proxy_auth_file.clone().or(file.proxy_auth_file) {
-        match ProxyAuth::load(&path) {
-            Ok(auth) => config.proxy_auth = Some(std::sync::Arc::new(auth)),
-            Err(e) => problems.push(e),
-        }
-        config.proxy_auth_file = Some(path);
-    }
-    if let Some(listen) = args.admin_listen.clone().or(file.admin_listen) {
-        match listen.parse() {
-            Ok(addr) => config.admin_listen = Some(addr),
-            Err(_) => {
-                problems.push(format!("admin_listen: {listen:?} is not an address like 127.0.0.1:9090"))
-            }
-        }
-    }
-    if let Some(listen) = args.mirror_listen.clone().or(file.mirror_listen) {
-        match listen.parse() {
-            Ok(addr) => config.mirror_listen = Some(addr),
-            Err(_) => {
-                problems.push(format!("mirror_listen: {listen:?} is not an address like 127.0.0.1:5000"))
-            }
-        }
-    }
-    config.mirror_tls = args.mirror_tls || file.mirror_tls.unwrap_or(false);
-    let cert = args.mirror_cert.clone().or(file.mirror_cert);
-    let key = args.mirror_key.clone().or(file.mirror_key);
-    match (cert, key) {
-        (Some(cert), Some(key)) => {
-            match crate::mirror::tls::supplied(&cert, &key) {
-                Ok(tls) => config.mirror_tls_config = Some(std::sync::Arc::new(tls)),
-                Err(e) => problems.push(format!("mirror_cert: {e}")),
-            }
-            config.mirror_tls = true;
-            config.mirror_cert = Some((cert, key));
-        }
-        (None, None) => {}
-        _ => problems.push("mirror_cert and mirror_key go together".into()),
-    }
-    if let Some(default) = args.mirror_default.clone().or(file.mirror_default) {
-        let valid = format!("https://{default}/").parse::<http::Uri>().map_err(|e| e.to_string());
-        match valid.and_then(|u| Target::from_absolute(&u)) {
-            Ok(_) if !default.contains('/') => config.mirror_default = default.to_ascii_lowercase(),
-            _ => problems.push(format!("mirror_default: {default:?} is not a registry host[:port]")),
-        }
-    }
-    if let Some(dir) = args.cache_dir.clone().or(file.cache_dir) {
-        config.cache_dir = dir;
-    }
-    if let Some(dir) = args.certs_dir.clone().or(file.certs_dir) {
-        config.certs_dir = dir;
-    }
-    let intercept = non_empty(args.intercept.clone()).or(file.intercept);
-    if let Some(patterns) = intercept {
-        config.intercept = patterns
-            .iter()
-            .filter_map(|p| HostPattern::parse(p).map_err(|e| problems.push(e)).ok())
-            .collect();
-    }
-    config.intercept_all = args.intercept_all || file.intercept_all.unwrap_or(false);
-    config.upstream_ca = non_empty(args.upstream_ca.clone()).or(file.upstream_ca).unwrap_or_default();
-    for path in &config.upstream_ca {
-        if !path.is_file() {
-            problems.push(format!("upstream_ca: {} is not a readable file", path.display()));
-        }
-    }
-    let resolve = non_empty(args.resolve.clone()).or(file.resolve).unwrap_or_default();
-    config.resolve =
-        resolve.iter().filter_map(|r| ResolveRule::parse(r).map_err(|e| problems.push(e)).ok()).collect();
-    if let Some(url) = args.upstream_proxy.clone().or(file.upstream_proxy) {
-        match ParentProxy::parse(&url) {
-            Ok(parent) => config.upstream_proxy = Some(parent),
-            Err(e) => problems.push(e),
-        }
-    }
-    if let Some(size) = args.max_size.clone().or(file.max_size) {
-        match size.parse::<bytesize::ByteSize>() {
-            Ok(size) if size.as_u64() > 0 => config.max_size = size.as_u64(),
-            _ => problems.push(format!("max_size: {size:?} is not a size like 20GiB")),
-        }
-    }
-    let pin = non_empty(args.pin.clone()).or(file.pin).unwrap_or_default();
-    config.pin = pin.iter().filter_map(|p| PinRule::parse(p).map_err(|e| problems.push(e)).ok()).collect();
-    if let Some(rate) = file.upstream_min_rate {
-        match rate.trim_end_matches("/s").parse::<bytesize::ByteSize>() {
-            Ok(rate) => config.upstream_min_rate = rate.as_u64(),
-            Err(_) => problems.push(format!("upstream_min_rate: {rate:?} is not a rate like 1KiB/s or 0")),
-        }
-    }
-    config.offline = args.offline || file.offline.unwrap_or(false);
-    if let Some(format) = args.log_format.clone().or(file.log_format) {
-        match format.as_str() {
-            "text" => config.log_format = LogFormat::Text,
-            "json" => config.log_format = LogFormat::Json,
-            _ => problems.push(format!("log_format: {format:?} is neither text nor json")),
-        }
-    }
-    config.connect_ports = file.connect_ports.unwrap_or_default();
-    let durations = [
-        ("tunnel_idle_timeout", file.tunnel_idle_timeout, &mut config.tunnel_idle_timeout),
-        ("client_header_timeout", file.client_header_timeout, &mut config.client_header_timeout),
-        ("upstream_connect_timeout", file.upstream_connect_timeout, &mut config.upstream_connect_timeout),
-        ("upstream_response_timeout", file.upstream_response_timeout, &mut config.upstream_response_timeout),
-        ("upstream_body_timeout", file.upstream_body_timeout, &mut config.upstream_body_timeout),
-        ("shutdown_grace", file.shutdown_grace, &mut config.shutdown_grace),
-    ];
-    for (key, text, slot) in durations {
-        if let Some(text) = text {
-            match humantime::parse_duration(&text) {
-                Ok(d) => *slot = d,
-                Err(_) => problems.push(format!("{key}: {text:?} is not a duration like 30s or 10m")),
-            }
-        }
-    }
-    if let Some(ttl) = file.tag_ttl {
-        match Ttl::parse(&ttl) {
-            Ok(ttl) => config.tag_ttl = ttl,
-            Err(e) => problems.push(format!("tag_ttl: {e}")),
-        }
-    }
-    if let Some(rules) = file.tag_rules {
-        config.tag_rules = rules
-            .into_iter()
-            .filter_map(|rule| {
-                let ttl = Ttl::parse(&rule.ttl).map_err(|e| problems.push(format!("tag_rules: {e}"))).ok()?;
-                let glob = |g: Option<String>| g.unwrap_or_else(|| "*".into());
-                let registry = registry_glob(&glob(rule.registry));
-                Some(TagRule::new(&registry, &glob(rule.repository), &glob(rule.tag), ttl))
-            })
-            .collect();
-    }
-    for rule in file.repositories.unwrap_or_default() {
-        let action = Action::parse(rule.action.as_deref().unwrap_or("cache"));
-        let action = action.map_err(|e| problems.push(format!("repositories: {e}"))).ok();
-        let glob = |g: Option<String>| g.unwrap_or_else(|| "*".into());
-        if let Some(action) = action {
-            let push = rule.push.unwrap_or(true);
-            config.repositories.push(NamespaceRule::new(
-                &registry_glob(&glob(rule.registry)),
-                &glob(rule.repository),
-                action,
-                push,
-            ));
-        }
-    }
-    for mirror in file.mirrors.unwrap_or_default() {
-        let target = mirror
-            .url
-            .parse::<http::Uri>()
-            .map_err(|e| e.to_string())
-            .and_then(|u| Target::from_absolute(&u));
-        let registry = HostPattern::parse(&mirror.registry).map(|p| p.to_string());
-        match (target, registry) {
-            (Ok(target), Ok(_)) => {
-                let registry = registry_glob(&mirror.registry);
-                config.mirrors.push(Mirror { registry, target, priority: mirror.priority.unwrap_or(0) });
-            }
-            (Err(e), _) => problems.push(format!("mirrors: url {:?}: {e}", mirror.url)),
-            (_, Err(e)) => problems.push(format!("mirrors: {e}")),
-        }
-    }
-    config.finish_abandoned_fetches = file.finish_abandoned_fetches.unwrap_or(false);
-    if let Some(refresh) = file.refresh {
-        config.refresh = refresh_from(refresh, problems);
-    }
-    if let Some(max) = file.max_connections {
-        if max == 0 {
-            problems.push("max_connections: must be at least 1".into());
-        }
-        config.max_connections = max.max(1);
-    }
-    config
-}
-
-fn refresh_from(refresh: file::FileRefresh, problems: &mut Vec<String>) -> Option<Refresh> {
-    let images: Vec<ImageRef> = refresh
-        .images
-        .iter()
-        .filter_map(|i| i.parse().map_err(|e| problems.push(format!("refresh: {e}"))).ok())
-        .collect();
-    let every = humantime::parse_duration(refresh.every.as_deref().unwrap_or("1h"))
-        .map_err(|_| problems.push(format!("refresh: every {:?} is not a duration like 1h", refresh.every)))
-        .ok()
-        .filter(|every| !every.is_zero());
-    let platform = match refresh.platform.as_deref().map(Platform::parse).transpose() {
-        Ok(platform) => platform,
-        Err(e) => {
-            problems.push(format!("refresh: {e}"));
-            None
-        }
-    };
-    Some(Refresh { images, every: every?, platform })
-}
-
-fn non_empty<T>(values: Vec<T>) -> Option<Vec<T>> {
-    (!values.is_empty()).then_some(values)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]

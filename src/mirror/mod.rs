@@ -31,13 +31,13 @@ use crate::{
 
 /// Serves one mirror client (TLS first when configured) until it closes or shutdown aborts.
 pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, permit: ConnectionPermit) {
-    let supplied = ingress.config.load().mirror_tls_config.clone();
-    if let Some(tls) = supplied {
+    let config = ingress.config.load_full();
+    if let Some(tls) = config.mirror_tls_config.clone() {
         match tokio_rustls::TlsAcceptor::from(tls).accept(stream).await {
             Ok(tls) => serve_http(tls, ingress, permit).await,
             Err(error) => tracing::info!(%error, "mirror TLS handshake failed"),
         }
-    } else if ingress.config.load().mirror_tls {
+    } else if config.mirror_tls {
         // Without SNI (a client that dialled an address) the leaf names the address it reached.
         let fallback = stream.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
         match mitm::accept_any(&ingress.authority, stream, &fallback).await {

@@ -1,0 +1,275 @@
+//! Layering and validation: flag/env first, then the TOML file, then the embedded defaults; every
+//! value is checked and every problem collected, so an invalid configuration is reported at once.
+
+use std::path::Path;
+
+use ipnet::IpNet;
+
+use super::{
+    file::{self, FileConfig},
+    Config, ConfigErrors, HostPattern, LogFormat, ResolveRule, RunArgs,
+};
+use crate::{
+    ingress::proxy_auth::ProxyAuth,
+    prefetch::Refresh,
+    registry::{
+        manifest::Platform,
+        policy::{Action, NamespaceRule, PinRule},
+        reference::{registry_glob, ImageRef},
+        tags::{TagRule, Ttl},
+    },
+    target::Target,
+    upstream::{mirrors::Mirror, parent::ParentProxy},
+};
+
+/// A configuration file: how messages name it and its text, or why it could not be read.
+pub(super) type FileText = Result<(String, String), String>;
+
+/// The configuration `args` and the file (if any) give, or every problem found at once.
+pub(super) fn layered(args: &RunArgs, file: Option<FileText>) -> Result<Config, ConfigErrors> {
+    let mut problems = Vec::new();
+    let file = match file {
+        Some(Ok((source, text))) => toml::from_str(&text).unwrap_or_else(|e| {
+            problems.push(format!("{source}: {e}"));
+            FileConfig::default()
+        }),
+        Some(Err(e)) => {
+            problems.push(e);
+            FileConfig::default()
+        }
+        None => FileConfig::default(),
+    };
+    let config = merge(args, file, &mut problems);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(problems))
+    }
+}
+
+/// The configuration file at `path`, named as messages name it.
+pub(super) fn read(path: &Path) -> FileText {
+    let source = format!("config file {}", path.display());
+    std::fs::read_to_string(path).map(|text| (source.clone(), text)).map_err(|e| format!("{source}: {e}"))
+}
+
+/// Picks flag/env first, then file, then default, and validates each value.
+fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config {
+    let mut config = Config::default();
+    if let Some(listen) = args.listen.clone().or(file.listen) {
+        match listen.parse() {
+            Ok(addr) => config.listen = addr,
+            Err(_) => problems.push(format!("listen: {listen:?} is not an address like 127.0.0.1:3128")),
+        }
+    }
+    let nets = |key: &str, values: Vec<String>, problems: &mut Vec<String>| -> Vec<IpNet> {
+        values
+            .iter()
+            .filter_map(|v| {
+                let parsed = v.parse::<IpNet>().or_else(|_| v.parse::<std::net::IpAddr>().map(IpNet::from));
+                parsed.map_err(|_| problems.push(format!("{key}: {v:?} is not a CIDR like 10.0.0.0/8"))).ok()
+            })
+            .collect()
+    };
+    if let Some(values) = non_empty(args.allow_clients.clone()).or(file.allow_clients) {
+        config.allow_clients = nets("allow_clients", values, problems);
+    }
+    if let Some(values) = non_empty(args.deny_destinations.clone()).or(file.deny_destinations) {
+        config.deny_destinations = nets("deny_destinations", values, problems);
+    }
+    if let Some(path) = args.proxy_auth_file.clone().or(file.proxy_auth_file) {
+        match ProxyAuth::load(&path) {
+            Ok(auth) => config.proxy_auth = Some(std::sync::Arc::new(auth)),
+            Err(e) => problems.push(e),
+        }
+        config.proxy_auth_file = Some(path);
+    }
+    if let Some(listen) = args.admin_listen.clone().or(file.admin_listen) {
+        match listen.parse() {
+            Ok(addr) => config.admin_listen = Some(addr),
+            Err(_) => {
+                problems.push(format!("admin_listen: {listen:?} is not an address like 127.0.0.1:9090"))
+            }
+        }
+    }
+    if let Some(listen) = args.mirror_listen.clone().or(file.mirror_listen) {
+        match listen.parse() {
+            Ok(addr) => config.mirror_listen = Some(addr),
+            Err(_) => {
+                problems.push(format!("mirror_listen: {listen:?} is not an address like 127.0.0.1:5000"))
+            }
+        }
+    }
+    config.mirror_tls = args.mirror_tls || file.mirror_tls.unwrap_or(false);
+    let cert = args.mirror_cert.clone().or(file.mirror_cert);
+    let key = args.mirror_key.clone().or(file.mirror_key);
+    match (cert, key) {
+        (Some(cert), Some(key)) => {
+            match crate::mirror::tls::supplied(&cert, &key) {
+                Ok(tls) => config.mirror_tls_config = Some(std::sync::Arc::new(tls)),
+                Err(e) => problems.push(format!("mirror_cert: {e}")),
+            }
+            config.mirror_tls = true;
+            config.mirror_cert = Some((cert, key));
+        }
+        (None, None) => {}
+        _ => problems.push("mirror_cert and mirror_key go together".into()),
+    }
+    if let Some(default) = args.mirror_default.clone().or(file.mirror_default) {
+        let valid = format!("https://{default}/").parse::<http::Uri>().map_err(|e| e.to_string());
+        match valid.and_then(|u| Target::from_absolute(&u)) {
+            Ok(_) if !default.contains('/') => config.mirror_default = default.to_ascii_lowercase(),
+            _ => problems.push(format!("mirror_default: {default:?} is not a registry host[:port]")),
+        }
+    }
+    if let Some(dir) = args.cache_dir.clone().or(file.cache_dir) {
+        config.cache_dir = dir;
+    }
+    if let Some(dir) = args.certs_dir.clone().or(file.certs_dir) {
+        config.certs_dir = dir;
+    }
+    let intercept = non_empty(args.intercept.clone()).or(file.intercept);
+    if let Some(patterns) = intercept {
+        config.intercept = patterns
+            .iter()
+            .filter_map(|p| HostPattern::parse(p).map_err(|e| problems.push(e)).ok())
+            .collect();
+    }
+    config.intercept_all = args.intercept_all || file.intercept_all.unwrap_or(false);
+    config.upstream_ca = non_empty(args.upstream_ca.clone()).or(file.upstream_ca).unwrap_or_default();
+    for path in &config.upstream_ca {
+        if !path.is_file() {
+            problems.push(format!("upstream_ca: {} is not a readable file", path.display()));
+        }
+    }
+    let resolve = non_empty(args.resolve.clone()).or(file.resolve).unwrap_or_default();
+    config.resolve =
+        resolve.iter().filter_map(|r| ResolveRule::parse(r).map_err(|e| problems.push(e)).ok()).collect();
+    if let Some(url) = args.upstream_proxy.clone().or(file.upstream_proxy) {
+        match ParentProxy::parse(&url) {
+            Ok(parent) => config.upstream_proxy = Some(parent),
+            Err(e) => problems.push(e),
+        }
+    }
+    if let Some(size) = args.max_size.clone().or(file.max_size) {
+        match size.parse::<bytesize::ByteSize>() {
+            Ok(size) if size.as_u64() > 0 => config.max_size = size.as_u64(),
+            _ => problems.push(format!("max_size: {size:?} is not a size like 20GiB")),
+        }
+    }
+    let pin = non_empty(args.pin.clone()).or(file.pin).unwrap_or_default();
+    config.pin = pin.iter().filter_map(|p| PinRule::parse(p).map_err(|e| problems.push(e)).ok()).collect();
+    if let Some(rate) = file.upstream_min_rate {
+        match rate.trim_end_matches("/s").parse::<bytesize::ByteSize>() {
+            Ok(rate) => config.upstream_min_rate = rate.as_u64(),
+            Err(_) => problems.push(format!("upstream_min_rate: {rate:?} is not a rate like 1KiB/s or 0")),
+        }
+    }
+    config.offline = args.offline || file.offline.unwrap_or(false);
+    if let Some(format) = args.log_format.clone().or(file.log_format) {
+        match format.as_str() {
+            "text" => config.log_format = LogFormat::Text,
+            "json" => config.log_format = LogFormat::Json,
+            _ => problems.push(format!("log_format: {format:?} is neither text nor json")),
+        }
+    }
+    config.connect_ports = file.connect_ports.unwrap_or_default();
+    let durations = [
+        ("tunnel_idle_timeout", file.tunnel_idle_timeout, &mut config.tunnel_idle_timeout),
+        ("client_header_timeout", file.client_header_timeout, &mut config.client_header_timeout),
+        ("upstream_connect_timeout", file.upstream_connect_timeout, &mut config.upstream_connect_timeout),
+        ("upstream_response_timeout", file.upstream_response_timeout, &mut config.upstream_response_timeout),
+        ("upstream_body_timeout", file.upstream_body_timeout, &mut config.upstream_body_timeout),
+        ("shutdown_grace", file.shutdown_grace, &mut config.shutdown_grace),
+    ];
+    for (key, text, slot) in durations {
+        if let Some(text) = text {
+            match humantime::parse_duration(&text) {
+                Ok(d) => *slot = d,
+                Err(_) => problems.push(format!("{key}: {text:?} is not a duration like 30s or 10m")),
+            }
+        }
+    }
+    if let Some(ttl) = file.tag_ttl {
+        match Ttl::parse(&ttl) {
+            Ok(ttl) => config.tag_ttl = ttl,
+            Err(e) => problems.push(format!("tag_ttl: {e}")),
+        }
+    }
+    if let Some(rules) = file.tag_rules {
+        config.tag_rules = rules
+            .into_iter()
+            .filter_map(|rule| {
+                let ttl = Ttl::parse(&rule.ttl).map_err(|e| problems.push(format!("tag_rules: {e}"))).ok()?;
+                let glob = |g: Option<String>| g.unwrap_or_else(|| "*".into());
+                let registry = registry_glob(&glob(rule.registry));
+                Some(TagRule::new(&registry, &glob(rule.repository), &glob(rule.tag), ttl))
+            })
+            .collect();
+    }
+    for rule in file.repositories.unwrap_or_default() {
+        let action = Action::parse(rule.action.as_deref().unwrap_or("cache"));
+        let action = action.map_err(|e| problems.push(format!("repositories: {e}"))).ok();
+        let glob = |g: Option<String>| g.unwrap_or_else(|| "*".into());
+        if let Some(action) = action {
+            let push = rule.push.unwrap_or(true);
+            config.repositories.push(NamespaceRule::new(
+                &registry_glob(&glob(rule.registry)),
+                &glob(rule.repository),
+                action,
+                push,
+            ));
+        }
+    }
+    for mirror in file.mirrors.unwrap_or_default() {
+        let target = mirror
+            .url
+            .parse::<http::Uri>()
+            .map_err(|e| e.to_string())
+            .and_then(|u| Target::from_absolute(&u));
+        let registry = HostPattern::parse(&mirror.registry).map(|p| p.to_string());
+        match (target, registry) {
+            (Ok(target), Ok(_)) => {
+                let registry = registry_glob(&mirror.registry);
+                config.mirrors.push(Mirror { registry, target, priority: mirror.priority.unwrap_or(0) });
+            }
+            (Err(e), _) => problems.push(format!("mirrors: url {:?}: {e}", mirror.url)),
+            (_, Err(e)) => problems.push(format!("mirrors: {e}")),
+        }
+    }
+    config.finish_abandoned_fetches = file.finish_abandoned_fetches.unwrap_or(false);
+    if let Some(refresh) = file.refresh {
+        config.refresh = refresh_from(refresh, problems);
+    }
+    if let Some(max) = file.max_connections {
+        if max == 0 {
+            problems.push("max_connections: must be at least 1".into());
+        }
+        config.max_connections = max.max(1);
+    }
+    config
+}
+
+fn refresh_from(refresh: file::FileRefresh, problems: &mut Vec<String>) -> Option<Refresh> {
+    let images: Vec<ImageRef> = refresh
+        .images
+        .iter()
+        .filter_map(|i| i.parse().map_err(|e| problems.push(format!("refresh: {e}"))).ok())
+        .collect();
+    let every = humantime::parse_duration(refresh.every.as_deref().unwrap_or("1h"))
+        .map_err(|_| problems.push(format!("refresh: every {:?} is not a duration like 1h", refresh.every)))
+        .ok()
+        .filter(|every| !every.is_zero());
+    let platform = match refresh.platform.as_deref().map(Platform::parse).transpose() {
+        Ok(platform) => platform,
+        Err(e) => {
+            problems.push(format!("refresh: {e}"));
+            None
+        }
+    };
+    Some(Refresh { images, every: every?, platform })
+}
+
+fn non_empty<T>(values: Vec<T>) -> Option<Vec<T>> {
+    (!values.is_empty()).then_some(values)
+}
