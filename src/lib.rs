@@ -181,7 +181,6 @@ impl Pantry {
             }
         }
         self.ingress.proxy.reload(&config);
-        self.ingress.proxy.store().set_pins(config.pin.clone());
         self.ingress.config.store(Arc::new(config));
         restart
     }

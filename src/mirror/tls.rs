@@ -4,7 +4,7 @@
 
 use std::{path::Path, sync::Arc};
 
-use rustls::ServerConfig;
+use rustls::{sign::CertifiedKey, ServerConfig};
 use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 
 /// A TLS server configuration (h2 and HTTP/1.1) from a PEM certificate chain and its key.
@@ -16,13 +16,8 @@ pub fn supplied(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
         return Err(format!("{} holds no certificate", cert.display()));
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
+    let provider = rustls::crypto::ring::default_provider();
+    let leaf = CertifiedKey::from_der(chain, key, &provider)
         .map_err(|e| format!("certificate and key do not go together: {e}"))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
+    crate::mitm::acceptor::server_config(Arc::new(leaf)).map_err(|e| e.to_string())
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use rustls::{server::Acceptor, ServerConfig};
+use rustls::{server::Acceptor, sign::CertifiedKey, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{server::TlsStream, LazyConfigAcceptor};
 
@@ -66,11 +66,17 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let leaf = authority.leaf(name).await?;
+    Ok(start.into_stream(Arc::new(server_config(leaf)?)).await?)
+}
+
+/// A TLS server configuration presenting `leaf` and offering h2 and HTTP/1.1 (ring provider):
+/// what every TLS pantry terminates uses, minted leaves and the mirror's supplied certificate.
+pub fn server_config(leaf: Arc<CertifiedKey>) -> Result<ServerConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(leaf)));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(start.into_stream(Arc::new(config)).await?)
+    Ok(config)
 }

@@ -106,9 +106,10 @@ impl Proxy {
         }
     }
 
-    /// Takes offline mode, tag rules, namespace policy and mirrors from `config` (a reload).
+    /// Takes offline mode, tag rules, namespace policy, mirrors and pins from `config` (a reload).
     pub fn reload(&self, config: &Config) {
         self.rules.store(Arc::new(Rules::from(config)));
+        self.store.set_pins(config.pin.clone());
     }
 
     fn rules(&self) -> Arc<Rules> {
