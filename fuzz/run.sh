@@ -10,7 +10,7 @@ SECONDS_PER_TARGET=${1:-15}
 TARGETS=(connect_target route digest accept config references)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
-cargo fuzz build
+cargo fuzz build || { df -h . | sed 's/^/disk: /'; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failed=()
