@@ -161,8 +161,24 @@ fn export_ca(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A client connection may hold a second descriptor upstream and a third in the store: raise the
+/// soft open-file limit to the hard one (as Go programs and nginx do) and say so if it stays short.
+fn raise_open_file_limit(max_connections: usize) {
+    let wanted = max_connections as u64 * 3 + 256;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            limit,
+            max_connections,
+            "the open-file limit is below what max_connections may need; raise it (LimitNOFILE=, ulimit -n)"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot read or raise the open-file limit"),
+    }
+}
+
 fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
     init_logging(config.log_format);
+    raise_open_file_limit(config.max_connections);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let proxy = bind(config.listen, "proxy").await?;

@@ -35,12 +35,14 @@ impl Shutdown {
         self.abort.cancelled().await
     }
 
-    /// Drives a client connection to its end; on draining asks it to finish gracefully (with
-    /// `graceful`, e.g. hyper's `graceful_shutdown`), and on abort drops it.
+    /// Drives a client connection to its end; on draining, or once `unwelcome` completes (the
+    /// client misbehaves), asks it to finish gracefully (with `graceful`, e.g. hyper's
+    /// `graceful_shutdown`), and on abort drops it.
     pub async fn serve<C, E>(
         &self,
         connection: C,
         graceful: impl FnOnce(std::pin::Pin<&mut C>),
+        unwelcome: impl Future<Output = ()>,
     ) -> Result<(), E>
     where
         C: Future<Output = Result<(), E>>,
@@ -48,7 +50,7 @@ impl Shutdown {
         tokio::pin!(connection);
         tokio::select! {
             result = connection.as_mut() => result,
-            () = self.draining() => {
+            () = async { tokio::select! { () = self.draining() => {}, () = unwelcome => {} } } => {
                 graceful(connection.as_mut());
                 tokio::select! {
                     result = connection => result,

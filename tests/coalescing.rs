@@ -122,6 +122,14 @@ async fn an_upstream_failure_aborts_every_follower_and_the_next_request_refetche
     assert_eq!(response.headers()["cache-status"], "pantry; fwd=miss; stored", "nothing was stored");
     assert_eq!(common::registry::sha256(&body.unwrap()), digest);
     assert_eq!(registry.state.count("GET blob"), 2);
+    common::reliability::record(common::reliability::Outcome {
+        area: "upstream",
+        fault: "reset mid-body while 4 clients share one fetch",
+        client: "every one of the 4 transfers broke off; none ended cleanly".into(),
+        stored: "nothing".into(),
+        after: "the next request started a new fetch (2 upstream GETs in all) and stored the blob".into(),
+        lost: Vec::new(),
+    });
 }
 
 async fn until_no_fetch(pantry: &TestPantry) {

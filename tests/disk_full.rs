@@ -84,4 +84,13 @@ async fn a_full_disk_passes_content_through_and_caching_resumes() {
     let (_, body) = request(&pantry, &host, Method::GET, &format!("/v2/app/blobs/{lied}"), &[]).await;
     assert!(body.is_err(), "a lying upstream breaks the passed-through transfer");
     assert!(std::fs::read_dir(mount.path().join("cache/tmp")).unwrap().next().is_none(), "no spool left");
+    common::reliability::record(common::reliability::Outcome {
+        area: "disk",
+        fault: "cache directory full (4 MiB tmpfs)",
+        client: "every byte of a 6 MiB blob, passed through uncached and still checked against its digest"
+            .into(),
+        stored: "what fitted; nothing partial, no spool left".into(),
+        after: "caching resumed as soon as space returned".into(),
+        lost: Vec::new(),
+    });
 }

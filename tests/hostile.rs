@@ -1,12 +1,17 @@
 //! Hostile clients are bounded and pantry stays healthy: slowloris and idle connections are closed
-//! after `client_header_timeout`, oversized header lines and header floods are refused, pipelined
-//! requests are answered in order, and `max_connections` caps how many clients are served at once.
+//! after `client_header_timeout` (10,000 idle ones in bounded memory), oversized header lines and
+//! header floods are refused, pipelined requests are answered in order, h2 rapid resets end the
+//! connection, and `max_connections` caps how many clients are served at once. Each test records
+//! its row of docs/RELIABILITY.md.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{start_pantry, TestPantry};
+use common::{
+    reliability::{record, Outcome},
+    start_pantry, TestPantry,
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -49,6 +54,14 @@ async fn slowloris_and_idle_clients_are_closed() {
     let (_, waited) = until_closed(&mut idle).await;
     assert!(waited < Duration::from_secs(5), "an idle connection is closed: {waited:?}");
     assert!(healthy(&pantry).await);
+    record(Outcome {
+        area: "client",
+        fault: "slowloris (a header byte every 50 ms) and an idle connection",
+        client: "both closed once client_header_timeout (here 400 ms) ran out, within 10 s".into(),
+        stored: "nothing".into(),
+        after: "pantry answered the next client".into(),
+        lost: Vec::new(),
+    });
 }
 
 #[tokio::test]
@@ -58,17 +71,26 @@ async fn oversized_headers_and_header_floods_are_refused() {
         format!("GET /healthz HTTP/1.1\r\nHost: p\r\nX-Long: {}\r\n\r\n", "a".repeat(2 * 1024 * 1024));
     let flood: String = (0..5000).map(|i| format!("X-H{i}: v\r\n")).collect();
     let flood = format!("GET /healthz HTTP/1.1\r\nHost: p\r\n{flood}\r\n");
-    for request in [long_line, flood] {
+    for (fault, request) in [("a 2 MiB header line", long_line), ("a flood of 5,000 headers", flood)] {
         let mut stream = TcpStream::connect(pantry.addr).await.unwrap();
         let _ = stream.write_all(request.as_bytes()).await;
         let (answer, _) = until_closed(&mut stream).await;
-        assert!(
-            answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
-            "refused: {}",
-            &answer[..answer.len().min(80)]
-        );
+        let client = match answer.lines().next() {
+            None => "the connection closed unanswered".to_string(),
+            Some(line) => format!("{line}, then the connection closed"),
+        };
+        assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 431"), "refused: {client}");
+        let after = if healthy(&pantry).await { "pantry answered the next client" } else { "" };
+        let lost = if after.is_empty() { vec!["pantry stopped answering".into()] } else { Vec::new() };
+        record(Outcome {
+            area: "client",
+            fault,
+            client,
+            stored: "nothing".into(),
+            after: after.into(),
+            lost,
+        });
     }
-    assert!(healthy(&pantry).await);
 }
 
 #[tokio::test]
@@ -81,6 +103,14 @@ async fn pipelined_requests_are_answered_in_order() {
     let (answers, _) = until_closed(&mut stream).await;
     assert_eq!(answers.matches("HTTP/1.1 200").count(), 500);
     assert!(answers.trim_end().ends_with("/ca.pem, /healthz, /metrics"), "the last answer is the 404 page");
+    record(Outcome {
+        area: "client",
+        fault: "501 pipelined requests in one write",
+        client: "500 answers then the 404, in order, then the connection closed as asked".into(),
+        stored: "nothing".into(),
+        after: "the connection was served like any other".into(),
+        lost: Vec::new(),
+    });
 }
 
 #[tokio::test]
@@ -95,4 +125,181 @@ async fn max_connections_caps_the_clients_served_at_once() {
     drop(held.pop());
     let served = tokio::time::timeout(Duration::from_secs(5), healthy(&pantry)).await;
     assert_eq!(served, Ok(true), "served once a connection closes");
+    record(Outcome {
+        area: "client",
+        fault: "more clients than max_connections (9 for 8)",
+        client: "the ninth waited, unanswered, until one of the eight closed; then it was served".into(),
+        stored: "nothing".into(),
+        after: "pantry stayed healthy".into(),
+        lost: Vec::new(),
+    });
+}
+
+/// A process's resident memory in KiB, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The value of `pantry_active_connections` on pantry's /metrics at `addr`.
+async fn active_connections(addr: std::net::SocketAddr) -> usize {
+    let metrics = common::plain_get(addr, "/metrics").await;
+    let line = metrics.lines().find(|l| l.starts_with("pantry_active_connections ")).unwrap_or_default();
+    line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) as usize
+}
+
+/// Waits (up to 60 s) until `pantry_active_connections` satisfies `done`.
+async fn until_active(addr: std::net::SocketAddr, done: impl Fn(usize) -> bool) {
+    let wait = async {
+        while !done(active_connections(addr).await) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), wait).await.expect("the connection count settles");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_idle_connections_take_bounded_memory_and_are_closed() {
+    const IDLE: usize = 10_000;
+    const BOUND_KIB: u64 = 48; // per idle connection, at the peak
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap();
+    assert!(limit as usize > IDLE + 200, "the test needs {IDLE} descriptors; the open-file limit is {limit}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pantry.toml");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nmax_connections = 12000\nclient_header_timeout = \"5s\"\n\
+         cache_dir = {:?}\ncerts_dir = {:?}\n",
+        dir.path().join("cache"),
+        dir.path().join("certs")
+    );
+    std::fs::write(&config, toml).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pantry"));
+    command.arg("--config").arg(&config);
+    let (mut child, addr) = common::spawn_listening(command);
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    assert!(common::plain_get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+    let before = rss_kib(child.id());
+
+    let opened = Instant::now();
+    let mut idle = Vec::with_capacity(IDLE);
+    for _ in 0..IDLE {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    until_active(addr, |n| n > IDLE).await;
+    let peak = rss_kib(child.id());
+    let served = common::plain_get(addr, "/healthz").await.starts_with("HTTP/1.1 200");
+    let per_connection = peak.saturating_sub(before) / IDLE as u64;
+    eprintln!("RSS {before} KiB before, {peak} KiB with {IDLE} idle connections: {per_connection} KiB each");
+
+    let closing = async {
+        for stream in &mut idle {
+            let mut byte = [0u8; 1];
+            let _ = stream.read(&mut byte).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), closing).await.expect("pantry closes idle connections");
+    let closed_after = opened.elapsed();
+    assert!(closed_after < Duration::from_secs(40), "idle connections lingered: {closed_after:?}");
+    until_active(addr, |n| n <= 1).await;
+    let after = rss_kib(child.id());
+    eprintln!("all closed after {closed_after:?}; RSS {after} KiB");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let mut lost = Vec::new();
+    if per_connection > BOUND_KIB {
+        lost.push(format!("{per_connection} KiB of memory per idle connection"));
+    }
+    if !served {
+        lost.push("a client was refused while the idle connections were open".into());
+    }
+    record(Outcome {
+        area: "client",
+        fault: "10,000 idle connections",
+        client:
+            "each closed once client_header_timeout (here 5 s) ran out; a real client was served meanwhile"
+                .into(),
+        stored: "nothing".into(),
+        after: format!(
+            "resident memory stayed under {BOUND_KIB} KiB per idle connection (measured from /proc)"
+        ),
+        lost,
+    });
+}
+
+/// Opens up to `streams` h2 streams for `path` on one intercepted connection and cancels each,
+/// `pause` after sending it (none: in the same write); how many were opened before pantry ended the
+/// connection, and whether it did within 10 s of the last.
+async fn rapid_reset(
+    pantry: &TestPantry,
+    host: &str,
+    path: &str,
+    streams: usize,
+    pause: Duration,
+) -> (usize, bool) {
+    let stream = common::intercepted(pantry, host, &[b"h2"]).await;
+    let (mut client, connection) = h2::client::handshake(stream).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let mut opened = 0;
+    while opened < streams {
+        let Ok(mut ready) = client.ready().await else { break };
+        let request = http::Request::get(format!("https://{host}{path}")).body(()).unwrap();
+        let Ok((_, mut send)) = ready.send_request(request, false) else { break };
+        tokio::task::yield_now().await; // lets the connection task put the frames on the wire
+        tokio::time::sleep(pause).await;
+        send.send_reset(h2::Reason::CANCEL);
+        opened += 1;
+        client = ready;
+    }
+    let ended = tokio::time::timeout(Duration::from_secs(10), connection).await.is_ok();
+    (opened, ended)
+}
+
+/// Runs [`rapid_reset`] against a fresh pantry and records its row.
+async fn rapid_reset_row(fault: &str, pause: Duration, how: &str) {
+    const STREAMS: usize = 10_000;
+    let registry = common::registry::FakeRegistry::start().await;
+    let pantry = start_pantry(|c| registry.configure(c)).await;
+    let digest = registry.state.add_blob(vec![9u8; 100_000], "application/octet-stream");
+    let path = format!("/v2/app/blobs/{digest}");
+    let (opened, ended) = rapid_reset(&pantry, &registry.host(), &path, STREAMS, pause).await;
+    let fetched = registry.state.count("GET blob");
+    eprintln!("{fault}: {opened} streams opened and reset; ended: {ended}; {fetched} upstream GETs");
+    let mut lost = Vec::new();
+    if opened == STREAMS || !ended {
+        lost.push(format!("pantry took all {STREAMS} cancelled streams"));
+    }
+    if fetched > opened / 10 {
+        lost.push(format!("{fetched} upstream fetches for {opened} cancelled requests"));
+    }
+    if !healthy(&pantry).await {
+        lost.push("pantry stopped answering".into());
+    }
+    record(Outcome {
+        area: "client",
+        fault,
+        client: format!("{how}; the connection ended long before {STREAMS} streams"),
+        stored: "nothing".into(),
+        after: "upstream fetches stayed a small fraction of the streams; pantry answered the next client"
+            .into(),
+        lost,
+    });
+}
+
+#[tokio::test]
+async fn h2_rapid_reset_in_bursts_ends_the_connection() {
+    let how = "pantry sent GOAWAY once the client had cancelled most of its requests";
+    rapid_reset_row("h2 rapid reset, streams cancelled in the same write", Duration::ZERO, how).await;
+}
+
+#[tokio::test]
+async fn h2_rapid_reset_after_each_request_is_taken_up_ends_the_connection() {
+    let how = "pantry sent GOAWAY once the client had cancelled most of its requests";
+    rapid_reset_row(
+        "h2 rapid reset, each stream cancelled 2 ms after it was sent",
+        Duration::from_millis(2),
+        how,
+    )
+    .await;
 }

@@ -91,22 +91,40 @@ async fn no_token_or_password_in_the_cache_the_logs_or_the_metrics() {
     let needles = [token, "hunter2-pw-91b7", basic.as_str()];
     let mut found = Vec::new();
     files_containing(pantry.dir.path(), &needles, &mut found);
-    assert!(found.is_empty(), "secrets on disk: {found:?}");
+    let mut leaked: Vec<String> = found.iter().map(|f| format!("a secret in {f:?}")).collect();
 
     let metrics = plain_get(pantry.addr, "/metrics").await;
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "the capture saw verbose logs");
     for needle in needles {
-        assert!(!metrics.contains(needle), "metrics hold {needle:?}");
-        assert!(!logs.contains(needle), "logs hold {needle:?}");
+        if metrics.contains(needle) {
+            leaked.push(format!("metrics hold {needle:?}"));
+        }
+        if logs.contains(needle) {
+            leaked.push(format!("logs hold {needle:?}"));
+        }
     }
 
     let key = pantry.dir.path().join("certs/ca.key");
-    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    if mode != 0o600 {
+        leaked.push(format!("the CA key has mode {mode:o}"));
+    }
     let key_text = std::fs::read_to_string(&key).unwrap();
     let key_body = key_text.lines().nth(1).unwrap();
     for path in ["/ca.pem", "/ca.key", "/certs/ca.key", "/../certs/ca.key"] {
         let answer = plain_get(pantry.addr, path).await;
-        assert!(!answer.contains("PRIVATE KEY") && !answer.contains(key_body), "{path} served the key");
+        if answer.contains("PRIVATE KEY") || answer.contains(key_body) {
+            leaked.push(format!("{path} served the CA key"));
+        }
     }
+    common::reliability::record(common::reliability::Outcome {
+        area: "secrets",
+        fault: "authenticated pulls (Bearer, Basic, token auth) with trace logging",
+        client: "every pull answered".into(),
+        stored: "no token, password or Basic credential in any file under the cache and certs dirs".into(),
+        after: "none in the logs at trace level or in /metrics; the CA key stays 0600 and is never served"
+            .into(),
+        lost: leaked,
+    });
 }

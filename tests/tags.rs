@@ -160,6 +160,15 @@ async fn upstream_down_serves_the_stale_manifest_and_its_blobs() {
     assert_eq!(common::registry::sha256(&body.unwrap()), s.manifest);
     let (blob, body) = request(&s.pantry, &s.registry.host(), Method::GET, &blob_path, &[]).await;
     assert_eq!((blob.status().as_u16(), body.unwrap().len()), (200, 10_000));
+    common::reliability::record(common::reliability::Outcome {
+        area: "upstream",
+        fault: "registry down (503) once a tag's TTL ran out",
+        client: "the last known manifest (Cache-Status stale, Warning 110) and its blobs from the store"
+            .into(),
+        stored: "unchanged".into(),
+        after: "served from the store while the registry stayed down".into(),
+        lost: Vec::new(),
+    });
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use hyper::{service::service_fn, upgrade::Upgraded};
 use hyper_util::rt::TokioIo;
 
 use super::Ingress;
-use crate::{mitm, target::Target};
+use crate::{mitm, server::cancels::Cancels, target::Target};
 
 /// Terminates the client's TLS and serves its requests until it closes or shutdown aborts.
 pub async fn serve(ingress: &Arc<Ingress>, io: TokioIo<Upgraded>, target: Target) {
@@ -17,14 +17,18 @@ pub async fn serve(ingress: &Arc<Ingress>, io: TokioIo<Upgraded>, target: Target
     };
     let proxy = ingress.proxy.clone();
     let target = Arc::new(target);
+    let cancels = Cancels::new();
+    let watch = Arc::clone(&cancels);
     let service = service_fn(move |request| {
         let proxy = proxy.clone();
         let target = Arc::clone(&target);
-        async move { Ok::<_, Infallible>(proxy.handle(request.map(crate::body::incoming), &target).await) }
+        watch.watch(async move {
+            Ok::<_, Infallible>(proxy.handle(request.map(crate::body::incoming), &target).await)
+        })
     });
     let builder = crate::server::http_server(ingress.config.load().client_header_timeout);
     let connection = builder.serve_connection(TokioIo::new(tls), service);
-    log_end(ingress.shutdown.serve(connection, |c| c.graceful_shutdown()).await);
+    log_end(ingress.shutdown.serve(connection, |c| c.graceful_shutdown(), cancels.abusive()).await);
 }
 
 fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {

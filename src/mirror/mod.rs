@@ -26,6 +26,7 @@ use crate::{
     error::ProxyError,
     ingress::Ingress,
     mitm,
+    server::cancels::Cancels,
     shutdown::ConnectionPermit,
 };
 
@@ -55,13 +56,15 @@ where
 {
     let shutdown = ingress.shutdown.clone();
     let builder = crate::server::http_server(ingress.config.load().client_header_timeout);
+    let cancels = Cancels::new();
+    let watch = Arc::clone(&cancels);
     let service = service_fn(move |request: Request<Incoming>| {
         let ingress = Arc::clone(&ingress);
         let _permit = permit.clone();
-        async move { Ok::<_, Infallible>(handle(&ingress, request).await) }
+        watch.watch(async move { Ok::<_, Infallible>(handle(&ingress, request).await) })
     });
     let connection = builder.serve_connection(TokioIo::new(io), service);
-    let result = shutdown.serve(connection, |c| c.graceful_shutdown()).await;
+    let result = shutdown.serve(connection, |c| c.graceful_shutdown(), cancels.abusive()).await;
     if let Err(error) = result {
         tracing::debug!(%error, "mirror connection ended with an error");
     }

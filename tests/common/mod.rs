@@ -2,7 +2,9 @@
 //! and a client that speaks CONNECT, TLS and HTTP/1.1 or h2 through pantry.
 #![allow(dead_code)]
 
+pub mod faulty;
 pub mod registry;
+pub mod reliability;
 pub mod upstream;
 
 use std::{net::SocketAddr, sync::Arc};
