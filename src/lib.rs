@@ -78,7 +78,8 @@ pub enum StartError {
     Store(#[from] StoreError),
 }
 
-/// The bound sockets pantry serves: the proxy port, and the mirror and admin ports if configured.
+/// The bound sockets pantry serves: the proxy port, and the mirror, admin and transparent ports if
+/// configured.
 #[derive(Debug)]
 pub struct Sockets {
     /// Proxy clients.
@@ -87,6 +88,19 @@ pub struct Sockets {
     pub mirror: Option<TcpListener>,
     /// Monitoring (`--admin-listen`).
     pub admin: Option<TcpListener>,
+    /// Connections redirected by the kernel (`--transparent`).
+    pub transparent: Option<TcpListener>,
+}
+
+impl Sockets {
+    /// Every address pantry listens on (a redirect to one of them is a loop).
+    fn addresses(&self) -> Vec<std::net::SocketAddr> {
+        [Some(&self.proxy), self.mirror.as_ref(), self.admin.as_ref(), self.transparent.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|socket| socket.local_addr().ok())
+            .collect()
+    }
 }
 
 /// A configured pantry: CA loaded, upstream client built, ready to serve a listener.
@@ -158,11 +172,12 @@ impl Pantry {
     pub fn reload(&self, config: Config) -> Vec<&'static str> {
         let old = self.ingress.config.load_full();
         let mut restart = Vec::new();
-        let checks: [(&'static str, bool); 15] = [
+        let checks: [(&'static str, bool); 16] = [
             ("upstream_min_rate", old.upstream_min_rate != config.upstream_min_rate),
             ("deny_destinations", old.deny_destinations != config.deny_destinations),
             ("listen", old.listen != config.listen),
             ("mirror_listen", old.mirror_listen != config.mirror_listen),
+            ("transparent", old.transparent != config.transparent),
             ("mirror_tls", old.mirror_tls != config.mirror_tls),
             ("cache_dir", old.cache_dir != config.cache_dir),
             ("certs_dir", old.certs_dir != config.certs_dir),
@@ -202,7 +217,8 @@ impl Pantry {
 
     /// Serves proxy clients on `listener` until `signal` completes, then shuts down gracefully.
     pub async fn serve(&self, listener: TcpListener, signal: impl Future<Output = ()>) {
-        self.serve_sockets(Sockets { proxy: listener, mirror: None, admin: None }, signal).await
+        let sockets = Sockets { proxy: listener, mirror: None, admin: None, transparent: None };
+        self.serve_sockets(sockets, signal).await
     }
 
     /// Serves every socket until `signal` completes; then accepts no more, drains for the grace
@@ -212,10 +228,15 @@ impl Pantry {
         let limit = Arc::new(Semaphore::new(ingress.config.load().max_connections));
         let stop = CancellationToken::new();
         let admin = Arc::new(Admin::new(Arc::clone(ingress)));
+        let own = sockets.addresses();
         let mut listeners =
             vec![Listener::new(sockets.proxy, Arc::clone(ingress), Role::Proxy(admin), Arc::clone(&limit))];
         if let Some(mirror) = sockets.mirror {
             listeners.push(Listener::new(mirror, Arc::clone(ingress), Role::Mirror, Arc::clone(&limit)));
+        }
+        if let Some(socket) = sockets.transparent {
+            let role = Role::Transparent(own.into());
+            listeners.push(Listener::new(socket, Arc::clone(ingress), role, Arc::clone(&limit)));
         }
         if let Some(socket) = sockets.admin {
             let admin = Role::Admin(Arc::new(Admin::dedicated(Arc::clone(ingress))));

@@ -206,6 +206,15 @@ fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
             let admin = admin.local_addr().context("cannot read the bound admin address")?;
             tracing::info!(%admin, "admin pages (/metrics, /healthz, /ca.pem) are listening");
         }
+        let transparent = match config.transparent {
+            Some(addr) => Some(bind(addr, "transparent").await?),
+            None => None,
+        };
+        if let Some(transparent) = &transparent {
+            let transparent =
+                transparent.local_addr().context("cannot read the bound transparent address")?;
+            tracing::info!(%transparent, "accepting redirected connections (transparent mode)");
+        }
         let pantry = std::sync::Arc::new(Pantry::new(config).await?);
         reload_on_hangup(std::sync::Arc::clone(&pantry), args);
         let ca = pantry.authority().ca_path().display().to_string();
@@ -214,7 +223,7 @@ fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
             "trust its CA: `curl -o pantry-ca.pem http://{listen}/ca.pem` and add it to your client's \
              trust store; use it as HTTPS_PROXY=http://{listen}"
         );
-        pantry.serve_sockets(Sockets { proxy, mirror, admin }, shutdown_signal()).await;
+        pantry.serve_sockets(Sockets { proxy, mirror, admin, transparent }, shutdown_signal()).await;
         Ok(())
     })
 }

@@ -46,7 +46,8 @@ impl Target {
         Self::new(https, authority.host(), port)
     }
 
-    fn new(https: bool, host: &str, port: u16) -> Result<Self, String> {
+    /// A validated target from its parts (IPv6 with or without brackets).
+    pub fn new(https: bool, host: &str, port: u16) -> Result<Self, String> {
         if port == 0 {
             return Err("port 0 is not a valid destination".into());
         }

@@ -54,6 +54,9 @@ pub struct RunArgs {
     /// Serve /metrics, /healthz and /ca.pem on ADDR too (and /metrics there only) [default: the proxy port].
     #[arg(long, env = "PANTRY_ADMIN_LISTEN", value_name = "ADDR")]
     pub admin_listen: Option<String>,
+    /// Also accept connections redirected here by iptables/nftables (REDIRECT or DNAT) on ADDR (Linux).
+    #[arg(long, env = "PANTRY_TRANSPARENT", value_name = "ADDR")]
+    pub transparent: Option<String>,
     /// Also serve as a registry mirror on ADDR (containerd hosts.toml, registries.conf, dockerd registry-mirrors).
     #[arg(long, env = "PANTRY_MIRROR_LISTEN", value_name = "ADDR")]
     pub mirror_listen: Option<String>,

@@ -92,6 +92,12 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
             }
         }
     }
+    if let Some(listen) = args.transparent.clone().or(file.transparent) {
+        match listen.parse() {
+            Ok(addr) => config.transparent = Some(addr),
+            Err(_) => problems.push(format!("transparent: {listen:?} is not an address like 0.0.0.0:3129")),
+        }
+    }
     if let Some(listen) = args.mirror_listen.clone().or(file.mirror_listen) {
         match listen.parse() {
             Ok(addr) => config.mirror_listen = Some(addr),

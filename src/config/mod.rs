@@ -79,6 +79,8 @@ pub struct Config {
     pub proxy_auth: Option<std::sync::Arc<ProxyAuth>>,
     /// Admin listen address (`/metrics` only there when set).
     pub admin_listen: Option<SocketAddr>,
+    /// Listen address for connections redirected by the kernel (transparent mode), if any.
+    pub transparent: Option<SocketAddr>,
     /// Registry-mirror listen address, if pantry also serves as a mirror.
     pub mirror_listen: Option<SocketAddr>,
     /// Whether the mirror speaks TLS (leaf from pantry's CA) rather than plain HTTP.
@@ -151,6 +153,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
             admin_listen: None,
+            transparent: None,
             proxy_auth_file: None,
             proxy_auth: None,
             allow_clients: DEFAULT_ALLOW_CLIENTS

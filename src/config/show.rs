@@ -31,6 +31,9 @@ impl Config {
         if let Some(admin) = self.admin_listen {
             t.insert("admin_listen".into(), text(admin));
         }
+        if let Some(transparent) = self.transparent {
+            t.insert("transparent".into(), text(transparent));
+        }
         if let Some(mirror) = self.mirror_listen {
             t.insert("mirror_listen".into(), text(mirror));
         }

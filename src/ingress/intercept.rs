@@ -3,14 +3,18 @@
 
 use std::{convert::Infallible, sync::Arc};
 
-use hyper::{service::service_fn, upgrade::Upgraded};
+use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Ingress;
 use crate::{mitm, server::cancels::Cancels, target::Target};
 
 /// Terminates the client's TLS and serves its requests until it closes or shutdown aborts.
-pub async fn serve(ingress: &Arc<Ingress>, io: TokioIo<Upgraded>, target: Target) {
+pub async fn serve<IO>(ingress: &Arc<Ingress>, io: IO, target: Target)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let tls = match mitm::accept(&ingress.authority, io, &target.host).await {
         Ok(tls) => tls,
         Err(error) => return tracing::info!(%target, %error, "TLS interception failed"),

@@ -1,9 +1,11 @@
-//! What arrives at the proxy port as a proxy request: CONNECT (intercepted or tunnelled) and
-//! absolute-form plain HTTP. Policy (which ports, which hosts are intercepted) is decided here.
+//! What arrives as a proxy request: CONNECT (intercepted or tunnelled) and absolute-form plain HTTP
+//! at the proxy port, and redirected connections at the transparent port. Policy (which ports,
+//! which hosts are intercepted) is decided here.
 
 pub mod connect;
 pub mod intercept;
 pub mod proxy_auth;
+pub mod transparent;
 pub mod tunnel;
 
 use std::sync::Arc;

@@ -8,7 +8,11 @@ use tokio::{net::TcpListener, sync::Semaphore};
 use tracing::Instrument;
 
 use super::{admin::Admin, handler};
-use crate::{ingress::Ingress, mirror, shutdown::ConnectionPermit};
+use crate::{
+    ingress::{transparent, Ingress},
+    mirror,
+    shutdown::ConnectionPermit,
+};
 
 /// What a listener's clients speak.
 #[derive(Debug, Clone)]
@@ -19,6 +23,8 @@ pub enum Role {
     Mirror,
     /// Monitoring: `/metrics`, `/healthz`, `/ca.pem`.
     Admin(Arc<Admin>),
+    /// Connections redirected by the kernel; pantry's own addresses, to refuse loops.
+    Transparent(Arc<[std::net::SocketAddr]>),
 }
 
 /// Accepts clients and hands each to a handler task.
@@ -82,6 +88,11 @@ impl Listener {
                         task.await;
                         drop(permit);
                     });
+                }
+                Role::Transparent(own) => {
+                    let span = tracing::info_span!("transparent", id = next_id, %peer);
+                    let task = transparent::serve(stream, ingress, permit, Arc::clone(own));
+                    self.ingress.shutdown.spawn(task.instrument(span));
                 }
                 Role::Mirror => {
                     let span = tracing::info_span!("mirror", id = next_id, %peer);

@@ -31,6 +31,8 @@ pub struct TestPantry {
     pub mirror: Option<SocketAddr>,
     /// The admin port, when the config asked for one.
     pub admin: Option<SocketAddr>,
+    /// The transparent port, when the config asked for one (bound where it said, port 0 allowed).
+    pub transparent: Option<SocketAddr>,
     pub pantry: Arc<Pantry>,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -73,6 +75,12 @@ pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
     };
     let admin = admin_listener.as_ref().map(|l| l.local_addr().unwrap());
     config.admin_listen = admin;
+    let transparent_listener = match config.transparent {
+        Some(addr) => Some(TcpListener::bind(addr).await.unwrap()),
+        None => None,
+    };
+    let transparent = transparent_listener.as_ref().map(|l| l.local_addr().unwrap());
+    config.transparent = transparent;
     let pantry = Arc::new(Pantry::new(config).await.unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -81,14 +89,19 @@ pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
     let task = tokio::spawn(async move {
         serving
             .serve_sockets(
-                pantry::Sockets { proxy: listener, mirror: mirror_listener, admin: admin_listener },
+                pantry::Sockets {
+                    proxy: listener,
+                    mirror: mirror_listener,
+                    admin: admin_listener,
+                    transparent: transparent_listener,
+                },
                 async {
                     let _ = stopped.await;
                 },
             )
             .await
     });
-    TestPantry { addr, mirror, admin, pantry, dir, stop: Some(stop), task }
+    TestPantry { addr, mirror, admin, transparent, pantry, dir, stop: Some(stop), task }
 }
 
 pub fn roots_from_pem(pem: &str) -> RootCertStore {

@@ -1,0 +1,201 @@
+//! Transparent mode across network namespaces the test creates: a client namespace with no proxy
+//! settings at all, joined by a veth pair to a namespace where pantry and the upstreams run and an
+//! nftables rule redirects every TCP connection from the client to pantry's transparent port. The
+//! client is curl. TLS to an intercepted host is served (and cached) by pantry, TLS to any other
+//! host is tunnelled untouched, plain HTTP is forwarded by its Host header, and a connection to
+//! pantry's own port (a loop) is refused. Needs root, `ip` and `nft`; says so and passes without.
+
+mod common;
+
+use std::{
+    future::Future,
+    os::fd::AsFd,
+    path::Path,
+    process::{Command, Output},
+    sync::atomic::{AtomicU8, Ordering},
+};
+
+use common::{registry::FakeRegistry, start_pantry, upstream::FakeUpstream};
+
+/// Two namespaces and the veth between them; removed on drop.
+struct Net {
+    client: String,
+    pantry: String,
+    /// pantry's side of the veth, where the client believes its servers are.
+    server_ip: String,
+}
+
+impl Net {
+    /// Creates the namespaces, or says why it cannot.
+    fn create() -> Result<Self, String> {
+        static NEXT: AtomicU8 = AtomicU8::new(1);
+        if !Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n")) {
+            return Err("creating network namespaces needs root".into());
+        }
+        for tool in ["ip", "nft", "curl"] {
+            if Command::new(tool).arg("-V").output().is_err()
+                && Command::new(tool).arg("--version").output().is_err()
+            {
+                return Err(format!("{tool} is not installed"));
+            }
+        }
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{}-{n}", std::process::id());
+        let net = Self {
+            client: format!("pantry-c-{tag}"),
+            pantry: format!("pantry-p-{tag}"),
+            server_ip: format!("10.77.{n}.1"),
+        };
+        let client_ip = format!("10.77.{n}.2/24");
+        let server_cidr = format!("{}/24", net.server_ip);
+        let (c, p) = (net.client.as_str(), net.pantry.as_str());
+        let steps: Vec<Vec<&str>> = vec![
+            vec!["netns", "add", c],
+            vec!["netns", "add", p],
+            vec!["-n", c, "link", "add", "veth-c", "type", "veth", "peer", "name", "veth-p", "netns", p],
+            vec!["-n", c, "addr", "add", &client_ip, "dev", "veth-c"],
+            vec!["-n", p, "addr", "add", &server_cidr, "dev", "veth-p"],
+            vec!["-n", c, "link", "set", "veth-c", "up"],
+            vec!["-n", p, "link", "set", "veth-p", "up"],
+            vec!["-n", c, "link", "set", "lo", "up"],
+            vec!["-n", p, "link", "set", "lo", "up"],
+        ];
+        for step in steps {
+            let status = Command::new("ip").args(&step).status().map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err(format!("`ip {}` failed", step.join(" ")));
+            }
+        }
+        Ok(net)
+    }
+
+    /// Runs `make` on a thread inside pantry's namespace (its sockets are created there).
+    fn in_pantry_ns<F, Fut>(&self, make: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
+        let ns = std::fs::File::open(format!("/var/run/netns/{}", self.pantry)).unwrap();
+        let thread = std::thread::spawn(move || {
+            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).expect("enter the namespace");
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(make());
+        });
+        if let Err(panic) = thread.join() {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for ns in [&self.client, &self.pantry] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// Redirects every TCP connection arriving from the client in `pantry_ns` to `port` (pantry's).
+fn redirect(pantry_ns: &str, port: u16) {
+    use std::io::Write;
+    let rules = format!(
+        "table ip pantry {{\n chain prerouting {{\n  type nat hook prerouting priority dstnat;\n  \
+         iifname \"veth-p\" meta l4proto tcp redirect to :{port}\n }}\n}}\n"
+    );
+    let mut nft = Command::new("ip")
+        .args(["netns", "exec", pantry_ns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    nft.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
+    assert!(nft.wait().unwrap().success(), "nft rules: {rules}");
+}
+
+/// curl in the client namespace, with no proxy in its environment.
+async fn curl(client_ns: &str, args: &[&str]) -> Output {
+    tokio::process::Command::new("ip")
+        .args(["netns", "exec", client_ns, "curl", "--silent", "--show-error", "--max-time", "20"])
+        .args(args)
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .output()
+        .await
+        .unwrap()
+}
+
+fn write_pem(dir: &Path, name: &str, pem: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, pem).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn a_client_without_proxy_settings_is_served_through_the_redirect() {
+    let net = match Net::create() {
+        Ok(net) => net,
+        Err(reason) => return eprintln!("SKIPPED: {reason}"),
+    };
+    let (client_ns, pantry_ns, server_ip) = (net.client.clone(), net.pantry.clone(), net.server_ip.clone());
+    net.in_pantry_ns(move || async move {
+        let registry = FakeRegistry::start().await;
+        let pantry = start_pantry(|c| {
+            registry.configure(c);
+            c.transparent = Some(format!("{server_ip}:0").parse().unwrap());
+            c.allow_clients = vec!["10.77.0.0/16".parse().unwrap(), "127.0.0.0/8".parse().unwrap()];
+        })
+        .await;
+        let transparent = pantry.transparent.unwrap();
+        redirect(&pantry_ns, transparent.port());
+        let dir = pantry.dir.path();
+        let pantry_ca = write_pem(dir, "pantry-ca.pem", pantry.pantry.authority().ca_pem());
+
+        // TLS to an intercepted host: served by pantry, and cached.
+        let blob = vec![42u8; 300_000];
+        let digest = registry.state.add_blob(blob.clone(), "application/octet-stream");
+        let port = registry.addr.port();
+        let url = format!("https://registry.test:{port}/v2/app/blobs/{digest}");
+        let resolve = format!("registry.test:{port}:{server_ip}");
+        let out = dir.join("blob");
+        for _ in 0..2 {
+            let output = curl(
+                &client_ns,
+                &["--fail", "--cacert", &pantry_ca, "--resolve", &resolve, "-o", out.to_str().unwrap(), &url],
+            )
+            .await;
+            assert!(output.status.success(), "intercepted pull: {}", String::from_utf8_lossy(&output.stderr));
+            assert_eq!(std::fs::read(&out).unwrap(), blob);
+        }
+        assert_eq!(registry.state.count("GET blob"), 1, "the second pull cost no upstream blob bytes");
+
+        // TLS to a host pantry does not intercept: tunnelled, the upstream's own certificate.
+        let other = FakeUpstream::start(&format!("{server_ip}:0"), true).await;
+        let other_ca = write_pem(dir, "other-ca.pem", &other.ca.ca_pem);
+        let url = format!("https://cdn.test:{}/echo", other.port());
+        let resolve = format!("cdn.test:{}:{server_ip}", other.port());
+        let output = curl(&client_ns, &["--fail", "--cacert", &other_ca, "--resolve", &resolve, &url]).await;
+        assert!(output.status.success(), "tunnelled: {}", String::from_utf8_lossy(&output.stderr));
+        let echoed = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            echoed.starts_with("GET ") && echoed.contains("/echo"),
+            "reached the upstream itself: {echoed}"
+        );
+
+        // Plain HTTP: forwarded by its Host header.
+        let plain = FakeUpstream::start(&format!("{server_ip}:0"), false).await;
+        let url = format!("http://{server_ip}:{}/echo", plain.port());
+        let output = curl(&client_ns, &["--fail", "--include", &url]).await;
+        let text = String::from_utf8_lossy(&output.stdout).to_lowercase();
+        assert!(output.status.success(), "plain HTTP: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(text.contains("cache-status: pantry"), "answered through pantry: {text}");
+        assert!(text.contains("get /echo"), "{text}");
+
+        // pantry's own port: a loop, refused.
+        let url = format!("http://{transparent}/healthz");
+        let output = curl(&client_ns, &[&url]).await;
+        assert!(!output.status.success(), "a redirect back to pantry is refused");
+        assert_eq!(plain.observed.requests.load(Ordering::SeqCst), 1);
+    });
+}
