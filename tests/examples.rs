@@ -44,6 +44,7 @@ enum Kind {
     SystemdUnit,
     Dockerfile,
     Markdown,
+    Shell,
 }
 
 fn kind_of(path: &Path) -> Option<Kind> {
@@ -52,6 +53,7 @@ fn kind_of(path: &Path) -> Option<Kind> {
     let parent = path.parent()?.file_name()?.to_str()?;
     match ext {
         "md" => Some(Kind::Markdown),
+        "sh" => Some(Kind::Shell),
         "json" => Some(Kind::Json),
         "yaml" | "yml" => Some(Kind::Yaml),
         "toml" if name.starts_with("pantry") => Some(Kind::PantryConfig),
@@ -119,6 +121,19 @@ fn of_kind(kind: Kind) -> Vec<PathBuf> {
 fn load(path: &Path) -> Config {
     let args = RunArgs { config: Some(path.to_path_buf()), ..RunArgs::default() };
     Config::load(&args).unwrap_or_else(|e| panic!("{}: {e}", rel(path)))
+}
+
+#[test]
+fn shell_scripts_parse_and_say_how_to_use_them() {
+    let files = of_kind(Kind::Shell);
+    assert!(files.len() >= 2, "{files:?}");
+    for path in &files {
+        let check = std::process::Command::new("sh").arg("-n").arg(path).output().unwrap();
+        assert!(check.status.success(), "{}: {}", rel(path), String::from_utf8_lossy(&check.stderr));
+        let usage = std::process::Command::new("sh").arg(path).output().unwrap();
+        assert_eq!(usage.status.code(), Some(2), "{}: without up/down it only prints its usage", rel(path));
+        assert!(String::from_utf8_lossy(&usage.stderr).contains("usage:"), "{}", rel(path));
+    }
 }
 
 #[test]

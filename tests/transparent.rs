@@ -1,9 +1,9 @@
 //! Transparent mode across network namespaces the test creates: a client namespace with no proxy
-//! settings at all, joined by a veth pair to a namespace where pantry and the upstreams run and an
-//! nftables rule redirects every TCP connection from the client to pantry's transparent port. The
-//! client is curl. TLS to an intercepted host is served (and cached) by pantry, TLS to any other
+//! settings at all, joined by a veth pair to a namespace where pantry and the upstreams run and the
+//! example script (examples/transparent/, nftables or iptables) redirects the client's TCP to
+//! pantry's transparent port. The client is curl. TLS to an intercepted host is served (and cached) by pantry, TLS to any other
 //! host is tunnelled untouched, plain HTTP is forwarded by its Host header, and a connection to
-//! pantry's own port (a loop) is refused. Needs root, `ip` and `nft`; says so and passes without.
+//! pantry's own port (a loop) is refused. Needs root, `ip`, `nft`, `iptables` and curl; says so and passes without.
 
 mod common;
 
@@ -32,7 +32,7 @@ impl Net {
         if !Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n")) {
             return Err("creating network namespaces needs root".into());
         }
-        for tool in ["ip", "nft", "curl"] {
+        for tool in ["ip", "nft", "iptables", "curl"] {
             if Command::new(tool).arg("-V").output().is_err()
                 && Command::new(tool).arg("--version").output().is_err()
             {
@@ -95,20 +95,22 @@ impl Drop for Net {
     }
 }
 
-/// Redirects every TCP connection arriving from the client in `pantry_ns` to `port` (pantry's).
-fn redirect(pantry_ns: &str, port: u16) {
-    use std::io::Write;
-    let rules = format!(
-        "table ip pantry {{\n chain prerouting {{\n  type nat hook prerouting priority dstnat;\n  \
-         iifname \"veth-p\" meta l4proto tcp redirect to :{port}\n }}\n}}\n"
-    );
-    let mut nft = Command::new("ip")
-        .args(["netns", "exec", pantry_ns, "nft", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
+/// Sets up the redirect with examples/transparent/`script` in `pantry_ns`: TCP from the client to
+/// `ports` goes to `port` (pantry's).
+fn redirect(script: &str, pantry_ns: &str, ports: &[u16], port: u16) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/transparent").join(script);
+    let separator = if script.ends_with("nftables.sh") { ", " } else { "," };
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let output = Command::new("ip")
+        .args(["netns", "exec", pantry_ns, "sh"])
+        .arg(&script)
+        .arg("up")
+        .env("LAN_IF", "veth-p")
+        .env("PORT", port.to_string())
+        .env("PORTS", ports.join(separator))
+        .output()
         .unwrap();
-    nft.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-    assert!(nft.wait().unwrap().success(), "nft rules: {rules}");
+    assert!(output.status.success(), "{}: {}", script.display(), String::from_utf8_lossy(&output.stderr));
 }
 
 /// curl in the client namespace, with no proxy in its environment.
@@ -133,7 +135,17 @@ fn write_pem(dir: &Path, name: &str, pem: &str) -> String {
 }
 
 #[test]
-fn a_client_without_proxy_settings_is_served_through_the_redirect() {
+fn a_client_without_proxy_settings_is_served_through_an_nftables_redirect() {
+    through("nftables.sh");
+}
+
+#[test]
+fn a_client_without_proxy_settings_is_served_through_an_iptables_redirect() {
+    through("iptables.sh");
+}
+
+/// Serves a client in its own namespace through the redirect `script` sets up.
+fn through(script: &'static str) {
     let net = match Net::create() {
         Ok(net) => net,
         Err(reason) => return eprintln!("SKIPPED: {reason}"),
@@ -148,7 +160,10 @@ fn a_client_without_proxy_settings_is_served_through_the_redirect() {
         })
         .await;
         let transparent = pantry.transparent.unwrap();
-        redirect(&pantry_ns, transparent.port());
+        let other = FakeUpstream::start(&format!("{server_ip}:0"), true).await;
+        let plain = FakeUpstream::start(&format!("{server_ip}:0"), false).await;
+        let ports = [registry.addr.port(), other.port(), plain.port(), transparent.port()];
+        redirect(script, &pantry_ns, &ports, transparent.port());
         let dir = pantry.dir.path();
         let pantry_ca = write_pem(dir, "pantry-ca.pem", pantry.pantry.authority().ca_pem());
 
@@ -171,7 +186,6 @@ fn a_client_without_proxy_settings_is_served_through_the_redirect() {
         assert_eq!(registry.state.count("GET blob"), 1, "the second pull cost no upstream blob bytes");
 
         // TLS to a host pantry does not intercept: tunnelled, the upstream's own certificate.
-        let other = FakeUpstream::start(&format!("{server_ip}:0"), true).await;
         let other_ca = write_pem(dir, "other-ca.pem", &other.ca.ca_pem);
         let url = format!("https://cdn.test:{}/echo", other.port());
         let resolve = format!("cdn.test:{}:{server_ip}", other.port());
@@ -184,7 +198,6 @@ fn a_client_without_proxy_settings_is_served_through_the_redirect() {
         );
 
         // Plain HTTP: forwarded by its Host header.
-        let plain = FakeUpstream::start(&format!("{server_ip}:0"), false).await;
         let url = format!("http://{server_ip}:{}/echo", plain.port());
         let output = curl(&client_ns, &["--fail", "--include", &url]).await;
         let text = String::from_utf8_lossy(&output.stdout).to_lowercase();
