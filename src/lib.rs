@@ -119,7 +119,7 @@ pub async fn proxy_core(config: &Config) -> Result<Proxy, StartError> {
 async fn core(config: &Config) -> Result<(Proxy, Dialer), StartError> {
     let dialer = Dialer::new(&config.resolve, config.upstream_connect_timeout)
         .deny(&config.deny_destinations)
-        .via(config.upstream_proxy.clone());
+        .via(config.upstream_proxy.clone(), &config.upstream_proxy_for);
     let upstream = Upstream::new(dialer.clone(), &config.upstream_ca, config.upstream_response_timeout)?;
     let store = Arc::new(Store::open(&config.cache_dir, config.max_size, config.clock.clone()).await?);
     let metrics = Arc::new(Metrics::default());
@@ -172,7 +172,7 @@ impl Pantry {
     pub fn reload(&self, config: Config) -> Vec<&'static str> {
         let old = self.ingress.config.load_full();
         let mut restart = Vec::new();
-        let checks: [(&'static str, bool); 16] = [
+        let checks: [(&'static str, bool); 17] = [
             ("upstream_min_rate", old.upstream_min_rate != config.upstream_min_rate),
             ("deny_destinations", old.deny_destinations != config.deny_destinations),
             ("listen", old.listen != config.listen),
@@ -184,6 +184,10 @@ impl Pantry {
             ("upstream_ca", old.upstream_ca != config.upstream_ca),
             ("resolve", old.resolve != config.resolve),
             ("upstream_proxy", format!("{:?}", old.upstream_proxy) != format!("{:?}", config.upstream_proxy)),
+            (
+                "upstream_proxy_for",
+                format!("{:?}", old.upstream_proxy_for) != format!("{:?}", config.upstream_proxy_for),
+            ),
             ("max_size", old.max_size != config.max_size),
             ("max_connections", old.max_connections != config.max_connections),
             ("upstream_connect_timeout", old.upstream_connect_timeout != config.upstream_connect_timeout),

@@ -148,6 +148,8 @@ fn pantry_configs_load_with_pantrys_own_loader() {
     let egress = load(&examples_dir().join("pantry-egress.toml"));
     assert!(egress.upstream_proxy.is_some());
     assert!(egress.intercepts("registry.corp.example", 5000));
+    assert!(!egress.intercepts("login.corp.example", 443), "bypassed");
+    assert_eq!(egress.upstream_proxy_for.len(), 3);
     let ci = load(&examples_dir().join("pantry-ci.toml"));
     assert!(ci.refresh.is_some() && !ci.pin.is_empty() && ci.mirror_listen.is_some());
     assert!(ci.max_size > Config::default().max_size);

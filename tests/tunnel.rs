@@ -118,3 +118,23 @@ async fn a_tunnel_holds_its_connection_slot_until_it_closes() {
     let head = tokio::time::timeout(std::time::Duration::from_secs(10), health).await.unwrap().unwrap();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
 }
+
+#[tokio::test]
+async fn a_bypassed_destination_is_tunnelled_even_when_it_would_be_intercepted() {
+    let upstream = FakeUpstream::start("127.0.0.1:0", true).await;
+    let port = upstream.port();
+    let pantry = start_pantry(|c| {
+        c.intercept = vec![pantry::config::HostPattern::parse(&format!("registry.test:{port}")).unwrap()];
+        c.resolve =
+            vec![pantry::config::ResolveRule::parse(&format!("registry.test:{port}:127.0.0.1")).unwrap()];
+        c.bypass = vec![pantry::config::Destination::parse("test").unwrap()]; // `test` and all under it
+    })
+    .await;
+    let (stream, head) = connect(pantry.addr, &format!("registry.test:{port}"), "HTTP/1.1").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let stream =
+        tls(stream, "registry.test", roots_from_pem(&upstream.ca.ca_pem), &[b"http/1.1"]).await.unwrap();
+    let (response, _) = Sender::h1(stream).await.get("/echo", "registry.test").await;
+    assert_eq!(response.headers()["x-hop"], "must not reach the client", "tunnelled untouched");
+    assert_eq!(pantry.pantry.authority().minted(), 0, "no leaf minted for a bypassed host");
+}

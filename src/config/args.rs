@@ -24,6 +24,9 @@ pub struct RunArgs {
     /// Intercept every CONNECT to an allowed port.
     #[arg(long, env = "PANTRY_INTERCEPT_ALL")]
     pub intercept_all: bool,
+    /// Never intercept these destinations, NO_PROXY style: corp.example (and names under it), *.glob, CIDR, :PORT (repeatable).
+    #[arg(long, env = "PANTRY_BYPASS", value_name = "PATTERN", value_delimiter = ',')]
+    pub bypass: Vec<String>,
     /// Extra CA certificate (PEM) trusted for upstream TLS (repeatable).
     #[arg(long, env = "PANTRY_UPSTREAM_CA", value_name = "FILE", value_delimiter = ',')]
     pub upstream_ca: Vec<PathBuf>,
@@ -33,6 +36,9 @@ pub struct RunArgs {
     /// Reach every upstream through this HTTP proxy: http://[user:pass@]host:port.
     #[arg(long, env = "PANTRY_UPSTREAM_PROXY", value_name = "URL")]
     pub upstream_proxy: Option<String>,
+    /// Parent proxy per destination, PATTERN=http://host:port or PATTERN=direct; first match wins over --upstream-proxy (repeatable).
+    #[arg(long, env = "PANTRY_UPSTREAM_PROXY_FOR", value_name = "PATTERN=URL", value_delimiter = ',')]
+    pub upstream_proxy_for: Vec<String>,
     /// Upper bound of the cache size, e.g. 20GiB [default: 20GiB].
     #[arg(long, env = "PANTRY_MAX_SIZE", value_name = "SIZE")]
     pub max_size: Option<String>,

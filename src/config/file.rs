@@ -27,6 +27,8 @@ pub(super) struct FileConfig {
     pub(super) upstream_ca: Option<Vec<PathBuf>>,
     pub(super) resolve: Option<Vec<String>>,
     pub(super) upstream_proxy: Option<String>,
+    pub(super) upstream_proxy_for: Option<Vec<String>>,
+    pub(super) bypass: Option<Vec<String>>,
     pub(super) max_size: Option<String>,
     pub(super) pin: Option<Vec<String>>,
     pub(super) offline: Option<bool>,

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 
 use super::{
     file::{self, FileConfig},
-    Config, ConfigErrors, HostPattern, LogFormat, ResolveRule, RunArgs,
+    Config, ConfigErrors, Destination, HostPattern, LogFormat, ParentRule, ResolveRule, RunArgs,
 };
 use crate::{
     ingress::proxy_auth::ProxyAuth,
@@ -142,6 +142,14 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
             .collect();
     }
     config.intercept_all = args.intercept_all || file.intercept_all.unwrap_or(false);
+    let bypass = non_empty(args.bypass.clone()).or(file.bypass).unwrap_or_default();
+    config.bypass = bypass
+        .iter()
+        .filter_map(|p| Destination::parse(p).map_err(|e| problems.push(format!("bypass: {e}"))).ok())
+        .collect();
+    let rules = non_empty(args.upstream_proxy_for.clone()).or(file.upstream_proxy_for).unwrap_or_default();
+    config.upstream_proxy_for =
+        rules.iter().filter_map(|r| ParentRule::parse(r).map_err(|e| problems.push(e)).ok()).collect();
     config.upstream_ca = non_empty(args.upstream_ca.clone()).or(file.upstream_ca).unwrap_or_default();
     for path in &config.upstream_ca {
         if !path.is_file() {

@@ -9,6 +9,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 mod args;
+mod destinations;
 mod file;
 mod merge;
 mod patterns;
@@ -16,6 +17,7 @@ pub mod reference;
 mod show;
 
 pub use args::RunArgs;
+pub use destinations::{Destination, ParentRule};
 pub use patterns::{HostPattern, ResolveRule};
 
 use ipnet::IpNet;
@@ -103,8 +105,12 @@ pub struct Config {
     pub upstream_ca: Vec<PathBuf>,
     /// Name overrides for upstream connections.
     pub resolve: Vec<ResolveRule>,
-    /// Parent proxy every upstream connection goes through.
+    /// Parent proxy every upstream connection goes through (unless a rule below says otherwise).
     pub upstream_proxy: Option<ParentProxy>,
+    /// Parent proxy per destination (`None`: direct); the first matching rule wins.
+    pub upstream_proxy_for: Vec<ParentRule>,
+    /// Destinations never intercepted (tunnelled untouched), NO_PROXY style.
+    pub bypass: Vec<Destination>,
     /// Cache size cap in bytes.
     pub max_size: u64,
     /// Content eviction never removes.
@@ -179,6 +185,8 @@ impl Default for Config {
             upstream_ca: Vec::new(),
             resolve: Vec::new(),
             upstream_proxy: None,
+            upstream_proxy_for: Vec::new(),
+            bypass: Vec::new(),
             max_size: 20 * 1024 * 1024 * 1024,
             pin: Vec::new(),
             offline: false,
@@ -222,7 +230,8 @@ impl Config {
 
     /// Whether CONNECT to `host:port` is intercepted (TLS terminated) rather than tunnelled.
     pub fn intercepts(&self, host: &str, port: u16) -> bool {
-        self.intercept_all || self.intercept.iter().any(|p| p.matches(host, port))
+        (self.intercept_all || self.intercept.iter().any(|p| p.matches(host, port)))
+            && !self.bypass.iter().any(|d| d.matches(host, port))
     }
 
     /// How upstream bodies must keep coming.

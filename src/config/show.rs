@@ -4,7 +4,7 @@
 
 use toml::{Table, Value};
 
-use super::{Config, LogFormat};
+use super::{Config, LogFormat, ParentRule};
 
 fn text(value: impl std::fmt::Display) -> Value {
     Value::String(value.to_string())
@@ -55,6 +55,9 @@ impl Config {
         if let Some(parent) = &self.upstream_proxy {
             t.insert("upstream_proxy".into(), text(parent.redacted_url()));
         }
+        let rules: Vec<_> = self.upstream_proxy_for.iter().map(ParentRule::redacted).collect();
+        t.insert("upstream_proxy_for".into(), list(&rules));
+        t.insert("bypass".into(), list(&self.bypass));
         t.insert("max_size".into(), text(self.max_size));
         t.insert("pin".into(), list(&self.pin));
         t.insert("offline".into(), Value::Boolean(self.offline));

@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use ipnet::IpNet;
 
 use super::parent::ParentProxy;
+use crate::config::ParentRule;
 use crate::{config::ResolveRule, error::ProxyError};
 
 /// Why a connection could not be made.
@@ -100,14 +101,30 @@ pub struct Dialer {
     overrides: Arc<HashMap<(String, u16), IpAddr>>,
     denied: Arc<[IpNet]>,
     timeout: Duration,
-    parent: Option<Arc<ParentProxy>>,
+    parents: Arc<Parents>,
+}
+
+/// Which parent proxy, if any, reaches a destination: the first matching rule, else the default.
+#[derive(Debug, Default)]
+struct Parents {
+    rules: Vec<ParentRule>,
+    default: Option<ParentProxy>,
+}
+
+impl Parents {
+    fn for_target(&self, host: &str, port: u16) -> Option<&ParentProxy> {
+        match self.rules.iter().find(|rule| rule.destination.matches(host, port)) {
+            Some(rule) => rule.parent.as_ref(),
+            None => self.default.as_ref(),
+        }
+    }
 }
 
 impl Dialer {
     /// A dialer with `--resolve` overrides and a connect timeout, connecting directly.
     pub fn new(rules: &[ResolveRule], timeout: Duration) -> Self {
         let overrides = rules.iter().map(|r| ((r.host.clone(), r.port), r.addr)).collect();
-        Self { overrides: Arc::new(overrides), denied: Arc::new([]), timeout, parent: None }
+        Self { overrides: Arc::new(overrides), denied: Arc::new([]), timeout, parents: Arc::default() }
     }
 
     /// The same dialer, refusing addresses in `denied` (names mapped by `--resolve` stay allowed).
@@ -116,9 +133,10 @@ impl Dialer {
         self
     }
 
-    /// The same dialer, reaching every upstream through a CONNECT to `parent`.
-    pub fn via(mut self, parent: Option<ParentProxy>) -> Self {
-        self.parent = parent.map(Arc::new);
+    /// The same dialer, reaching upstreams through a CONNECT to the parent the first matching
+    /// rule names (or directly, if it says so), else through `default`.
+    pub fn via(mut self, default: Option<ParentProxy>, rules: &[ParentRule]) -> Self {
+        self.parents = Arc::new(Parents { rules: rules.to_vec(), default });
         self
     }
 
@@ -161,7 +179,9 @@ impl Dialer {
     /// Opens a connection to `host:port`: directly, trying each address until one answers, or as a
     /// tunnel through the parent proxy (asked for the `--resolve` address when there is one).
     pub async fn connect(&self, host: &str, port: u16) -> Result<TcpStream, DialError> {
-        let Some(parent) = &self.parent else { return self.connect_direct(host, port).await };
+        let Some(parent) = self.parents.for_target(host, port) else {
+            return self.connect_direct(host, port).await;
+        };
         let bare = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         let via_host = self.overrides.get(&(bare.clone(), port)).map_or(bare, |addr| addr.to_string());
         let mut stream = self.connect_direct(&parent.host, parent.port).await?;
