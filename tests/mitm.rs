@@ -48,7 +48,7 @@ async fn intercepted_round_trip_with_exact_host_leaf() {
     assert!(body.starts_with(&format!("GET https://{target}/echo")), "{body}");
     assert_eq!(response.headers()["x-origin"], "fake");
     assert!(response.headers().get("x-hop").is_none(), "hop-by-hop header leaked");
-    assert_eq!(response.headers()["cache-status"], "pantry; fwd=uri-miss");
+    assert_eq!(response.headers()["cache-status"], "pantry; fwd=uri-miss; detail=not-storable");
     // The upstream speaks h2 to pantry when it can, whatever the client spoke.
     assert_eq!(upstream.observed.versions.lock().unwrap().as_slice(), [http::Version::HTTP_2]);
 }

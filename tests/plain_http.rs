@@ -45,7 +45,7 @@ async fn absolute_form_is_forwarded_without_hop_by_hop_headers() {
     let response = sender.send_request(request).await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers().get("x-hop").is_none());
-    assert_eq!(response.headers()["cache-status"], "pantry; fwd=uri-miss");
+    assert_eq!(response.headers()["cache-status"], "pantry; fwd=uri-miss; detail=not-storable");
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let echo = String::from_utf8_lossy(&body).to_ascii_lowercase();
     assert!(echo.starts_with("get /echo?x=1"), "{echo}");

@@ -244,7 +244,7 @@ async fn token_endpoints_challenges_and_pushes_pass_through_uncached() {
     for _ in 0..2 {
         let (token, body) =
             request(&s.pantry, &host, Method::GET, "/token?scope=repository:app:pull", &[]).await;
-        assert_eq!(token.headers()["cache-status"], "pantry; fwd=uri-miss");
+        assert_eq!(token.headers()["cache-status"], "pantry; fwd=uri-miss; detail=not-storable");
         assert!(body.unwrap().starts_with(b"{\"token\""));
         let (challenge, _) = get_tag(&s, "private/app", "v1", &[ACCEPT]).await;
         assert_eq!(challenge.status(), 401);

@@ -69,17 +69,9 @@ pub async fn from_store(
     if request.method == Method::HEAD || len == 0 {
         return response;
     }
-    match open_at(&blob.path, start).await {
-        Ok(file) => {
-            // The pin moves into the stream: the content stays until the body is sent or dropped.
-            let stream = ReaderStream::with_capacity(file.take(len), CHUNK)
-                .map_ok(move |bytes| {
-                    let _reading = &pin;
-                    served.increment(bytes.len() as u64);
-                    Frame::data(bytes)
-                })
-                .map_err(BoxError::from);
-            *response.body_mut() = BodyExt::boxed(StreamBody::new(stream));
+    match file_body(blob, start, len, pin, served).await {
+        Ok(body) => {
+            *response.body_mut() = body;
             response
         }
         Err(error) => {
@@ -87,6 +79,26 @@ pub async fn from_store(
             crate::error::ProxyError::Internal("cached content could not be read".into()).into_response()
         }
     }
+}
+
+/// `len` bytes of `blob` from `start` as a body; `pin` keeps the content from eviction until the
+/// body is sent or dropped, and `served` counts the bytes.
+pub async fn file_body(
+    blob: &CachedBlob,
+    start: u64,
+    len: u64,
+    pin: InUseGuard,
+    served: metrics::Counter,
+) -> std::io::Result<Body> {
+    let file = open_at(&blob.path, start).await?;
+    let stream = ReaderStream::with_capacity(file.take(len), CHUNK)
+        .map_ok(move |bytes| {
+            let _reading = &pin;
+            served.increment(bytes.len() as u64);
+            Frame::data(bytes)
+        })
+        .map_err(BoxError::from);
+    Ok(BodyExt::boxed(StreamBody::new(stream)))
 }
 
 /// What to answer for a read of content of a known size.

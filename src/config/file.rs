@@ -32,6 +32,7 @@ pub(super) struct FileConfig {
     pub(super) max_size: Option<String>,
     pub(super) pin: Option<Vec<String>>,
     pub(super) offline: Option<bool>,
+    pub(super) http_cache: Option<bool>,
     pub(super) log_format: Option<String>,
     pub(super) connect_ports: Option<Vec<u16>>,
     pub(super) tunnel_idle_timeout: Option<String>,

@@ -109,6 +109,8 @@ pub struct Config {
     pub upstream_proxy: Option<ParentProxy>,
     /// Parent proxy per destination (`None`: direct); the first matching rule wins.
     pub upstream_proxy_for: Vec<ParentRule>,
+    /// Whether plain HTTP and non-registry intercepted content is cached by RFC 9111.
+    pub http_cache: bool,
     /// Destinations never intercepted (tunnelled untouched), NO_PROXY style.
     pub bypass: Vec<Destination>,
     /// Cache size cap in bytes.
@@ -187,6 +189,7 @@ impl Default for Config {
             upstream_proxy: None,
             upstream_proxy_for: Vec::new(),
             bypass: Vec::new(),
+            http_cache: true,
             max_size: 20 * 1024 * 1024 * 1024,
             pin: Vec::new(),
             offline: false,

@@ -61,6 +61,7 @@ impl Config {
         t.insert("max_size".into(), text(self.max_size));
         t.insert("pin".into(), list(&self.pin));
         t.insert("offline".into(), Value::Boolean(self.offline));
+        t.insert("http_cache".into(), Value::Boolean(self.http_cache));
         let format = match self.log_format {
             LogFormat::Text => "text",
             LogFormat::Json => "json",

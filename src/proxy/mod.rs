@@ -8,6 +8,7 @@ mod access;
 mod by_digest;
 mod by_tag;
 mod forward;
+mod http_cache;
 
 use std::sync::Arc;
 
@@ -48,6 +49,10 @@ pub mod cache_status {
     pub const STALE: &str = "pantry; hit; detail=stale";
     /// Not a cacheable route: forwarded as is.
     pub const FORWARDED: &str = "pantry; fwd=uri-miss";
+    /// Stored HTTP content upstream confirmed with a 304 (RFC 9111 revalidation).
+    pub const NOT_MODIFIED: &str = "pantry; fwd=stale; fwd-status=304";
+    /// An answer the origin does not let a shared cache keep (or says nothing of its lifetime).
+    pub const NOT_STORABLE: &str = "pantry; fwd=uri-miss; detail=not-storable";
 }
 
 /// The rules a reload (SIGHUP) replaces at once: requests in progress keep the set they started with.
@@ -58,6 +63,7 @@ struct Rules {
     tag_ttl: Ttl,
     repositories: Vec<NamespaceRule>,
     mirrors: Mirrors,
+    http_cache: bool,
 }
 
 impl Rules {
@@ -68,6 +74,7 @@ impl Rules {
             tag_ttl: config.tag_ttl,
             repositories: config.repositories.clone(),
             mirrors: Mirrors::new(&config.mirrors),
+            http_cache: config.http_cache,
         }
     }
 }
@@ -211,6 +218,7 @@ impl Proxy {
                 let (parts, _) = request.into_parts();
                 by_tag::serve(self, &parts, target, &name, &tag).await
             }
+            Route::Other if read && self.rules().http_cache => http_cache::serve(self, request, target).await,
             _ => forward::forward(self, request, target).await,
         }
     }

@@ -187,6 +187,33 @@ impl Verifier {
     }
 }
 
+/// Computes the SHA-256 digest of content fed in chunks (content whose digest nobody announced).
+pub struct Hasher(ring_digest::Context);
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Self(ring_digest::Context::new(Algorithm::Sha256.ring()))
+    }
+}
+
+impl Hasher {
+    /// Feeds the next chunk of content.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The digest of everything fed.
+    pub fn finish(self) -> Digest {
+        Digest::from_ring(Algorithm::Sha256, self.0.finish())
+    }
+}
+
+impl fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hasher(sha256)")
+    }
+}
+
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier").field("expected", &self.expected).finish_non_exhaustive()
