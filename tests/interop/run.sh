@@ -8,7 +8,8 @@ set -uo pipefail
 
 INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$INTEROP_DIR/../.." && pwd)
-ALL_CLIENTS=(skopeo curl python prefetch podman containerd docker mirror-containerd mirror-podman mirror-docker)
+ALL_CLIENTS=(skopeo curl python prefetch podman containerd docker mirror-containerd mirror-podman mirror-docker
+  transparent-skopeo)
 
 ONLY="" KEEP="" INSTALL=1 HOLD="" NO_BUILD=""
 while [ $# -gt 0 ]; do
@@ -87,7 +88,7 @@ START=$SECONDS
 [ -x "$PY" ] || die "$PY is missing (run without --no-install, as root, to apt-get it)"
 xf_errors=$("$PY" "$INTEROP_DIR/report.py" check "$EXPECTED_FAILURES" "$(all_cells)") \
   || die "$(basename "$EXPECTED_FAILURES") has bad entries: $xf_errors"
-for p in "$PORT_ANON" "$PORT_BASIC" "$PORT_TOKEN" "$PORT_AUTH" "$PORT_CDN" "$PORT_ANON_BACKEND" "$PORT_TOKEN_ADMIN"; do
+for p in "$PORT_ANON" "$PORT_BASIC" "$PORT_TOKEN" "$PORT_AUTH" "$PORT_CDN" "$PORT_ANON_BACKEND" "$PORT_TOKEN_ADMIN" "$PORT_PKG"; do
   port_free "$p" || die "port $p is in use (another run still going?)"
 done
 log "upstream side: certificates, registries, token server, nginx"

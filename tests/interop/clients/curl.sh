@@ -7,7 +7,39 @@
 # Without valid credentials it also asks for the private layers straight by digest, the request
 # a cache is most likely to answer from its store without asking upstream.
 
-client_curl() { run_row curl; }
+client_curl() { run_row curl; curl_egress_cache; }
+
+# egress-cache: a package download over plain HTTP through pantry (RFC 9111 caching), twice; the
+# origin (python's http.server on 127.0.0.1:$PORT_PKG, a file last modified 30 days ago, so
+# heuristically fresh for 3 days) must see one download, and the second answer come from the store.
+curl_egress_cache() {
+  local dir=$WORK/clients/curl/egress url code status n
+  mkdir -p "$dir/site"
+  head -c 3000000 /dev/urandom >"$dir/site/tool-1.0.tar.gz"
+  touch -d '30 days ago' "$dir/site/tool-1.0.tar.gz"
+  spawn pkg-origin "$WORK/logs/pkg-origin.log" "$PY" -m http.server --bind 127.0.0.1 --directory "$dir/site" "$PORT_PKG"
+  if ! wait_for 20 "package origin" curl -sf -o /dev/null "http://127.0.0.1:$PORT_PKG/"; then
+    fail curl egress-cache "the package origin did not start: $(tail_msg "$WORK/logs/pkg-origin.log" 2)"
+    return
+  fi
+  url=http://127.0.0.1:$PORT_PKG/tool-1.0.tar.gz
+  for n in 1 2; do
+    code=$(curl -sS --proxy "http://$PANTRY_ADDR" -D "$dir/head$n" -o "$dir/get$n" -w '%{http_code}' "$url" 2>>"$dir/curl.log")
+    status=$(grep -i '^cache-status:' "$dir/head$n" | cut -d: -f2- | tr -d '
+' | xargs)
+    echo "GET $n -> $code ($status)" >>"$dir/curl.log"
+  done
+  local downloads
+  downloads=$(grep -c '"GET /tool-1.0.tar.gz HTTP/1.1" 200' "$WORK/logs/pkg-origin.log")
+  if [ "$code" != 200 ] || ! cmp -s "$dir/get2" "$dir/site/tool-1.0.tar.gz"; then
+    fail curl egress-cache "second download failed or differs (HTTP $code): $(tail_msg "$dir/curl.log" 2)"
+  elif [ "$downloads" != 1 ] || [ "$status" != "pantry; hit" ]; then
+    fail curl egress-cache "the origin served $downloads downloads; second Cache-Status: $status"
+  else
+    pass curl egress-cache "3 MB package downloaded once from the origin; second request: Cache-Status $status"
+  fi
+  stop_named pkg-origin
+}
 
 curl_reset() { :; }   # curl keeps nothing between runs
 

@@ -4,7 +4,7 @@
 # Logs that see every request which reaches "upstream" (the backend behind nginx is left out,
 # as nginx already logs what it forwards).
 UPSTREAM_LOGS=(nginx-front.access.log nginx-cdn.access.log registry-basic.access.log
-  registry-token.access.log)
+  registry-token.access.log registry-transparent.access.log)
 
 upstream_mark() { # upstream_mark NAME : remember how long each upstream access log is now
   local f n

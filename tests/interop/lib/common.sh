@@ -15,6 +15,7 @@ PORT_ANON_BACKEND=${PORT_ANON_BACKEND:-5100}   # distribution behind the nginx f
 PORT_TOKEN_ADMIN=${PORT_TOKEN_ADMIN:-5102}     # auth-less distribution on the token registry's storage (push only)
 PORT_PANTRY=${PORT_PANTRY:-13128}
 PORT_MIRROR=${PORT_MIRROR:-15000}     # pantry's registry-mirror port (--mirror-listen)
+PORT_PKG=${PORT_PKG:-5080}            # plain HTTP package origin (python http.server) for curl's egress-cache
 
 REG_USER=interop
 REG_PASS=interop-secret
@@ -103,7 +104,7 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # ---- results --------------------------------------------------------------------------------
 # $WORK/results.tsv: client <TAB> check <TAB> PASS|FAIL|SKIP <TAB> detail
-CHECKS=(untrusted-ca pull repull zero-upstream basic-auth token-auth deny cross-mode)
+CHECKS=(untrusted-ca pull repull zero-upstream basic-auth token-auth deny cross-mode egress-cache)
 
 result() { # result CLIENT CHECK STATUS DETAIL...
   local c=$1 k=$2 s=$3; shift 3
@@ -120,7 +121,8 @@ skip() { result "$1" "$2" SKIP "${@:3}"; }
 checks_of() {
   case $1 in
     mirror-containerd) echo pull repull zero-upstream cross-mode ;;
-    mirror-*) echo pull repull zero-upstream ;;
+    mirror-*|transparent-*) echo pull repull zero-upstream ;;
+    curl) echo untrusted-ca pull repull zero-upstream basic-auth token-auth deny egress-cache ;;
     *) echo untrusted-ca pull repull zero-upstream basic-auth token-auth deny ;;
   esac
 }
