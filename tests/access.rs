@@ -57,6 +57,16 @@ async fn proxy_clients_authenticate_and_admin_pages_stay_open() {
     let (_, head) = connect(pantry.addr, "registry.test:443", "HTTP/1.1").await;
     assert!(head.starts_with("HTTP/1.1 407"), "{head}");
 
+    let wrong = base64::engine::general_purpose::STANDARD.encode("ci:guessed");
+    let mut stream = TcpStream::connect(pantry.addr).await.unwrap();
+    let request = format!(
+        "GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: 127.0.0.1:1\r\nProxy-Authorization: Basic {wrong}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 407"), "a wrong password is refused like none: {answer}");
+
     let credentials = base64::engine::general_purpose::STANDARD.encode("ci:runner-pw");
     let mut stream = TcpStream::connect(pantry.addr).await.unwrap();
     let request = format!(

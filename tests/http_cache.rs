@@ -248,3 +248,30 @@ fn find(dir: &std::path::Path, needles: &[&str], found: &mut Vec<std::path::Path
         }
     }
 }
+
+#[tokio::test]
+async fn intercepted_http_1_1_and_h2_requests_share_one_entry() {
+    let upstream = common::upstream::FakeUpstream::start("127.0.0.1:0", true).await;
+    let port = upstream.port();
+    let pantry = start_pantry(|c| {
+        c.intercept = vec![pantry::config::HostPattern::parse(&format!("cdn.test:{port}")).unwrap()];
+        c.resolve = vec![pantry::config::ResolveRule::parse(&format!("cdn.test:{port}:127.0.0.1")).unwrap()];
+        c.upstream_ca = vec![upstream.ca.ca_file.clone()];
+    })
+    .await;
+    let target = format!("cdn.test:{port}");
+    let h1 = common::intercepted(&pantry, &target, &[b"http/1.1"]).await;
+    let (first, body) = common::Sender::h1(h1).await.get("/cacheable", &target).await;
+    assert_eq!(first.headers()["cache-status"], "pantry; fwd=miss; stored", "{first:?} {body:?}");
+    let h2 = common::intercepted(&pantry, &target, &[b"h2"]).await;
+    let (second, again) =
+        common::Sender::h2(h2).await.get(&format!("https://{target}/cacheable"), &target).await;
+    assert_eq!(second.version(), http::Version::HTTP_2);
+    assert_eq!(
+        second.headers()["cache-status"],
+        "pantry; hit",
+        "the h2 request found the HTTP/1.1 one's entry"
+    );
+    assert_eq!(again, body);
+    assert_eq!(upstream.observed.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -127,6 +127,10 @@ async fn route(request: Request<Incoming>, seen: Arc<Observed>) -> Response<Body
     let path = request.uri().path().to_string();
     match path.as_str() {
         "/echo" => echo(&request),
+        "/cacheable" => Response::builder()
+            .header("cache-control", "max-age=600")
+            .body(body::full(format!("cacheable, first asked over {:?}", request.version())))
+            .unwrap(),
         "/gated" => gated(Arc::clone(&seen)).await,
         "/upload" => upload(request, &seen).await,
         p if p.starts_with("/bytes/") => stream_bytes(p["/bytes/".len()..].parse().unwrap()),
