@@ -219,7 +219,11 @@ async fn an_authorized_request_is_stored_only_when_public_and_without_credential
     assert_eq!((cache_status(&head), body.as_str()), ("pantry; hit", "public although asked with a token"));
     assert!(!head.contains("set-cookie"), "a shared cache never hands out another client's cookie");
     let mut leaks = Vec::new();
-    find(s.pantry.dir.path(), &["http-cache-token-77c1", "cookie-secret-5a1"], &mut leaks);
+    common::files_containing(
+        s.pantry.dir.path(),
+        &["http-cache-token-77c1", "cookie-secret-5a1"],
+        &mut leaks,
+    );
     assert!(leaks.is_empty(), "credentials in the store: {leaks:?}");
 }
 
@@ -232,21 +236,6 @@ async fn a_body_that_breaks_off_is_not_stored() {
     let (head, _) = get(&s, "/broken", &[]).await;
     assert_eq!(cache_status(&head), "pantry; fwd=miss; stored", "fetched again, nothing was stored: {head}");
     assert_eq!(s.origin.count("/broken"), 2);
-}
-
-/// Files under `dir` that contain any of `needles`.
-fn find(dir: &std::path::Path, needles: &[&str], found: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            find(&path, needles, found);
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            let text = String::from_utf8_lossy(&bytes);
-            if needles.iter().any(|n| text.contains(n)) {
-                found.push(path);
-            }
-        }
-    }
 }
 
 #[tokio::test]

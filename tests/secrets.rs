@@ -8,7 +8,6 @@ mod common;
 use std::{
     io::Write,
     os::unix::fs::PermissionsExt,
-    path::Path,
     sync::{Arc, Mutex},
 };
 
@@ -31,22 +30,6 @@ impl Write for Captured {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-fn files_containing(dir: &Path, needles: &[&str], found: &mut Vec<String>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files_containing(&path, needles, found);
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            let text = String::from_utf8_lossy(&bytes);
-            for needle in needles {
-                if text.contains(needle) {
-                    found.push(format!("{} holds {needle:?}", path.display()));
-                }
-            }
-        }
     }
 }
 
@@ -90,7 +73,7 @@ async fn no_token_or_password_in_the_cache_the_logs_or_the_metrics() {
     let basic = base64::engine::general_purpose::STANDARD.encode(user);
     let needles = [token, "hunter2-pw-91b7", basic.as_str()];
     let mut found = Vec::new();
-    files_containing(pantry.dir.path(), &needles, &mut found);
+    common::files_containing(pantry.dir.path(), &needles, &mut found);
     let mut leaked: Vec<String> = found.iter().map(|f| format!("a secret in {f:?}")).collect();
 
     let metrics = plain_get(pantry.addr, "/metrics").await;

@@ -22,14 +22,21 @@ pub(super) async fn forward(
     if proxy.offline() {
         return Err(ProxyError::Offline(format!("{target} is not in the cache")));
     }
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
+    let parts = to_upstream(parts, target)?;
+    let response = proxy.upstream.send(Request::from_parts(parts, body)).await?;
+    Ok(relay(proxy, response))
+}
+
+/// A client's request head as pantry sends it on to `target`: absolute URI, HTTP/1.1 (the
+/// connection decides the version), hop-by-hop headers and Host removed.
+pub(super) fn to_upstream(mut parts: Parts, target: &Target) -> Result<Parts, ProxyError> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     parts.uri = target.url(path).map_err(ProxyError::BadRequest)?;
     parts.version = Version::HTTP_11;
     hop_by_hop::strip(&mut parts.headers);
     parts.headers.remove(header::HOST);
-    let response = proxy.upstream.send(Request::from_parts(parts, body)).await?;
-    Ok(relay(proxy, response))
+    Ok(parts)
 }
 
 /// An upstream answer as pantry passes it on: hop-by-hop headers removed, body streamed (and

@@ -54,12 +54,7 @@ pub(super) async fn serve(
         return Err(ProxyError::Offline(format!("{target} is not in the cache")));
     }
     let (client, _) = request.into_parts();
-    let mut upstream = client.clone();
-    let path = client.uri.path_and_query().map_or("/", |p| p.as_str());
-    upstream.uri = target.url(path).map_err(ProxyError::BadRequest)?;
-    upstream.version = http::Version::HTTP_11;
-    hop_by_hop::strip(&mut upstream.headers);
-    upstream.headers.remove(header::HOST);
+    let upstream = forward::to_upstream(client.clone(), target)?;
     let key = format!("http-cache:{}", upstream.uri);
     let now = now(proxy);
 

@@ -271,3 +271,20 @@ pub async fn plain_get(addr: SocketAddr, target: &str) -> String {
     let _ = stream.read_to_string(&mut text).await;
     text
 }
+
+/// Every file under `dir` holding one of `needles`, as "PATH holds NEEDLE" (secrets checks).
+pub fn files_containing(dir: &std::path::Path, needles: &[&str], found: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_containing(&path, needles, found);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            let text = String::from_utf8_lossy(&bytes);
+            for needle in needles {
+                if text.contains(needle) {
+                    found.push(format!("{} holds {needle:?}", path.display()));
+                }
+            }
+        }
+    }
+}
