@@ -8,15 +8,21 @@
 //!               │    └─ otherwise ─▶ ingress::tunnel (bytes both ways, idle timeout)
 //!               ├─ absolute-form http://… ─▶ proxy::handle
 //!               └─ origin-form /ca.pem /healthz ─▶ server::admin
+//! redirected (--transparent) ─▶ ingress::transparent (SO_ORIGINAL_DST, SNI peeked: intercept,
+//!               tunnel, or plain HTTP by Host) ─▶ the same paths
+//! registry mirror (--mirror-listen) ─▶ mirror (?ns= routing) ─▶ proxy::handle
+//! h2 clients that cancel most of their requests are sent away: server::cancels
 //! proxy::handle: registry::route::classify
 //!   ├─ blob/manifest by digest ─▶ proxy::by_digest: cache::store hit? proxy::access check ─▶ cache::respond
 //!   │                             miss ─▶ cache::coalesce (one fetch per digest, spool + watermark,
 //!   │                             verified, committed to cacache) ◀─ upstream::client (follows redirects)
+//!   ├─ manifest by tag ─▶ proxy::by_tag (TTL rules, revalidation, stale when upstream is down)
+//!   ├─ other GET/HEAD ─▶ proxy::http_cache (RFC 9111, http-cache-semantics, same store)
 //!   └─ anything else ─▶ proxy::forward ─▶ upstream::client (pooled, rustls/ring, --upstream-ca,
-//!                                         --resolve via upstream::dial)
+//!                                         --resolve and parent proxies via upstream::dial)
 //! ```
 //!
-//! Map: `config` (flags/env/file), `error` (side → status, Proxy-Status), `body` (streaming body
+//! Map: `config` (flags/env/file; host, NO_PROXY-style destination and parent rules), `error` (side → status, Proxy-Status), `body` (streaming body
 //! type), `target` (host:port parsing), `hop_by_hop` (headers that never cross), `shutdown` (drain
 //! then abort), `server`, `ingress`, `mitm`, `proxy`, `cache` (store, single flight, ranges,
 //! access grants, eviction and pinning, lifetime tally, inventory tools), `upstream`, `registry`
