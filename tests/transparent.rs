@@ -95,22 +95,23 @@ impl Drop for Net {
     }
 }
 
-/// Sets up the redirect with examples/transparent/`script` in `pantry_ns`: TCP from the client to
-/// `ports` goes to `port` (pantry's).
-fn redirect(script: &str, pantry_ns: &str, ports: &[u16], port: u16) {
+/// Runs examples/transparent/`script` `action` (up or down) in `pantry_ns`: TCP from the client
+/// to `ports` goes to `port` (pantry's).
+fn redirect(script: &str, action: &str, pantry_ns: &str, ports: &[u16], port: u16) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/transparent").join(script);
     let separator = if script.ends_with("nftables.sh") { ", " } else { "," };
     let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
     let output = Command::new("ip")
         .args(["netns", "exec", pantry_ns, "sh"])
         .arg(&script)
-        .arg("up")
+        .arg(action)
         .env("LAN_IF", "veth-p")
         .env("PORT", port.to_string())
         .env("PORTS", ports.join(separator))
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}: {}", script.display(), String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{} {action}: {stderr}", script.display());
 }
 
 /// curl in the client namespace, with no proxy in its environment.
@@ -163,7 +164,7 @@ fn through(script: &'static str) {
         let other = FakeUpstream::start(&format!("{server_ip}:0"), true).await;
         let plain = FakeUpstream::start(&format!("{server_ip}:0"), false).await;
         let ports = [registry.addr.port(), other.port(), plain.port(), transparent.port()];
-        redirect(script, &pantry_ns, &ports, transparent.port());
+        redirect(script, "up", &pantry_ns, &ports, transparent.port());
         let dir = pantry.dir.path();
         let pantry_ca = write_pem(dir, "pantry-ca.pem", pantry.pantry.authority().ca_pem());
 
@@ -210,5 +211,13 @@ fn through(script: &'static str) {
         let output = curl(&client_ns, &[&url]).await;
         assert!(!output.status.success(), "a redirect back to pantry is refused");
         assert_eq!(plain.observed.requests.load(Ordering::SeqCst), 1);
+
+        // Torn down, the redirect is gone: the client reaches the upstream itself, not pantry.
+        redirect(script, "down", &pantry_ns, &ports, transparent.port());
+        let url = format!("http://{server_ip}:{}/echo", plain.port());
+        let output = curl(&client_ns, &["--fail", "--include", &url]).await;
+        let text = String::from_utf8_lossy(&output.stdout).to_lowercase();
+        assert!(output.status.success() && !text.contains("cache-status"), "straight to the origin: {text}");
+        assert_eq!(plain.observed.requests.load(Ordering::SeqCst), 2);
     });
 }
