@@ -23,6 +23,8 @@ struct Net {
     pantry: String,
     /// pantry's side of the veth, where the client believes its servers are.
     server_ip: String,
+    /// The same side's IPv6 address.
+    server_ip6: String,
 }
 
 impl Net {
@@ -45,9 +47,11 @@ impl Net {
             client: format!("pantry-c-{tag}"),
             pantry: format!("pantry-p-{tag}"),
             server_ip: format!("10.77.{n}.1"),
+            server_ip6: format!("fd77:{n}::1"),
         };
         let client_ip = format!("10.77.{n}.2/24");
         let server_cidr = format!("{}/24", net.server_ip);
+        let (client_ip6, server_cidr6) = (format!("fd77:{n}::2/64"), format!("{}/64", net.server_ip6));
         let (c, p) = (net.client.as_str(), net.pantry.as_str());
         let steps: Vec<Vec<&str>> = vec![
             vec!["netns", "add", c],
@@ -55,6 +59,8 @@ impl Net {
             vec!["-n", c, "link", "add", "veth-c", "type", "veth", "peer", "name", "veth-p", "netns", p],
             vec!["-n", c, "addr", "add", &client_ip, "dev", "veth-c"],
             vec!["-n", p, "addr", "add", &server_cidr, "dev", "veth-p"],
+            vec!["-n", c, "addr", "add", &client_ip6, "dev", "veth-c", "nodad"],
+            vec!["-n", p, "addr", "add", &server_cidr6, "dev", "veth-p", "nodad"],
             vec!["-n", c, "link", "set", "veth-c", "up"],
             vec!["-n", p, "link", "set", "veth-p", "up"],
             vec!["-n", c, "link", "set", "lo", "up"],
@@ -151,19 +157,22 @@ fn through(script: &'static str) {
         Ok(net) => net,
         Err(reason) => return eprintln!("SKIPPED: {reason}"),
     };
-    let (client_ns, pantry_ns, server_ip) = (net.client.clone(), net.pantry.clone(), net.server_ip.clone());
+    let (client_ns, pantry_ns) = (net.client.clone(), net.pantry.clone());
+    let (server_ip, server_ip6) = (net.server_ip.clone(), net.server_ip6.clone());
     net.in_pantry_ns(move || async move {
         let registry = FakeRegistry::start().await;
         let pantry = start_pantry(|c| {
             registry.configure(c);
-            c.transparent = Some(format!("{server_ip}:0").parse().unwrap());
-            c.allow_clients = vec!["10.77.0.0/16".parse().unwrap(), "127.0.0.0/8".parse().unwrap()];
+            c.transparent = Some("[::]:0".parse().unwrap()); // dual stack: IPv4 clients arrive mapped
+            c.allow_clients =
+                ["10.77.0.0/16", "fd77::/16", "127.0.0.0/8"].map(|n| n.parse().unwrap()).to_vec();
         })
         .await;
         let transparent = pantry.transparent.unwrap();
         let other = FakeUpstream::start(&format!("{server_ip}:0"), true).await;
         let plain = FakeUpstream::start(&format!("{server_ip}:0"), false).await;
-        let ports = [registry.addr.port(), other.port(), plain.port(), transparent.port()];
+        let plain6 = FakeUpstream::start(&format!("[{server_ip6}]:0"), false).await;
+        let ports = [registry.addr.port(), other.port(), plain.port(), plain6.port(), transparent.port()];
         redirect(script, "up", &pantry_ns, &ports, transparent.port());
         let dir = pantry.dir.path();
         let pantry_ca = write_pem(dir, "pantry-ca.pem", pantry.pantry.authority().ca_pem());
@@ -206,8 +215,16 @@ fn through(script: &'static str) {
         assert!(text.contains("cache-status: pantry"), "answered through pantry: {text}");
         assert!(text.contains("get /echo"), "{text}");
 
+        // The same over IPv6 (the original destination from IP6T_SO_ORIGINAL_DST).
+        let url = format!("http://[{server_ip6}]:{}/echo", plain6.port());
+        let output = curl(&client_ns, &["--fail", "--include", &url]).await;
+        let text = String::from_utf8_lossy(&output.stdout).to_lowercase();
+        assert!(output.status.success(), "plain HTTP over IPv6: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(text.contains("cache-status: pantry") && text.contains("get /echo"), "{text}");
+        assert_eq!(plain6.observed.requests.load(Ordering::SeqCst), 1);
+
         // pantry's own port: a loop, refused.
-        let url = format!("http://{transparent}/healthz");
+        let url = format!("http://{server_ip}:{}/healthz", transparent.port());
         let output = curl(&client_ns, &[&url]).await;
         assert!(!output.status.success(), "a redirect back to pantry is refused");
         assert_eq!(plain.observed.requests.load(Ordering::SeqCst), 1);

@@ -48,7 +48,7 @@ pub async fn serve(
         }
     };
     let local = stream.local_addr().ok();
-    if local == Some(original) || own.contains(&original) {
+    if local.is_some_and(|l| same(l, original)) || own.iter().any(|o| same(*o, original)) {
         return tracing::warn!(
             %original,
             "refused: the connection's destination is pantry itself (not redirected, or a redirect loop)"
@@ -62,20 +62,26 @@ pub async fn serve(
     }
 }
 
-/// The address the client connected to before the kernel redirected it.
+/// Whether two addresses are the same, IPv4-mapped IPv6 counting as IPv4.
+fn same(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && a.ip().to_canonical() == b.ip().to_canonical()
+}
+
+/// The address the client connected to before the kernel redirected it. An IPv4 client of a
+/// dual-stack (`[::]`) listener arrives as an IPv4-mapped address and has an IPv4 original.
 pub fn original_destination(stream: &TcpStream) -> std::io::Result<SocketAddr> {
     use nix::sys::socket::{getsockopt, sockopt, SockaddrIn, SockaddrIn6};
-    let address = match stream.local_addr()? {
-        SocketAddr::V4(_) => {
-            let raw = getsockopt(stream, sockopt::OriginalDst)?;
-            SocketAddr::V4(SockaddrIn::from(raw).into())
-        }
-        SocketAddr::V6(_) => {
-            let raw = getsockopt(stream, sockopt::Ip6tOriginalDst)?;
-            SocketAddr::V6(SockaddrIn6::from(raw).into())
-        }
+    let v4 = |stream: &TcpStream| -> std::io::Result<SocketAddr> {
+        let raw = getsockopt(stream, sockopt::OriginalDst)?;
+        Ok(SocketAddr::V4(SockaddrIn::from(raw).into()))
     };
-    Ok(address)
+    match stream.local_addr()? {
+        SocketAddr::V6(local) if local.ip().to_ipv4_mapped().is_none() => {
+            let raw = getsockopt(stream, sockopt::Ip6tOriginalDst)?;
+            Ok(SocketAddr::V6(SockaddrIn6::from(raw).into()))
+        }
+        _ => v4(stream),
+    }
 }
 
 /// Peeks at the first bytes (never consuming them) until they tell what the client speaks; gives
