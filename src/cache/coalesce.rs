@@ -1,10 +1,11 @@
 //! Single flight per digest: the first miss leads one upstream fetch into a spool file; everyone
 //! asking for the same digest meanwhile follows it, reading the spool up to a published watermark.
 //!
-//! The watermark trails the bytes written by one chunk until the digest is verified, so no client
-//! can receive a complete body that fails verification: a mismatch or upstream error aborts every
-//! follower's body with an error and nothing is stored. The fetch runs in its own task, so it goes
-//! on when the client that started it leaves. Memory per transfer is one chunk per reader.
+//! The spool is written in batches (`batch_writer`), and the watermark is what is on disk, never
+//! the last byte until the digest is verified, so no client can receive a complete body that fails
+//! verification: a mismatch or upstream error aborts every follower's body with an error and
+//! nothing is stored. The fetch runs in its own task, so it goes on when the client that started it
+//! leaves. Memory per transfer is two batches for the leader and one chunk per reader.
 
 use std::{
     collections::HashMap,
@@ -15,9 +16,12 @@ use std::{
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use tokio::{io::AsyncWriteExt, sync::watch};
+use tokio::sync::watch;
 
-use super::store::{BlobMeta, Store};
+use super::{
+    batch_writer::BatchWriter,
+    store::{BlobMeta, Store},
+};
 use crate::body::Pace;
 use crate::{body::Body, metrics::Metrics, registry::digest::Digest};
 
@@ -192,7 +196,7 @@ impl Lead {
         let spool = Arc::new(Spool { file: Arc::new(reader), size, media_type: meta.media_type.clone() });
         self.flight.state.send_replace(FlightState::Streaming { spool: Arc::clone(&spool), sendable: 0 });
         let (flight, receiver) = (self.flight(), self.flight.subscribe());
-        tokio::spawn(pump(self, store, path, tokio::fs::File::from_std(writer), spool, body, meta));
+        tokio::spawn(pump(self, store, path, BatchWriter::new(writer), spool, body, meta));
         Ok((flight, receiver))
     }
 
@@ -216,7 +220,7 @@ async fn pump(
     mut lead: Lead,
     store: Arc<Store>,
     path: PathBuf,
-    mut file: tokio::fs::File,
+    mut file: BatchWriter,
     spool: Arc<Spool>,
     body: Body,
     meta: BlobMeta,
@@ -227,7 +231,7 @@ async fn pump(
     let finish_abandoned = lead.flights.finish_abandoned;
     let mut body = crate::body::paced(body, lead.flights.pace);
     let flight = Arc::clone(&lead.flight);
-    let outcome: Result<(), String> = async {
+    let outcome: Result<BatchWriter, String> = async {
         loop {
             let frame = tokio::select! {
                 frame = body.frame() => frame,
@@ -241,11 +245,8 @@ async fn pump(
             if data.is_empty() {
                 continue; // an empty frame would publish the whole body before it is verified
             }
-            file.write_all(&data).await.map_err(|e| format!("spool write failed: {e}"))?;
-            file.flush().await.map_err(|e| format!("spool write failed: {e}"))?;
             verifier.update(&data);
             lead.flights.metrics.fetched_upstream(data.len() as u64);
-            let before = written;
             written += data.len() as u64;
             if spool.size.is_some_and(|size| written > size) {
                 return Err(format!(
@@ -253,10 +254,15 @@ async fn pump(
                     spool.size.unwrap_or(0)
                 ));
             }
-            // Publish everything but the newest chunk, and never the last byte: the end is
-            // released only once verified (a reader that got every byte would see a clean end).
-            let sendable = spool.size.map_or(before, |size| before.min(size.saturating_sub(1)));
-            lead.flight.state.send_replace(FlightState::Streaming { spool: Arc::clone(&spool), sendable });
+            let on_disk = file.push(data).await.map_err(|e| format!("spool write failed: {e}"))?;
+            // Publish what is on disk (the newest batches are not), and never the last byte: the
+            // end is released only once verified (a reader that got every byte would see a clean end).
+            if let Some(on_disk) = on_disk {
+                let sendable = spool.size.map_or(on_disk, |size| on_disk.min(size.saturating_sub(1)));
+                lead.flight
+                    .state
+                    .send_replace(FlightState::Streaming { spool: Arc::clone(&spool), sendable });
+            }
         }
         if let Some(size) = spool.size.filter(|size| *size != written) {
             return Err(format!("upstream sent {written} bytes, Content-Length said {size}"));
@@ -264,11 +270,13 @@ async fn pump(
         verifier
             .finish()
             .map_err(|mismatch| format!("upstream sent content with digest {}", mismatch.actual))?;
-        file.sync_data().await.map_err(|e| format!("spool sync failed: {e}"))?;
-        Ok(())
+        Ok(file)
     }
     .await;
-    drop(file);
+    let outcome = match outcome {
+        Ok(file) => file.finish().await.map(drop).map_err(|e| format!("spool write failed: {e}")),
+        Err(reason) => Err(reason),
+    };
     match outcome {
         Ok(()) => {
             if let Err(error) = store.commit(&digest, &path, written, &meta).await {

@@ -4,6 +4,7 @@
 //! Knows no TLS, CONNECT or sockets; upstream bytes come in as a body stream.
 
 pub mod access;
+pub mod batch_writer;
 pub mod coalesce;
 pub mod evict;
 pub mod inventory;
