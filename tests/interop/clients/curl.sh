@@ -25,8 +25,7 @@ curl_egress_cache() {
   url=http://127.0.0.1:$PORT_PKG/tool-1.0.tar.gz
   for n in 1 2; do
     code=$(curl -sS --proxy "http://$PANTRY_ADDR" -D "$dir/head$n" -o "$dir/get$n" -w '%{http_code}' "$url" 2>>"$dir/curl.log")
-    status=$(grep -i '^cache-status:' "$dir/head$n" | cut -d: -f2- | tr -d '
-' | xargs)
+    status=$(grep -i '^cache-status:' "$dir/head$n" | cut -d: -f2- | tr -d '\r' | xargs)
     echo "GET $n -> $code ($status)" >>"$dir/curl.log"
   done
   local downloads
