@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Short fuzz run of every target (cargo-fuzz, libFuzzer) from the committed seed corpus.
-#   fuzz/run.sh [SECONDS_PER_TARGET]   (default 15; CI runs it after the tests, 6 targets ≈ 1.5 min)
+#   fuzz/run.sh [SECONDS_PER_TARGET]   (default 15; CI runs it after the tests, 7 targets ≈ 1.75 min)
 # Installs cargo-fuzz if it is missing. The stable toolchain builds the targets with
 # RUSTC_BOOTSTRAP=1 (cargo-fuzz wants nightly flags). New inputs go to a temp dir, so the
 # committed corpus stays the seeds; a crash leaves its input in fuzz/artifacts/TARGET/ and fails.
