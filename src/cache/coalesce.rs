@@ -25,8 +25,9 @@ use super::{
 use crate::body::Pace;
 use crate::{body::Body, metrics::Metrics, registry::digest::Digest};
 
-/// Reads from the spool in chunks of at most this size.
-const READ_CHUNK: u64 = 64 * 1024;
+/// Reads from the spool in chunks of at most this size: one batch (see `batch_writer`), so a
+/// follower that keeps up reads each batch with one call to the blocking pool.
+const READ_CHUNK: u64 = super::batch_writer::BATCH as u64;
 
 /// What a flight's followers can see.
 #[derive(Debug, Clone)]
