@@ -12,12 +12,11 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use http::{header, Request};
-use hyper::{body::Incoming, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper::body::Incoming;
 use tokio::net::TcpStream;
 
 use super::{intercept, tunnel, Ingress};
-use crate::{server::cancels::Cancels, shutdown::ConnectionPermit, target::Target};
+use crate::{server::serve_http, shutdown::ConnectionPermit, target::Target};
 
 /// What the client's first bytes say it speaks.
 #[derive(Debug, PartialEq, Eq)]
@@ -180,23 +179,18 @@ async fn opaque(stream: TcpStream, ingress: &Arc<Ingress>, original: SocketAddr)
 /// Plain HTTP: requests in origin form, each sent to the host its Host header names (the
 /// original destination when it has none), through the proxy core like absolute-form requests.
 async fn http(stream: TcpStream, ingress: &Arc<Ingress>, original: SocketAddr) {
-    let cancels = Cancels::new();
-    let watch = Arc::clone(&cancels);
     let proxy = ingress.proxy.clone();
-    let service = service_fn(move |request: Request<Incoming>| {
+    let answer = move |request: Request<Incoming>| {
         let proxy = proxy.clone();
-        watch.watch(async move {
-            let response = match target_of(&request, original) {
+        async move {
+            match target_of(&request, original) {
                 Ok(target) => proxy.handle(request.map(crate::body::incoming), &target).await,
                 Err(reason) => crate::error::ProxyError::BadRequest(reason).into_response(),
-            };
-            Ok::<_, std::convert::Infallible>(response)
-        })
-    });
-    let builder = crate::server::http_server(ingress.config.load().client_header_timeout);
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
-    if let Err(error) = ingress.shutdown.serve(connection, |c| c.graceful_shutdown(), cancels.abusive()).await
-    {
+            }
+        }
+    };
+    let header_timeout = ingress.config.load().client_header_timeout;
+    if let Err(error) = serve_http(stream, header_timeout, &ingress.shutdown, answer).await {
         tracing::debug!(%error, "transparent HTTP connection ended with an error");
     }
 }

@@ -11,11 +11,10 @@
 pub mod route;
 pub mod tls;
 
-use std::{convert::Infallible, sync::Arc};
+use std::sync::Arc;
 
 use http::{header, HeaderValue, Request, Response, StatusCode};
-use hyper::{body::Incoming, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper::body::Incoming;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
@@ -26,7 +25,6 @@ use crate::{
     error::ProxyError,
     ingress::Ingress,
     mitm,
-    server::cancels::Cancels,
     shutdown::ConnectionPermit,
 };
 
@@ -54,18 +52,13 @@ async fn serve_http<IO>(io: IO, ingress: Arc<Ingress>, permit: ConnectionPermit)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let shutdown = ingress.shutdown.clone();
-    let builder = crate::server::http_server(ingress.config.load().client_header_timeout);
-    let cancels = Cancels::new();
-    let watch = Arc::clone(&cancels);
-    let service = service_fn(move |request: Request<Incoming>| {
+    let (shutdown, header_timeout) = (ingress.shutdown.clone(), ingress.config.load().client_header_timeout);
+    let answer = move |request: Request<Incoming>| {
         let ingress = Arc::clone(&ingress);
         let _permit = permit.clone();
-        watch.watch(async move { Ok::<_, Infallible>(handle(&ingress, request).await) })
-    });
-    let connection = builder.serve_connection(TokioIo::new(io), service);
-    let result = shutdown.serve(connection, |c| c.graceful_shutdown(), cancels.abusive()).await;
-    if let Err(error) = result {
+        async move { handle(&ingress, request).await }
+    };
+    if let Err(error) = crate::server::serve_http(io, header_timeout, &shutdown, answer).await {
         tracing::debug!(%error, "mirror connection ended with an error");
     }
 }

@@ -8,18 +8,46 @@ pub mod listener;
 
 pub use listener::Listener;
 
-use std::time::Duration;
+use std::{convert::Infallible, future::Future, sync::Arc, time::Duration};
 
+use http::{Request, Response};
+use hyper::{body::Incoming, service::service_fn};
 use hyper_util::{
-    rt::{TokioExecutor, TokioTimer},
+    rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
 };
+use tokio::io::{AsyncRead, AsyncWrite};
 
-/// The HTTP/1.1 + h2 server every TLS-terminated or mirror connection uses: a client must send
-/// each request head within `header_timeout` (slowloris), h2 keeps hyper's stream and reset limits.
-pub fn http_server(header_timeout: Duration) -> auto::Builder<TokioExecutor> {
+use crate::{
+    body::{Body, BoxError},
+    shutdown::Shutdown,
+};
+use cancels::Cancels;
+
+/// Serves HTTP/1.1 and h2 on `io` (every TLS-terminated, mirror and transparent plain-HTTP
+/// connection), `answer`ing each request, until the client closes; drains on shutdown. A client
+/// must send each request head within `header_timeout` (slowloris), h2 keeps hyper's stream and
+/// reset limits, and a client that cancels most of its requests is sent away ([`cancels`]).
+pub async fn serve_http<IO, F, Fut>(
+    io: IO,
+    header_timeout: Duration,
+    shutdown: &Shutdown,
+    answer: F,
+) -> Result<(), BoxError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
     builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
-    builder
+    let cancels = Cancels::new();
+    let watch = Arc::clone(&cancels);
+    let service = service_fn(move |request| {
+        let answering = answer(request);
+        watch.watch(async move { Ok::<_, Infallible>(answering.await) })
+    });
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    shutdown.serve(connection, |c| c.graceful_shutdown(), cancels.abusive()).await
 }
