@@ -218,7 +218,7 @@ impl Proxy {
                 let (parts, _) = request.into_parts();
                 by_tag::serve(self, &parts, target, &name, &tag).await
             }
-            Route::Other if read && self.rules().http_cache => http_cache::serve(self, request, target).await,
+            Route::Other if read && rules.http_cache => http_cache::serve(self, request, target).await,
             _ => forward::forward(self, request, target).await,
         }
     }
