@@ -183,12 +183,8 @@ fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let proxy = bind(config.listen, "proxy").await?;
         let listen = proxy.local_addr().context("cannot read the bound address")?;
-        let mirror = match config.mirror_listen {
-            Some(addr) => Some(bind(addr, "registry mirror").await?),
-            None => None,
-        };
-        if let Some(mirror) = &mirror {
-            let addr = mirror.local_addr().context("cannot read the bound mirror address")?;
+        let mirror = bind_if(config.mirror_listen, "registry mirror").await?;
+        if let Some((_, addr)) = &mirror {
             let scheme = if config.mirror_tls { "https" } else { "http" };
             let mirror = format!("{scheme}://{addr}");
             tracing::info!(%mirror, default = %config.mirror_default, "registry mirror is listening");
@@ -198,21 +194,12 @@ fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        let admin = match config.admin_listen {
-            Some(addr) => Some(bind(addr, "admin").await?),
-            None => None,
-        };
-        if let Some(admin) = &admin {
-            let admin = admin.local_addr().context("cannot read the bound admin address")?;
+        let admin = bind_if(config.admin_listen, "admin").await?;
+        if let Some((_, admin)) = &admin {
             tracing::info!(%admin, "admin pages (/metrics, /healthz, /ca.pem) are listening");
         }
-        let transparent = match config.transparent {
-            Some(addr) => Some(bind(addr, "transparent").await?),
-            None => None,
-        };
-        if let Some(transparent) = &transparent {
-            let transparent =
-                transparent.local_addr().context("cannot read the bound transparent address")?;
+        let transparent = bind_if(config.transparent, "transparent").await?;
+        if let Some((_, transparent)) = &transparent {
             tracing::info!(%transparent, "accepting redirected connections (transparent mode)");
         }
         let pantry = std::sync::Arc::new(Pantry::new(config).await?);
@@ -223,6 +210,8 @@ fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
             "trust its CA: `curl -o pantry-ca.pem http://{listen}/ca.pem` and add it to your client's \
              trust store; use it as HTTPS_PROXY=http://{listen}"
         );
+        let [mirror, admin, transparent] =
+            [mirror, admin, transparent].map(|b| b.map(|(listener, _)| listener));
         pantry.serve_sockets(Sockets { proxy, mirror, admin, transparent }, shutdown_signal()).await;
         Ok(())
     })
@@ -230,6 +219,17 @@ fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
 
 async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} ({what})"))
+}
+
+/// Binds `addr` when it is set: the listener and the address it got (a port 0 resolved).
+async fn bind_if(
+    addr: Option<std::net::SocketAddr>,
+    what: &str,
+) -> anyhow::Result<Option<(tokio::net::TcpListener, std::net::SocketAddr)>> {
+    let Some(addr) = addr else { return Ok(None) };
+    let listener = bind(addr, what).await?;
+    let bound = listener.local_addr().with_context(|| format!("cannot read the bound {what} address"))?;
+    Ok(Some((listener, bound)))
 }
 
 /// SIGHUP: reads flags, environment and the config file again and applies what can change live.
