@@ -40,9 +40,22 @@ async fn clients_outside_the_allow_list_are_disconnected() {
     assert_eq!(plain_get(closed.addr, "/healthz").await, "", "disconnected without an answer");
 }
 
+/// What pantry answers a proxied GET sent with `Proxy-Authorization: Basic` for `user:password`.
+async fn get_as(proxy: std::net::SocketAddr, user_password: &str) -> String {
+    use base64::Engine;
+    let credentials = base64::engine::general_purpose::STANDARD.encode(user_password);
+    let mut stream = TcpStream::connect(proxy).await.unwrap();
+    let request = format!(
+        "GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: 127.0.0.1:1\r\nProxy-Authorization: Basic {credentials}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
 #[tokio::test]
 async fn proxy_clients_authenticate_and_admin_pages_stay_open() {
-    use base64::Engine;
     let dir = tempfile::tempdir().unwrap();
     let htpasswd = dir.path().join("htpasswd");
     std::fs::write(&htpasswd, format!("ci:{}\n", bcrypt::hash("runner-pw", 4).unwrap())).unwrap();
@@ -57,24 +70,9 @@ async fn proxy_clients_authenticate_and_admin_pages_stay_open() {
     let (_, head) = connect(pantry.addr, "registry.test:443", "HTTP/1.1").await;
     assert!(head.starts_with("HTTP/1.1 407"), "{head}");
 
-    let wrong = base64::engine::general_purpose::STANDARD.encode("ci:guessed");
-    let mut stream = TcpStream::connect(pantry.addr).await.unwrap();
-    let request = format!(
-        "GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: 127.0.0.1:1\r\nProxy-Authorization: Basic {wrong}\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
+    let answer = get_as(pantry.addr, "ci:guessed").await;
     assert!(answer.starts_with("HTTP/1.1 407"), "a wrong password is refused like none: {answer}");
-
-    let credentials = base64::engine::general_purpose::STANDARD.encode("ci:runner-pw");
-    let mut stream = TcpStream::connect(pantry.addr).await.unwrap();
-    let request = format!(
-        "GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: 127.0.0.1:1\r\nProxy-Authorization: Basic {credentials}\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
+    let answer = get_as(pantry.addr, "ci:runner-pw").await;
     assert!(answer.starts_with("HTTP/1.1 502"), "authenticated: on to the (closed) upstream: {answer}");
     assert!(
         plain_get(pantry.addr, "/healthz").await.starts_with("HTTP/1.1 200"),
