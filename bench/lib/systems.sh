@@ -1,39 +1,46 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2034  # SYS_PID, CLIENT_ARGS, CLIENT_URL are read by run.sh
-# The systems under test. For each NAME: sys_NAME_start DIR starts it cold (empty cache in DIR,
-# a fresh process) and sets
+# shellcheck disable=SC2034  # SYS_PID, CLIENT_ARGS, BASE_URL, PROXY_URL, CA_FILE are read by workloads
+# The systems under test. For each NAME: sys_NAME_start DIR [ARGS...] starts it cold (empty cache
+# in DIR, a fresh process) and sets
 #   SYS_PID      the process (group) whose peak RSS is measured; empty when nothing runs (direct)
 #   CLIENT_ARGS  the curl arguments that make a client use the system
-#   CLIENT_URL   what the clients GET
+#   BASE_URL     where registry paths are asked for (registry.test's URL, or the mirror's)
+#   PROXY_URL    the proxy clients go through (empty for direct, limit and distribution)
+#   CA_FILE      the CA the clients must trust (the upstream's, or the proxy's own)
 # and sys_NAME_stop stops it. sys_NAME_version prints its version.
 
-# ---- direct: the clients fetch from nginx themselves -------------------------------------------
+# ---- direct and limit: the clients fetch from nginx themselves ---------------------------------
+# The same nginx: "direct" is the upstream as a client would see it (throttled where the workload
+# says so), "limit" is nginx serving the bytes from local disk, unthrottled (no proxy can beat it).
 sys_direct_version() { nginx -v 2>&1 | sed 's/^nginx version: //'; }
 sys_direct_start() {
-  SYS_PID=
-  CLIENT_ARGS=(--noproxy '*' --cacert "$CERTS/testca.pem" --resolve "$UP_HOST:$PORT_UP:127.0.0.1")
-  CLIENT_URL=https://$UP_HOST:$PORT_UP$(blob_path "$MIB")
+  SYS_PID= PROXY_URL= CA_FILE=$CERTS/testca.pem BASE_URL=https://$UP_HOST:$PORT_UP
+  CLIENT_ARGS=(--noproxy '*' --cacert "$CA_FILE" --resolve "$UP_HOST:$PORT_UP:127.0.0.1")
 }
 sys_direct_stop() { :; }
+sys_limit_version() { sys_direct_version; }
+sys_limit_start() { sys_direct_start "$@"; }
+sys_limit_stop() { :; }
 
 # ---- pantry: intercepting proxy ----------------------------------------------------------------
 sys_pantry_version() { "$PANTRY_BIN" --version; }
 pantry_healthy() { [ "$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_PANTRY/healthz")" = 200 ]; }
-sys_pantry_start() {
+sys_pantry_start() { # sys_pantry_start DIR [PANTRY ARGS...]
   local d=$1 unset_env=() v
+  shift
   mkdir -p "$d/cache" "$WORK/pantry-certs"
   # pantry reads PANTRY_* variables too: none of the caller's may change this command line
   for v in $(compgen -e); do [[ $v == PANTRY_* ]] && unset_env+=(-u "$v"); done
   local args=(--listen "127.0.0.1:$PORT_PANTRY" --cache-dir "$d/cache" --certs-dir "$WORK/pantry-certs"
-    --upstream-ca "$CERTS/testca.pem" --intercept "$UP_HOST:$PORT_UP" --resolve "$UP_HOST:$PORT_UP:127.0.0.1")
+    --upstream-ca "$CERTS/testca.pem" --intercept "$UP_HOST:$PORT_UP" --resolve "$UP_HOST:$PORT_UP:127.0.0.1" "$@")
   echo "$PANTRY_BIN ${args[*]}" >"$d/cmdline"
   spawn pantry "$d/pantry.log" env "${unset_env[@]}" PANTRY_LOG=info "$PANTRY_BIN" "${args[@]}"
   SYS_PID=$SPAWNED
   wait_for 30 "pantry on :$PORT_PANTRY" pantry_healthy || die "pantry did not start: $(tail_msg "$d/pantry.log" 3)"
   [ -s "$WORK/pantry-ca.pem" ] || curl -sf --noproxy '*' -o "$WORK/pantry-ca.pem" "http://127.0.0.1:$PORT_PANTRY/ca.pem" \
     || die "could not fetch pantry's CA from /ca.pem"
-  CLIENT_ARGS=(-x "http://127.0.0.1:$PORT_PANTRY" --cacert "$WORK/pantry-ca.pem")
-  CLIENT_URL=https://$UP_HOST:$PORT_UP$(blob_path "$MIB")
+  PROXY_URL=http://127.0.0.1:$PORT_PANTRY CA_FILE=$WORK/pantry-ca.pem BASE_URL=https://$UP_HOST:$PORT_UP
+  CLIENT_ARGS=(-x "$PROXY_URL" --cacert "$CA_FILE")
 }
 sys_pantry_after() { # what pantry says about the run: its metrics, before it stops
   curl -s --noproxy '*' "http://127.0.0.1:$PORT_PANTRY/metrics" >"$1/metrics.txt" 2>/dev/null || true
@@ -74,8 +81,8 @@ cache_dir $SQUID_CACHE_DIR_TYPE $1/cache 8192$([ "$SQUID_CACHE_DIR_TYPE" = rock 
 cache_swap_low 90
 cache_swap_high 95
 read_ahead_gap $SQUID_READ_AHEAD
-refresh_pattern -i /v2/.+/blobs/sha256: 525600 100% 525600
-refresh_pattern . 0 20% 4320
+refresh_pattern -i /v2/.+/blobs/sha256: 525600 100% 525600 override-expire ignore-no-store ignore-private
+refresh_pattern . 1440 100% 10080 override-expire ignore-no-store ignore-private
 
 access_log stdio:$1/access.log
 cache_log $1/cache.log
@@ -93,12 +100,12 @@ SQUID
 }
 SQUID_CACHE_MEM=${SQUID_CACHE_MEM:-64 MB}
 SQUID_MEM_OBJ=${SQUID_MEM_OBJ:-1 MB}
-SQUID_CACHE_DIR_TYPE=${SQUID_CACHE_DIR_TYPE:-aufs}
+SQUID_CACHE_DIR_TYPE=${SQUID_CACHE_DIR_TYPE:-ufs}
 SQUID_READ_AHEAD=${SQUID_READ_AHEAD:-1 MB}
 sys_squid_start() {
   local d=$1
   mkdir -p "$d"
-  echo "127.0.0.1 $UP_HOST" >"$d/hosts"
+  cp "$WORK/hosts" "$d/hosts"
   squid_conf "$d" >"$d/squid.conf"
   "$SQUID_CERTGEN" -c -s "$d/ssl_db" -M 4MB >"$d/certgen.log" 2>&1 \
     || die "security_file_certgen -c failed: $(tail_msg "$d/certgen.log")"
@@ -107,8 +114,8 @@ sys_squid_start() {
   spawn squid "$d/squid.stdout.log" squid -N -f "$d/squid.conf"
   SYS_PID=$SPAWNED
   wait_for 30 "squid on :$PORT_SQUID" port_open "$PORT_SQUID" || die "squid did not start: $(tail_msg "$d/cache.log")"
-  CLIENT_ARGS=(-x "http://127.0.0.1:$PORT_SQUID" --cacert "$WORK/squid-ca/ca.pem")
-  CLIENT_URL=https://$UP_HOST:$PORT_UP$(blob_path "$MIB")
+  PROXY_URL=http://127.0.0.1:$PORT_SQUID CA_FILE=$WORK/squid-ca/ca.pem BASE_URL=https://$UP_HOST:$PORT_UP
+  CLIENT_ARGS=(-x "$PROXY_URL" --cacert "$CA_FILE")
 }
 sys_squid_stop() { stop_named squid; }
 
@@ -118,8 +125,7 @@ registry_up() { [ "$(curl -s --noproxy '*' --cacert "$CERTS/testca.pem" -o /dev/
 sys_distribution_start() {
   local d=$1
   mkdir -p "$d/storage"
-  # The remote is 127.0.0.1, not registry.test: distribution resolves names with the system
-  # resolver, and the benchmark must not edit /etc/hosts. The upstream leaf has an IP SAN for it.
+  # distribution resolves names with the system resolver: it runs under with_hosts
   cat >"$d/config.yml" <<YAML
 version: 0.1
 log:
@@ -144,13 +150,36 @@ http:
     certificate: $CERTS/server-chain.pem
     key: $CERTS/server.key
 proxy:
-  remoteurl: https://127.0.0.1:$PORT_UP
+  remoteurl: https://$UP_HOST:$PORT_UP
 YAML
   # SSL_CERT_FILE: Go's TLS then trusts the upstream test CA (and only it) for the remote
-  spawn distribution "$d/registry.log" env SSL_CERT_FILE="$CERTS/testca.pem" docker-registry serve "$d/config.yml"
+  spawn distribution "$d/registry.log" with_hosts env SSL_CERT_FILE="$CERTS/testca.pem" docker-registry serve "$d/config.yml"
   SYS_PID=$SPAWNED
   wait_for 30 "distribution on :$PORT_MIRROR" registry_up || die "distribution did not start: $(tail_msg "$d/registry.log")"
-  CLIENT_ARGS=(--noproxy '*' --cacert "$CERTS/testca.pem")
-  CLIENT_URL=https://127.0.0.1:$PORT_MIRROR$(blob_path "$MIB")
+  PROXY_URL= CA_FILE=$CERTS/testca.pem BASE_URL=https://127.0.0.1:$PORT_MIRROR
+  CLIENT_ARGS=(--noproxy '*' --cacert "$CA_FILE")
 }
 sys_distribution_stop() { stop_named distribution; }
+
+# ---- mitmproxy: an intercepting proxy that does not cache (TLS handshake workload only) --------
+MITM_VENV=$WORK/venv
+sys_mitmproxy_version() { "$MITM_VENV/bin/mitmdump" --version 2>/dev/null | awk '/^Mitmproxy:/ {print $2}'; }
+mitmproxy_install() { # into bench/work/venv, from PyPI; kept between runs
+  [ -x "$MITM_VENV/bin/mitmdump" ] && return 0
+  log "installing mitmproxy from PyPI into $MITM_VENV (output in $WORK/logs/pip.log)"
+  { "$PY" -m venv "$MITM_VENV" && "$MITM_VENV/bin/pip" install -q 'mitmproxy>=11,<12'; } \
+    >"$WORK/logs/pip.log" 2>&1 || die "pip install mitmproxy failed: $(tail_msg "$WORK/logs/pip.log" 3)"
+}
+sys_mitmproxy_start() {
+  local d=$1
+  mkdir -p "$d/conf"
+  # mitmproxy resolves names with the system resolver: it runs under with_hosts
+  spawn mitmproxy "$d/mitmdump.log" with_hosts "$MITM_VENV/bin/mitmdump" -q --listen-host 127.0.0.1 \
+    -p "$PORT_MITM" --set confdir="$d/conf" --set ssl_verify_upstream_trusted_ca="$CERTS/testca.pem" \
+    --set connection_strategy=lazy
+  SYS_PID=$SPAWNED
+  wait_for 60 "mitmproxy on :$PORT_MITM" port_open "$PORT_MITM" || die "mitmproxy did not start: $(tail_msg "$d/mitmdump.log")"
+  PROXY_URL=http://127.0.0.1:$PORT_MITM CA_FILE=$d/conf/mitmproxy-ca-cert.pem BASE_URL=https://$UP_HOST:$PORT_UP
+  CLIENT_ARGS=(-x "$PROXY_URL" --cacert "$CA_FILE")
+}
+sys_mitmproxy_stop() { stop_named mitmproxy; }

@@ -1,11 +1,14 @@
 # shellcheck shell=bash
 # The upstream side: a test CA, the blobs, and Debian's nginx serving them over TLS as registry.test.
 #   $CERTS/testca.pem            the upstream CA (trusted by every system and by the direct clients)
-#   $CERTS/server-chain.pem/.key leaf for registry.test, localhost and 127.0.0.1
-#   $WORK/blobs/sha256:HEX       the blobs; BLOB_HEX[MiB] is the digest of the blob of that size
-#   nginx at 127.0.0.1:$PORT_UP: GET /v2/ -> 200 {}, GET|HEAD /v2/bench/blobs/sha256:HEX -> the file,
-#   limited to $RATE per connection; each request logged to $UP_LOG as
-#   METHOD URI STATUS BODY_BYTES REQUEST_TIME CONNECTION PROTOCOL "USER_AGENT"
+#   $CERTS/server-chain.pem/.key leaf for registry.test, *.hs.test, localhost and 127.0.0.1
+#   $WORK/blobs/sha256:HEX       the blobs; BLOB_HEX[MiB] is the digest of the random blob of that size
+#   $WORK/hosts                  an /etc/hosts for with_hosts: registry.test (workloads add names)
+#   nginx at 127.0.0.1:$PORT_UP: GET /v2/ -> 200 {}, GET|HEAD /v2/REPO/blobs/sha256:HEX -> the file,
+#   limited to $RATE per connection for REPO "throttled", unthrottled otherwise. Workloads add
+#   locations to this server in $WORK/conf/nginx.d/*.locations and servers in *.servers.
+#   Each request is logged to $UP_LOG as
+#   METHOD URI STATUS BODY_BYTES REQUEST_TIME CONNECTION PROTOCOL "USER_AGENT" HOST
 
 make_certs() {
   CERTS=$WORK/certs
@@ -17,7 +20,7 @@ make_certs() {
       -subj "/CN=pantry bench upstream CA" \
       -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
     openssl req -newkey rsa:2048 -nodes -sha256 -keyout server.key -out server.csr -subj "/CN=$UP_HOST"
-    printf '%s\n' "subjectAltName=DNS:$UP_HOST,DNS:localhost,IP:127.0.0.1" "basicConstraints=CA:FALSE" \
+    printf '%s\n' "subjectAltName=DNS:$UP_HOST,DNS:*.hs.test,DNS:localhost,IP:127.0.0.1" "basicConstraints=CA:FALSE" \
       "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >server.ext
     openssl x509 -req -in server.csr -CA testca.pem -CAkey testca.key -CAcreateserial -days 2 \
       -sha256 -extfile server.ext -out server.pem
@@ -37,7 +40,22 @@ make_blob() { # make_blob MIB : random content of MIB MiB, stored under its dige
   BLOB_HEX[$mib]=$hex
   log "blob of $mib MiB: sha256:$hex"
 }
-blob_path() { echo "/v2/bench/blobs/sha256:${BLOB_HEX[$1]}"; }
+blob_path() { # blob_path MIB [REPO] : the registry path of the random blob of MIB MiB
+  echo "/v2/${2:-bench}/blobs/sha256:${BLOB_HEX[$1]}"
+}
+
+write_hosts() { printf '127.0.0.1 localhost\n127.0.0.1 %s\n' "$UP_HOST" >"$WORK/hosts"; }
+
+# with_hosts CMD... : run CMD in a mount namespace of its own whose /etc/hosts is $WORK/hosts, so
+# programs that only ask the system resolver (Go, Python) find the test names; /etc is untouched
+with_hosts() {
+  unshare --mount --propagation private -- sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$WORK/hosts" "$@"
+}
+
+backdate_fixtures() { # a just-written file's Last-Modified makes squid revalidate; fixtures are old
+  find "$WORK/blobs" "$WORK/image" -type f -exec touch -d '3 days ago' {} + 2>/dev/null
+  return 0
+}
 
 start_nginx() {
   local prefix=$WORK/nginx
@@ -55,8 +73,9 @@ http {
   fastcgi_temp_path $prefix/tmp/fastcgi;
   uwsgi_temp_path $prefix/tmp/uwsgi;
   scgi_temp_path $prefix/tmp/scgi;
-  log_format bench '\$request_method \$uri \$status \$body_bytes_sent \$request_time \$connection \$server_protocol "\$http_user_agent"';
+  log_format bench '\$request_method \$uri \$status \$body_bytes_sent \$request_time \$connection \$server_protocol "\$http_user_agent" \$host';
   access_log $UP_LOG bench;
+  map \$uri \$bench_rate { ~^/v2/throttled/ $RATE; default 0; }
   types { }
   default_type application/octet-stream;
   server {
@@ -70,14 +89,16 @@ http {
       default_type application/json;
       return 200 '{}';
     }
-    location ~ "^/v2/bench/blobs/(sha256:[0-9a-f]{64})\$" {
+    location ~ "^/v2/[a-z0-9/]+/blobs/(sha256:[0-9a-f]{64})\$" {
       alias $WORK/blobs/\$1;
       add_header Docker-Distribution-Api-Version registry/2.0 always;
       add_header Docker-Content-Digest \$1 always;
-      limit_rate $RATE;
+      limit_rate \$bench_rate;
     }
+    include $WORK/conf/nginx.d/*.locations;
     location / { return 404; }
   }
+  include $WORK/conf/nginx.d/*.servers;
 }
 NGINX
   nginx -t -e "$WORK/logs/nginx.error.log" -c "$WORK/conf/nginx.conf" >"$WORK/logs/nginx.test.log" 2>&1 \
@@ -95,11 +116,23 @@ upstream_lines() { wc -l <"$UP_LOG" 2>/dev/null || echo 0; }
 # body bytes sent, the longest blob GET in seconds, and the other requests as METHOD-path-status=N,...
 upstream_since() {
   tail -n +"$(($1 + 1))" "$UP_LOG" | awk '
-    $1 == "GET" && $2 ~ /^\/v2\/bench\/blobs\// { gets++; if ($5 > slowest) slowest = $5 }
+    $1 == "GET" && $2 ~ /\/blobs\/sha256:/ { gets++; if ($5 > slowest) slowest = $5 }
     { bytes += $4 }
-    !($1 == "GET" && $2 ~ /^\/v2\/bench\/blobs\//) {
+    !($1 == "GET" && $2 ~ /\/blobs\/sha256:/) {
       k = $1 ($2 ~ /\/blobs\// ? "-blob" : ($2 == "/v2/" ? "-/v2/" : "-other")) "-" $3; other[k]++ }
     END {
       s = ""; for (k in other) s = s (s == "" ? "" : ",") k "=" other[k]
       printf "%d %.0f %.3f %s\n", gets, bytes, slowest, (s == "" ? "-" : s) }'
+}
+
+# upstream_requests_since LINE : "REQUESTS BODY_BYTES KINDS": every request logged after LINE, the
+# body bytes sent and METHOD-kind-status=N,... (kind: blob, manifest, /v2/ or other)
+upstream_requests_since() {
+  tail -n +"$(($1 + 1))" "$UP_LOG" | awk '
+    { n++; bytes += $4
+      k = $1 ($2 ~ /\/blobs\// ? "-blob" : ($2 ~ /\/manifests\// ? "-manifest" : ($2 == "/v2/" ? "-/v2/" : "-other"))) "-" $3
+      kinds[k]++ }
+    END {
+      s = ""; for (k in kinds) s = s (s == "" ? "" : ",") k "=" kinds[k]
+      printf "%d %.0f %s\n", n, bytes, (s == "" ? "-" : s) }'
 }
