@@ -17,6 +17,7 @@
 //!   │                             miss ─▶ cache::coalesce (one fetch per digest, spool + watermark,
 //!   │                             verified, committed to cacache) ◀─ upstream::client (follows redirects)
 //!   ├─ manifest by tag ─▶ proxy::by_tag (TTL rules, revalidation, stale when upstream is down)
+//!   ├─ anonymous GET /v2/ ─▶ proxy::ping (the answer remembered per registry for the tag TTL)
 //!   ├─ other GET/HEAD ─▶ proxy::http_cache (RFC 9111, http-cache-semantics, same store)
 //!   └─ anything else ─▶ proxy::forward ─▶ upstream::client (pooled, rustls/ring, --upstream-ca,
 //!                                         --resolve and parent proxies via upstream::dial)

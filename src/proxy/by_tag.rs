@@ -221,7 +221,7 @@ fn from_memory(digest: &Digest, media_type: Option<&str>, bytes: Bytes, parts: &
 }
 
 /// Marks an answer as stale (RFC 9111 §5.5-style warning, kept for clients that show it).
-fn stale(mut response: Response<Body>) -> Response<Body> {
+pub(super) fn stale(mut response: Response<Body>) -> Response<Body> {
     response
         .headers_mut()
         .insert(header::WARNING, HeaderValue::from_static("110 pantry \"Response is Stale\""));

@@ -1,7 +1,9 @@
 //! `handle()`: the one place where a client's request meets the cache and the upstream.
 //!
 //! Requests arrive from intercepted tunnels and plain-HTTP absolute-form requests. Registry reads
-//! by digest go through the cache ([`by_digest`]); everything else is forwarded ([`forward`]).
+//! by digest go through the cache ([`by_digest`]), tags through their TTL rules ([`by_tag`]), the
+//! anonymous version check through its remembered answer ([`ping`]), other reads through RFC 9111
+//! ([`http_cache`]); everything else is forwarded ([`forward`]).
 //! Every answer carries `Cache-Status` (RFC 9211); errors carry `Proxy-Status` (RFC 9209).
 
 mod access;
@@ -9,6 +11,7 @@ mod by_digest;
 mod by_tag;
 mod forward;
 mod http_cache;
+mod ping;
 
 use std::sync::Arc;
 
@@ -90,6 +93,7 @@ pub struct Proxy {
     pace: Pace,
     metrics: Arc<Metrics>,
     revalidations: Arc<by_tag::Revalidations>,
+    pings: Arc<ping::Pings>,
     clock: Clock,
 }
 
@@ -107,6 +111,7 @@ impl Proxy {
             pace: config.pace(),
             metrics,
             revalidations: Arc::default(),
+            pings: Arc::default(),
             grants: Arc::default(),
             rules: Arc::new(ArcSwap::from_pointee(Rules::from(config))),
             clock: config.clock.clone(),
@@ -217,6 +222,10 @@ impl Proxy {
             Route::ManifestByTag { name, tag } if read => {
                 let (parts, _) = request.into_parts();
                 by_tag::serve(self, &parts, target, &name, &tag).await
+            }
+            Route::Ping if read && ping::anonymous(request.headers(), request.uri()) => {
+                let (parts, _) = request.into_parts();
+                ping::serve(self, parts, target).await
             }
             Route::Other if read && rules.http_cache => http_cache::serve(self, request, target).await,
             _ => forward::forward(self, request, target).await,

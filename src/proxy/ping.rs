@@ -1,0 +1,132 @@
+//! The registry's version check, `GET /v2/`: every pull starts with it, without credentials, to
+//! learn whether and how to authenticate. Its answer (200, or 401 with the challenge) is the same
+//! for every anonymous client, so pantry remembers it per registry and answers from memory while
+//! the default tag TTL says it is fresh: a second pull within that time costs no upstream request.
+//! When upstream cannot answer (down, 5xx, 429) or pantry is offline, the last answer is given,
+//! marked stale, so cached images can still be pulled. A ping that carries credentials (a login
+//! check) always goes upstream, as does anything but a plain `GET`/`HEAD /v2/`.
+
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+use bytes::Bytes;
+use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+
+use super::{by_tag::stale, cache_status, forward, Proxy};
+use crate::{
+    body::{self, Body},
+    error::ProxyError,
+    target::Target,
+};
+
+/// Upstream headers an answer keeps; everything else (dates, connection details) is dropped.
+const KEPT: [&str; 3] = ["www-authenticate", "docker-distribution-api-version", "content-type"];
+/// A ping answer is a few bytes of JSON; anything larger is relayed, not remembered.
+const MAX_BODY: usize = 4096;
+
+/// The last ping answer per registry.
+#[derive(Debug, Default)]
+pub(super) struct Pings(Mutex<HashMap<String, Answer>>);
+
+#[derive(Debug, Clone)]
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    at_ms: u64,
+}
+
+impl Pings {
+    fn get(&self, registry: &str) -> Option<Answer> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(registry).cloned()
+    }
+
+    fn put(&self, registry: String, answer: Answer) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(registry, answer);
+    }
+}
+
+/// Whether this ping may be answered from memory: no credentials, no query.
+pub(super) fn anonymous(headers: &HeaderMap, uri: &http::Uri) -> bool {
+    !headers.contains_key(header::AUTHORIZATION) && uri.query().is_none()
+}
+
+/// Answers an anonymous `GET`/`HEAD /v2/`: remembered and fresh, asked upstream, or stale.
+pub(super) async fn serve(
+    proxy: &Proxy,
+    parts: Parts,
+    target: &Target,
+) -> Result<Response<Body>, ProxyError> {
+    let registry = target.to_string();
+    let known = proxy.pings.get(&registry);
+    if let Some(answer) = &known {
+        let age = Duration::from_millis(proxy.clock.now_ms().saturating_sub(answer.at_ms));
+        if proxy.rules().tag_ttl.is_fresh(age) {
+            return Ok(answer.response(&parts, cache_status::HIT));
+        }
+    }
+    let asked = if proxy.offline() {
+        Err(ProxyError::Offline(format!("{target} cannot be asked while offline")))
+    } else {
+        ask(proxy, &parts, target).await
+    };
+    match (asked, known) {
+        (Ok(Asked::Remembered(answer)), _) => {
+            let response = answer.response(&parts, cache_status::MISS);
+            proxy.pings.put(registry, answer);
+            Ok(response)
+        }
+        (Ok(Asked::Relayed(response)), _) => Ok(response),
+        (Err(error), Some(answer)) => {
+            tracing::info!(%error, "upstream cannot answer the version check; serving the last answer");
+            Ok(stale(answer.response(&parts, cache_status::STALE)))
+        }
+        (Err(error), None) => Err(error),
+    }
+}
+
+enum Asked {
+    /// A 200 or 401 small enough to keep.
+    Remembered(Answer),
+    /// Anything else upstream said, passed on as it came.
+    Relayed(Response<Body>),
+}
+
+async fn ask(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Asked, ProxyError> {
+    let response = forward::ask(proxy, Method::GET, parts, target).await?;
+    let status = response.status();
+    let upstream_error = |detail: String| ProxyError::Upstream { target: target.to_string(), detail };
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(upstream_error(format!("version check answered {status}")));
+    }
+    if status != StatusCode::OK && status != StatusCode::UNAUTHORIZED {
+        return Ok(Asked::Relayed(forward::relay(proxy, response)));
+    }
+    let mut headers = HeaderMap::new();
+    for name in KEPT {
+        for value in response.headers().get_all(name) {
+            headers.append(name, value.clone());
+        }
+    }
+    let collected =
+        tokio::time::timeout(proxy.pace.idle, Limited::new(response.into_body(), MAX_BODY).collect())
+            .await
+            .map_err(|_| upstream_error("version check: upstream went silent".into()))?;
+    let body = collected.map_err(|e| upstream_error(format!("version check body: {e}")))?.to_bytes();
+    Ok(Asked::Remembered(Answer { status, headers, body, at_ms: proxy.clock.now_ms() }))
+}
+
+impl Answer {
+    fn response(&self, parts: &Parts, cache_status: &'static str) -> Response<Body> {
+        let mut response = Response::new(body::empty());
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers.clone();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(self.body.len()));
+        headers.insert("cache-status", HeaderValue::from_static(cache_status));
+        if parts.method != Method::HEAD {
+            *response.body_mut() = body::full(self.body.clone());
+        }
+        response
+    }
+}
