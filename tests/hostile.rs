@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     reliability::{record, Outcome},
-    start_pantry, TestPantry,
+    start_pantry, Sender, TestPantry,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -302,4 +302,25 @@ async fn h2_rapid_reset_after_each_request_is_taken_up_ends_the_connection() {
         how,
     )
     .await;
+}
+
+/// A client that keeps one connection busy with many small cached answers (HTTP/1.1 keep-alive
+/// and h2) is served to the end: finished answers are never taken for cancelled ones.
+#[tokio::test]
+async fn a_busy_keep_alive_connection_is_served_to_the_end() {
+    const REQUESTS: usize = 3 * pantry::server::cancels::FLOOR;
+    let registry = common::registry::FakeRegistry::start().await;
+    let pantry = start_pantry(|c| registry.configure(c)).await;
+    let host = registry.host();
+    let digest = registry.state.add_blob(vec![7u8; 10_000], "application/octet-stream");
+    let path = format!("/v2/app/blobs/{digest}");
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let stream = common::intercepted(&pantry, &host, &[alpn]).await;
+        let mut sender = if alpn == b"h2" { Sender::h2(stream).await } else { Sender::h1(stream).await };
+        for i in 0..REQUESTS {
+            let (response, body) = sender.get(&path, &host).await;
+            assert_eq!((response.status().as_u16(), body.len()), (200, 10_000), "request {i} over {alpn:?}");
+        }
+    }
+    assert_eq!(registry.state.count("GET blob"), 1);
 }

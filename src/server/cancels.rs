@@ -18,7 +18,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::Response;
+use http::{Response, Version};
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio_util::sync::CancellationToken;
@@ -43,14 +43,19 @@ impl Cancels {
     }
 
     /// Runs one request's `answer` and watches its response body: dropped before the body ends,
-    /// the request counts as cancelled.
+    /// the request counts as cancelled. Only h2 requests are watched: an HTTP/1.1 client cancels
+    /// by closing its connection, and hyper's HTTP/1.1 server drops a body once Content-Length
+    /// bytes went out, before the body itself says it ended (that is no cancellation).
     pub fn watch<E>(
         self: &Arc<Self>,
+        version: Version,
         answer: impl Future<Output = Result<Response<Body>, E>>,
     ) -> impl Future<Output = Result<Response<Body>, E>> {
-        let watch = Watch { cancels: Arc::clone(self), done: false };
+        let watch = (version == Version::HTTP_2).then(|| Watch { cancels: Arc::clone(self), done: false });
         async move {
-            let (parts, inner) = answer.await?.into_parts();
+            let response = answer.await?;
+            let Some(watch) = watch else { return Ok(response) };
+            let (parts, inner) = response.into_parts();
             let mut watched = Watched { inner, watch };
             if watched.inner.is_end_stream() {
                 watched.watch.finish();
@@ -141,7 +146,7 @@ mod tests {
     type Answer = Result<Response<Body>, std::convert::Infallible>;
 
     async fn answered(cancels: &Arc<Cancels>, body: Body) -> Response<Body> {
-        cancels.watch(async { Answer::Ok(Response::new(body)) }).await.unwrap()
+        cancels.watch(Version::HTTP_2, async { Answer::Ok(Response::new(body)) }).await.unwrap()
     }
 
     #[tokio::test]
@@ -153,7 +158,8 @@ mod tests {
             assert_eq!(read.unwrap().to_bytes(), "data");
         }
         for _ in 0..2 * FLOOR {
-            drop(cancels.watch(std::future::pending::<Answer>())); // reset before the answer
+            drop(cancels.watch(Version::HTTP_2, std::future::pending::<Answer>()));
+            // reset before the answer
         }
         assert!(!cancels.abusive.is_cancelled(), "as many finished as cancelled past the floor: fine");
         drop(answered(&cancels, crate::body::full("never read")).await); // reset during the body
@@ -161,10 +167,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn http1_answers_are_not_watched() {
+        // hyper's HTTP/1.1 server drops a body once Content-Length bytes went out, unfinished
+        let cancels = Cancels::new();
+        for _ in 0..3 * FLOOR {
+            let answer = async { Answer::Ok(Response::new(crate::body::full("sent in full"))) };
+            drop(cancels.watch(Version::HTTP_11, answer).await.unwrap());
+            drop(cancels.watch(Version::HTTP_11, std::future::pending::<Answer>()));
+        }
+        assert!(!cancels.abusive.is_cancelled());
+    }
+
+    #[tokio::test]
     async fn a_few_cancels_never_do() {
         let cancels = Cancels::new();
         for _ in 0..FLOOR {
-            drop(cancels.watch(std::future::pending::<Answer>()));
+            drop(cancels.watch(Version::HTTP_2, std::future::pending::<Answer>()));
         }
         assert!(!cancels.abusive.is_cancelled());
     }

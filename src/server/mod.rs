@@ -44,9 +44,10 @@ where
     builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
     let cancels = Cancels::new();
     let watch = Arc::clone(&cancels);
-    let service = service_fn(move |request| {
+    let service = service_fn(move |request: Request<Incoming>| {
+        let version = request.version();
         let answering = answer(request);
-        watch.watch(async move { Ok::<_, Infallible>(answering.await) })
+        watch.watch(version, async move { Ok::<_, Infallible>(answering.await) })
     });
     let connection = builder.serve_connection(TokioIo::new(io), service);
     shutdown.serve(connection, |c| c.graceful_shutdown(), cancels.abusive()).await
