@@ -33,7 +33,7 @@ set -uo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd)
-WORK=$BENCH_DIR/work
+WORK=${BENCH_WORK:-$BENCH_DIR/work}   # BENCH_WORK: another work dir, so two runs can coexist
 UP_HOST=registry.test
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
 ALL_WORKLOADS=warm,cold,image,small,handshakes

@@ -153,7 +153,7 @@ proxy:
   remoteurl: https://$UP_HOST:$PORT_UP
 YAML
   # SSL_CERT_FILE: Go's TLS then trusts the upstream test CA (and only it) for the remote
-  spawn distribution "$d/registry.log" with_hosts env SSL_CERT_FILE="$CERTS/testca.pem" docker-registry serve "$d/config.yml"
+  spawn distribution "$d/registry.log" "${WITH_HOSTS[@]}" env SSL_CERT_FILE="$CERTS/testca.pem" docker-registry serve "$d/config.yml"
   SYS_PID=$SPAWNED
   wait_for 30 "distribution on :$PORT_MIRROR" registry_up || die "distribution did not start: $(tail_msg "$d/registry.log")"
   PROXY_URL= CA_FILE=$CERTS/testca.pem BASE_URL=https://127.0.0.1:$PORT_MIRROR
@@ -174,7 +174,7 @@ sys_mitmproxy_start() {
   local d=$1
   mkdir -p "$d/conf"
   # mitmproxy resolves names with the system resolver: it runs under with_hosts
-  spawn mitmproxy "$d/mitmdump.log" with_hosts "$MITM_VENV/bin/mitmdump" -q --listen-host 127.0.0.1 \
+  spawn mitmproxy "$d/mitmdump.log" "${WITH_HOSTS[@]}" "$MITM_VENV/bin/mitmdump" -q --listen-host 127.0.0.1 \
     -p "$PORT_MITM" --set confdir="$d/conf" --set ssl_verify_upstream_trusted_ca="$CERTS/testca.pem" \
     --set connection_strategy=lazy
   SYS_PID=$SPAWNED

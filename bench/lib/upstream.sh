@@ -48,9 +48,9 @@ write_hosts() { printf '127.0.0.1 localhost\n127.0.0.1 %s\n' "$UP_HOST" >"$WORK/
 
 # with_hosts CMD... : run CMD in a mount namespace of its own whose /etc/hosts is $WORK/hosts, so
 # programs that only ask the system resolver (Go, Python) find the test names; /etc is untouched
-with_hosts() {
-  unshare --mount --propagation private -- sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$WORK/hosts" "$@"
-}
+# (WITH_HOSTS is the same as a command prefix, for spawn)
+with_hosts() { "${WITH_HOSTS[@]}" "$@"; }
+WITH_HOSTS=(unshare --mount --propagation private -- sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$WORK/hosts")
 
 backdate_fixtures() { # a just-written file's Last-Modified makes squid revalidate; fixtures are old
   find "$WORK/blobs" "$WORK/image" -type f -exec touch -d '3 days ago' {} + 2>/dev/null

@@ -11,7 +11,7 @@ warm_prepare() {
 }
 
 warm_system() { # warm_system SYSTEM
-  local sys=$1 d=$WORK/runs/warm-$1 url rep out size secs load mark ok=0 requests bytes kinds
+  local sys=$1 d=$WORK/runs/warm-$1 url rep out size secs load mark ok=0 requests bytes kinds mbps
   mkdir -p "$d"
   MAXTIME=600
   "sys_${sys}_start" "$d"
@@ -28,10 +28,10 @@ warm_system() { # warm_system SYSTEM
       -w '%{size_download} %{time_total}' "$url" 2>>"$d/warm.err") || out="0 0"
     read -r size secs <<<"$out"
     ok=$([ "$size" = "$((WARM_MIB * 1048576))" ] && echo 1 || echo 0)
+    mbps=$(awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0) ? b / s / 1e6 : 0 }')
     tsv_row warm system="$sys" mib="$WARM_MIB" rep="$rep" bytes="$size" secs="$secs" ok="$ok" \
-      mbps="$(awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", s > 0 ? b / s / 1e6 : 0 }')" \
-      load="$load"
-    log "warm $sys ${WARM_MIB} MiB (pull $rep): $secs s, $(awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.0f", s > 0 ? b / s / 1e6 : 0 }') MB/s$([ "$ok" = 1 ] || echo ", WRONG SIZE $size")"
+      mbps="$mbps" load="$load"
+    log "warm $sys ${WARM_MIB} MiB (pull $rep): $secs s, $mbps MB/s$([ "$ok" = 1 ] || echo ", WRONG SIZE $size")"
   done
   sampler_stop "$d"
   "sys_${sys}_stop"
