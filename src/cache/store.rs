@@ -7,16 +7,17 @@
 //! or unverified blob.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeSet, HashMap},
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use cacache::{Algorithm as SriAlgorithm, Integrity, WriteOpts};
 use serde::{Deserialize, Serialize};
 
@@ -72,7 +73,13 @@ pub struct CachedBlob {
     pub size: u64,
     /// Its metadata.
     pub meta: BlobMeta,
+    /// The whole content, when it is small enough to be read with the lookup ([`SMALL`] bytes):
+    /// manifests and configs are answered without another trip to the file system.
+    pub small: Option<Bytes>,
 }
+
+/// Content up to this size is read whole when it is looked up.
+pub const SMALL: u64 = 64 * 1024;
 
 /// The content-addressed store in `--cache-dir`.
 #[derive(Debug)]
@@ -84,11 +91,16 @@ pub struct Store {
     over_cap: Notify,
     in_use: Arc<InUse>,
     pins: ArcSwap<Vec<PinRule>>,
+    /// When this process last touched each blob (pantry's clock, ms): a hot blob costs no file
+    /// system call per read.
+    touched: Mutex<HashMap<Digest, u64>>,
     clock: Clock,
 }
 
 /// Accesses closer together than this update a blob's last-access time once.
 const TOUCH_RESOLUTION: Duration = Duration::from_secs(60);
+/// Blobs whose last touch is remembered in memory (then the memory starts over).
+const TOUCHED_MAX: usize = 100_000;
 
 impl Store {
     /// Opens (creating if needed) the store capped at `max_size` bytes, removes spool files a
@@ -116,6 +128,7 @@ impl Store {
             over_cap: Notify::new(),
             in_use: Arc::default(),
             pins: ArcSwap::default(),
+            touched: Mutex::default(),
             clock,
         })
     }
@@ -168,8 +181,22 @@ impl Store {
         self.in_use.hold(digest)
     }
 
-    /// Records a read of `blob` as its last access.
+    /// Records a read of `blob` as its last access (on disk at most once per [`TOUCH_RESOLUTION`]).
     pub async fn touch(&self, blob: &CachedBlob) {
+        let now = self.clock.now_ms();
+        {
+            let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+            let recent = touched
+                .get(&blob.digest)
+                .is_some_and(|&at| Duration::from_millis(now.saturating_sub(at)) < TOUCH_RESOLUTION);
+            if recent {
+                return;
+            }
+            if touched.len() >= TOUCHED_MAX {
+                touched.clear();
+            }
+            touched.insert(blob.digest.clone(), now);
+        }
         evict::touch(blob.path.clone(), self.now(), TOUCH_RESOLUTION).await;
     }
 
@@ -179,14 +206,21 @@ impl Store {
 
     /// The blob with `digest`, if its index entry and complete content are present.
     pub async fn blob(&self, digest: &Digest) -> Option<CachedBlob> {
-        let entry = cacache::metadata(&self.root, blob_key(digest)).await.ok()??;
-        let path = self.content_path(digest);
-        let size = tokio::fs::metadata(&path).await.ok()?.len();
-        if size != entry.size as u64 {
+        let (root, key, path) = (self.root.clone(), blob_key(digest), self.content_path(digest));
+        // one trip to the blocking pool for the index entry and the content's size
+        let (entry, path, size, small) = tokio::task::spawn_blocking(move || {
+            let entry = cacache::metadata_sync(&root, key).ok()??;
+            let size = std::fs::metadata(&path).ok()?.len();
+            let small = if size <= SMALL { Some(Bytes::from(std::fs::read(&path).ok()?)) } else { None };
+            Some((entry, path, size, small))
+        })
+        .await
+        .ok()??;
+        if size != entry.size as u64 || small.as_ref().is_some_and(|b| b.len() as u64 != size) {
             return None;
         }
         let meta = serde_json::from_value(entry.metadata).unwrap_or_default();
-        Some(CachedBlob { digest: digest.clone(), path, size, meta })
+        Some(CachedBlob { digest: digest.clone(), path, size, meta, small })
     }
 
     /// Whether the cache's file system has room for a blob of `size` bytes (unknown: a minimum)
@@ -273,7 +307,10 @@ impl Store {
 
     /// Reads a small JSON record (tags) stored under `key`.
     pub async fn record<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Option<T> {
-        let entry = cacache::metadata(&self.root, key).await.ok()??;
+        let (root, key) = (self.root.clone(), key.to_string());
+        // one trip to the blocking pool (cacache's async lookup takes several)
+        let entry =
+            tokio::task::spawn_blocking(move || cacache::metadata_sync(&root, key)).await.ok()?.ok()??;
         serde_json::from_value(entry.metadata).ok()
     }
 
