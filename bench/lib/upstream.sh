@@ -83,6 +83,7 @@ http {
     server_name $UP_HOST;
     ssl_certificate $CERTS/server-chain.pem;
     ssl_certificate_key $CERTS/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
     keepalive_requests 10000;
     add_header Docker-Distribution-Api-Version registry/2.0 always;
     location = /v2/ {
