@@ -127,7 +127,12 @@ async fn core(config: &Config) -> Result<(Proxy, Dialer), StartError> {
     let dialer = Dialer::new(&config.resolve, config.upstream_connect_timeout)
         .deny(&config.deny_destinations)
         .via(config.upstream_proxy.clone(), &config.upstream_proxy_for);
-    let upstream = Upstream::new(dialer.clone(), &config.upstream_ca, config.upstream_response_timeout)?;
+    let upstream = Upstream::new(
+        dialer.clone(),
+        &config.upstream_ca,
+        config.upstream_response_timeout,
+        config.upstream_idle_timeout,
+    )?;
     let store = Arc::new(Store::open(&config.cache_dir, config.max_size, config.clock.clone()).await?);
     let metrics = Arc::new(Metrics::default());
     store.set_pins(config.pin.clone());
@@ -179,7 +184,7 @@ impl Pantry {
     pub fn reload(&self, config: Config) -> Vec<&'static str> {
         let old = self.ingress.config.load_full();
         let mut restart = Vec::new();
-        let checks: [(&'static str, bool); 17] = [
+        let checks: [(&'static str, bool); 18] = [
             ("upstream_min_rate", old.upstream_min_rate != config.upstream_min_rate),
             ("deny_destinations", old.deny_destinations != config.deny_destinations),
             ("listen", old.listen != config.listen),
@@ -199,6 +204,7 @@ impl Pantry {
             ("max_connections", old.max_connections != config.max_connections),
             ("upstream_connect_timeout", old.upstream_connect_timeout != config.upstream_connect_timeout),
             ("upstream_response_timeout", old.upstream_response_timeout != config.upstream_response_timeout),
+            ("upstream_idle_timeout", old.upstream_idle_timeout != config.upstream_idle_timeout),
             ("upstream_body_timeout", old.upstream_body_timeout != config.upstream_body_timeout),
         ];
         for (name, changed) in checks {

@@ -38,6 +38,7 @@ pub(super) struct FileConfig {
     pub(super) tunnel_idle_timeout: Option<String>,
     pub(super) client_header_timeout: Option<String>,
     pub(super) upstream_connect_timeout: Option<String>,
+    pub(super) upstream_idle_timeout: Option<String>,
     pub(super) upstream_response_timeout: Option<String>,
     pub(super) upstream_body_timeout: Option<String>,
     pub(super) upstream_min_rate: Option<String>,

@@ -195,6 +195,7 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
         ("upstream_connect_timeout", file.upstream_connect_timeout, &mut config.upstream_connect_timeout),
         ("upstream_response_timeout", file.upstream_response_timeout, &mut config.upstream_response_timeout),
         ("upstream_body_timeout", file.upstream_body_timeout, &mut config.upstream_body_timeout),
+        ("upstream_idle_timeout", file.upstream_idle_timeout, &mut config.upstream_idle_timeout),
         ("shutdown_grace", file.shutdown_grace, &mut config.shutdown_grace),
     ];
     for (key, text, slot) in durations {

@@ -131,6 +131,8 @@ pub struct Config {
     pub upstream_connect_timeout: Duration,
     /// Upper bound for an upstream's response headers (a stalled upstream counts as down).
     pub upstream_response_timeout: Duration,
+    /// An idle pooled upstream connection is closed after this long.
+    pub upstream_idle_timeout: Duration,
     /// Longest silence within an upstream body before the transfer is aborted.
     pub upstream_body_timeout: Duration,
     /// Slowest average (bytes a second, over each `upstream_body_timeout` window) an upstream body
@@ -199,6 +201,7 @@ impl Default for Config {
             client_header_timeout: Duration::from_secs(30),
             upstream_connect_timeout: Duration::from_secs(10),
             upstream_response_timeout: Duration::from_secs(30),
+            upstream_idle_timeout: Duration::from_secs(30),
             upstream_body_timeout: Duration::from_secs(60),
             upstream_min_rate: 1024,
             shutdown_grace: Duration::from_secs(30),

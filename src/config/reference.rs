@@ -14,6 +14,7 @@ pub const FILE_ONLY: &[(&str, &str)] = &[
     ("upstream_connect_timeout", "DNS + TCP connect to an upstream [default: 10s]"),
     ("upstream_response_timeout", "an upstream's response headers; a stalled upstream then counts as down [default: 30s]"),
     ("upstream_body_timeout", "longest silence within an upstream body before the transfer is aborted (the clients see a broken transfer, nothing is stored) [default: 60s]"),
+    ("upstream_idle_timeout", "an idle pooled connection to an upstream is closed after this long (each holds its TLS and h2 buffers, ~45 KiB) [default: 30s]"),
     ("upstream_min_rate", "slowest average an upstream body may keep over each `upstream_body_timeout` window (a drip is as good as a stall), e.g. `1KiB/s`; `0` allows any [default: 1KiB/s]"),
     ("shutdown_grace", "how long transfers in flight may run on after SIGINT/SIGTERM [default: 30s]"),
     ("max_connections", "concurrent client connections over all ports [default: 4096]"),

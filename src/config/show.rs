@@ -74,6 +74,7 @@ impl Config {
         t.insert("upstream_connect_timeout".into(), duration(self.upstream_connect_timeout));
         t.insert("upstream_response_timeout".into(), duration(self.upstream_response_timeout));
         t.insert("upstream_body_timeout".into(), duration(self.upstream_body_timeout));
+        t.insert("upstream_idle_timeout".into(), duration(self.upstream_idle_timeout));
         t.insert("upstream_min_rate".into(), text(format!("{}/s", self.upstream_min_rate)));
         t.insert("shutdown_grace".into(), duration(self.shutdown_grace));
         t.insert("max_connections".into(), Value::Integer(self.max_connections as i64));

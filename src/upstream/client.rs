@@ -6,7 +6,10 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use http::{HeaderMap, Method, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use hyper_util::{
+    client::legacy::Client,
+    rt::{TokioExecutor, TokioTimer},
+};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::{pem::PemObject, CertificateDer};
 
@@ -35,6 +38,9 @@ pub enum UpstreamSetupError {
     Tls(#[from] rustls::Error),
 }
 
+/// Idle connections kept per origin (h2 needs one; HTTP/1.1 origins one per parallel fetch).
+const POOL_MAX_IDLE_PER_HOST: usize = 16;
+
 /// Sends requests to upstream origins; cheap to clone, connections pooled per origin.
 #[derive(Clone, Debug)]
 pub struct Upstream {
@@ -45,11 +51,12 @@ pub struct Upstream {
 
 impl Upstream {
     /// Builds the client: system roots + `extra_roots`, connecting through `dialer`, waiting at
-    /// most `response_timeout` for a response's headers.
+    /// most `response_timeout` for a response's headers, closing connections idle for `idle_timeout`.
     pub fn new(
         dialer: Dialer,
         extra_roots: &[PathBuf],
         response_timeout: Duration,
+        idle_timeout: Duration,
     ) -> Result<Self, UpstreamSetupError> {
         let roots = root_store(extra_roots)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -63,7 +70,14 @@ impl Upstream {
             .enable_http1()
             .enable_http2()
             .wrap_connector(dialer.clone());
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        // Idle connections are closed after `idle_timeout`: without a timer hyper keeps every
+        // host's idle connection (with its TLS and h2 buffers, ~45 KiB) until that host is asked
+        // again, which with many hosts (--intercept-all, CDNs) is memory without bound.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(idle_timeout)
+            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+            .build(connector);
         Ok(Self { client, dialer, response_timeout })
     }
 

@@ -7,7 +7,7 @@ use std::{
     convert::Infallible,
     net::SocketAddr,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
     },
 };
@@ -46,6 +46,8 @@ pub struct RegistryState {
     pub hold_tag_heads: AtomicBool,
     /// Accept requests but never answer them.
     pub stall: AtomicBool,
+    /// Connections open now (after the TLS handshake, until the client or server ends them).
+    pub open_connections: AtomicUsize,
     /// Answer every request with 503.
     pub down: AtomicBool,
     /// Redirect blob GETs to the CDN.
@@ -147,6 +149,8 @@ async fn serve(ca: Arc<TestCa>, state: Arc<RegistryState>, is_cdn: bool) -> Sock
             let (acceptor, state) = (acceptor.clone(), Arc::clone(&state));
             tokio::spawn(async move {
                 let Ok(stream) = acceptor.accept(stream).await else { return };
+                let open = Arc::clone(&state);
+                open.open_connections.fetch_add(1, Ordering::SeqCst);
                 let service = hyper::service::service_fn(move |request| {
                     let state = Arc::clone(&state);
                     async move {
@@ -166,6 +170,7 @@ async fn serve(ca: Arc<TestCa>, state: Arc<RegistryState>, is_cdn: bool) -> Sock
                 let _ = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
+                open.open_connections.fetch_sub(1, Ordering::SeqCst);
             });
         }
     });
