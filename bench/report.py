@@ -65,6 +65,11 @@ def main():
     work = sys.argv[1]
     meta, tables = load(work)
     lines = header(meta, tables)
+    failures = os.path.join(work, "results", "failures.txt")
+    if os.path.exists(failures):
+        lines += ["## Failed measurements", "", "These went wrong; the tables below count them as they were:", ""]
+        lines += [f"- **{w}**: {what}" for w, what in (line.rstrip("\n").split("\t", 1) for line in open(failures))]
+        lines.append("")
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     for w in ORDER:
         if w in meta.get("workloads", "").split(","):

@@ -203,3 +203,8 @@ stop_all
   || die "report.py failed"
 mv "$RESULTS.new" "$RESULTS"
 log "done in $((SECONDS - START)) s; wrote $RESULTS"
+if [ -s "$WORK/results/failures.txt" ]; then
+  log "$(wc -l <"$WORK/results/failures.txt") measurement(s) FAILED (also in RESULTS.md):"
+  sed 's/^/  /' "$WORK/results/failures.txt" >&2
+  exit 1
+fi

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test pantry has: the in-process suite (cargo test), a short fuzz run of every fuzz
 # target (fuzz/run.sh, about 2 minutes plus building) and the real-client interop suite
-# (tests/interop/run.sh, which installs its own Debian packages and needs root).
-# PANTRY_SKIP_FUZZ=1 and PANTRY_SKIP_INTEROP=1 leave those parts out.
+# (tests/interop/run.sh, which installs its own Debian packages and needs root), then the
+# benchmarks' quick mode as a smoke test (bench/run.sh --quick: every workload and peer at small
+# sizes, about 10 minutes; its numbers go to bench/work/, not RESULTS.md; it fails if any
+# measurement failed). PANTRY_SKIP_FUZZ=1, PANTRY_SKIP_INTEROP=1 and PANTRY_SKIP_BENCH=1 leave
+# those parts out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +17,12 @@ else
 fi
 if [[ "${PANTRY_SKIP_INTEROP:-0}" == 1 ]]; then
     echo "interop suite skipped (PANTRY_SKIP_INTEROP=1)"
-    exit 0
+else
+    bash tests/interop/run.sh
 fi
-bash tests/interop/run.sh
+if [[ "${PANTRY_SKIP_BENCH:-0}" == 1 ]]; then
+    echo "benchmark smoke test skipped (PANTRY_SKIP_BENCH=1)"
+else
+    # its report stays out of the tree (bench/RESULTS.md holds the last full run)
+    bash bench/run.sh --quick --results bench/work/RESULTS-quick.md
+fi

@@ -35,7 +35,7 @@ cold_measure() { # cold_measure SYSTEM UPSTREAM CLIENTS REP
   log "cold $sys $upstream ${COLD_MIB} MiB x $n (rep $rep): $(elapsed "$t0" "$t1") s, $gets upstream GETs" \
     "(slowest $slowest s), $((bytes / 1048576)) MiB upstream, $ok/$n verified," \
     "peak RSS $((RSS_KIB / 1024)) MiB, CPU $CPU_S s${other:+ (other upstream requests: $other)}"
-  [ "$ok" -eq "$n" ] || log "  failures: $(client_failures "$d/clients")"
+  [ "$ok" -eq "$n" ] || failed cold "$sys $upstream x$n: $ok/$n verified: $(client_failures "$d/clients")"
   [ -n "$KEEP" ] || rm -rf "$d/cache" "$d/storage"
 }
 

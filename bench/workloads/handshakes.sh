@@ -165,7 +165,8 @@ hs_measure() { # hs_measure SYSTEM REP
   log "handshakes $sys (rep $rep): $ok/$HS_N names in $real s = ${per_s%.*}/s, HTTP/$http," \
     "$up_requests requests on $up_conns connections upstream, peak RSS $((RSS_KIB / 1024)) MiB${cpu:+, CPU $cpu s}," \
     "curl CPU $curl_cpu s, nginx CPU $nginx_cpu s, idle $idle %$extra"
-  [ "$failed" -eq 0 ] || log "  failures: $(grep -v '^200 ' "$d/codes" | sort | uniq -c | head -3 | tr '\n' ' ')" \
+  [ "$failed" -eq 0 ] || failed handshakes "$sys: $failed of $HS_N names failed:" \
+    "$(grep -v '^200 ' "$d/codes" | sort | uniq -c | head -3 | tr '\n' ' ')" \
     "$(sort "$d/curl.err" | uniq -c | sort -rn | head -3 | tr '\n' ' ')"
 }
 

@@ -59,7 +59,7 @@ image_pull() { # image_pull DIR NAME : one skopeo copy through the running syste
   PULL_OK=$?
   t1=$(date +%s.%N)
   PULL_SECS=$(elapsed "$t0" "$t1")
-  [ "$PULL_OK" = 0 ] && PULL_OK=1 || { PULL_OK=0; log "  skopeo failed: $(tail_msg "$d/$name.log" 2)"; }
+  [ "$PULL_OK" = 0 ] && PULL_OK=1 || { PULL_OK=0; failed image "$name pull: skopeo: $(tail_msg "$d/$name.log" 2)"; }
   rm -rf "$d/$name.dir"
 }
 

@@ -137,7 +137,7 @@ small_system() { # small_system SYSTEM REP
   for what in digest tag; do
     url=$BASE_URL/v2/$SMALL_REPO/manifests/$([ "$what" = digest ] && echo "sha256:$SMALL_HEX" || echo "$SMALL_TAG")
     fetch_verified "$d/warm-$what" "$url"
-    verified "$d/warm-$what" "$SMALL_HEX" || log "small $sys: warming GET by $what failed: $(client_failures "$d")"
+    verified "$d/warm-$what" "$SMALL_HEX" || failed small "$sys: warming GET by $what failed: $(client_failures "$d")"
   done
   sleep 1   # a cache commits the manifest once the response is complete
   for what in digest tag; do
@@ -159,6 +159,7 @@ small_system() { # small_system SYSTEM REP
       log "small $sys by $what, $n conn (rep $rep): $rps req/s, p50 $p50 ms, p99 $p99 ms, $ok ok," \
         "$errors errors$([ "$errors" = 0 ] || echo " ($kinds)"), $requests upstream requests ($ukinds)," \
         "peak RSS $((rss / 1024)) MiB"
+      [ "$errors" = 0 ] && [ "${ok:-0}" -gt 0 ] || failed small "$sys by $what, $n conn: $ok ok, $errors failed ($kinds)"
     done
   done
   sampler_stop "$d"

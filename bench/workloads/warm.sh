@@ -18,7 +18,7 @@ warm_system() { # warm_system SYSTEM
   url=$BASE_URL$(blob_path "$WARM_MIB")
   fetch_verified "$d/prime" "$url"
   verified "$d/prime" "${BLOB_HEX[$WARM_MIB]}" ||
-    log "warm $sys: the priming pull failed: $(client_failures "$d")"
+    failed warm "$sys: the priming pull failed: $(client_failures "$d")"
   sleep 1   # a proxy commits the blob once the body is complete
   sampler_start "$d"
   mark=$(upstream_lines)
@@ -31,7 +31,8 @@ warm_system() { # warm_system SYSTEM
     mbps=$(awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", (s > 0) ? b / s / 1e6 : 0 }')
     tsv_row warm system="$sys" mib="$WARM_MIB" rep="$rep" bytes="$size" secs="$secs" ok="$ok" \
       mbps="$mbps" load="$load"
-    log "warm $sys ${WARM_MIB} MiB (pull $rep): $secs s, $mbps MB/s$([ "$ok" = 1 ] || echo ", WRONG SIZE $size")"
+    log "warm $sys ${WARM_MIB} MiB (pull $rep): $secs s, $mbps MB/s"
+    [ "$ok" = 1 ] || failed warm "$sys pull $rep: $size bytes: $(tail_msg "$d/warm.err" 2)"
   done
   sampler_stop "$d"
   "sys_${sys}_stop"
