@@ -206,21 +206,30 @@ impl Store {
 
     /// The blob with `digest`, if its index entry and complete content are present.
     pub async fn blob(&self, digest: &Digest) -> Option<CachedBlob> {
-        let (root, key, path) = (self.root.clone(), blob_key(digest), self.content_path(digest));
-        // one trip to the blocking pool for the index entry and the content's size
-        let (entry, path, size, small) = tokio::task::spawn_blocking(move || {
+        let (root, digest) = (self.root.clone(), digest.clone());
+        // one trip to the blocking pool for the index entry, the content's size and small content
+        tokio::task::spawn_blocking(move || blob_sync(&root, digest)).await.ok()?
+    }
+
+    /// The record under `key` and the blob it names (`digest_of`), looked up in one trip to the
+    /// blocking pool (a tag's answer: which manifest, and the manifest).
+    pub async fn record_and_blob<T>(
+        &self,
+        key: &str,
+        digest_of: fn(&T) -> Option<Digest>,
+    ) -> Option<(T, CachedBlob)>
+    where
+        T: for<'de> Deserialize<'de> + Send + 'static,
+    {
+        let (root, key) = (self.root.clone(), key.to_string());
+        tokio::task::spawn_blocking(move || {
             let entry = cacache::metadata_sync(&root, key).ok()??;
-            let size = std::fs::metadata(&path).ok()?.len();
-            let small = if size <= SMALL { Some(Bytes::from(std::fs::read(&path).ok()?)) } else { None };
-            Some((entry, path, size, small))
+            let record: T = serde_json::from_value(entry.metadata).ok()?;
+            let blob = blob_sync(&root, digest_of(&record)?)?;
+            Some((record, blob))
         })
         .await
-        .ok()??;
-        if size != entry.size as u64 || small.as_ref().is_some_and(|b| b.len() as u64 != size) {
-            return None;
-        }
-        let meta = serde_json::from_value(entry.metadata).unwrap_or_default();
-        Some(CachedBlob { digest: digest.clone(), path, size, meta, small })
+        .ok()?
     }
 
     /// Whether the cache's file system has room for a blob of `size` bytes (unknown: a minimum)
@@ -359,6 +368,19 @@ pub fn remove_stale_temp(root: &Path) -> u64 {
         }
     }
     removed
+}
+
+/// [`Store::blob`], blocking.
+fn blob_sync(root: &Path, digest: Digest) -> Option<CachedBlob> {
+    let entry = cacache::metadata_sync(root, blob_key(&digest)).ok()??;
+    let path = content_path(root, &digest);
+    let size = std::fs::metadata(&path).ok()?.len();
+    let small = if size <= SMALL { Some(Bytes::from(std::fs::read(&path).ok()?)) } else { None };
+    if size != entry.size as u64 || small.as_ref().is_some_and(|b| b.len() as u64 != size) {
+        return None;
+    }
+    let meta = serde_json::from_value(entry.metadata).unwrap_or_default();
+    Some(CachedBlob { digest, path, size, meta, small })
 }
 
 fn blob_key(digest: &Digest) -> String {

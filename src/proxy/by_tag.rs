@@ -104,10 +104,7 @@ pub(super) async fn serve(
 
 /// The remembered answer for `key`, if its manifest is still in the store.
 async fn known(proxy: &Proxy, key: &str) -> Option<(TagRecord, CachedBlob)> {
-    let record: TagRecord = proxy.store.record(key).await?;
-    let digest = record.digest.parse::<Digest>().ok()?;
-    let blob = proxy.store.blob(&digest).await?;
-    Some((record, blob))
+    proxy.store.record_and_blob(key, |record: &TagRecord| record.digest.parse().ok()).await
 }
 
 async fn remember(proxy: &Proxy, key: &str, digest: &Digest) {
