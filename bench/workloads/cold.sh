@@ -6,9 +6,11 @@
 # GETs (nginx's access log), bodies verified against the digest, the proxy's peak RSS and CPU.
 
 COLD_SYSTEMS=(direct pantry squid distribution)
+# COLD_MIB, COLD_CLIENTS ("1 8 32") and COLD_UPSTREAMS ("unthrottled throttled") override the mode's choice
 cold_prepare() {
-  COLD_MIB=$([ -n "$QUICK" ] && echo 64 || echo 1024)
-  COLD_CLIENTS=(1 8 $([ -n "$QUICK" ] || echo 32))
+  COLD_MIB=${COLD_MIB:-$([ -n "$QUICK" ] && echo 64 || echo 1024)}
+  read -r -a COLD_CLIENTS <<<"${COLD_CLIENTS:-1 8 $([ -n "$QUICK" ] || echo 32)}"
+  read -r -a COLD_UPSTREAMS <<<"${COLD_UPSTREAMS:-unthrottled throttled}"
   [ -n "${BLOB_HEX[$COLD_MIB]:-}" ] || make_blob "$COLD_MIB"
 }
 
@@ -43,7 +45,7 @@ cold_run() {
   local rep upstream n k systems=() s
   for s in "${COLD_SYSTEMS[@]}"; do wants "$s" && systems+=("$s"); done
   for ((rep = 1; rep <= REPS; rep++)); do
-    for upstream in unthrottled throttled; do
+    for upstream in "${COLD_UPSTREAMS[@]}"; do
       for n in "${COLD_CLIENTS[@]}"; do
         # rotate the systems' order per repetition, so none always runs first or last
         for ((k = 0; k < ${#systems[@]}; k++)); do
