@@ -20,7 +20,7 @@
 #
 #   bench/run.sh --quick     small sizes, 1 repetition, every workload (a few minutes; CI's smoke test)
 #   bench/run.sh             the full run (about two hours on a 2-core machine)
-# Options: --only warm,cold,...  --systems direct,limit,pantry,...  --reps N  --rate 50m (the
+# Options: --only warm,cold,...  --systems direct,limit,pantry,...  --reps N  --rate 5m (the
 #   throttled repository's limit_rate)  --note TEXT  --notes-file FILE (markdown for RESULTS.md's
 #   notes)  --results FILE (default bench/RESULTS.md)  --no-install  --no-build (use
 #   target/release/pantry as it is)  --pantry-bin FILE  --keep (keep caches and blobs)
@@ -40,7 +40,7 @@ PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
 ALL_WORKLOADS=warm,cold,image,small,handshakes
 ALL_SYSTEMS=direct,limit,pantry,squid,distribution,mitmproxy
 
-QUICK="" ONLY=$ALL_WORKLOADS SYSTEMS=$ALL_SYSTEMS REPS="" RATE=50m NOTE="" NOTES_FILE=""
+QUICK="" ONLY=$ALL_WORKLOADS SYSTEMS=$ALL_SYSTEMS REPS="" RATE=5m NOTE="" NOTES_FILE=""
 RESULTS=$BENCH_DIR/RESULTS.md INSTALL=1 BUILD=1 KEEP="" PANTRY_BIN_GIVEN=""
 ARGS="$*"
 while [ $# -gt 0 ]; do

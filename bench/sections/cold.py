@@ -13,11 +13,13 @@ def section(tables, meta):
         runs[(r["upstream"], r["system"], int(r["clients"]))].append(r)
     if not runs:
         return []
-    mib = int(tables["cold"][0]["mib"])
-    out = [f"## Cold: one {size_name(mib)} blob no cache has, 1 to 32 clients at once", "",
+    mibs = {r["upstream"]: int(r["mib"]) for r in tables["cold"]}
+    out = ["## Cold: a blob no cache has, 1 to 32 clients at once", "",
            f"Every measurement starts the system anew with an empty cache; N curl clients start together and "
            f"every body is hashed and compared with the digest. The upstream serves the blob unthrottled "
-           f"from local disk, or throttled to `limit_rate {meta.get('rate')}` per connection. *× direct* is the "
+           f"from local disk (there the machine is the bottleneck: every client's TLS and hashing cost CPU on 2 "
+           f"cores), or throttled to `limit_rate {meta.get('rate')}` per connection (there the upstream is, even "
+           f"for 32 clients, so a proxy's crowd should take as long as one client). *× direct* is the "
            "wall time over direct's with 1 client on the same upstream; *× own 1 client* over the same "
            "system's 1-client time; *× direct, same clients* over direct's with as many clients (on an "
            "unthrottled upstream the clients' own bytes, not the upstream, set the pace on 2 cores); "
@@ -29,7 +31,8 @@ def section(tables, meta):
         if not ups:
             continue
         reps = max(len(v) for k, v in runs.items() if k[0] == upstream)
-        label = "unthrottled upstream" if upstream == "unthrottled" else f"upstream throttled to {meta.get('rate')}/s per connection"
+        label = (f"{size_name(mibs[upstream])} blob, unthrottled upstream" if upstream == "unthrottled"
+                 else f"{size_name(mibs[upstream])} blob, upstream throttled to {meta.get('rate')}/s per connection")
         out += [f"### {label} ({reps} repetition{'s' if reps > 1 else ''})", "",
                 "| clients | system | wall s | × direct 1 client | × direct, same clients | × own 1 client | upstream GETs | upstream MiB "
                 "| slowest upstream GET s | verified | peak RSS MiB | CPU s | other upstream requests |",
