@@ -19,7 +19,7 @@
 #   handshakes  new CONNECT + TLS + GET to many distinct host names per second
 #
 #   bench/run.sh --quick     small sizes, 1 repetition, every workload (a few minutes; CI's smoke test)
-#   bench/run.sh             the full run (about two hours on a 2-core machine)
+#   bench/run.sh             the full run, 3 repetitions (about an hour on a 2-core machine)
 # Options: --only warm,cold,...  --systems direct,limit,pantry,...  --reps N  --rate 5m (the
 #   throttled repository's limit_rate)  --note TEXT  --notes-file FILE (markdown for RESULTS.md's
 #   notes)  --results FILE (default bench/RESULTS.md)  --no-install  --no-build (use
