@@ -10,7 +10,7 @@ upstream_mark() { # upstream_mark NAME : remember how long each upstream access 
   local f n
   : >"$WORK/marks/$1"
   for f in "${UPSTREAM_LOGS[@]}"; do
-    n=$(wc -l <"$WORK/logs/$f" 2>/dev/null || echo 0)
+    n=$(wc -l 2>/dev/null <"$WORK/logs/$f" || echo 0)   # a registry not started yet has no log
     echo "$f $n" >>"$WORK/marks/$1"
   done
 }
