@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 
 use super::{cache_status, forward, Proxy};
 use crate::{
@@ -158,11 +157,8 @@ async fn fetch(
         |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(String::from);
     let media_type = header_text(header::CONTENT_TYPE.as_str());
     let announced = header_text("docker-content-digest");
-    let collected =
-        tokio::time::timeout(proxy.pace.idle, Limited::new(response.into_body(), MAX_MANIFEST).collect())
-            .await
-            .map_err(|_| upstream_error("manifest body: upstream went silent".into()))?;
-    let bytes = collected.map_err(|e| upstream_error(format!("manifest body: {e}")))?.to_bytes();
+    let bytes =
+        forward::collect_small(proxy, response.into_body(), MAX_MANIFEST, target, "manifest body").await?;
     proxy.metrics.fetched_upstream(bytes.len() as u64);
     let digest = manifest_digest(announced.as_deref(), &bytes).map_err(upstream_error)?;
     if let Some(credential) = credential {

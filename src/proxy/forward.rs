@@ -1,7 +1,9 @@
 //! Forwarding what pantry does not cache: the request streamed to the upstream, the answer streamed
 //! back, hop-by-hop headers removed both ways.
 
+use bytes::Bytes;
 use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Request, Response, Version};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::Proxy;
@@ -46,6 +48,22 @@ pub(super) fn relay(proxy: &Proxy, response: Response<Incoming>) -> Response<Bod
     hop_by_hop::strip(&mut parts.headers);
     parts.version = Version::HTTP_11;
     Response::from_parts(parts, body::paced(body::incoming(incoming), proxy.pace))
+}
+
+/// Reads a small upstream body whole: at most `max` bytes, broken off when upstream goes silent
+/// for the body timeout; `what` names it in errors.
+pub(super) async fn collect_small(
+    proxy: &Proxy,
+    body: Incoming,
+    max: usize,
+    target: &Target,
+    what: &str,
+) -> Result<Bytes, ProxyError> {
+    let upstream_error = |detail: String| ProxyError::Upstream { target: target.to_string(), detail };
+    let collected = tokio::time::timeout(proxy.pace.idle, Limited::new(body, max).collect())
+        .await
+        .map_err(|_| upstream_error(format!("{what}: upstream went silent")))?;
+    Ok(collected.map_err(|e| upstream_error(format!("{what}: {e}")))?.to_bytes())
 }
 
 /// Asks upstream for the client's path on pantry's behalf (see [`fetch_headers`]), following redirects.

@@ -10,7 +10,6 @@ use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use bytes::Bytes;
 use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 
 use super::{by_tag::stale, cache_status, forward, Proxy};
 use crate::{
@@ -108,11 +107,8 @@ async fn ask(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Asked, Pro
             headers.append(name, value.clone());
         }
     }
-    let collected =
-        tokio::time::timeout(proxy.pace.idle, Limited::new(response.into_body(), MAX_BODY).collect())
-            .await
-            .map_err(|_| upstream_error("version check: upstream went silent".into()))?;
-    let body = collected.map_err(|e| upstream_error(format!("version check body: {e}")))?.to_bytes();
+    let body =
+        forward::collect_small(proxy, response.into_body(), MAX_BODY, target, "version check body").await?;
     Ok(Asked::Remembered(Answer { status, headers, body, at_ms: proxy.clock.now_ms() }))
 }
 
