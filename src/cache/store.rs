@@ -223,8 +223,7 @@ impl Store {
     {
         let (root, key) = (self.root.clone(), key.to_string());
         tokio::task::spawn_blocking(move || {
-            let entry = cacache::metadata_sync(&root, key).ok()??;
-            let record: T = serde_json::from_value(entry.metadata).ok()?;
+            let record: T = record_sync(&root, &key)?;
             let blob = blob_sync(&root, digest_of(&record)?)?;
             Some((record, blob))
         })
@@ -315,12 +314,10 @@ impl Store {
     }
 
     /// Reads a small JSON record (tags) stored under `key`.
-    pub async fn record<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Option<T> {
+    pub async fn record<T: for<'de> Deserialize<'de> + Send + 'static>(&self, key: &str) -> Option<T> {
         let (root, key) = (self.root.clone(), key.to_string());
         // one trip to the blocking pool (cacache's async lookup takes several)
-        let entry =
-            tokio::task::spawn_blocking(move || cacache::metadata_sync(&root, key)).await.ok()?.ok()??;
-        serde_json::from_value(entry.metadata).ok()
+        tokio::task::spawn_blocking(move || record_sync(&root, &key)).await.ok()?
     }
 
     /// Stores a small JSON record under `key`, pointing at `digest`'s content.
@@ -368,6 +365,12 @@ pub fn remove_stale_temp(root: &Path) -> u64 {
         }
     }
     removed
+}
+
+/// [`Store::record`], blocking.
+fn record_sync<T: for<'de> Deserialize<'de>>(root: &Path, key: &str) -> Option<T> {
+    let entry = cacache::metadata_sync(root, key).ok()??;
+    serde_json::from_value(entry.metadata).ok()
 }
 
 /// [`Store::blob`], blocking.

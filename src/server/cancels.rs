@@ -158,8 +158,8 @@ mod tests {
             assert_eq!(read.unwrap().to_bytes(), "data");
         }
         for _ in 0..2 * FLOOR {
-            drop(cancels.watch(Version::HTTP_2, std::future::pending::<Answer>()));
             // reset before the answer
+            drop(cancels.watch(Version::HTTP_2, std::future::pending::<Answer>()));
         }
         assert!(!cancels.abusive.is_cancelled(), "as many finished as cancelled past the floor: fine");
         drop(answered(&cancels, crate::body::full("never read")).await); // reset during the body
