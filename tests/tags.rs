@@ -84,6 +84,43 @@ async fn expired_tag_is_revalidated_with_one_head_and_no_get() {
     assert_eq!(again.headers()["cache-status"], "pantry; hit", "revalidation refreshed the TTL");
 }
 
+/// Bytes of every file under `dir`.
+fn disk_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        disk_bytes(&e.path())
+                    } else {
+                        e.metadata().map_or(0, |m| m.len())
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn revalidations_do_not_grow_the_store() {
+    let s = setup("app", "latest").await;
+    get_tag(&s, "app", "latest", &[ACCEPT]).await.1.unwrap();
+    let cache = s.pantry.dir.path().join("cache");
+    let before = disk_bytes(&cache.join("index-v5")) + disk_bytes(&cache.join("records"));
+    for _ in 0..300 {
+        s.clock.advance(2 * MINUTE);
+        let (response, _) = get_tag(&s, "app", "latest", &[ACCEPT]).await;
+        assert_eq!(response.headers()["cache-status"], "pantry; fwd=stale; fwd-status=200");
+    }
+    assert_eq!(s.registry.state.count("HEAD manifest-tag"), 300);
+    let after = disk_bytes(&cache.join("index-v5")) + disk_bytes(&cache.join("records"));
+    assert!(
+        after <= before + 64,
+        "300 revalidations grew the index and records from {before} to {after} bytes"
+    );
+}
+
 #[tokio::test]
 async fn concurrent_revalidations_of_one_tag_send_one_head() {
     let s = std::sync::Arc::new(setup("app", "latest").await);

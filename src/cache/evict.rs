@@ -133,7 +133,9 @@ pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinR
             continue; // pinned since the scan
         }
         if tokio::fs::remove_file(&file.path).await.is_ok() {
-            let _ = cacache::index::delete_async(root, &format!("pantry/blob/{}", file.digest)).await;
+            let _ =
+                cacache::index::delete_async(root, &format!("{}{}", super::store::BLOB_PREFIX, file.digest))
+                    .await;
             freed += file.size;
             tracing::info!(digest = %file.digest, size = file.size, "evicted");
         }

@@ -13,9 +13,13 @@ use std::{
 
 use super::{
     evict::{self, ContentFile},
-    store::{remove_stale_temp, BlobMeta},
+    records,
+    store::{blob_key, remove_stale_temp, BlobMeta, BLOB_PREFIX},
 };
-use crate::registry::{digest::Digest, tags::TagRecord};
+use crate::registry::{
+    digest::Digest,
+    tags::{TagRecord, TAG_PREFIX},
+};
 
 /// One stored blob as `pantry cache ls` shows it.
 #[derive(Debug, Clone)]
@@ -44,7 +48,7 @@ pub fn list(root: &Path) -> Vec<Entry> {
         .into_iter()
         .map(|file| {
             let meta: BlobMeta = index
-                .get(&format!("pantry/blob/{}", file.digest))
+                .get(&format!("{BLOB_PREFIX}{}", file.digest))
                 .and_then(|m| serde_json::from_value(m.metadata.clone()).ok())
                 .unwrap_or_default();
             Entry {
@@ -74,7 +78,7 @@ pub struct Stats {
 /// Counts what the directory holds.
 pub fn stats(root: &Path) -> Stats {
     let files = evict::scan(root);
-    let tags = index(root).keys().filter(|k| k.starts_with("pantry/tag/")).count() as u64;
+    let tags = records::list(root, TAG_PREFIX).len() as u64;
     Stats { blobs: files.len() as u64, bytes: files.iter().map(|f| f.size).sum(), tags }
 }
 
@@ -100,7 +104,7 @@ pub fn gc(root: &Path) -> std::io::Result<GcReport> {
     let mut present = HashSet::new();
     for file in evict::scan(root) {
         report.checked += 1;
-        let key = format!("pantry/blob/{}", file.digest);
+        let key = format!("{BLOB_PREFIX}{}", file.digest);
         if !verifies(&file)? {
             report.corrupt.push(file.digest.clone());
             remove(root, &file, &key);
@@ -111,7 +115,7 @@ pub fn gc(root: &Path) -> std::io::Result<GcReport> {
             present.insert(key);
         }
     }
-    for key in index.keys().filter(|k| k.starts_with("pantry/blob/") && !present.contains(*k)) {
+    for key in index.keys().filter(|k| k.starts_with(BLOB_PREFIX) && !present.contains(*k)) {
         report.orphan_entries += 1;
         let _ = cacache::index::delete(root, key);
     }
@@ -164,7 +168,7 @@ impl Purge {
 pub fn purge(root: &Path, what: &Purge) -> usize {
     match what {
         Purge::Digest(digest) => {
-            let key = format!("pantry/blob/{digest}");
+            let key = blob_key(digest);
             let files: Vec<ContentFile> =
                 evict::scan(root).into_iter().filter(|f| f.digest == digest.as_str()).collect();
             let had_entry = cacache::index::find(root, &key).ok().flatten().is_some();
@@ -177,20 +181,16 @@ pub fn purge(root: &Path, what: &Purge) -> usize {
             files.len().max(usize::from(had_entry))
         }
         Purge::Tags(scope) => {
-            let prefix = format!("pantry/tag/{scope}");
-            let keys: Vec<String> = index(root)
+            let prefix = format!("{TAG_PREFIX}{scope}");
+            let keys: Vec<String> = records::list(root, &prefix)
                 .into_iter()
-                .filter(|(key, meta)| {
-                    key.starts_with(&prefix)
-                        && key[prefix.len()..].starts_with([':', '#'])
-                        && serde_json::from_value::<TagRecord>(meta.metadata.clone()).is_ok()
+                .filter(|(key, value)| {
+                    key[prefix.len()..].starts_with([':', '#'])
+                        && serde_json::from_value::<TagRecord>(value.clone()).is_ok()
                 })
                 .map(|(key, _)| key)
                 .collect();
-            for key in &keys {
-                let _ = cacache::index::delete(root, key);
-            }
-            keys.len()
+            keys.iter().filter(|key| records::remove(root, key)).count()
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod evict;
 pub mod inventory;
 pub mod pinning;
 pub mod range;
+pub mod records;
 pub mod respond;
 pub mod single_call;
 pub mod store;

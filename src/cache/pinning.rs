@@ -8,12 +8,15 @@ use std::{
     path::Path,
 };
 
-use super::store::{content_path, BlobMeta};
+use super::{
+    records,
+    store::{content_path, BlobMeta, BLOB_PREFIX},
+};
 use crate::registry::{
     digest::Digest,
     manifest::{self, References},
     policy::PinRule,
-    tags::TagRecord,
+    tags::{TagRecord, TAG_PREFIX},
 };
 
 /// Manifests larger than this are not read for references (registries cap them at 4 MiB).
@@ -26,7 +29,7 @@ pub fn pinned(root: &Path, rules: &[PinRule]) -> HashSet<String> {
         return HashSet::new();
     }
     for entry in cacache::list_sync(root).flatten() {
-        if let Some(digest) = entry.key.strip_prefix("pantry/blob/") {
+        if let Some(digest) = entry.key.strip_prefix(BLOB_PREFIX) {
             let Ok(meta) = serde_json::from_value::<BlobMeta>(entry.metadata) else { continue };
             let in_pinned_scope = meta.seen_in.iter().any(|scope| {
                 scope
@@ -37,13 +40,15 @@ pub fn pinned(root: &Path, rules: &[PinRule]) -> HashSet<String> {
                 let manifest_like = meta.media_type.as_deref().is_some_and(is_manifest_type);
                 roots.push_back((digest.to_string(), manifest_like));
             }
-        } else if let Some((registry, repository, tag)) =
-            entry.key.strip_prefix("pantry/tag/").and_then(split_tag_key)
-        {
-            if rules.iter().any(|r| r.pins_tag(registry, repository, tag)) {
-                if let Ok(record) = serde_json::from_value::<TagRecord>(entry.metadata) {
-                    roots.push_back((record.digest, true));
-                }
+        }
+    }
+    for (key, value) in records::list(root, TAG_PREFIX) {
+        let Some((registry, repository, tag)) = key.strip_prefix(TAG_PREFIX).and_then(split_tag_key) else {
+            continue;
+        };
+        if rules.iter().any(|r| r.pins_tag(registry, repository, tag)) {
+            if let Ok(record) = serde_json::from_value::<TagRecord>(value) {
+                roots.push_back((record.digest, true));
             }
         }
     }

@@ -23,7 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use tokio::sync::Notify;
 
-use super::evict::{self, InUse, InUseGuard};
+use super::{
+    evict::{self, InUse, InUseGuard},
+    records,
+};
 use crate::{
     clock::Clock,
     metrics::Metrics,
@@ -113,12 +116,17 @@ impl Store {
         };
         tokio::fs::create_dir_all(&tmp).await.map_err(io(&tmp))?;
         let scan_root = root.to_path_buf();
-        let files = tokio::task::spawn_blocking(move || {
+        let (files, migrated) = tokio::task::spawn_blocking(move || {
             remove_stale_temp(&scan_root);
-            evict::scan(&scan_root)
+            (evict::scan(&scan_root), records::migrate_from_index(&scan_root))
         })
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|_| (Vec::new(), Ok(0)));
+        match migrated {
+            Ok(0) => {}
+            Ok(moved) => tracing::info!(moved, "moved tag and HTTP-cache records out of the index"),
+            Err(source) => return Err(StoreError::Io { path: root.join(records::DIR), source }),
+        }
         let stored = files.iter().map(|f| f.size).sum();
         Ok(Self {
             root: root.to_path_buf(),
@@ -223,7 +231,7 @@ impl Store {
     {
         let (root, key) = (self.root.clone(), key.to_string());
         tokio::task::spawn_blocking(move || {
-            let record: T = record_sync(&root, &key)?;
+            let record: T = records::get(&root, &key)?;
             let blob = blob_sync(&root, digest_of(&record)?)?;
             Some((record, blob))
         })
@@ -313,25 +321,22 @@ impl Store {
         Ok(())
     }
 
-    /// Reads a small JSON record (tags) stored under `key`.
+    /// Reads a small mutable record (tags, HTTP-cache policies) stored under `key`.
     pub async fn record<T: for<'de> Deserialize<'de> + Send + 'static>(&self, key: &str) -> Option<T> {
         let (root, key) = (self.root.clone(), key.to_string());
-        // one trip to the blocking pool (cacache's async lookup takes several)
-        tokio::task::spawn_blocking(move || record_sync(&root, &key)).await.ok()?
+        tokio::task::spawn_blocking(move || records::get(&root, &key)).await.ok()?
     }
 
-    /// Stores a small JSON record under `key`, pointing at `digest`'s content.
-    pub async fn put_record<T: Serialize>(
-        &self,
-        key: &str,
-        digest: &Digest,
-        value: &T,
-    ) -> Result<(), StoreError> {
-        let opts = WriteOpts::new()
-            .integrity(integrity(digest))
-            .metadata(serde_json::to_value(value).unwrap_or_default());
-        cacache::index::insert_async(&self.root, key, opts).await?;
-        Ok(())
+    /// Replaces the small mutable record under `key` (one file, however often it changes).
+    pub async fn put_record<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        let (root, key) = (self.root.clone(), key.to_string());
+        let value = serde_json::to_value(value).unwrap_or_default();
+        let path = root.join(records::DIR);
+        tokio::task::spawn_blocking(move || records::put(&root, &key, &value))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|written| written)
+            .map_err(|source| StoreError::Io { path, source })
     }
 
     fn content_path(&self, digest: &Digest) -> PathBuf {
@@ -367,12 +372,6 @@ pub fn remove_stale_temp(root: &Path) -> u64 {
     removed
 }
 
-/// [`Store::record`], blocking.
-fn record_sync<T: for<'de> Deserialize<'de>>(root: &Path, key: &str) -> Option<T> {
-    let entry = cacache::metadata_sync(root, key).ok()??;
-    serde_json::from_value(entry.metadata).ok()
-}
-
 /// [`Store::blob`], blocking.
 fn blob_sync(root: &Path, digest: Digest) -> Option<CachedBlob> {
     let entry = cacache::metadata_sync(root, blob_key(&digest)).ok()??;
@@ -386,8 +385,12 @@ fn blob_sync(root: &Path, digest: Digest) -> Option<CachedBlob> {
     Some(CachedBlob { digest, path, size, meta, small })
 }
 
-fn blob_key(digest: &Digest) -> String {
-    format!("pantry/blob/{digest}")
+/// The prefix of blobs' keys in cacache's index (`pantry/blob/<digest>`).
+pub const BLOB_PREFIX: &str = "pantry/blob/";
+
+/// The index key of `digest`'s entry.
+pub fn blob_key(digest: &Digest) -> String {
+    format!("{BLOB_PREFIX}{digest}")
 }
 
 /// The ssri form of a digest (same algorithm, same bytes).

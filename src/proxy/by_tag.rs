@@ -108,7 +108,7 @@ async fn known(proxy: &Proxy, key: &str) -> Option<(TagRecord, CachedBlob)> {
 
 async fn remember(proxy: &Proxy, key: &str, digest: &Digest) {
     let record = TagRecord { digest: digest.to_string(), checked_at_ms: proxy.clock.now_ms() };
-    if let Err(error) = proxy.store.put_record(key, digest, &record).await {
+    if let Err(error) = proxy.store.put_record(key, &record).await {
         tracing::warn!(%error, "cannot record tag");
     }
 }

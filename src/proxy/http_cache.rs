@@ -69,7 +69,7 @@ pub(super) async fn serve(
                     AfterResponse::NotModified(_, parts) => {
                         // The updated policy would keep the client's credentials: rebuilt without.
                         let record = Record { policy: without_secrets(&upstream, &parts, now), ..record };
-                        if let Err(error) = proxy.store.put_record(&key, &blob.digest, &record).await {
+                        if let Err(error) = proxy.store.put_record(&key, &record).await {
                             tracing::warn!(%error, "cannot update a cache record");
                         }
                         let status = cache_status::NOT_MODIFIED;
@@ -243,7 +243,7 @@ impl Tee {
             })?;
             drop(file);
             store.commit(&digest, spool, size, &meta).await?;
-            store.put_record(&self.key, &digest, &record).await
+            store.put_record(&self.key, &record).await
         }
         .await;
         if let Err(error) = result {

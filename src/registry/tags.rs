@@ -105,9 +105,12 @@ pub fn normalize_accept(headers: &HeaderMap) -> String {
     types.join(",")
 }
 
+/// The prefix of tags' record keys.
+pub const TAG_PREFIX: &str = "pantry/tag/";
+
 /// The store key of a tag's record.
 pub fn tag_key(registry: &str, repository: &str, tag: &str, accept: &str) -> String {
-    format!("pantry/tag/{registry}/{repository}:{tag}#{accept}")
+    format!("{TAG_PREFIX}{registry}/{repository}:{tag}#{accept}")
 }
 
 /// What a tag pointed at when it was last checked.
