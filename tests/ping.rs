@@ -102,3 +102,27 @@ async fn offline_answers_from_the_last_ping_without_asking() {
     assert_eq!(answer.headers()["cache-status"], "pantry; hit; detail=stale");
     assert_eq!(s.registry.state.count("GET ping"), 1);
 }
+
+#[tokio::test]
+async fn a_restarted_pantry_answers_from_the_last_ping_while_upstream_is_down() {
+    let mut s = setup().await;
+    assert_eq!(ping(&s, Method::GET, &[]).await.status(), 200);
+    s.pantry.stop().await.unwrap();
+    s.registry.state.down.store(true, Ordering::SeqCst);
+    s.clock.advance(30 * MINUTE);
+    let cache_dir = s.config.cache_dir.clone();
+    for offline in [false, true] {
+        let restarted = start_pantry(|c| {
+            s.registry.configure(c);
+            c.clock = s.clock.clone();
+            c.cache_dir = cache_dir.clone();
+            c.offline = offline;
+        })
+        .await;
+        let (answer, body) = request(&restarted, &s.registry.host(), Method::GET, "/v2/", &[]).await;
+        body.expect("the remembered body arrives whole");
+        assert_eq!(answer.status(), 200, "offline = {offline}");
+        assert_eq!(answer.headers()["cache-status"], "pantry; hit; detail=stale");
+    }
+    assert_eq!(s.registry.state.count("GET down"), 1, "offline asks nobody");
+}

@@ -3,13 +3,17 @@
 //! for every anonymous client, so pantry remembers it per registry and answers from memory while
 //! the default tag TTL says it is fresh: a second pull within that time costs no upstream request.
 //! When upstream cannot answer (down, 5xx, 429) or pantry is offline, the last answer is given,
-//! marked stale, so cached images can still be pulled. A ping that carries credentials (a login
+//! marked stale, so cached images can still be pulled. The answer is kept on disk with the tag
+//! records too, so a pantry restarted while the registry is down (or started `--offline`) still
+//! answers the version check and the cached images pull. A ping that carries credentials (a login
 //! check) always goes upstream, as does anything but a plain `GET`/`HEAD /v2/`.
 
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
+use base64::{engine::general_purpose::STANDARD, Engine};
 use bytes::Bytes;
-use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
+use serde::{Deserialize, Serialize};
 
 use super::{by_tag::stale, cache_status, forward, Proxy};
 use crate::{
@@ -35,14 +39,38 @@ struct Answer {
     at_ms: u64,
 }
 
+/// An answer as the store keeps it.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body_base64: String,
+    at_ms: u64,
+}
+
 impl Pings {
-    fn get(&self, registry: &str) -> Option<Answer> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(registry).cloned()
+    /// The last answer for `registry`: in memory, else on disk (from an earlier run).
+    async fn get(&self, proxy: &Proxy, registry: &str) -> Option<Answer> {
+        if let Some(answer) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(registry).cloned() {
+            return Some(answer);
+        }
+        let record: Record = proxy.store.record(&key(registry)).await?;
+        let answer = Answer::from_record(record)?;
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(registry.to_string(), answer.clone());
+        Some(answer)
     }
 
-    fn put(&self, registry: String, answer: Answer) {
+    async fn put(&self, proxy: &Proxy, registry: String, answer: Answer) {
+        if let Err(error) = proxy.store.put_record(&key(&registry), &answer.to_record()).await {
+            tracing::warn!(%error, "cannot record the version check's answer");
+        }
         self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(registry, answer);
     }
+}
+
+/// The store key of a registry's version-check answer.
+fn key(registry: &str) -> String {
+    format!("pantry/ping/{registry}")
 }
 
 /// Whether this ping may be answered from memory: no credentials, no query.
@@ -57,7 +85,7 @@ pub(super) async fn serve(
     target: &Target,
 ) -> Result<Response<Body>, ProxyError> {
     let registry = target.to_string();
-    let known = proxy.pings.get(&registry);
+    let known = proxy.pings.get(proxy, &registry).await;
     if let Some(answer) = &known {
         let age = Duration::from_millis(proxy.clock.now_ms().saturating_sub(answer.at_ms));
         if proxy.rules().tag_ttl.is_fresh(age) {
@@ -72,7 +100,7 @@ pub(super) async fn serve(
     match (asked, known) {
         (Ok(Asked::Remembered(answer)), _) => {
             let response = answer.response(&parts, cache_status::MISS);
-            proxy.pings.put(registry, answer);
+            proxy.pings.put(proxy, registry, answer).await;
             Ok(response)
         }
         (Ok(Asked::Relayed(response)), _) => Ok(response),
@@ -113,6 +141,29 @@ async fn ask(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Asked, Pro
 }
 
 impl Answer {
+    fn to_record(&self) -> Record {
+        let headers = self
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+            .collect();
+        let body_base64 = STANDARD.encode(&self.body);
+        Record { status: self.status.as_u16(), headers, body_base64, at_ms: self.at_ms }
+    }
+
+    fn from_record(record: Record) -> Option<Self> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in record.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+            if KEPT.contains(&name.as_str()) {
+                headers.append(name, HeaderValue::from_str(&value).ok()?);
+            }
+        }
+        let body = Bytes::from(STANDARD.decode(record.body_base64).ok()?);
+        let status = StatusCode::from_u16(record.status).ok()?;
+        (body.len() <= MAX_BODY).then_some(Self { status, headers, body, at_ms: record.at_ms })
+    }
+
     fn response(&self, parts: &Parts, cache_status: &'static str) -> Response<Body> {
         let mut response = Response::new(body::empty());
         *response.status_mut() = self.status;
