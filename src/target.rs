@@ -63,6 +63,16 @@ impl Target {
         Ok(Self { https, host, port })
     }
 
+    /// The name the cache keys this origin by: `host:port` over TLS, `http://host:port` in
+    /// cleartext, so nothing fetched in cleartext is ever found by a client that asked over TLS.
+    pub fn key_name(&self) -> String {
+        if self.https {
+            self.host_port()
+        } else {
+            format!("http://{}", self.host_port())
+        }
+    }
+
     /// `host:port` with IPv6 in brackets, as used in logs and errors.
     pub fn host_port(&self) -> String {
         format!("{}:{}", self.uri_host(), self.port)

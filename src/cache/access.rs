@@ -1,6 +1,6 @@
-//! Who may receive cached content (DESIGN decision 8): content is public for a repository once it
-//! was served there without credentials; otherwise upstream must have said yes to this credential
-//! recently. Credentials are kept only as keyed hashes, in memory, never on disk or in logs.
+//! Recent upstream answers "this client may read this repository" (see `proxy::access` for the
+//! rule they serve). Credentials are kept only as keyed hashes, in memory, never on disk or in
+//! logs; an anonymous client's answers are kept under `None`.
 
 use std::{
     hash::{BuildHasher, RandomState},
@@ -19,7 +19,7 @@ pub type Credential = u64;
 #[derive(Debug)]
 pub struct Grants {
     hasher: RandomState,
-    granted: moka::sync::Cache<(Credential, String), ()>,
+    granted: moka::sync::Cache<(Option<Credential>, String), ()>,
 }
 
 impl Default for Grants {
@@ -43,13 +43,13 @@ impl Grants {
         Some(self.hasher.hash_one(value.as_bytes()))
     }
 
-    /// Whether upstream recently allowed `credential` to read `scope`.
-    pub fn allows(&self, credential: Credential, scope: &str) -> bool {
+    /// Whether upstream recently allowed `credential` (`None`: anonymous) to read `scope`.
+    pub fn allows(&self, credential: Option<Credential>, scope: &str) -> bool {
         self.granted.contains_key(&(credential, scope.to_string()))
     }
 
-    /// Records that upstream allowed `credential` to read `scope`.
-    pub fn grant(&self, credential: Credential, scope: &str) {
+    /// Records that upstream allowed `credential` (`None`: anonymous) to read `scope`.
+    pub fn grant(&self, credential: Option<Credential>, scope: &str) {
         self.granted.insert((credential, scope.to_string()), ());
     }
 }
@@ -64,13 +64,14 @@ mod tests {
         let mut headers = HeaderMap::new();
         assert_eq!(grants.credential(&headers), None);
         headers.insert(header::AUTHORIZATION, "Bearer a".parse().unwrap());
-        let a = grants.credential(&headers).unwrap();
+        let a = grants.credential(&headers);
         headers.insert(header::AUTHORIZATION, "Bearer b".parse().unwrap());
-        let b = grants.credential(&headers).unwrap();
+        let b = grants.credential(&headers);
         assert_ne!(a, b);
         grants.grant(a, "registry.test:5000/private");
         assert!(grants.allows(a, "registry.test:5000/private"));
         assert!(!grants.allows(b, "registry.test:5000/private"));
         assert!(!grants.allows(a, "registry.test:5000/other"));
+        assert!(!grants.allows(None, "registry.test:5000/private"), "anonymous is a client of its own");
     }
 }

@@ -71,6 +71,8 @@ pub struct Flight {
     pub digest: Digest,
     /// Hash of the credential the leader fetched with (`None`: anonymous).
     pub credential: Option<u64>,
+    /// The origin the leader fetches from (a `Target::key_name`).
+    pub origin: String,
     state: watch::Sender<FlightState>,
 }
 
@@ -118,15 +120,17 @@ impl Flights {
         Self { active: Mutex::default(), metrics, finish_abandoned, pace }
     }
 
-    /// Joins the fetch of `digest`, or starts one (as its leader) if there is none.
-    pub fn join(self: &Arc<Self>, digest: &Digest, credential: Option<u64>) -> Role {
+    /// Joins the fetch of `digest`, or starts one (as its leader, fetching from `origin` with
+    /// `credential`) if there is none.
+    pub fn join(self: &Arc<Self>, digest: &Digest, credential: Option<u64>, origin: &str) -> Role {
         let mut active = self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(flight) = active.get(digest) {
             self.metrics.coalesced();
             return Role::Follow(Arc::clone(flight));
         }
         let (state, _) = watch::channel(FlightState::Starting);
-        let flight = Arc::new(Flight { digest: digest.clone(), credential, state });
+        let flight =
+            Arc::new(Flight { digest: digest.clone(), credential, origin: origin.to_string(), state });
         active.insert(digest.clone(), Arc::clone(&flight));
         Role::Lead(Lead { flights: Arc::clone(self), flight, settled: false })
     }

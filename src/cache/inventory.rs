@@ -56,7 +56,7 @@ pub fn list(root: &Path) -> Vec<Entry> {
                 digest: file.digest,
                 size: file.size,
                 media_type: meta.media_type.unwrap_or_else(|| "-".into()),
-                public_in: meta.public_in.into_iter().collect(),
+                public_in: meta.anonymous_in.into_iter().chain(meta.public_in).collect(),
             }
         })
         .collect();

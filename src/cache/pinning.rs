@@ -32,6 +32,7 @@ pub fn pinned(root: &Path, rules: &[PinRule]) -> HashSet<String> {
         if let Some(digest) = entry.key.strip_prefix(BLOB_PREFIX) {
             let Ok(meta) = serde_json::from_value::<BlobMeta>(entry.metadata) else { continue };
             let in_pinned_scope = meta.seen_in.iter().any(|scope| {
+                let scope = scope.strip_prefix("http://").unwrap_or(scope);
                 scope
                     .split_once('/')
                     .is_some_and(|(registry, repo)| rules.iter().any(|r| r.pins_scope(registry, repo)))
@@ -74,6 +75,7 @@ pub fn pinned(root: &Path, rules: &[PinRule]) -> HashSet<String> {
 /// `registry/repository:tag#accept` → its three parts (registry has no `/`, a tag no `:` or `/`).
 fn split_tag_key(rest: &str) -> Option<(&str, &str, &str)> {
     let (reference, _accept) = rest.split_once('#')?;
+    let reference = reference.strip_prefix("http://").unwrap_or(reference);
     let (registry, name) = reference.split_once('/')?;
     let (repository, tag) = name.rsplit_once(':')?;
     Some((registry, repository, tag))
@@ -100,5 +102,10 @@ mod tests {
             Some(("registry.test:5000", "team/app", "v1"))
         );
         assert_eq!(split_tag_key("no-accept"), None);
+        assert_eq!(
+            split_tag_key("http://registry.test:5000/app:v1#"),
+            Some(("registry.test:5000", "app", "v1")),
+            "a cleartext registry's tags pin by its host too"
+        );
     }
 }

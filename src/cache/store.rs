@@ -57,12 +57,33 @@ pub enum StoreError {
 pub struct BlobMeta {
     /// `Content-Type` as upstream sent it (manifests need it back exactly).
     pub media_type: Option<String>,
-    /// Scopes (`registry/repository`) that served this blob without credentials.
+    /// Scopes (`registry/repository`) where an earlier version saw it served without
+    /// credentials: honoured for that exact scope only, never written any more.
     #[serde(default)]
     pub public_in: BTreeSet<String>,
     /// Scopes (`registry/repository`) it was served in (pinning by repository uses them).
     #[serde(default)]
     pub seen_in: BTreeSet<String>,
+    /// Scopes whose registry sent these very bytes (verified) or, being such a registry, said
+    /// this repository holds them: only these registries are asked whether a client may read it.
+    #[serde(default)]
+    pub fetched_in: BTreeSet<String>,
+    /// Scopes where these bytes were fetched without credentials: public, for every client.
+    #[serde(default)]
+    pub anonymous_in: BTreeSet<String>,
+}
+
+impl BlobMeta {
+    /// Adds what `other` knows.
+    pub fn merge(&mut self, other: BlobMeta) {
+        if self.media_type.is_none() {
+            self.media_type = other.media_type;
+        }
+        self.public_in.extend(other.public_in);
+        self.seen_in.extend(other.seen_in);
+        self.fetched_in.extend(other.fetched_in);
+        self.anonymous_in.extend(other.anonymous_in);
+    }
 }
 
 /// A blob present in the store.
@@ -279,8 +300,7 @@ impl Store {
             let _ = tokio::fs::remove_file(spool).await;
             let mut merged = meta.clone();
             if let Some(old) = self.blob(digest).await {
-                merged.public_in.extend(old.meta.public_in);
-                merged.seen_in.extend(old.meta.seen_in);
+                merged.merge(old.meta);
             }
             return self.write_meta(digest, size, &merged).await;
         }

@@ -1,43 +1,136 @@
-//! Whether a client may receive cached content (DESIGN decision 8): never more widely than upstream
-//! would serve it. Public content (served to an anonymous client before) needs no question; a
-//! credential upstream accepted recently needs none either; otherwise upstream is asked with a
-//! HEAD carrying the client's own credentials, and its refusal (e.g. a 401 challenge) is relayed.
+//! Whether a client may receive cached content: never more widely than the registry it came from
+//! would serve it. A grant cannot be borrowed: a host, a scheme or a path spelling chosen by the
+//! requester proves nothing.
+//!
+//! - Content fetched without credentials is public: every client may have it, whatever it names.
+//! - Otherwise only a registry that sent these very bytes (verified against the digest) is asked,
+//!   with the client's own credentials (a `HEAD` of the digest in the repository the client
+//!   named); its yes is remembered for a minute per credential and repository. A host that holds
+//!   nothing of it (it never sent these bytes) is not asked: the request is a miss, fetched from
+//!   that host and verified like any other, so an answer of 200 to a `HEAD` unlocks nothing.
+//! - Keys carry the scheme ([`Target::key_name`]): a cleartext origin is another origin.
 
 use http::{request::Parts, Method, Response};
 
 use super::{forward, Proxy};
-use crate::{body::Body, cache::access::Credential, error::ProxyError, target::Target};
+use crate::{
+    body::Body,
+    cache::{access::Credential, store::BlobMeta},
+    error::ProxyError,
+    target::Target,
+};
+
+/// What pantry knows of a digest with respect to the scope a client asks in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Standing {
+    /// Fetched without credentials somewhere: anyone may have it.
+    Public,
+    /// The registry the client named sent these bytes; `in_scope`: for this very repository.
+    Holder {
+        /// This repository (not only its registry) is known to hold it.
+        in_scope: bool,
+    },
+    /// The registry the client named never sent these bytes: only a fetch from it can tell.
+    Stranger,
+}
+
+impl Standing {
+    /// The standing of stored content with `meta` for a client asking in `scope` of `origin`.
+    pub(super) fn of(meta: &BlobMeta, origin: &str, scope: &str) -> Self {
+        if !meta.anonymous_in.is_empty() || meta.public_in.contains(scope) {
+            return Self::Public;
+        }
+        if meta.fetched_in.contains(scope) {
+            return Self::Holder { in_scope: true };
+        }
+        let prefix = format!("{origin}/");
+        if meta.fetched_in.iter().any(|s| s.starts_with(&prefix)) {
+            return Self::Holder { in_scope: false };
+        }
+        Self::Stranger
+    }
+}
 
 /// The outcome of an access check.
 pub(super) enum Access {
-    /// Serve it; `anonymous_ok` says upstream allowed it without credentials (it is public).
-    Allowed { anonymous_ok: bool },
+    /// Serve it; `confirmed`: upstream just said this scope holds it (record that).
+    Allowed { confirmed: bool },
     /// Do not serve it; answer this instead.
     Refused(Response<Body>),
+    /// Nothing proves the named registry has it: fetch it from there instead.
+    Unproven,
 }
 
-/// Decides whether the client of `parts` may read `scope`'s content at its path.
+/// Decides whether the client of `parts` may read `scope`'s content, given its `standing`.
 pub(super) async fn authorize(
     proxy: &Proxy,
     parts: &Parts,
     target: &Target,
     scope: &str,
     credential: Option<Credential>,
-    public: bool,
+    standing: Standing,
 ) -> Result<Access, ProxyError> {
-    if public || credential.is_some_and(|c| proxy.grants.allows(c, scope)) {
-        return Ok(Access::Allowed { anonymous_ok: false });
+    let in_scope = match standing {
+        Standing::Public => return Ok(Access::Allowed { confirmed: false }),
+        Standing::Stranger => return Ok(Access::Unproven),
+        Standing::Holder { in_scope } => in_scope,
+    };
+    if in_scope && proxy.grants.allows(credential, scope) {
+        return Ok(Access::Allowed { confirmed: false });
     }
     if proxy.offline() {
         return Err(ProxyError::Offline(format!("cannot confirm access to {scope} while offline")));
     }
     let response = forward::ask(proxy, Method::HEAD, parts, target).await?;
     if response.status().is_success() {
-        if let Some(credential) = credential {
-            proxy.grants.grant(credential, scope);
-        }
-        return Ok(Access::Allowed { anonymous_ok: credential.is_none() });
+        proxy.grants.grant(credential, scope);
+        return Ok(Access::Allowed { confirmed: !in_scope });
     }
     tracing::info!(scope, status = response.status().as_u16(), "upstream refused access to cached content");
     Ok(Access::Refused(forward::refusal(proxy, response)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(fetched: &[&str], anonymous: &[&str], legacy_public: &[&str]) -> BlobMeta {
+        BlobMeta {
+            fetched_in: fetched.iter().map(|s| s.to_string()).collect(),
+            anonymous_in: anonymous.iter().map(|s| s.to_string()).collect(),
+            public_in: legacy_public.iter().map(|s| s.to_string()).collect(),
+            ..BlobMeta::default()
+        }
+    }
+
+    #[test]
+    fn only_the_registry_that_sent_the_bytes_is_asked() {
+        let private = meta(&["registry.test:5000/private/app"], &[], &[]);
+        let of = |origin, scope| Standing::of(&private, origin, scope);
+        assert_eq!(
+            of("registry.test:5000", "registry.test:5000/private/app"),
+            Standing::Holder { in_scope: true }
+        );
+        assert_eq!(
+            of("registry.test:5000", "registry.test:5000/other"),
+            Standing::Holder { in_scope: false }
+        );
+        assert_eq!(of("evil.test:443", "evil.test:443/private/app"), Standing::Stranger);
+        // the same host and port in cleartext is another origin
+        assert_eq!(
+            of("http://registry.test:5000", "http://registry.test:5000/private/app"),
+            Standing::Stranger
+        );
+        // a host whose name extends the registry's is not the registry
+        assert_eq!(of("registry.test:50001", "registry.test:50001/private/app"), Standing::Stranger);
+    }
+
+    #[test]
+    fn anonymous_fetches_make_content_public_and_old_marks_count_for_their_scope_only() {
+        let public = meta(&["registry.test:5000/base"], &["registry.test:5000/base"], &[]);
+        assert_eq!(Standing::of(&public, "evil.test:443", "evil.test:443/x"), Standing::Public);
+        let legacy = meta(&[], &[], &["evil.test:443/x"]);
+        assert_eq!(Standing::of(&legacy, "evil.test:443", "evil.test:443/x"), Standing::Public);
+        assert_eq!(Standing::of(&legacy, "other.test:443", "other.test:443/x"), Standing::Stranger);
+    }
 }

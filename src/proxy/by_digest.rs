@@ -6,7 +6,7 @@ use http::{header, request::Parts, HeaderValue, Method, Response, StatusCode};
 use tokio::sync::watch;
 
 use super::{
-    access::{authorize, Access},
+    access::{authorize, Access, Standing},
     cache_status, forward, Proxy,
 };
 use crate::{
@@ -32,21 +32,32 @@ pub(super) async fn serve(
     name: &Repository,
     digest: &Digest,
 ) -> Result<Response<Body>, ProxyError> {
-    let scope = format!("{target}/{name}");
+    let origin = target.key_name();
+    let scope = format!("{origin}/{name}");
     let credential = proxy.grants.credential(&parts.headers);
+    // Set once the store's copy cannot be served to this client before its registry sent it.
+    let mut unproven = false;
     for _ in 0..MAX_ATTEMPTS {
-        if let Some(mut blob) = proxy.store.blob(digest).await {
-            let public = blob.meta.public_in.contains(&scope);
-            return match authorize(proxy, parts, target, &scope, credential, public).await? {
-                Access::Refused(response) => Ok(response),
-                Access::Allowed { anonymous_ok } => {
-                    let newly_public = anonymous_ok && blob.meta.public_in.insert(scope.clone());
-                    if blob.meta.seen_in.insert(scope.clone()) || newly_public {
-                        let _ = proxy.store.write_meta(digest, blob.size, &blob.meta).await;
-                    }
-                    Ok(proxy.serve_stored(&blob, parts, cache_status::HIT).await)
+        if let Some(mut blob) = proxy.store.blob(digest).await.filter(|_| !unproven) {
+            let standing = Standing::of(&blob.meta, &origin, &scope);
+            match authorize(proxy, parts, target, &scope, credential, standing).await? {
+                Access::Refused(response) => return Ok(response),
+                Access::Unproven if proxy.offline() => {
+                    return Err(ProxyError::Offline(format!(
+                        "cannot confirm access to {scope} while offline"
+                    )))
                 }
-            };
+                Access::Unproven => unproven = true,
+                Access::Allowed { confirmed } => {
+                    let newly_confirmed = confirmed && blob.meta.fetched_in.insert(scope.clone());
+                    if blob.meta.seen_in.insert(scope.clone()) || newly_confirmed {
+                        if let Err(error) = proxy.store.write_meta(digest, blob.size, &blob.meta).await {
+                            tracing::warn!(%digest, %error, "cannot record where a blob was seen");
+                        }
+                    }
+                    return Ok(proxy.serve_stored(&blob, parts, cache_status::HIT).await);
+                }
+            }
         }
         if proxy.offline() {
             return Err(ProxyError::Offline(format!("{digest} is not in the cache")));
@@ -58,7 +69,7 @@ pub(super) async fn serve(
             let response = forward::ask(proxy, Method::HEAD, parts, target).await?;
             return Ok(with_status(forward::relay(proxy, response), cache_status::MISS));
         }
-        match proxy.flights.join(digest, credential) {
+        match proxy.flights.join(digest, credential, &origin) {
             Role::Lead(lead) => return lead_fetch(proxy, lead, parts, target, &scope, credential).await,
             Role::Follow(flight) => {
                 let (started, receiver) = flight.started().await;
@@ -73,13 +84,30 @@ pub(super) async fn serve(
                     FlightState::Streaming { spool, .. } | FlightState::Done { spool, .. } => spool,
                     FlightState::Starting => continue,
                 };
-                let public = flight.credential.is_none() || flight.credential == credential;
-                if let Access::Refused(response) =
-                    authorize(proxy, parts, target, &scope, credential, public).await?
+                match authorize(
+                    proxy,
+                    parts,
+                    target,
+                    &scope,
+                    credential,
+                    joining(&flight, &origin, credential),
+                )
+                .await?
                 {
-                    return Ok(response);
+                    Access::Refused(response) => return Ok(response),
+                    Access::Unproven => {
+                        // Another registry's private fetch: once it ends, fetch from this one.
+                        let mut settled = receiver;
+                        let _ = settled
+                            .wait_for(|s| !matches!(s, FlightState::Starting | FlightState::Streaming { .. }))
+                            .await;
+                        unproven = true;
+                        continue;
+                    }
+                    Access::Allowed { .. } => {
+                        return Ok(from_flight(&flight, &spool, parts, cache_status::COLLAPSED, receiver))
+                    }
                 }
-                return Ok(from_flight(&flight, &spool, parts, cache_status::COLLAPSED, receiver));
             }
         }
     }
@@ -87,6 +115,19 @@ pub(super) async fn serve(
         target: target.to_string(),
         detail: format!("fetch of {digest} kept being abandoned"),
     })
+}
+
+/// A joining client's standing towards a running fetch: an anonymous fetch is public; a private
+/// one may be joined with the leader's own credential, or after its registry confirms this
+/// client's access; a private fetch from another registry proves nothing to this one.
+fn joining(flight: &Flight, origin: &str, credential: Option<u64>) -> Standing {
+    if flight.credential.is_none() || (flight.origin == origin && flight.credential == credential) {
+        Standing::Public
+    } else if flight.origin == origin {
+        Standing::Holder { in_scope: false }
+    } else {
+        Standing::Stranger
+    }
 }
 
 /// Answers a HEAD from a running fetch of the digest (it knows size and media type), if there is one.
@@ -103,11 +144,14 @@ async fn head_from_flight(
         FlightState::Streaming { spool, .. } | FlightState::Done { spool, .. } => spool,
         _ => return Ok(None),
     };
-    let public = flight.credential.is_none() || flight.credential == credential;
-    if let Access::Refused(response) = authorize(proxy, parts, target, scope, credential, public).await? {
-        return Ok(Some(response));
+    let origin = target.key_name();
+    match authorize(proxy, parts, target, scope, credential, joining(&flight, &origin, credential)).await? {
+        Access::Refused(response) => Ok(Some(response)),
+        Access::Unproven => Ok(None),
+        Access::Allowed { .. } => {
+            Ok(Some(from_flight(&flight, &spool, parts, cache_status::COLLAPSED, flight.subscribe())))
+        }
     }
-    Ok(Some(from_flight(&flight, &spool, parts, cache_status::COLLAPSED, flight.subscribe())))
 }
 
 /// Fetches the digest upstream as the flight's leader and streams it to this client.
@@ -125,16 +169,15 @@ async fn lead_fetch(
         lead.decline();
         return Ok(with_status(forward::relay(proxy, response), cache_status::MISS));
     }
-    if let Some(credential) = credential {
-        proxy.grants.grant(credential, scope);
-    }
+    proxy.grants.grant(credential, scope);
     let header_text = |name| response.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     let size = header_text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     let media_type = header_text(header::CONTENT_TYPE).map(String::from);
     let mut meta = BlobMeta { media_type: media_type.clone(), ..BlobMeta::default() };
     meta.seen_in.insert(scope.to_string());
+    meta.fetched_in.insert(scope.to_string());
     if credential.is_none() {
-        meta.public_in.insert(scope.to_string());
+        meta.anonymous_in.insert(scope.to_string());
     }
     let flight = lead.flight();
     match lead.stream(proxy.store.clone(), body::incoming(response.into_body()), size, meta) {

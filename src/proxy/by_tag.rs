@@ -52,8 +52,8 @@ pub(super) async fn serve(
     tag: &Tag,
 ) -> Result<Response<Body>, ProxyError> {
     let registry = target.to_string();
-    let scope = format!("{registry}/{name}");
-    let key = tag_key(&registry, name.as_str(), tag.as_str(), &normalize_accept(&parts.headers));
+    let scope = format!("{}/{name}", target.key_name());
+    let key = tag_key(&target.key_name(), name.as_str(), tag.as_str(), &normalize_accept(&parts.headers));
     let credential = proxy.grants.credential(&parts.headers);
     let Some((record, blob)) = known(proxy, &key).await else {
         if proxy.offline() {
@@ -64,8 +64,11 @@ pub(super) async fn serve(
     let age = Duration::from_millis(proxy.clock.now_ms().saturating_sub(record.checked_at_ms));
     let rules = proxy.rules();
     let ttl = ttl_for(&rules.tag_rules, rules.tag_ttl, &registry, name.as_str(), tag.as_str());
-    let trusted =
-        blob.meta.public_in.contains(&scope) || credential.is_some_and(|c| proxy.grants.allows(c, &scope));
+    // The record was written from this registry's own answer for this tag: only whether this
+    // client may read the repository is in question.
+    let trusted = blob.meta.public_in.contains(&scope)
+        || blob.meta.anonymous_in.contains(&scope)
+        || proxy.grants.allows(credential, &scope);
     if trusted && ttl.is_fresh(age) {
         return Ok(proxy.serve_stored(&blob, parts, cache_status::HIT).await);
     }
@@ -80,9 +83,7 @@ pub(super) async fn serve(
         proxy.revalidations.run((key.clone(), credential), call, || proxy.metrics.coalesced()).await;
     match outcome {
         Revalidation::Points(Some(digest)) if digest == blob.digest => {
-            if let Some(credential) = credential {
-                proxy.grants.grant(credential, &scope);
-            }
+            proxy.grants.grant(credential, &scope);
             remember(proxy, &key, &digest).await;
             Ok(proxy.serve_stored(&blob, parts, cache_status::REVALIDATED).await)
         }
@@ -161,9 +162,7 @@ async fn fetch(
         forward::collect_small(proxy, response.into_body(), MAX_MANIFEST, target, "manifest body").await?;
     proxy.metrics.fetched_upstream(bytes.len() as u64);
     let digest = manifest_digest(announced.as_deref(), &bytes).map_err(upstream_error)?;
-    if let Some(credential) = credential {
-        proxy.grants.grant(credential, scope);
-    }
+    proxy.grants.grant(credential, scope);
     let meta = merged_meta(proxy, &digest, media_type.clone(), scope, credential.is_none()).await;
     match proxy.store.put(&digest, &bytes, &meta).await {
         Ok(()) => remember(proxy, key, &digest).await,
@@ -197,8 +196,9 @@ async fn merged_meta(
         meta.media_type = media_type;
     }
     meta.seen_in.insert(scope.to_string());
+    meta.fetched_in.insert(scope.to_string());
     if public {
-        meta.public_in.insert(scope.to_string());
+        meta.anonymous_in.insert(scope.to_string());
     }
     meta
 }

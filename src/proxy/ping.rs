@@ -84,7 +84,7 @@ pub(super) async fn serve(
     parts: Parts,
     target: &Target,
 ) -> Result<Response<Body>, ProxyError> {
-    let registry = target.to_string();
+    let registry = target.key_name();
     let known = proxy.pings.get(proxy, &registry).await;
     if let Some(answer) = &known {
         let age = Duration::from_millis(proxy.clock.now_ms().saturating_sub(answer.at_ms));

@@ -1,0 +1,167 @@
+//! Attacks on pantry's promises, made the way an attacker would make them: a grant cannot be
+//! borrowed by naming another host, another scheme or another repository for the same digest.
+//! (docs/SECURITY.md lists each attack and what defends it.)
+
+mod common;
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+};
+
+use common::{
+    registry::{sha256, FakeRegistry, TOKEN},
+    request, start_pantry, TestPantry,
+};
+use http::Method;
+use pantry::config::ResolveRule;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+};
+
+/// A plain-HTTP host of the attacker's that answers `200 OK` (and nothing) to every request.
+async fn yes_man() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Type: application/octet-stream\r\n\r\n";
+                    if stream.write_all(answer.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, asked)
+}
+
+/// A registry where alice's `private/app` holds a layer she has pulled through pantry, and an
+/// attacker's host `evil.test` that says yes to everything.
+async fn alice_pulled() -> (FakeRegistry, TestPantry, String, Vec<u8>, SocketAddr, Arc<AtomicUsize>) {
+    let registry = FakeRegistry::start().await;
+    let (evil, asked) = yes_man().await;
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.resolve.push(ResolveRule::parse(&format!("evil.test:{}:127.0.0.1", evil.port())).unwrap());
+    })
+    .await;
+    registry.state.make_private("private/app");
+    let layer: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let digest = registry.state.add_blob(layer.clone(), "application/octet-stream");
+    let path = format!("/v2/private/app/blobs/{digest}");
+    let (response, body) =
+        request(&pantry, &registry.host(), Method::GET, &path, &[("authorization", TOKEN)]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(sha256(&body.unwrap()), digest);
+    (registry, pantry, digest, layer, evil, asked)
+}
+
+#[tokio::test]
+async fn a_private_digest_named_through_another_host_is_not_served() {
+    let (_registry, pantry, digest, layer, evil, asked) = alice_pulled().await;
+    for method in ["GET", "HEAD"] {
+        let url = format!("http://evil.test:{}/v2/x/blobs/{digest}", evil.port());
+        let answer = raw(pantry.addr, method, &url, "").await;
+        assert!(!answer.to_ascii_lowercase().contains("cache-status: pantry; hit"), "{method}: {answer}");
+        let bytes = answer.as_bytes();
+        assert!(!bytes.windows(64).any(|w| w == &layer[..64]), "{method}: alice's bytes were served");
+    }
+    assert!(asked.load(Ordering::SeqCst) >= 1, "the attacker's host is asked for its own content");
+}
+
+#[tokio::test]
+async fn a_private_digest_named_in_another_repository_needs_that_repository_s_yes() {
+    let (registry, pantry, digest, _, _, _) = alice_pulled().await;
+    registry.state.make_private("other/app");
+    let path = format!("/v2/other/app/blobs/{digest}");
+    for headers in [vec![], vec![("authorization", "Bearer stolen")]] {
+        let (refused, body) = request(&pantry, &registry.host(), Method::GET, &path, &headers).await;
+        assert_eq!(refused.status(), 401, "{headers:?}");
+        assert!(body.unwrap().is_empty());
+    }
+    let heads = registry.state.count("HEAD blob");
+    assert!(heads >= 2, "the registry the bytes came from was asked each time ({heads})");
+}
+
+/// One port that speaks TLS (relayed to the real registry) and, to cleartext, a forger's HTTP:
+/// what someone on the path to a registry can do to anything pantry asks in cleartext.
+async fn tls_or_forger(registry: SocketAddr, forged: &'static [u8]) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut first = [0u8; 1];
+                if client.peek(&mut first).await.is_err() {
+                    return;
+                }
+                if first[0] == 0x16 {
+                    let mut upstream = tokio::net::TcpStream::connect(registry).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    return;
+                }
+                let mut buf = vec![0u8; 8192];
+                let _ = client.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    sha256(forged),
+                    forged.len()
+                );
+                let _ = client.write_all(head.as_bytes()).await;
+                let _ = client.write_all(forged).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_tag_fetched_in_cleartext_is_never_the_answer_over_tls() {
+    use pantry::config::HostPattern;
+    let registry = FakeRegistry::start().await;
+    let real = registry.state.add_blob("{\"real\":true}", common::registry::MANIFEST_TYPE);
+    registry.state.tag("app", "v1", &real);
+    let forged: &'static [u8] = b"{\"forged\":true}";
+    let dual = tls_or_forger(registry.addr, forged).await;
+    let name = format!("registry.test:{}", dual.port());
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.intercept.push(HostPattern::parse(&name).unwrap());
+        c.resolve.push(ResolveRule::parse(&format!("{name}:127.0.0.1")).unwrap());
+    })
+    .await;
+    let url = format!("http://{name}/v2/app/manifests/v1");
+    let planted =
+        raw(pantry.addr, "GET", &url, &format!("Accept: {}\r\n", common::registry::MANIFEST_TYPE)).await;
+    assert!(planted.contains("forged"), "the forger answered the cleartext request: {planted}");
+    let accept = ("accept", common::registry::MANIFEST_TYPE);
+    let (response, body) = request(&pantry, &name, Method::GET, "/v2/app/manifests/v1", &[accept]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(sha256(&body.unwrap()), real, "a client that verified TLS got what cleartext planted");
+    assert_eq!(response.headers()["docker-content-digest"], real.as_str());
+}
+
+/// Sends one request (with `extra` header lines) through the proxy and reads the whole answer.
+async fn raw(proxy: SocketAddr, method: &str, url: &str, extra: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    let request = format!("{method} {url} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
