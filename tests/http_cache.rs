@@ -2,7 +2,8 @@
 //! origin whose answers each test chooses: fresh hits under max-age, revalidation with 304 once
 //! stale, Vary on Accept-Encoding, no-store and private never stored (nor answers that say nothing
 //! of their lifetime, such as token endpoints), a request with
-//! Authorization stored only when the answer is public (and then without the credentials), and a
+//! Authorization stored only when the answer is public (and then without the credentials), an
+//! answer varying on Cookie or Authorization never stored, and a
 //! body that breaks off stores nothing.
 
 mod common;
@@ -79,6 +80,19 @@ impl Origin {
                 .header("vary", "Accept-Encoding")
                 .body(body::full(format!("encoded as {:?}", header("accept-encoding"))))
                 .unwrap(),
+            "/vary-cookie" | "/vary-authorization" | "/vary-star" => {
+                let on = match path.as_str() {
+                    "/vary-cookie" => "Accept-Encoding, Cookie",
+                    "/vary-authorization" => "authorization",
+                    _ => "*",
+                };
+                let who = format!("page of {:?}", header(on.rsplit(", ").next().unwrap_or(on)));
+                Response::builder()
+                    .header("cache-control", "public, max-age=300")
+                    .header("vary", on)
+                    .body(body::full(who))
+                    .unwrap()
+            }
             "/no-store" => ok("no-store", "never stored".into()),
             "/token" => Response::builder().body(body::full("{\"token\":\"secret\"}")).unwrap(),
             "/private" => ok("private, max-age=60", "for one user".into()),
@@ -192,6 +206,24 @@ async fn vary_on_accept_encoding_keeps_variants_apart() {
     assert_eq!(cache_status(&head), "pantry; fwd=miss; stored");
     let (head, again) = get(&s, "/vary", &[]).await;
     assert_eq!((cache_status(&head), again.as_str()), ("pantry; hit", "encoded as \"\""));
+}
+
+#[tokio::test]
+async fn an_answer_that_varies_on_a_header_the_store_drops_is_not_stored() {
+    let s = setup().await;
+    let cases = [
+        ("/vary-cookie", ("cookie", "session=alice-4d2")),
+        ("/vary-authorization", ("authorization", TOKEN)),
+        ("/vary-star", ("cookie", "session=alice-4d2")),
+    ];
+    for (path, alice) in cases {
+        let (head, _) = get(&s, path, &[alice]).await;
+        assert_eq!(cache_status(&head), "pantry; fwd=miss", "{path}: stored with alice's header dropped");
+        let (head, body) = get(&s, path, &[]).await;
+        assert!(!body.contains("alice") && !body.contains("77c1"), "{path}: another user's page: {body}");
+        assert_ne!(cache_status(&head), "pantry; hit", "{path}");
+        assert_eq!(s.origin.count(path), 2, "{path}");
+    }
 }
 
 #[tokio::test]

@@ -5,7 +5,9 @@
 //! a small record per URL holds the policy. What the record keeps of the request has no
 //! credentials (`Authorization`, `Cookie` and `Proxy-Authorization` are dropped before it is
 //! written, and `Set-Cookie` is never stored), and a response to a request with `Authorization` is
-//! stored only when the origin allows it (`public`, `s-maxage`, `must-revalidate`).
+//! stored only when the origin allows it (`public`, `s-maxage`, `must-revalidate`). An answer that
+//! varies on one of the dropped headers (or on `*`) is not stored: its variant could not be told
+//! apart from a request without them.
 //!
 //! A stored body is committed only once it arrived whole; until then the client's last chunk is
 //! held back, so a client that saw the end can count on the next request being a hit. A body that
@@ -125,6 +127,7 @@ fn fill(
     let length = response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
     let allowed = policy.is_storable() && says_how_long(response.headers());
     let storable = allowed
+        && !varies_on_credentials(response.headers())
         && request.method == Method::GET
         && response.status() == StatusCode::OK
         && !response.headers().contains_key(header::CONTENT_RANGE)
@@ -157,6 +160,18 @@ fn says_how_long(headers: &HeaderMap) -> bool {
         .flat_map(|v| v.split(','))
         .any(|d| matches!(d.trim().split('=').next(), Some("max-age" | "s-maxage")));
     lifetime || [header::EXPIRES, header::ETAG, header::LAST_MODIFIED].iter().any(|h| headers.contains_key(h))
+}
+
+/// Whether the answer varies on a header the stored request does not keep (`Vary: *` too): it
+/// would otherwise match a later request without that header — another user's page.
+fn varies_on_credentials(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|name| name == "*" || CREDENTIALS.iter().any(|c| name.eq_ignore_ascii_case(c.as_str())))
 }
 
 /// The client's side of a [`Tee`].
