@@ -165,3 +165,40 @@ async fn raw(proxy: SocketAddr, method: &str, url: &str, extra: &str) -> String 
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+#[tokio::test]
+async fn escaped_slashes_do_not_walk_past_repository_policy() {
+    use pantry::registry::policy::{Action, NamespaceRule};
+    let registry = FakeRegistry::start().await;
+    let host = registry.host();
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.repositories = vec![
+            NamespaceRule::new("*", "private/*", Action::Deny, false),
+            NamespaceRule::new("*", "public/*", Action::Cache, false),
+        ];
+    })
+    .await;
+    let manifest = registry.state.add_blob("{\"private\":true}", common::registry::MANIFEST_TYPE);
+    registry.state.tag("private/app", "v1", &manifest);
+    let accept = ("accept", common::registry::MANIFEST_TYPE);
+    let by_digest = format!("/v2/private%2Fapp/blobs/{manifest}");
+    for path in ["/v2/private%2Fapp/manifests/v1", "/v2/private%2fapp/manifests/v1", by_digest.as_str()] {
+        let (answer, _) = request(&pantry, &host, Method::GET, &path, &[accept]).await;
+        assert_eq!(answer.status(), 403, "{path}");
+    }
+    for path in ["/v2/public%2Fbase/blobs/uploads/", "/v2/public%2fbase/blobs/uploads/"] {
+        let (answer, _) = request(&pantry, &host, Method::POST, path, &[]).await;
+        assert_eq!(answer.status(), 403, "{path}");
+    }
+    for path in [
+        "/v2/Private%2FApp/manifests/v1",
+        "/v2/private%2F%2Fapp/manifests/v1",
+        "/v2/private%FFapp/manifests/v1",
+    ] {
+        let (answer, body) = request(&pantry, &host, Method::GET, path, &[accept]).await;
+        assert_eq!(answer.status(), 400, "{path}");
+        assert!(String::from_utf8_lossy(&body.unwrap()).contains("NAME_INVALID"), "{path}");
+    }
+    assert_eq!(registry.state.count("GET manifest-tag") + registry.state.count("POST upload"), 0);
+}

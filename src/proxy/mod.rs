@@ -27,7 +27,7 @@ use crate::{
     config::Config,
     error::{ProxyError, Side},
     metrics::Metrics,
-    registry::route::{classify, Route},
+    registry::route::{classify_escaped, Route},
     registry::{
         policy::{rule_for, Action, NamespaceRule},
         tags::{TagRule, Ttl},
@@ -56,6 +56,16 @@ pub mod cache_status {
     pub const NOT_MODIFIED: &str = "pantry; fwd=stale; fwd-status=304";
     /// An answer the origin does not let a shared cache keep (or says nothing of its lifetime).
     pub const NOT_STORABLE: &str = "pantry; fwd=uri-miss; detail=not-storable";
+}
+
+/// A registry-style 400 for a path no rule can be decided on (distribution's `NAME_INVALID`).
+fn name_invalid(reason: &str) -> Response<Body> {
+    tracing::info!(reason, "refused a registry path that names no valid repository");
+    let message = serde_json::json!({ "errors": [{ "code": "NAME_INVALID", "message": reason }] });
+    let mut response = Response::new(crate::body::full(message.to_string()));
+    *response.status_mut() = http::StatusCode::BAD_REQUEST;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 /// The rules a reload (SIGHUP) replaces at once: requests in progress keep the set they started with.
@@ -149,7 +159,8 @@ impl Proxy {
 
     /// Answers one request for `target`: never fails, errors become responses.
     pub async fn handle(&self, request: Request<Body>, target: &Target) -> Response<Body> {
-        let route = classify(request.method(), request.uri().path(), request.uri().query());
+        let classified = classify_escaped(request.method(), request.uri().path(), request.uri().query());
+        let route = classified.clone().unwrap_or(Route::Other);
         let route_name = route.as_str();
         let span = tracing::info_span!(
             "req",
@@ -159,7 +170,11 @@ impl Proxy {
             path = %request.uri().path(),
         );
         async {
-            let mut response = match self.dispatch(request, target, route).await {
+            let dispatched = match classified {
+                Ok(route) => self.dispatch(request, target, route).await,
+                Err(reason) => Ok(name_invalid(&reason)),
+            };
+            let mut response = match dispatched {
                 Ok(response) => response,
                 Err(error) => {
                     match error.side() {

@@ -112,6 +112,24 @@ pub fn classify(method: &Method, path: &str, query: Option<&str>) -> Route {
     }
 }
 
+/// Classifies a request the way the registry will read it: distribution decodes percent-escapes
+/// (`%2F` is a `/`), so policy must see the decoded name. A path under `/v2/` whose escapes decode
+/// to no valid registry route (a name the distribution spec does not allow, a stray escape) is an
+/// error, answered 400: no rule could be decided for it.
+pub fn classify_escaped(method: &Method, path: &str, query: Option<&str>) -> Result<Route, String> {
+    if !path.contains('%') {
+        return Ok(classify(method, path, query));
+    }
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| format!("{path} is not UTF-8 once decoded"))?;
+    let route = classify(method, &decoded, query);
+    if route == Route::Other && (decoded.starts_with("/v2/") || decoded == "/v2") {
+        return Err(format!("{decoded} names no valid repository and registry route"));
+    }
+    Ok(route)
+}
+
 /// The route a read of `rest` (the path after `/v2/`, `<name>/<kind>/<reference>`) would take. Split from the right
 /// because names may contain components called `blobs`, `manifests` and so on.
 fn resource(rest: &str) -> Option<Route> {
@@ -477,5 +495,33 @@ mod tests {
                 assert_eq!((tag.as_str(), tag.to_string().as_str()), (text, text));
             }
         }
+    }
+
+    #[test]
+    fn escaped_names_are_classified_decoded_and_bad_escapes_refused() {
+        let get = Method::GET;
+        let route = classify_escaped(&get, "/v2/private%2Fapp/manifests/v1", None).unwrap();
+        assert_eq!(route.repository().map(|r| r.as_str()), Some("private/app"));
+        assert!(matches!(route, Route::ManifestByTag { .. }));
+        let route = classify_escaped(&Method::POST, "/v2/public%2fbase/blobs/uploads/", None).unwrap();
+        assert!(matches!(route, Route::Upload { .. }), "{route:?}");
+        assert_eq!(route.repository().map(|r| r.as_str()), Some("public/base"));
+        for bad in [
+            "/v2/Private%2FApp/manifests/v1",
+            "/v2/a%2F%2Fb/manifests/v1",
+            "/v2/a%FF/manifests/v1",
+            "/v2/%2e%2e/x",
+        ] {
+            assert!(classify_escaped(&get, bad, None).is_err(), "{bad}");
+        }
+        assert_eq!(
+            classify_escaped(&get, "/v2/app/manifests/v1", None).unwrap(),
+            classify(&get, "/v2/app/manifests/v1", None)
+        );
+        assert_eq!(
+            classify_escaped(&get, "/other%20page", None).unwrap(),
+            Route::Other,
+            "not a registry path"
+        );
     }
 }
