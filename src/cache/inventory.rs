@@ -78,8 +78,16 @@ pub struct Stats {
 /// Counts what the directory holds.
 pub fn stats(root: &Path) -> Stats {
     let files = evict::scan(root);
+    migrate(root);
     let tags = records::list(root, TAG_PREFIX).len() as u64;
     Stats { blobs: files.len() as u64, bytes: files.iter().map(|f| f.size).sum(), tags }
+}
+
+/// Moves an older store's records out of the index first, as a starting pantry would.
+fn migrate(root: &Path) {
+    if let Err(error) = records::migrate_from_index(root) {
+        tracing::warn!(%error, "cannot move the records out of the cache index");
+    }
 }
 
 /// What `pantry cache gc` did.
@@ -181,6 +189,7 @@ pub fn purge(root: &Path, what: &Purge) -> usize {
             files.len().max(usize::from(had_entry))
         }
         Purge::Tags(scope) => {
+            migrate(root);
             let prefix = format!("{TAG_PREFIX}{scope}");
             let keys: Vec<String> = records::list(root, &prefix)
                 .into_iter()
