@@ -1,9 +1,9 @@
 //! Registry route classification and mirror routing: any path and query, any method, no panic;
-//! a classified repository name is valid per the distribution spec.
+//! a classified repository name (escaped or not) is valid per the distribution spec.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pantry::registry::route::{classify, Repository};
+use pantry::registry::route::{classify, classify_escaped, Repository};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
@@ -15,6 +15,11 @@ fuzz_target!(|data: &[u8]| {
         let route = classify(&method, path, query);
         if let Some(name) = route.repository() {
             assert!(name.as_str().parse::<Repository>().is_ok(), "{name}");
+        }
+        if let Ok(decoded) = classify_escaped(&method, path, query) {
+            if let Some(name) = decoded.repository() {
+                assert!(name.as_str().parse::<Repository>().is_ok(), "{name}");
+            }
         }
     }
     if let Ok(uri) = text.parse::<http::Uri>() {
