@@ -155,7 +155,7 @@ fn a_client_without_proxy_settings_is_served_through_an_iptables_redirect() {
 fn through(script: &'static str) {
     let net = match Net::create() {
         Ok(net) => net,
-        Err(reason) => return eprintln!("SKIPPED: {reason}"),
+        Err(reason) => return common::cannot_run(&reason),
     };
     let (client_ns, pantry_ns) = (net.client.clone(), net.pantry.clone());
     let (server_ip, server_ip6) = (net.server_ip.clone(), net.server_ip6.clone());
