@@ -2,6 +2,7 @@
 
 pub mod digest;
 pub mod manifest;
+pub mod name;
 pub mod policy;
 pub mod reference;
 pub mod route;
