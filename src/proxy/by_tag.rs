@@ -52,8 +52,9 @@ pub(super) async fn serve(
     tag: &Tag,
 ) -> Result<Response<Body>, ProxyError> {
     let registry = target.to_string();
-    let scope = format!("{}/{name}", target.key_name());
-    let key = tag_key(&target.key_name(), name.as_str(), tag.as_str(), &normalize_accept(&parts.headers));
+    let origin = target.key_name();
+    let scope = format!("{origin}/{name}");
+    let key = tag_key(&origin, name.as_str(), tag.as_str(), &normalize_accept(&parts.headers));
     let credential = proxy.grants.credential(&parts.headers);
     let Some((record, blob)) = known(proxy, &key).await else {
         if proxy.offline() {
