@@ -6,6 +6,15 @@ use http::{header::HeaderValue, Response, StatusCode};
 
 use crate::body::{self, Body};
 
+/// A registry-style JSON error (`{"errors":[{"code":…,"message":…}]}`), as distribution answers.
+pub fn registry_error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    let text = serde_json::json!({ "errors": [{ "code": code, "message": message }] }).to_string() + "\n";
+    let mut response = Response::new(body::full(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
 /// The name pantry uses for itself in `Proxy-Status` and `Cache-Status`.
 pub const PROXY_NAME: &str = "pantry";
 

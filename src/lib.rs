@@ -20,7 +20,8 @@
 //!   ├─ anonymous GET /v2/ ─▶ proxy::ping (the answer remembered per registry for the tag TTL)
 //!   ├─ other GET/HEAD ─▶ proxy::http_cache (RFC 9111, http-cache-semantics, same store)
 //!   └─ anything else ─▶ proxy::forward ─▶ upstream::client (pooled, rustls/ring, --upstream-ca,
-//!                                         --resolve and parent proxies via upstream::dial)
+//!                                         --resolve and parent proxies via upstream::dial; where it
+//!                                         may connect: upstream::reach)
 //! ```
 //!
 //! Map: `config` (flags/env/file; host, NO_PROXY-style destination and parent rules), `error` (side → status, Proxy-Status), `body` (streaming body
@@ -70,7 +71,7 @@ use crate::{
         listener::{Listener, Role},
     },
     shutdown::Shutdown,
-    upstream::{client::UpstreamSetupError, Dialer, Upstream},
+    upstream::{client::UpstreamSetupError, Dialer, Reach, Upstream},
 };
 
 /// Why pantry could not start.
@@ -127,7 +128,7 @@ pub async fn proxy_core(config: &Config) -> Result<Proxy, StartError> {
 
 async fn core(config: &Config) -> Result<(Proxy, Dialer), StartError> {
     let dialer = Dialer::new(&config.resolve, config.upstream_connect_timeout)
-        .deny(&config.deny_destinations)
+        .reach(Reach::new(&config.denied_destinations(), &config.allow_destinations))
         .via(config.upstream_proxy.clone(), &config.upstream_proxy_for);
     let upstream = Upstream::new(
         dialer.clone(),
@@ -186,9 +187,10 @@ impl Pantry {
     pub fn reload(&self, config: Config) -> Vec<&'static str> {
         let old = self.ingress.config.load_full();
         let mut restart = Vec::new();
-        let checks: [(&'static str, bool); 18] = [
+        let checks: [(&'static str, bool); 19] = [
             ("upstream_min_rate", old.upstream_min_rate != config.upstream_min_rate),
             ("deny_destinations", old.deny_destinations != config.deny_destinations),
+            ("allow_destinations", old.allow_destinations != config.allow_destinations),
             ("listen", old.listen != config.listen),
             ("mirror_listen", old.mirror_listen != config.mirror_listen),
             ("transparent", old.transparent != config.transparent),
@@ -248,6 +250,7 @@ impl Pantry {
         let stop = CancellationToken::new();
         let admin = Arc::new(Admin::new(Arc::clone(ingress)));
         let own = sockets.addresses();
+        ingress.dialer.rules().set_own(own.clone());
         let mut listeners =
             vec![Listener::new(sockets.proxy, Arc::clone(ingress), Role::Proxy(admin), Arc::clone(&limit))];
         if let Some(mirror) = sockets.mirror {

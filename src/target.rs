@@ -53,10 +53,11 @@ impl Target {
         }
         let host = if let Some(inner) = host.strip_prefix('[') {
             let inner = inner.strip_suffix(']').ok_or("unterminated IPv6 literal")?;
-            inner.parse::<Ipv6Addr>().map_err(|_| format!("{inner:?} is not an IPv6 address"))?;
-            inner.to_string()
+            let ip = inner.parse::<Ipv6Addr>().map_err(|_| format!("{inner:?} is not an IPv6 address"))?;
+            // `[::ffff:127.0.0.1]` is 127.0.0.1: one spelling per address for every rule.
+            ip.to_ipv4_mapped().map_or_else(|| inner.to_ascii_lowercase(), |v4| v4.to_string())
         } else if is_host_name(host) {
-            host.to_ascii_lowercase()
+            numeric_ipv4(host).unwrap_or_else(|| host.to_ascii_lowercase())
         } else {
             return Err(format!("{host:?} is not a valid host name"));
         };
@@ -103,6 +104,26 @@ impl fmt::Display for Target {
     }
 }
 
+/// The dotted-quad form of a host written as an IPv4 number the way resolvers read it
+/// (`2130706433`, `127.1`, `0x7f.0.0.1`, `0`), per the WHATWG URL host parser; `None` for names.
+fn numeric_ipv4(host: &str) -> Option<String> {
+    let last = host.trim_end_matches('.').rsplit('.').next()?;
+    let numeric = |label: &str| {
+        label.bytes().all(|b| b.is_ascii_digit())
+            || label
+                .strip_prefix("0x")
+                .or(label.strip_prefix("0X"))
+                .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    if !numeric(last) {
+        return None;
+    }
+    match url::Host::parse(host) {
+        Ok(url::Host::Ipv4(ip)) => Some(ip.to_string()),
+        _ => None,
+    }
+}
+
 /// A DNS name (letters, digits, `-`, `_`, dots; labels ≤ 63, total ≤ 253) or an IPv4 literal.
 fn is_host_name(host: &str) -> bool {
     !host.is_empty()
@@ -145,6 +166,20 @@ mod tests {
             if let Ok(uri) = text.parse::<Uri>() {
                 assert!(Target::from_connect(&uri).is_err(), "{text} should be rejected");
             }
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_an_ipv4_address_is_one_target() {
+        for spelling in ["127.0.0.1", "2130706433", "127.1", "0x7f.0.0.1", "0177.0.0.1", "[::ffff:127.0.0.1]"]
+        {
+            let target = Target::new(false, spelling, 80).unwrap();
+            assert_eq!(target.host, "127.0.0.1", "{spelling}");
+        }
+        assert_eq!(Target::new(false, "0", 80).unwrap().host, "0.0.0.0");
+        assert_eq!(Target::new(false, "[::1]", 80).unwrap().host, "::1");
+        for name in ["registry.test", "1password.com", "123.example", "1.2.3.256"] {
+            assert_eq!(Target::new(false, name, 80).unwrap().host, name, "a name stays a name");
         }
     }
 

@@ -46,7 +46,7 @@ async fn get_as(proxy: std::net::SocketAddr, user_password: &str) -> String {
     let credentials = base64::engine::general_purpose::STANDARD.encode(user_password);
     let mut stream = TcpStream::connect(proxy).await.unwrap();
     let request = format!(
-        "GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: 127.0.0.1:1\r\nProxy-Authorization: Basic {credentials}\r\nConnection: close\r\n\r\n"
+        "GET http://closed.invalid/ HTTP/1.1\r\nHost: closed.invalid\r\nProxy-Authorization: Basic {credentials}\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = String::new();
@@ -73,7 +73,7 @@ async fn proxy_clients_authenticate_and_admin_pages_stay_open() {
     let answer = get_as(pantry.addr, "ci:guessed").await;
     assert!(answer.starts_with("HTTP/1.1 407"), "a wrong password is refused like none: {answer}");
     let answer = get_as(pantry.addr, "ci:runner-pw").await;
-    assert!(answer.starts_with("HTTP/1.1 502"), "authenticated: on to the (closed) upstream: {answer}");
+    assert!(answer.starts_with("HTTP/1.1 502"), "authenticated: on to the (unresolvable) upstream: {answer}");
     assert!(
         plain_get(pantry.addr, "/healthz").await.starts_with("HTTP/1.1 200"),
         "admin pages need no credentials"

@@ -68,7 +68,7 @@ fn runs_serves_and_exits_cleanly_on_sigterm() {
 /// The status line of a plain-HTTP proxy request for `url`.
 fn status_of(addr: &str, url: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
-    let request = format!("GET {url} HTTP/1.1\r\nHost: 127.0.0.1:1\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {url} HTTP/1.1\r\nHost: closed.invalid\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
@@ -98,8 +98,8 @@ fn sighup_reloads_the_configuration_and_refuses_a_broken_one() {
     let mut child = KillOnDrop(child);
     let pid = child.0.id().to_string();
     let hangup = || Command::new("kill").args(["-HUP", &pid]).status().unwrap();
-    let url = "http://127.0.0.1:1/v2/blocked/app/manifests/v1";
-    assert!(status_of(&addr, url).contains(" 502 "), "nothing listens on port 1: a gateway error");
+    let url = "http://closed.invalid/v2/blocked/app/manifests/v1";
+    assert!(status_of(&addr, url).contains(" 502 "), "`.invalid` never resolves: a gateway error");
 
     std::fs::write(
         &file,

@@ -142,7 +142,11 @@ async fn setup() -> Setup {
     let origin = Origin::default();
     let addr = origin.start().await;
     let clock = Clock::manual(1_700_000_000_000);
-    let pantry = start_pantry(|c| c.clock = clock.clone()).await;
+    let pantry = start_pantry(|c| {
+        c.clock = clock.clone();
+        common::reach_loopback(c, &[addr.port()]);
+    })
+    .await;
     Setup { origin, addr, pantry, clock }
 }
 

@@ -22,11 +22,13 @@ async fn with_mirrors(origin: &FakeRegistry, mirrors: &[&FakeRegistry]) -> TestP
             priority: 0,
         })
         .collect();
+    let ports: Vec<u16> = mirrors.iter().map(|m| m.addr.port()).collect();
     let cas: Vec<_> = mirrors.iter().map(|m| m.ca.ca_file.clone()).collect();
     start_pantry(|c| {
         origin.configure(c);
         c.upstream_ca.extend(cas);
         c.mirrors = list;
+        common::reach_loopback(c, &ports);
     })
     .await
 }

@@ -13,14 +13,14 @@ async fn intercepted_and_tunnelled_traffic_goes_through_the_parent() {
     let port = registry.addr.port();
     let mut parent = start_pantry(|c| {
         c.intercept = Vec::new();
-        c.connect_ports = vec![port, registry.cdn.port()];
+        common::reach_loopback(c, &[port, registry.cdn.port()]);
         c.shutdown_grace = std::time::Duration::from_millis(100); // the child's pooled tunnels stay open
     })
     .await;
     let parent_url = format!("http://{}", parent.addr);
     let child = start_pantry(|c| {
         registry.configure(c);
-        c.connect_ports = vec![registry.cdn.port()];
+        common::reach_loopback(c, &[registry.cdn.port()]);
         c.upstream_proxy = Some(ParentProxy::parse(&parent_url).unwrap());
     })
     .await;
@@ -69,7 +69,7 @@ async fn per_destination_rules_pick_the_parent_or_a_direct_connection() {
     let port = registry.addr.port();
     let mut parent = start_pantry(|c| {
         c.intercept = Vec::new();
-        c.connect_ports = vec![port];
+        common::reach_loopback(c, &[port]);
         c.shutdown_grace = std::time::Duration::from_millis(100); // the child's pooled tunnels stay open
     })
     .await;
@@ -78,7 +78,7 @@ async fn per_destination_rules_pick_the_parent_or_a_direct_connection() {
     let child = start_pantry(|c| {
         registry.configure(c);
         c.upstream_proxy = Some(ParentProxy::parse(&dead_parent).unwrap());
-        c.connect_ports = vec![registry.cdn.port()];
+        common::reach_loopback(c, &[registry.cdn.port()]);
         c.upstream_proxy_for = vec![
             ParentRule::parse(&format!("registry.test:{port}={parent_url}")).unwrap(),
             ParentRule::parse("cdn.test=direct").unwrap(),

@@ -31,7 +31,7 @@ where
 #[tokio::test]
 async fn absolute_form_is_forwarded_without_hop_by_hop_headers() {
     let upstream = FakeUpstream::start("127.0.0.1:0", false).await;
-    let pantry = start_pantry(|_| {}).await;
+    let pantry = start_pantry(|c| common::reach_loopback(c, &[upstream.port()])).await;
     let mut sender = proxy_sender(pantry.addr).await;
     let uri = format!("http://127.0.0.1:{}/echo?x=1", upstream.port());
     let request = Request::get(&uri)
@@ -58,7 +58,7 @@ async fn absolute_form_is_forwarded_without_hop_by_hop_headers() {
 #[tokio::test]
 async fn response_bodies_stream_before_the_upstream_finishes() {
     let upstream = FakeUpstream::start("127.0.0.1:0", false).await;
-    let pantry = start_pantry(|_| {}).await;
+    let pantry = start_pantry(|c| common::reach_loopback(c, &[upstream.port()])).await;
     let mut sender = proxy_sender(pantry.addr).await;
     let uri = format!("http://127.0.0.1:{}/gated", upstream.port());
     let request = Request::get(&uri).body(http_body_util::Empty::<Bytes>::new()).unwrap();
@@ -74,7 +74,7 @@ async fn response_bodies_stream_before_the_upstream_finishes() {
 #[tokio::test]
 async fn request_bodies_stream_before_the_client_finishes() {
     let upstream = FakeUpstream::start("127.0.0.1:0", false).await;
-    let pantry = start_pantry(|_| {}).await;
+    let pantry = start_pantry(|c| common::reach_loopback(c, &[upstream.port()])).await;
     let mut sender = proxy_sender::<StreamedBody>(pantry.addr).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(1);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
@@ -96,7 +96,7 @@ async fn request_bodies_stream_before_the_client_finishes() {
 async fn large_body_passes_through_intact() {
     const LEN: u64 = 256 * 1024 * 1024;
     let upstream = FakeUpstream::start("127.0.0.1:0", false).await;
-    let pantry = start_pantry(|_| {}).await;
+    let pantry = start_pantry(|c| common::reach_loopback(c, &[upstream.port()])).await;
     let mut sender = proxy_sender(pantry.addr).await;
     let uri = format!("http://127.0.0.1:{}/bytes/{LEN}", upstream.port());
     let request = Request::get(&uri).body(http_body_util::Empty::<Bytes>::new()).unwrap();

@@ -25,7 +25,7 @@ async fn reload_keeps_connections_and_changes_rules() {
     let pantry = start_pantry(|c| {
         registry.configure(c);
         c.intercept.retain(|p| !p.to_string().starts_with("cdn.test"));
-        c.connect_ports = vec![registry.cdn.port()];
+        c.allow_ports = vec![registry.cdn.port()];
         before = c.clone();
     })
     .await;

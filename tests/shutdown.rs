@@ -27,7 +27,11 @@ async fn gated_response(proxy: std::net::SocketAddr, port: u16) -> hyper::body::
 #[tokio::test]
 async fn in_flight_transfer_finishes_after_the_signal() {
     let upstream = FakeUpstream::start("127.0.0.1:0", false).await;
-    let mut pantry = start_pantry(|c| c.shutdown_grace = Duration::from_secs(30)).await;
+    let mut pantry = start_pantry(|c| {
+        c.shutdown_grace = Duration::from_secs(30);
+        common::reach_loopback(c, &[upstream.port()]);
+    })
+    .await;
     let body = gated_response(pantry.addr, upstream.port()).await;
     let addr = pantry.addr;
     let serving = pantry.stop();
@@ -47,7 +51,11 @@ async fn in_flight_transfer_finishes_after_the_signal() {
 #[tokio::test]
 async fn transfers_still_running_after_the_grace_period_are_aborted() {
     let upstream = FakeUpstream::start("127.0.0.1:0", false).await;
-    let mut pantry = start_pantry(|c| c.shutdown_grace = Duration::from_millis(200)).await;
+    let mut pantry = start_pantry(|c| {
+        c.shutdown_grace = Duration::from_millis(200);
+        common::reach_loopback(c, &[upstream.port()]);
+    })
+    .await;
     let body = gated_response(pantry.addr, upstream.port()).await;
     tokio::time::timeout(Duration::from_secs(10), pantry.stop()).await.unwrap().unwrap();
     assert!(body.collect().await.is_err(), "an aborted transfer ends with an error, not a clean end");

@@ -3,14 +3,16 @@
 
 mod common;
 
-use common::{connect, raw_request, roots_from_pem, start_pantry, tls, upstream::FakeUpstream, Sender};
+use common::{
+    connect, raw_request, reach_loopback, roots_from_pem, start_pantry, tls, upstream::FakeUpstream, Sender,
+};
 use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn tunnel_round_trip_is_not_intercepted() {
     let upstream = FakeUpstream::start("127.0.0.1:0", true).await;
     let port = upstream.port();
-    let pantry = start_pantry(|c| c.connect_ports = vec![port]).await;
+    let pantry = start_pantry(|c| reach_loopback(c, &[port])).await;
     let (stream, head) = connect(pantry.addr, &format!("127.0.0.1:{port}"), "HTTP/1.1").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     // The client trusts only the upstream's own CA: the handshake succeeds only if untouched.
@@ -27,7 +29,7 @@ async fn tunnel_round_trip_is_not_intercepted() {
 async fn http_1_0_connect_opens_a_tunnel() {
     let upstream = FakeUpstream::start("127.0.0.1:0", true).await;
     let port = upstream.port();
-    let pantry = start_pantry(|c| c.connect_ports = vec![port]).await;
+    let pantry = start_pantry(|c| reach_loopback(c, &[port])).await;
     let (stream, head) = connect(pantry.addr, &format!("127.0.0.1:{port}"), "HTTP/1.0").await;
     assert!(head.starts_with("HTTP/1.") && head.contains(" 200"), "{head}");
     let stream = tls(stream, "127.0.0.1", roots_from_pem(&upstream.ca.ca_pem), &[b"http/1.1"]).await.unwrap();
@@ -39,7 +41,7 @@ async fn http_1_0_connect_opens_a_tunnel() {
 async fn ipv6_literal_target() {
     let upstream = FakeUpstream::start("[::1]:0", true).await;
     let port = upstream.port();
-    let pantry = start_pantry(|c| c.connect_ports = vec![port]).await;
+    let pantry = start_pantry(|c| reach_loopback(c, &[port])).await;
     let (stream, head) = connect(pantry.addr, &format!("[::1]:{port}"), "HTTP/1.1").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let stream = tls(stream, "::1", roots_from_pem(&upstream.ca.ca_pem), &[b"http/1.1"]).await.unwrap();
@@ -90,7 +92,7 @@ async fn refused_upstream_is_502_with_proxy_status() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let pantry = start_pantry(|c| c.connect_ports = vec![port]).await;
+    let pantry = start_pantry(|c| reach_loopback(c, &[port])).await;
     let (_, head) = connect(pantry.addr, &format!("127.0.0.1:{port}"), "HTTP/1.1").await;
     assert!(head.starts_with("HTTP/1.1 502"), "{head}");
     assert!(head.contains("error=connection_refused"), "{head}");
@@ -101,7 +103,7 @@ async fn a_tunnel_holds_its_connection_slot_until_it_closes() {
     let upstream = FakeUpstream::start("127.0.0.1:0", true).await;
     let port = upstream.port();
     let pantry = start_pantry(|c| {
-        c.connect_ports = vec![port];
+        reach_loopback(c, &[port]);
         c.max_connections = 1;
     })
     .await;

@@ -51,9 +51,15 @@ pub struct RunArgs {
     /// Clients allowed to connect, as CIDR (repeatable) [default: loopback and private ranges].
     #[arg(long, env = "PANTRY_ALLOW_CLIENTS", value_name = "CIDR", value_delimiter = ',')]
     pub allow_clients: Vec<String>,
-    /// Upstream addresses never connected to, as CIDR (repeatable) [default: link-local, i.e. cloud metadata].
+    /// Upstream addresses never connected to, as CIDR (repeatable), besides the built-in loopback, unspecified and link-local (cloud metadata) ranges and pantry's own addresses.
     #[arg(long, env = "PANTRY_DENY_DESTINATIONS", value_name = "CIDR", value_delimiter = ',')]
     pub deny_destinations: Vec<String>,
+    /// Destinations reached despite the deny lists, NO_PROXY style: host, .domain, *.glob or CIDR, each with an optional :PORT that also opens the port (repeatable).
+    #[arg(long, env = "PANTRY_ALLOW_DESTINATIONS", value_name = "PATTERN", value_delimiter = ',')]
+    pub allow_destinations: Vec<String>,
+    /// With --proxy-auth-file: mirror clients admitted without Proxy-Authorization, as CIDR (repeatable) [default: none].
+    #[arg(long, env = "PANTRY_MIRROR_ALLOW_CLIENTS", value_name = "CIDR", value_delimiter = ',')]
+    pub mirror_allow_clients: Vec<String>,
     /// Require Proxy-Authorization: Basic from proxy clients, checked against this htpasswd file (bcrypt).
     #[arg(long, env = "PANTRY_PROXY_AUTH_FILE", value_name = "FILE")]
     pub proxy_auth_file: Option<PathBuf>,

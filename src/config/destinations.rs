@@ -1,8 +1,9 @@
 //! NO_PROXY-style destination patterns, as curl and most tools read `NO_PROXY`: `corp.example` (or
 //! `.corp.example`) is that host and every name under it, `*.corp.example` a glob, `10.0.0.0/8` a
 //! network (for destinations given as IP literals), `*` everything; any of them may end in `:PORT`.
-//! They name the destinations pantry never intercepts (`bypass`) and pick a parent proxy per
-//! destination (`upstream_proxy_for`, `PATTERN=URL` or `PATTERN=direct`).
+//! They name the destinations pantry never intercepts (`bypass`), those it may reach despite the
+//! deny lists (`allow_destinations`), and pick a parent proxy per destination
+//! (`upstream_proxy_for`, `PATTERN=URL` or `PATTERN=direct`).
 
 use std::{fmt, net::IpAddr};
 
@@ -52,6 +53,11 @@ impl Destination {
         Ok(Self { text: text.trim().to_string(), host, port })
     }
 
+    /// The port the pattern names, if it names one.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
     /// Whether `host:port` (a name or an IP literal, IPv6 with or without brackets) matches.
     pub fn matches(&self, host: &str, port: u16) -> bool {
         if self.port.is_some_and(|p| p != port) {
@@ -89,6 +95,13 @@ fn split_port(text: &str) -> Result<(&str, Option<u16>), String> {
     match text.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') => Ok((host, parse_port(port)?)),
         _ => Ok((text, None)),
+    }
+}
+
+/// Two patterns are the same when they are written the same.
+impl PartialEq for Destination {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
     }
 }
 

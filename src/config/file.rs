@@ -15,6 +15,8 @@ pub(super) struct FileConfig {
     pub(super) proxy_auth_file: Option<PathBuf>,
     pub(super) allow_clients: Option<Vec<String>>,
     pub(super) deny_destinations: Option<Vec<String>>,
+    pub(super) allow_destinations: Option<Vec<String>>,
+    pub(super) mirror_allow_clients: Option<Vec<String>>,
     pub(super) mirror_listen: Option<String>,
     pub(super) mirror_tls: Option<bool>,
     pub(super) mirror_cert: Option<PathBuf>,
@@ -34,7 +36,8 @@ pub(super) struct FileConfig {
     pub(super) offline: Option<bool>,
     pub(super) http_cache: Option<bool>,
     pub(super) log_format: Option<String>,
-    pub(super) connect_ports: Option<Vec<u16>>,
+    #[serde(alias = "connect_ports")]
+    pub(super) allow_ports: Option<Vec<u16>>,
     pub(super) tunnel_idle_timeout: Option<String>,
     pub(super) client_header_timeout: Option<String>,
     pub(super) upstream_connect_timeout: Option<String>,

@@ -77,6 +77,16 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
     if let Some(values) = non_empty(args.deny_destinations.clone()).or(file.deny_destinations) {
         config.deny_destinations = nets("deny_destinations", values, problems);
     }
+    if let Some(values) = non_empty(args.mirror_allow_clients.clone()).or(file.mirror_allow_clients) {
+        config.mirror_allow_clients = nets("mirror_allow_clients", values, problems);
+    }
+    let allow = non_empty(args.allow_destinations.clone()).or(file.allow_destinations).unwrap_or_default();
+    config.allow_destinations = allow
+        .iter()
+        .filter_map(|p| {
+            Destination::parse(p).map_err(|e| problems.push(format!("allow_destinations: {e}"))).ok()
+        })
+        .collect();
     if let Some(path) = args.proxy_auth_file.clone().or(file.proxy_auth_file) {
         match ProxyAuth::load(&path) {
             Ok(auth) => config.proxy_auth = Some(std::sync::Arc::new(auth)),
@@ -188,7 +198,7 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
             _ => problems.push(format!("log_format: {format:?} is neither text nor json")),
         }
     }
-    config.connect_ports = file.connect_ports.unwrap_or_default();
+    config.allow_ports = file.allow_ports.unwrap_or_default();
     let durations = [
         ("tunnel_idle_timeout", file.tunnel_idle_timeout, &mut config.tunnel_idle_timeout),
         ("client_header_timeout", file.client_header_timeout, &mut config.client_header_timeout),

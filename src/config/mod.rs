@@ -54,8 +54,11 @@ pub const DEFAULT_INTERCEPT: &[&str] = &[
 pub const DEFAULT_ALLOW_CLIENTS: &[&str] =
     &["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"];
 
-/// Destinations denied by default: link-local (cloud metadata services at 169.254.169.254).
-pub const DEFAULT_DENY_DESTINATIONS: &[&str] = &["169.254.0.0/16", "fe80::/10"];
+/// Destinations always denied (`deny_destinations` adds to them; only `allow_destinations` or a
+/// `--resolve` rule opens one): loopback and the unspecified address (pantry's own host) and
+/// link-local (cloud metadata services at 169.254.169.254).
+pub const BUILT_IN_DENY_DESTINATIONS: &[&str] =
+    &["127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128", "169.254.0.0/16", "fe80::/10"];
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +76,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Clients allowed to connect to any of pantry's ports.
     pub allow_clients: Vec<IpNet>,
-    /// Upstream addresses pantry never connects to (unless `--resolve` names them).
+    /// Upstream addresses pantry never connects to, besides the built-in ones (unless `--resolve`
+    /// or `allow_destinations` opens them).
     pub deny_destinations: Vec<IpNet>,
+    /// Destinations opened despite the deny lists: names, domains, globs, networks, with ports.
+    pub allow_destinations: Vec<Destination>,
     /// The htpasswd file proxy clients authenticate against, if any.
     pub proxy_auth_file: Option<PathBuf>,
     /// Its users, loaded.
@@ -121,8 +127,11 @@ pub struct Config {
     pub offline: bool,
     /// Log format.
     pub log_format: LogFormat,
-    /// Ports CONNECT may reach besides 443 and the intercept entries' ports.
-    pub connect_ports: Vec<u16>,
+    /// Ports clients may reach besides 443 (and 80 in cleartext), the intercept entries' and the
+    /// `--resolve` rules' ports.
+    pub allow_ports: Vec<u16>,
+    /// Mirror clients admitted without proxy credentials when `proxy_auth_file` is set.
+    pub mirror_allow_clients: Vec<IpNet>,
     /// A tunnel with no bytes either way for this long is closed.
     pub tunnel_idle_timeout: Duration,
     /// A client must send each request head within this long (slow or idle clients are closed).
@@ -170,10 +179,8 @@ impl Default for Config {
                 .iter()
                 .map(|n| n.parse().expect("built-in ranges are valid"))
                 .collect(),
-            deny_destinations: DEFAULT_DENY_DESTINATIONS
-                .iter()
-                .map(|n| n.parse().expect("built-in ranges are valid"))
-                .collect(),
+            deny_destinations: Vec::new(),
+            allow_destinations: Vec::new(),
             mirror_listen: None,
             mirror_tls: false,
             mirror_cert: None,
@@ -196,7 +203,8 @@ impl Default for Config {
             pin: Vec::new(),
             offline: false,
             log_format: LogFormat::Text,
-            connect_ports: Vec::new(),
+            allow_ports: Vec::new(),
+            mirror_allow_clients: Vec::new(),
             tunnel_idle_timeout: Duration::from_secs(600),
             client_header_timeout: Duration::from_secs(30),
             upstream_connect_timeout: Duration::from_secs(10),
@@ -251,11 +259,40 @@ impl Config {
         self.allow_clients.iter().any(|net| net.contains(&ip))
     }
 
-    /// Whether CONNECT may reach `port` at all: 443, ports of intercept entries, `connect_ports`.
-    pub fn connect_port_allowed(&self, port: u16) -> bool {
-        port == 443
-            || self.connect_ports.contains(&port)
+    /// Every network pantry never connects to: the built-in ones and `deny_destinations`.
+    pub fn denied_destinations(&self) -> Vec<IpNet> {
+        let built_in =
+            BUILT_IN_DENY_DESTINATIONS.iter().map(|n| n.parse().expect("built-in ranges are valid"));
+        built_in.chain(self.deny_destinations.iter().copied()).collect()
+    }
+
+    /// Why a client may not reach `target`'s port, or `None` when it may: 443, 80 in cleartext,
+    /// the ports of intercept entries, of `--resolve` rules and of `allow_destinations` entries
+    /// for that host, and `allow_ports`. The rule holds on every way in (CONNECT, absolute-form,
+    /// transparent plain HTTP, the mirror's `?ns=`), so pantry is never a relay to any port.
+    pub fn refuses_port(&self, target: &crate::target::Target) -> Option<String> {
+        let port = target.port;
+        let allowed = port == 443
+            || (port == 80 && !target.https)
+            || self.allow_ports.contains(&port)
             || self.intercept.iter().any(|p| p.port() == Some(port))
+            || self.resolve.iter().any(|r| r.port == port && r.host == target.host)
+            || self
+                .allow_destinations
+                .iter()
+                .any(|d| d.port() == Some(port) && d.matches(&target.host, port));
+        (!allowed).then(|| {
+            format!(
+                "port {port} is not allowed (allowed: 443, 80 in cleartext, the ports of intercepted hosts, \
+                 of --resolve rules and allow_destinations entries, allow_ports)"
+            )
+        })
+    }
+
+    /// Whether a mirror client at `ip` may skip proxy credentials (`mirror_allow_clients`).
+    pub fn mirror_admits(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.mirror_allow_clients.iter().any(|net| net.contains(&ip))
     }
 }
 
@@ -271,8 +308,35 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:3128");
         assert!(config.intercepts("ghcr.io", 443));
         assert!(!config.intercepts("example.com", 443));
-        assert!(config.connect_port_allowed(443));
-        assert!(!config.connect_port_allowed(22));
+        let target = |https, host: &str, port| crate::target::Target::new(https, host, port).unwrap();
+        assert!(config.refuses_port(&target(true, "ghcr.io", 443)).is_none());
+        assert!(config.refuses_port(&target(true, "example.com", 22)).is_some());
+        assert!(config.refuses_port(&target(false, "example.com", 80)).is_none(), "80 in cleartext");
+        assert!(config.refuses_port(&target(true, "example.com", 80)).is_some(), "80 is not a TLS port");
+        assert!(config
+            .denied_destinations()
+            .iter()
+            .any(|n| n.contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap())));
+    }
+
+    #[test]
+    fn denied_destinations_add_to_the_built_in_ones_and_named_ports_open() {
+        let args = RunArgs {
+            deny_destinations: vec!["203.0.113.0/24".into()],
+            allow_destinations: vec!["pkg.test:8080".into()],
+            resolve: vec!["registry.test:5000:127.0.0.1".into()],
+            ..RunArgs::default()
+        };
+        let config = Config::load(&args).unwrap();
+        let denied = config.denied_destinations();
+        for ip in ["203.0.113.9", "169.254.169.254", "127.0.0.1", "::1", "0.0.0.0"] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert!(denied.iter().any(|n| n.contains(&ip)), "{ip} stays denied");
+        }
+        let target = |host: &str, port| crate::target::Target::new(false, host, port).unwrap();
+        assert!(config.refuses_port(&target("pkg.test", 8080)).is_none(), "allow_destinations with a port");
+        assert!(config.refuses_port(&target("other.test", 8080)).is_some(), "only for that host");
+        assert!(config.refuses_port(&target("registry.test", 5000)).is_none(), "a --resolve rule's port");
     }
 
     #[test]

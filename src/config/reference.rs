@@ -8,7 +8,8 @@ use super::RunArgs;
 
 /// Keys that exist only in the TOML file, with their meaning and default.
 pub const FILE_ONLY: &[(&str, &str)] = &[
-    ("connect_ports", "extra ports CONNECT may reach; 443 and the ports of intercept entries are always allowed, so pantry is never an open relay [default: none]"),
+    ("allow_ports", "extra ports clients may reach, by CONNECT, absolute-form URL, transparent plain HTTP or the mirror's `?ns=`; 443, 80 in cleartext and the ports of intercept entries, `--resolve` rules and `allow_destinations` entries with a port are always allowed, so pantry is never a relay to any port [default: none]"),
+    ("connect_ports", "the old name of `allow_ports`, still read"),
     ("tunnel_idle_timeout", "a tunnel with no bytes either way for this long is closed [default: 10m]"),
     ("client_header_timeout", "a client must send each request head within this long, on every port; slow (slowloris) and idle keep-alive clients are closed [default: 30s]"),
     ("upstream_connect_timeout", "DNS + TCP connect to an upstream [default: 10s]"),

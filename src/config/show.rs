@@ -25,6 +25,8 @@ impl Config {
         t.insert("listen".into(), text(self.listen));
         t.insert("allow_clients".into(), list(&self.allow_clients));
         t.insert("deny_destinations".into(), list(&self.deny_destinations));
+        t.insert("allow_destinations".into(), list(&self.allow_destinations));
+        t.insert("mirror_allow_clients".into(), list(&self.mirror_allow_clients));
         if let Some(path) = &self.proxy_auth_file {
             t.insert("proxy_auth_file".into(), text(path.display()));
         }
@@ -67,8 +69,8 @@ impl Config {
             LogFormat::Json => "json",
         };
         t.insert("log_format".into(), text(format));
-        let ports = self.connect_ports.iter().map(|p| Value::Integer(i64::from(*p))).collect();
-        t.insert("connect_ports".into(), Value::Array(ports));
+        let ports = self.allow_ports.iter().map(|p| Value::Integer(i64::from(*p))).collect();
+        t.insert("allow_ports".into(), Value::Array(ports));
         t.insert("tunnel_idle_timeout".into(), duration(self.tunnel_idle_timeout));
         t.insert("client_header_timeout".into(), duration(self.client_header_timeout));
         t.insert("upstream_connect_timeout".into(), duration(self.upstream_connect_timeout));

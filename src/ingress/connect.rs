@@ -55,11 +55,8 @@ pub async fn handle(ingress: &Arc<Ingress>, mut request: Request<Incoming>) -> R
 /// Applies policy: allowed port, intercept or tunnel, and checks the upstream is reachable.
 async fn plan(ingress: &Ingress, target: &Target) -> Result<Plan, ProxyError> {
     let config = ingress.config.load();
-    if !config.connect_port_allowed(target.port) {
-        return Err(ProxyError::Denied(format!(
-            "CONNECT to port {} is not allowed (allowed: 443, the ports of intercepted hosts, connect_ports)",
-            target.port
-        )));
+    if let Some(why) = config.refuses_port(target) {
+        return Err(ProxyError::Denied(format!("CONNECT to {target}: {why}")));
     }
     if config.intercepts(&target.host, target.port) {
         if !config.offline {

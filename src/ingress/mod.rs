@@ -44,8 +44,18 @@ impl Ingress {
     /// Answers an absolute-form request (`GET http://host/path`).
     pub async fn forward(&self, request: Request<Incoming>) -> Response<Body> {
         match Target::from_absolute(request.uri()) {
-            Ok(target) => self.proxy.handle(request.map(crate::body::incoming), &target).await,
+            Ok(target) => self.answer(request.map(crate::body::incoming), &target).await,
             Err(reason) => ProxyError::BadRequest(reason).into_response(),
         }
+    }
+
+    /// Answers a request a client addressed to `target` itself (absolute-form, transparent plain
+    /// HTTP, the mirror): through the proxy core, if the port rule allows it.
+    pub async fn answer(&self, request: Request<Body>, target: &Target) -> Response<Body> {
+        if let Some(why) = self.config.load().refuses_port(target) {
+            tracing::info!(%target, %why, "request refused");
+            return ProxyError::Denied(format!("{target}: {why}")).into_response();
+        }
+        self.proxy.handle(request, target).await
     }
 }

@@ -1,5 +1,7 @@
 //! `Proxy-Authorization: Basic` against an htpasswd file of bcrypt hashes (`proxy_auth_file`):
-//! proxy requests without valid credentials get 407 with `Proxy-Authenticate`. A verified header
+//! proxy requests without valid credentials get 407 with `Proxy-Authenticate`; `/metrics` on the
+//! proxy port (also `Authorization: Basic`) a 401, and mirror requests a registry-style 403
+//! unless their client is in `mirror_allow_clients`. Unknown users take as long as known ones. A verified header
 //! is remembered (as a keyed hash, in memory) for a few minutes, so bcrypt runs once per client
 //! credential, not per request. Passwords and hashes are never logged or printed.
 
@@ -21,6 +23,8 @@ const REMEMBER: Duration = Duration::from_secs(300);
 /// The users of an htpasswd file and the credentials verified recently.
 pub struct ProxyAuth {
     users: HashMap<String, String>,
+    /// A hash as costly as the users' own: what unknown users' passwords are checked against.
+    dummy: String,
     hasher: RandomState,
     verified: moka::sync::Cache<u64, ()>,
 }
@@ -52,8 +56,17 @@ impl ProxyAuth {
         if users.is_empty() {
             return Err(format!("proxy_auth_file {}: no users", path.display()));
         }
+        let cost = users
+            .values()
+            .filter_map(|h| h.get(4..6)?.parse::<u32>().ok())
+            .max()
+            .unwrap_or(bcrypt::DEFAULT_COST);
+        // Its password does not matter: a match for an unknown user is still a refusal.
+        let dummy = bcrypt::hash("pantry: no such user", cost)
+            .map_err(|e| format!("proxy_auth_file {}: {e}", path.display()))?;
         Ok(Self {
             users,
+            dummy,
             hasher: RandomState::new(),
             verified: moka::sync::Cache::builder().time_to_live(REMEMBER).max_capacity(10_000).build(),
         })
@@ -61,25 +74,42 @@ impl ProxyAuth {
 
     /// `Ok` when `headers` carry valid proxy credentials; otherwise the 407 to answer.
     pub async fn check(&self, headers: &HeaderMap) -> Result<(), Response<Body>> {
-        let Some(value) = headers.get(header::PROXY_AUTHORIZATION) else { return Err(challenge()) };
+        match self.verify(headers.get(header::PROXY_AUTHORIZATION)).await {
+            true => Ok(()),
+            false => Err(challenge()),
+        }
+    }
+
+    /// Whether `value` (a `Basic` credential) names a user with the right password. An unknown
+    /// user costs a bcrypt run too (against a hash of the same cost), so the answer's time does
+    /// not tell which user names exist.
+    pub async fn verify(&self, value: Option<&HeaderValue>) -> bool {
+        let Some(value) = value else { return false };
         let key = self.hasher.hash_one(value.as_bytes());
         if self.verified.contains_key(&key) {
-            return Ok(());
+            return true;
         }
-        let Some((user, password)) = basic_credentials(value) else { return Err(challenge()) };
-        let Some(hash) = self.users.get(&user).cloned() else {
-            tracing::info!(%user, "proxy authentication failed: unknown user");
-            return Err(challenge());
+        let Some((user, password)) = basic_credentials(value) else { return false };
+        let (known, hash) = match self.users.get(&user) {
+            Some(hash) => (true, hash.clone()),
+            None => (false, self.dummy.clone()),
         };
-        let valid = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+        let matched = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
             .await
             .unwrap_or(false);
-        if valid {
-            self.verified.insert(key, ());
-            Ok(())
-        } else {
-            tracing::info!(%user, "proxy authentication failed: wrong password");
-            Err(challenge())
+        match (known, matched) {
+            (true, true) => {
+                self.verified.insert(key, ());
+                true
+            }
+            (true, false) => {
+                tracing::info!(%user, "proxy authentication failed: wrong password");
+                false
+            }
+            (false, _) => {
+                tracing::info!(%user, "proxy authentication failed: unknown user");
+                false
+            }
         }
     }
 }
@@ -94,6 +124,16 @@ fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_string(), password.to_string()))
+}
+
+/// 401 asking for Basic credentials (a page of pantry's own, not a proxy request).
+pub fn unauthorized(message: &'static str) -> Response<Body> {
+    let mut response = Response::new(body::full(message));
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    let headers = response.headers_mut();
+    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"pantry\""));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    response
 }
 
 /// 407 asking for Basic credentials.

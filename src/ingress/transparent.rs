@@ -179,12 +179,16 @@ async fn opaque(stream: TcpStream, ingress: &Arc<Ingress>, original: SocketAddr)
 /// Plain HTTP: requests in origin form, each sent to the host its Host header names (the
 /// original destination when it has none), through the proxy core like absolute-form requests.
 async fn http(stream: TcpStream, ingress: &Arc<Ingress>, original: SocketAddr) {
-    let proxy = ingress.proxy.clone();
+    let for_requests = Arc::clone(ingress);
     let answer = move |request: Request<Incoming>| {
-        let proxy = proxy.clone();
+        let ingress = Arc::clone(&for_requests);
         async move {
             match target_of(&request, original) {
-                Ok(target) => proxy.handle(request.map(crate::body::incoming), &target).await,
+                // The port the kernel redirected is one the operator chose; others are checked.
+                Ok(target) if target.port == original.port() => {
+                    ingress.proxy.handle(request.map(crate::body::incoming), &target).await
+                }
+                Ok(target) => ingress.answer(request.map(crate::body::incoming), &target).await,
                 Err(reason) => crate::error::ProxyError::BadRequest(reason).into_response(),
             }
         }

@@ -6,7 +6,10 @@
 //! hit through the mirror and the other way round.
 //!
 //! Authentication is relayed: upstream's 401 challenges reach the client unchanged, the client
-//! fetches its token from the registry's realm itself and sends it back through the mirror.
+//! fetches its token from the registry's realm itself and sends it back through the mirror. With
+//! `proxy_auth_file` set, a mirror client also sends pantry's proxy credentials
+//! (`Proxy-Authorization`, e.g. a header in containerd's hosts.toml) unless its address is in
+//! `mirror_allow_clients`; `/healthz` needs none.
 
 pub mod route;
 pub mod tls;
@@ -22,7 +25,7 @@ use tokio::{
 
 use crate::{
     body::{self, Body},
-    error::ProxyError,
+    error::{registry_error, ProxyError},
     ingress::Ingress,
     mitm,
     shutdown::ConnectionPermit,
@@ -31,32 +34,46 @@ use crate::{
 /// Serves one mirror client (TLS first when configured) until it closes or shutdown aborts.
 pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, permit: ConnectionPermit) {
     let config = ingress.config.load_full();
+    let admitted = match (&config.proxy_auth, stream.peer_addr()) {
+        (None, _) => true,
+        (Some(_), Ok(peer)) => config.mirror_admits(peer.ip()),
+        (Some(_), Err(_)) => false,
+    };
+    let client = Client { ingress, admitted };
     if let Some(tls) = config.mirror_tls_config.clone() {
         match tokio_rustls::TlsAcceptor::from(tls).accept(stream).await {
-            Ok(tls) => serve_http(tls, ingress, permit).await,
+            Ok(tls) => serve_http(tls, client, permit).await,
             Err(error) => tracing::info!(%error, "mirror TLS handshake failed"),
         }
     } else if config.mirror_tls {
         // Without SNI (a client that dialled an address) the leaf names the address it reached.
         let fallback = stream.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-        match mitm::accept_any(&ingress.authority, stream, &fallback).await {
-            Ok(tls) => serve_http(tls, ingress, permit).await,
+        match mitm::accept_any(&client.ingress.authority, stream, &fallback).await {
+            Ok(tls) => serve_http(tls, client, permit).await,
             Err(error) => tracing::info!(%error, "mirror TLS handshake failed"),
         }
     } else {
-        serve_http(stream, ingress, permit).await
+        serve_http(stream, client, permit).await
     }
 }
 
-async fn serve_http<IO>(io: IO, ingress: Arc<Ingress>, permit: ConnectionPermit)
+/// One mirror connection's client: whether it is admitted without proxy credentials.
+#[derive(Clone)]
+struct Client {
+    ingress: Arc<Ingress>,
+    admitted: bool,
+}
+
+async fn serve_http<IO>(io: IO, client: Client, permit: ConnectionPermit)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let ingress = &client.ingress;
     let (shutdown, header_timeout) = (ingress.shutdown.clone(), ingress.config.load().client_header_timeout);
     let answer = move |request: Request<Incoming>| {
-        let ingress = Arc::clone(&ingress);
+        let client = client.clone();
         let _permit = permit.clone();
-        async move { handle(&ingress, request).await }
+        async move { handle(&client, request).await }
     };
     if let Err(error) = crate::server::serve_http(io, header_timeout, &shutdown, answer).await {
         tracing::debug!(%error, "mirror connection ended with an error");
@@ -64,9 +81,21 @@ where
 }
 
 /// Answers one mirror request through the proxy core.
-async fn handle(ingress: &Ingress, request: Request<Incoming>) -> Response<Body> {
+async fn handle(client: &Client, request: Request<Incoming>) -> Response<Body> {
+    let ingress = &client.ingress;
     if request.uri().path() == "/healthz" {
         return Response::new(body::full("ok\n"));
+    }
+    let auth = ingress.config.load().proxy_auth.clone();
+    if let (Some(auth), false) = (auth, client.admitted) {
+        if !auth.verify(request.headers().get(header::PROXY_AUTHORIZATION)).await {
+            return registry_error(
+                StatusCode::FORBIDDEN,
+                "DENIED",
+                "this mirror needs pantry's proxy credentials (a Proxy-Authorization header) \
+                 or a client address in mirror_allow_clients",
+            );
+        }
     }
     let upstream = match route::upstream_of(request.uri(), &ingress.config.load().mirror_default) {
         Ok(upstream) => upstream,
@@ -82,7 +111,7 @@ async fn handle(ingress: &Ingress, request: Request<Incoming>) -> Response<Body>
         HeaderValue::from_str(&upstream.target.host_port()).unwrap_or(HeaderValue::from_static("")),
     );
     let request = Request::from_parts(parts, body::incoming(incoming));
-    let mut response = ingress.proxy.handle(request, &upstream.target).await;
+    let mut response = ingress.answer(request, &upstream.target).await;
     // Registries announce their API version; some clients check it on `/v2/`.
     response
         .headers_mut()
@@ -92,9 +121,5 @@ async fn handle(ingress: &Ingress, request: Request<Incoming>) -> Response<Body>
 }
 
 fn not_found(reason: String) -> Response<Body> {
-    let body = format!("{{\"errors\":[{{\"code\":\"NAME_UNKNOWN\",\"message\":{reason:?}}}]}}\n");
-    let mut response = Response::new(body::full(body));
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    registry_error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", &reason)
 }

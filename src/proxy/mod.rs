@@ -61,11 +61,7 @@ pub mod cache_status {
 /// A registry-style 400 for a path no rule can be decided on (distribution's `NAME_INVALID`).
 fn name_invalid(reason: &str) -> Response<Body> {
     tracing::info!(reason, "refused a registry path that names no valid repository");
-    let message = serde_json::json!({ "errors": [{ "code": "NAME_INVALID", "message": reason }] });
-    let mut response = Response::new(crate::body::full(message.to_string()));
-    *response.status_mut() = http::StatusCode::BAD_REQUEST;
-    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    crate::error::registry_error(http::StatusCode::BAD_REQUEST, "NAME_INVALID", reason)
 }
 
 /// The rules a reload (SIGHUP) replaces at once: requests in progress keep the set they started with.

@@ -37,10 +37,24 @@ pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, admin: Arc<Admin>, 
 async fn dispatch(ingress: &Arc<Ingress>, admin: &Admin, request: Request<Incoming>) -> http::Response<Body> {
     let is_proxy_request = request.method() == Method::CONNECT || request.uri().scheme().is_some();
     let auth = ingress.config.load().proxy_auth.clone();
-    if let (true, Some(auth)) = (is_proxy_request, auth) {
-        if let Err(refusal) = auth.check(request.headers()).await {
-            return refusal;
+    match auth {
+        Some(auth) if is_proxy_request => {
+            if let Err(refusal) = auth.check(request.headers()).await {
+                return refusal;
+            }
         }
+        // What pantry has served is for its proxy users only: scrapers authenticate too.
+        Some(auth) if request.uri().path() == "/metrics" => {
+            let headers = request.headers();
+            let given =
+                headers.get(http::header::AUTHORIZATION).or(headers.get(http::header::PROXY_AUTHORIZATION));
+            if !auth.verify(given).await {
+                return crate::ingress::proxy_auth::unauthorized(
+                    "/metrics needs pantry's proxy credentials\n",
+                );
+            }
+        }
+        _ => {}
     }
     if request.method() == Method::CONNECT {
         ingress.connect(request).await

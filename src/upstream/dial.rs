@@ -15,9 +15,7 @@ use std::{
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use ipnet::IpNet;
-
-use super::parent::ParentProxy;
+use super::{parent::ParentProxy, reach::Reach};
 use crate::config::ParentRule;
 use crate::{config::ResolveRule, error::ProxyError};
 
@@ -52,13 +50,14 @@ pub enum DialError {
         /// What the parent said.
         detail: String,
     },
-    /// Every address of the name is in `deny_destinations`.
-    #[error("{target} resolves only to denied addresses (deny_destinations): {addrs}")]
+    /// Every address of the name is refused (see [`Reach`]).
+    #[error(
+        "{target} is not a destination pantry connects to (loopback, link-local, pantry's own \
+         addresses and deny_destinations are refused; allow_destinations opens one)"
+    )]
     Denied {
-        /// host:port.
+        /// host:port, as the client named it.
         target: String,
-        /// The denied addresses.
-        addrs: String,
     },
     /// Another socket error.
     #[error("connection to {target} failed: {source}")]
@@ -99,7 +98,7 @@ impl From<DialError> for ProxyError {
 #[derive(Clone, Debug)]
 pub struct Dialer {
     overrides: Arc<HashMap<(String, u16), IpAddr>>,
-    denied: Arc<[IpNet]>,
+    reach: Reach,
     timeout: Duration,
     parents: Arc<Parents>,
 }
@@ -124,13 +123,18 @@ impl Dialer {
     /// A dialer with `--resolve` overrides and a connect timeout, connecting directly.
     pub fn new(rules: &[ResolveRule], timeout: Duration) -> Self {
         let overrides = rules.iter().map(|r| ((r.host.clone(), r.port), r.addr)).collect();
-        Self { overrides: Arc::new(overrides), denied: Arc::new([]), timeout, parents: Arc::default() }
+        Self { overrides: Arc::new(overrides), reach: Reach::default(), timeout, parents: Arc::default() }
     }
 
-    /// The same dialer, refusing addresses in `denied` (names mapped by `--resolve` stay allowed).
-    pub fn deny(mut self, denied: &[IpNet]) -> Self {
-        self.denied = denied.into();
+    /// The same dialer, connecting only where `reach` allows (names mapped by `--resolve` always).
+    pub fn reach(mut self, reach: Reach) -> Self {
+        self.reach = reach;
         self
+    }
+
+    /// The destination rules this dialer applies.
+    pub fn rules(&self) -> &Reach {
+        &self.reach
     }
 
     /// The same dialer, reaching upstreams through a CONNECT to the parent the first matching
@@ -140,14 +144,33 @@ impl Dialer {
         self
     }
 
-    /// The addresses `host:port` stands for (an override, an IP literal, or DNS).
+    /// The addresses `host:port` stands for (an override, an IP literal, or DNS), without those
+    /// pantry may not connect to; an error when none is left.
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, DialError> {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let bare = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        if self.overrides.contains_key(&(bare.clone(), port)) || self.reach.opens_name(&bare, port) {
+            return self.lookup(&bare, port).await;
+        }
+        let addrs = self.lookup(&bare, port).await?;
+        let (refused, allowed): (Vec<_>, Vec<_>) =
+            addrs.into_iter().partition(|a| self.reach.refusal(*a).is_some());
+        if allowed.is_empty() {
+            let why: Vec<String> =
+                refused.iter().map(|a| format!("{a} ({})", self.reach.refusal(*a).unwrap_or("?"))).collect();
+            tracing::info!(target = %format!("{host}:{port}"), addresses = %why.join(", "), "destination refused");
+            return Err(DialError::Denied { target: format!("{host}:{port}") });
+        }
+        Ok(allowed)
+    }
+
+    /// The addresses `host` (bare, lower case) stands for: an override, an IP literal, or DNS.
+    async fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, DialError> {
+        let host = host.to_string();
         if let Some(addr) = self.overrides.get(&(host.clone(), port)) {
             return Ok(vec![SocketAddr::new(*addr, port)]);
         }
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return self.allowed(&host, port, vec![SocketAddr::new(ip, port)]);
+            return Ok(vec![SocketAddr::new(ip, port)]);
         }
         if host == "invalid" || host.ends_with(".invalid") {
             // RFC 6761 §6.4: `.invalid` never resolves, so no resolver is asked.
@@ -162,18 +185,7 @@ impl Dialer {
             let source = io::Error::new(io::ErrorKind::NotFound, "no addresses");
             return Err(DialError::Dns { host, source });
         }
-        self.allowed(&host, port, addrs)
-    }
-
-    /// `addrs` without the denied ones; an error if none is left.
-    fn allowed(&self, host: &str, port: u16, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, DialError> {
-        let denied = |a: &SocketAddr| self.denied.iter().any(|net| net.contains(&a.ip().to_canonical()));
-        let (refused, allowed): (Vec<_>, Vec<_>) = addrs.into_iter().partition(denied);
-        if allowed.is_empty() {
-            let addrs = refused.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>().join(", ");
-            return Err(DialError::Denied { target: format!("{host}:{port}"), addrs });
-        }
-        Ok(allowed)
+        Ok(addrs)
     }
 
     /// Opens a connection to `host:port`: directly, trying each address until one answers, or as a
@@ -183,8 +195,15 @@ impl Dialer {
             return self.connect_direct(host, port).await;
         };
         let bare = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        // The parent resolves names; an address literal is checked here.
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            if !self.overrides.contains_key(&(bare.clone(), port)) {
+                self.resolve(&ip.to_string(), port).await?;
+            }
+        }
         let via_host = self.overrides.get(&(bare.clone(), port)).map_or(bare, |addr| addr.to_string());
-        let mut stream = self.connect_direct(&parent.host, parent.port).await?;
+        // The parent is the operator's own choice: its address is not checked against the rules.
+        let mut stream = self.connect_addresses(&parent.host, parent.port, false).await?;
         let asked = parent.open_tunnel(&mut stream, &via_host, port);
         match tokio::time::timeout(self.timeout, asked).await {
             Ok(Ok(())) => Ok(stream),
@@ -194,10 +213,20 @@ impl Dialer {
     }
 
     async fn connect_direct(&self, host: &str, port: u16) -> Result<TcpStream, DialError> {
+        self.connect_addresses(host, port, true).await
+    }
+
+    async fn connect_addresses(&self, host: &str, port: u16, checked: bool) -> Result<TcpStream, DialError> {
         let target = format!("{host}:{port}");
         let attempt = async {
             let mut last = None;
-            for addr in self.resolve(host, port).await? {
+            let addrs = if checked {
+                self.resolve(host, port).await?
+            } else {
+                self.lookup(&host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase(), port)
+                    .await?
+            };
+            for addr in addrs {
                 match TcpStream::connect(addr).await {
                     Ok(stream) => {
                         let _ = stream.set_nodelay(true);

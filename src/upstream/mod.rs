@@ -6,7 +6,9 @@ pub mod client;
 pub mod dial;
 pub mod mirrors;
 pub mod parent;
+pub mod reach;
 pub mod redirect;
 
 pub use client::Upstream;
 pub use dial::Dialer;
+pub use reach::Reach;

@@ -54,6 +54,17 @@ impl TestPantry {
     }
 }
 
+/// Lets pantry reach loopback (denied by default) at `ports`, by address: what tests that dial
+/// their fake upstreams as `127.0.0.1:PORT` or `[::1]:PORT` need. Opens those ports too.
+pub fn reach_loopback(config: &mut Config, ports: &[u16]) {
+    for port in ports {
+        for host in ["127.0.0.1", "[::1]"] {
+            let entry = pantry::config::Destination::parse(&format!("{host}:{port}")).unwrap();
+            config.allow_destinations.push(entry);
+        }
+    }
+}
+
 /// Starts pantry on 127.0.0.1:0 with temp cache/certs dirs; `adjust` edits the config first.
 pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
     let dir = tempfile::tempdir().unwrap();

@@ -10,8 +10,9 @@
 client_curl() { run_row curl; curl_egress_cache; }
 
 # egress-cache: a package download over plain HTTP through pantry (RFC 9111 caching), twice; the
-# origin (python's http.server on 127.0.0.1:$PORT_PKG, a file last modified 30 days ago, so
-# heuristically fresh for 3 days) must see one download, and the second answer come from the store.
+# origin (python's http.server on 127.0.0.1:$PORT_PKG, named pkg.test through pantry's --resolve:
+# pantry never dials loopback by address; a file last modified 30 days ago, so heuristically fresh
+# for 3 days) must see one download, and the second answer come from the store.
 curl_egress_cache() {
   local dir=$WORK/clients/curl/egress url code status n
   mkdir -p "$dir/site"
@@ -22,7 +23,7 @@ curl_egress_cache() {
     fail curl egress-cache "the package origin did not start: $(tail_msg "$WORK/logs/pkg-origin.log" 2)"
     return
   fi
-  url=http://127.0.0.1:$PORT_PKG/tool-1.0.tar.gz
+  url=http://$PKG_HOST:$PORT_PKG/tool-1.0.tar.gz
   for n in 1 2; do
     code=$(curl -sS --proxy "http://$PANTRY_ADDR" -D "$dir/head$n" -o "$dir/get$n" -w '%{http_code}' "$url" 2>>"$dir/curl.log")
     status=$(grep -i '^cache-status:' "$dir/head$n" | cut -d: -f2- | tr -d '\r' | xargs)

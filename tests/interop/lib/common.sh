@@ -6,6 +6,7 @@
 # ---- ports and names (only loopback is ever used) -------------------------------------------
 REG_HOST=registry.test
 CDN_HOST=cdn.test
+PKG_HOST=pkg.test          # the plain HTTP package origin, as pantry resolves it (--resolve)
 PORT_ANON=${PORT_ANON:-5000}          # nginx: registry front that redirects blob GETs to the CDN
 PORT_BASIC=${PORT_BASIC:-5001}        # distribution with htpasswd
 PORT_TOKEN=${PORT_TOKEN:-5002}        # distribution with token auth

@@ -58,6 +58,7 @@ start_pantry() {
     args+=(--intercept "$REG_HOST:$p" --resolve "$REG_HOST:$p:127.0.0.1")
   done
   args+=(--intercept "$CDN_HOST:$PORT_CDN" --resolve "$CDN_HOST:$PORT_CDN:127.0.0.1")
+  args+=(--resolve "$PKG_HOST:$PORT_PKG:127.0.0.1") # curl's egress-cache origin (plain HTTP)
   port_free "$PORT_MIRROR" || { PANTRY_ERROR="port $PORT_MIRROR (mirror) is already in use"; return 1; }
   args+=(--mirror-listen "127.0.0.1:$PORT_MIRROR" --mirror-default "$REG_HOST:$PORT_ANON")
   echo "$PANTRY_BIN ${args[*]}" >"$WORK/logs/pantry.cmdline"
