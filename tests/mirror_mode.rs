@@ -100,6 +100,7 @@ async fn the_mirror_speaks_tls_with_a_leaf_from_pantrys_ca() {
         registry.configure(c);
         c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
         c.mirror_tls = true;
+        c.mirror_names = vec!["pantry.local".into()];
         c.mirror_default = registry.host();
     })
     .await;

@@ -75,6 +75,9 @@ pub struct RunArgs {
     /// Serve the mirror over TLS with a certificate from pantry's CA (plain HTTP otherwise).
     #[arg(long, env = "PANTRY_MIRROR_TLS")]
     pub mirror_tls: bool,
+    /// Names --mirror-tls mints certificates for; other SNI gets a TLS alert (repeatable) [default: localhost and the mirror's listen address].
+    #[arg(long, env = "PANTRY_MIRROR_NAMES", value_name = "NAME", value_delimiter = ',')]
+    pub mirror_names: Vec<String>,
     /// Certificate chain (PEM) the mirror presents instead of a leaf from pantry's CA (implies TLS).
     #[arg(long, env = "PANTRY_MIRROR_CERT", value_name = "FILE", requires = "mirror_key")]
     pub mirror_cert: Option<PathBuf>,

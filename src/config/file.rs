@@ -19,6 +19,7 @@ pub(super) struct FileConfig {
     pub(super) mirror_allow_clients: Option<Vec<String>>,
     pub(super) mirror_listen: Option<String>,
     pub(super) mirror_tls: Option<bool>,
+    pub(super) mirror_names: Option<Vec<String>>,
     pub(super) mirror_cert: Option<PathBuf>,
     pub(super) mirror_key: Option<PathBuf>,
     pub(super) mirror_default: Option<String>,

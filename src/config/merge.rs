@@ -117,6 +117,21 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
         }
     }
     config.mirror_tls = args.mirror_tls || file.mirror_tls.unwrap_or(false);
+    config.mirror_names = match non_empty(args.mirror_names.clone()).or(file.mirror_names) {
+        Some(names) => names
+            .iter()
+            .map(|n| n.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
+            .collect(),
+        None => {
+            let listen = config.mirror_listen.map(|a| a.ip()).filter(|ip| !ip.is_unspecified());
+            std::iter::once("localhost".to_string()).chain(listen.map(|ip| ip.to_string())).collect()
+        }
+    };
+    for name in &config.mirror_names {
+        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '/' || c == '*') {
+            problems.push(format!("mirror_names: {name:?} is not a host name or address"));
+        }
+    }
     let cert = args.mirror_cert.clone().or(file.mirror_cert);
     let key = args.mirror_key.clone().or(file.mirror_key);
     match (cert, key) {

@@ -93,6 +93,8 @@ pub struct Config {
     pub mirror_listen: Option<SocketAddr>,
     /// Whether the mirror speaks TLS (leaf from pantry's CA) rather than plain HTTP.
     pub mirror_tls: bool,
+    /// The names (lower case; addresses without brackets) `mirror_tls` mints leaves for.
+    pub mirror_names: Vec<String>,
     /// Registry (`host[:port]`) of mirror requests without `?ns=`.
     pub mirror_default: String,
     /// The supplied certificate and key files of the mirror, if any.
@@ -183,6 +185,7 @@ impl Default for Config {
             allow_destinations: Vec::new(),
             mirror_listen: None,
             mirror_tls: false,
+            mirror_names: vec!["localhost".to_string()],
             mirror_cert: None,
             mirror_tls_config: None,
             mirror_default: crate::registry::reference::DOCKER_HUB.to_string(),

@@ -11,7 +11,7 @@ pub const FILE_ONLY: &[(&str, &str)] = &[
     ("allow_ports", "extra ports clients may reach, by CONNECT, absolute-form URL, transparent plain HTTP or the mirror's `?ns=`; 443, 80 in cleartext and the ports of intercept entries, `--resolve` rules and `allow_destinations` entries with a port are always allowed, so pantry is never a relay to any port [default: none]"),
     ("connect_ports", "the old name of `allow_ports`, still read"),
     ("tunnel_idle_timeout", "a tunnel with no bytes either way for this long is closed [default: 10m]"),
-    ("client_header_timeout", "a client must send each request head within this long, on every port; slow (slowloris) and idle keep-alive clients are closed [default: 30s]"),
+    ("client_header_timeout", "a client must finish its TLS handshake and send each request head within this long, on every port, and a connection with no request in flight for this long is closed (h2 and before the first request too); slow (slowloris), silent and idle keep-alive clients so give their slot back [default: 30s]"),
     ("upstream_connect_timeout", "DNS + TCP connect to an upstream [default: 10s]"),
     ("upstream_response_timeout", "an upstream's response headers; a stalled upstream then counts as down [default: 30s]"),
     ("upstream_body_timeout", "longest silence within an upstream body before the transfer is aborted (the clients see a broken transfer, nothing is stored) [default: 60s]"),

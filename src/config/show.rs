@@ -40,6 +40,7 @@ impl Config {
             t.insert("mirror_listen".into(), text(mirror));
         }
         t.insert("mirror_tls".into(), Value::Boolean(self.mirror_tls));
+        t.insert("mirror_names".into(), list(&self.mirror_names));
         t.insert("mirror_default".into(), text(&self.mirror_default));
         if let Some((cert, key)) = &self.mirror_cert {
             t.insert("mirror_cert".into(), text(cert.display()));

@@ -15,9 +15,13 @@ pub async fn serve<IO>(ingress: &Arc<Ingress>, io: IO, target: Target)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let tls = match mitm::accept(&ingress.authority, io, &target.host).await {
-        Ok(tls) => tls,
-        Err(error) => return tracing::info!(%target, %error, "TLS interception failed"),
+    // The client must finish its handshake within the header timeout, like a request head.
+    let header_timeout = ingress.config.load().client_header_timeout;
+    let accepting = mitm::accept(&ingress.authority, io, &target.host);
+    let tls = match tokio::time::timeout(header_timeout, accepting).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => return tracing::info!(%target, %error, "TLS interception failed"),
+        Err(_) => return tracing::info!(%target, ?header_timeout, "TLS interception: no handshake in time"),
     };
     let proxy = ingress.proxy.clone();
     let target = Arc::new(target);
@@ -25,7 +29,6 @@ where
         let (proxy, target) = (proxy.clone(), Arc::clone(&target));
         async move { proxy.handle(request.map(crate::body::incoming), &target).await }
     };
-    let header_timeout = ingress.config.load().client_header_timeout;
     if let Err(error) = serve_http(tls, header_timeout, &ingress.shutdown, answer).await {
         tracing::debug!(%error, "intercepted connection ended with an error");
     }

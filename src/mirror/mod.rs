@@ -28,6 +28,7 @@ use crate::{
     error::{registry_error, ProxyError},
     ingress::Ingress,
     mitm,
+    registry::route::Route,
     shutdown::ConnectionPermit,
 };
 
@@ -40,17 +41,23 @@ pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, permit: ConnectionP
         (Some(_), Err(_)) => false,
     };
     let client = Client { ingress, admitted };
+    // A TLS handshake must end within the header timeout, like a request head.
+    let limit = config.client_header_timeout;
     if let Some(tls) = config.mirror_tls_config.clone() {
-        match tokio_rustls::TlsAcceptor::from(tls).accept(stream).await {
-            Ok(tls) => serve_http(tls, client, permit).await,
-            Err(error) => tracing::info!(%error, "mirror TLS handshake failed"),
+        match tokio::time::timeout(limit, tokio_rustls::TlsAcceptor::from(tls).accept(stream)).await {
+            Ok(Ok(tls)) => serve_http(tls, client, permit).await,
+            Ok(Err(error)) => tracing::info!(%error, "mirror TLS handshake failed"),
+            Err(_) => tracing::info!(?limit, "mirror TLS handshake: none in time"),
         }
     } else if config.mirror_tls {
         // Without SNI (a client that dialled an address) the leaf names the address it reached.
         let fallback = stream.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-        match mitm::accept_any(&client.ingress.authority, stream, &fallback).await {
-            Ok(tls) => serve_http(tls, client, permit).await,
-            Err(error) => tracing::info!(%error, "mirror TLS handshake failed"),
+        let accepting =
+            mitm::accept_named(&client.ingress.authority, stream, &fallback, &config.mirror_names);
+        match tokio::time::timeout(limit, accepting).await {
+            Ok(Ok(tls)) => serve_http(tls, client, permit).await,
+            Ok(Err(error)) => tracing::info!(%error, "mirror TLS handshake failed"),
+            Err(_) => tracing::info!(?limit, "mirror TLS handshake: none in time"),
         }
     } else {
         serve_http(stream, client, permit).await
@@ -101,7 +108,16 @@ async fn handle(client: &Client, request: Request<Incoming>) -> Response<Body> {
         Ok(upstream) => upstream,
         Err(reason) => return not_found(reason),
     };
+    // Only the registry API: no other path of the named host is served under the mirror's name.
+    let path = upstream.path_and_query.split('?').next().unwrap_or_default();
+    match crate::registry::route::classify_escaped(request.method(), path, None) {
+        Ok(Route::Other) => return not_found(format!("{path} is not a registry API route")),
+        Ok(_) => {}
+        Err(reason) => return registry_error(StatusCode::BAD_REQUEST, "NAME_INVALID", &reason),
+    }
     let (mut parts, incoming) = request.into_parts();
+    // The mirror's cookies are no registry's business.
+    parts.headers.remove(header::COOKIE);
     parts.uri = match upstream.path_and_query.parse() {
         Ok(uri) => uri,
         Err(error) => return ProxyError::BadRequest(format!("mirror path: {error}")).into_response(),

@@ -23,6 +23,9 @@ pub enum MitmError {
         /// Host of the CONNECT request.
         host: String,
     },
+    /// The client asked one of pantry's own endpoints for a name it does not serve.
+    #[error("SNI {0:?} is not one of mirror_names")]
+    UnknownName(String),
     /// No certificate could be minted.
     #[error(transparent)]
     Ca(#[from] Arc<CaError>),
@@ -46,15 +49,41 @@ where
     finish(authority, start, bare_host).await
 }
 
-/// Completes the TLS handshake as whatever name the client's SNI asks for, or `fallback` (an
-/// address) without SNI: pantry's own endpoints (the registry mirror), not interception.
-pub async fn accept_any<IO>(authority: &Authority, io: IO, fallback: &str) -> Result<TlsStream<IO>, MitmError>
+/// Completes the TLS handshake for pantry's own endpoints (the registry mirror), not interception:
+/// as the client's SNI when `names` holds it, as `fallback` (the address the client reached)
+/// without SNI; any other SNI is refused with a TLS alert, so no leaf for a foreign name is minted.
+pub async fn accept_named<IO>(
+    authority: &Authority,
+    io: IO,
+    fallback: &str,
+    names: &[String],
+) -> Result<TlsStream<IO>, MitmError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let start = LazyConfigAcceptor::new(Acceptor::default(), io).await?;
     let name = start.client_hello().server_name().unwrap_or(fallback).to_ascii_lowercase();
+    if name != fallback && !names.contains(&name) {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let refuse = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(NoCertificate));
+        // With no certificate to present, rustls answers the ClientHello with an alert.
+        let _ = start.into_stream(Arc::new(refuse)).await;
+        return Err(MitmError::UnknownName(name));
+    }
     finish(authority, start, &name).await
+}
+
+/// A resolver with no certificate for any name.
+#[derive(Debug)]
+struct NoCertificate;
+
+impl rustls::server::ResolvesServerCert for NoCertificate {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        None
+    }
 }
 
 async fn finish<IO>(

@@ -5,5 +5,5 @@
 pub mod acceptor;
 pub mod authority;
 
-pub use acceptor::{accept, accept_any, MitmError};
+pub use acceptor::{accept, accept_named, MitmError};
 pub use authority::{Authority, CaError};

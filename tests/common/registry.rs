@@ -38,6 +38,8 @@ pub struct RegistryState {
     token_repos: Mutex<HashSet<String>>,
     realm: Mutex<String>,
     counts: Mutex<HashMap<String, usize>>,
+    /// Cookie headers the registry received.
+    pub cookies: Mutex<Vec<String>>,
     /// Authorization headers the CDN received (None = absent).
     pub cdn_authorizations: Mutex<Vec<Option<String>>>,
     /// Serve other bytes than the digest says.
@@ -185,6 +187,9 @@ fn registry(request: Request<Incoming>, state: &Arc<RegistryState>) -> Response<
     if state.down.load(Ordering::SeqCst) {
         state.bump(format!("{} down", request.method()));
         return status(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    if let Some(cookie) = request.headers().get(header::COOKIE) {
+        state.cookies.lock().unwrap().push(String::from_utf8_lossy(cookie.as_bytes()).into_owned());
     }
     let path = request.uri().path().to_string();
     if path == "/token" {
