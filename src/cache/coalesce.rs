@@ -182,17 +182,15 @@ impl Lead {
         size: Option<u64>,
         meta: BlobMeta,
     ) -> Result<(Arc<Flight>, watch::Receiver<FlightState>), (io::Error, Body)> {
-        let path = store.spool_path();
         if let Err(error) = store.room_for(size) {
             return Err((error, body));
         }
-        let files = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .and_then(|writer| Ok((writer, std::fs::File::open(&path)?)));
-        let (writer, reader) = match files {
-            Ok(files) => files,
+        let (writer, path) = match store.new_spool() {
+            Ok(spool) => spool,
+            Err(error) => return Err((error, body)),
+        };
+        let reader = match std::fs::File::open(&path) {
+            Ok(reader) => reader,
             Err(error) => {
                 let _ = std::fs::remove_file(&path);
                 return Err((error, body));

@@ -135,7 +135,20 @@ impl Store {
             let path = path.to_path_buf();
             move |source| StoreError::Io { path, source }
         };
-        tokio::fs::create_dir_all(&tmp).await.map_err(io(&tmp))?;
+        // Private whatever the umask: the store holds content some clients may not see.
+        let mut private = std::fs::DirBuilder::new();
+        std::os::unix::fs::DirBuilderExt::mode(private.recursive(true), 0o700);
+        private.create(&tmp).map_err(io(&tmp))?;
+        if let Ok(meta) = std::fs::metadata(root) {
+            let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    dir = %root.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "the cache directory is open to other users of this machine: `chmod 700` it"
+                );
+            }
+        }
         let scan_root = root.to_path_buf();
         let (files, migrated) = tokio::task::spawn_blocking(move || {
             remove_stale_temp(&scan_root);
@@ -275,10 +288,15 @@ impl Store {
         Ok(())
     }
 
-    /// A new, empty spool file path under `tmp/` (unique within this process).
-    pub fn spool_path(&self) -> PathBuf {
+    /// A new, empty spool file under `tmp/`, open for writing: a random name, created exclusively
+    /// (`O_EXCL`: a file or symlink planted there is never opened or followed) and readable by
+    /// its owner only, whatever the umask. Blocking (one `open`).
+    pub fn new_spool(&self) -> std::io::Result<(std::fs::File, PathBuf)> {
         let n = self.next_spool.fetch_add(1, Ordering::Relaxed);
-        self.root.join("tmp").join(format!("spool-{}-{n}", std::process::id()))
+        let prefix = format!("spool-{}-{n}-", std::process::id());
+        let spool =
+            tempfile::Builder::new().prefix(&prefix).rand_bytes(8).tempfile_in(self.root.join("tmp"))?;
+        spool.keep().map_err(|e| e.error)
     }
 
     /// Moves a verified spool file into the store as `digest` and records its metadata.
@@ -317,9 +335,10 @@ impl Store {
 
     /// Stores small content already in memory and verified against `digest` (manifests).
     pub async fn put(&self, digest: &Digest, bytes: &[u8], meta: &BlobMeta) -> Result<(), StoreError> {
-        let spool = self.spool_path();
+        let (file, spool) =
+            self.new_spool().map_err(|source| StoreError::Io { path: self.root.join("tmp"), source })?;
         let written = async {
-            let mut file = tokio::fs::File::create(&spool).await?;
+            let mut file = tokio::fs::File::from_std(file);
             tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
             file.sync_data().await
         }
@@ -434,7 +453,7 @@ mod tests {
         let bytes = b"layer bytes".to_vec();
         let digest = Digest::of(Algorithm::Sha256, &bytes);
         assert!(store.blob(&digest).await.is_none());
-        let spool = store.spool_path();
+        let (_, spool) = store.new_spool().unwrap();
         tokio::fs::write(&spool, &bytes).await.unwrap();
         let meta = BlobMeta { media_type: Some("application/octet-stream".into()), ..BlobMeta::default() };
         store.commit(&digest, &spool, bytes.len() as u64, &meta).await.unwrap();
@@ -452,11 +471,11 @@ mod tests {
         // A spool of a process that is gone, and one of a live process (this one) sharing the directory.
         let leftover = dir.path().join("tmp/spool-999999999-0");
         tokio::fs::write(&leftover, b"partial").await.unwrap();
-        let live = store.spool_path();
+        let (_, live) = store.new_spool().unwrap();
         tokio::fs::write(&live, b"being written").await.unwrap();
         let bytes = b"0123456789".to_vec();
         let digest = Digest::of(Algorithm::Sha256, &bytes);
-        let spool = store.spool_path();
+        let (_, spool) = store.new_spool().unwrap();
         tokio::fs::write(&spool, &bytes).await.unwrap();
         store.commit(&digest, &spool, 10, &BlobMeta::default()).await.unwrap();
         let blob = store.blob(&digest).await.unwrap();
@@ -465,5 +484,37 @@ mod tests {
         let _ = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
         assert!(!leftover.exists());
         assert!(live.exists(), "a running process's spool is left alone");
+    }
+
+    #[tokio::test]
+    async fn a_new_store_is_private_to_its_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("new/cache");
+        Store::open(&root, u64::MAX, Clock::System).await.unwrap();
+        for created in [root.clone(), root.join("tmp")] {
+            let mode =
+                std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&created).unwrap().permissions());
+            assert_eq!(mode & 0o777, 0o700, "{}", created.display());
+        }
+    }
+
+    #[tokio::test]
+    async fn spools_are_private_and_never_follow_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep me").unwrap();
+        // Plant links at every name the old, predictable scheme would have used next.
+        for n in 0..64 {
+            let planted = dir.path().join(format!("tmp/spool-{}-{n}", std::process::id()));
+            std::os::unix::fs::symlink(&victim, planted).unwrap();
+        }
+        // Created 0600: a umask can only narrow that.
+        let (mut file, path) = store.new_spool().unwrap();
+        std::io::Write::write_all(&mut file, b"spooled").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me", "the link's target is untouched");
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_file(), "a file of its own, not a link");
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
     }
 }

@@ -3,10 +3,7 @@
 //! pantry adds its own counts to what the file held at its start and rewrites the file (atomically)
 //! every few seconds and when it stops.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::atomic::{AtomicU64, Ordering},
-};
+use std::{path::Path, sync::atomic::Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -50,13 +47,18 @@ impl Tally {
         (all > 0).then(|| self.hits as f64 / all as f64)
     }
 
-    /// Writes the tally under `root` (a temp file renamed over the old one: never half written).
+    /// Writes the tally under `root`: a temp file of a random name (created exclusively, 0600)
+    /// renamed over the old one, so it is never half written and never written through a link.
     pub async fn save(&self, root: &Path) -> std::io::Result<()> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let temp: PathBuf = root.join("tmp").join(format!("stats-{}-{n}", std::process::id()));
-        tokio::fs::write(&temp, serde_json::to_vec_pretty(self).unwrap_or_default()).await?;
-        tokio::fs::rename(&temp, root.join(FILE)).await
+        let bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        let root = root.to_path_buf();
+        let write = move || {
+            let prefix = format!("stats-{}-", std::process::id());
+            let mut temp = tempfile::Builder::new().prefix(&prefix).tempfile_in(root.join("tmp"))?;
+            std::io::Write::write_all(&mut temp, &bytes)?;
+            temp.persist(root.join(FILE)).map(drop).map_err(|e| e.error)
+        };
+        tokio::task::spawn_blocking(write).await.map_err(std::io::Error::other)?
     }
 }
 

@@ -115,7 +115,10 @@ impl Authority {
         let cert_path = dir.join("ca.pem");
         let key_path = dir.join("ca.key");
         let (pem, key) = match (cert_path.exists(), key_path.exists()) {
-            (true, true) => load(&cert_path, &key_path)?,
+            (true, true) => {
+                warn_if_readable(&key_path);
+                load(&cert_path, &key_path)?
+            }
             (false, false) => create(dir, &cert_path, &key_path)?,
             (true, false) => return Err(CaError::Incomplete { present: cert_path, missing: key_path }),
             (false, true) => return Err(CaError::Incomplete { present: key_path, missing: cert_path }),
@@ -227,6 +230,21 @@ fn create(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(String, KeyP
     write_private(key_path, key.serialize_pem().as_bytes()).map_err(|e| write_error(key_path, e))?;
     std::fs::write(cert_path, cert.pem()).map_err(|e| write_error(cert_path, e))?;
     Ok((cert.pem(), key))
+}
+
+/// Warns when the CA key is readable by others than its owner: anyone who can read it can mint
+/// certificates every client of this pantry trusts. (Not a refusal: secret volumes are often
+/// mounted 0644 behind a directory nobody else can enter.)
+fn warn_if_readable(key_path: &Path) {
+    let Ok(meta) = std::fs::metadata(key_path) else { return };
+    let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            key = %key_path.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "the CA key is readable by other users: `chmod 600` it (whoever reads it can impersonate any host to pantry's clients)"
+        );
+    }
 }
 
 /// Writes a file readable by its owner only, created with that mode (never briefly wider).

@@ -196,12 +196,11 @@ impl Tee {
         mut upstream: Body,
         client: tokio::sync::mpsc::Sender<Result<Frame<Bytes>, BoxError>>,
     ) {
-        let spool = self.proxy.store.spool_path();
-        let mut file = match tokio::fs::File::create(&spool).await {
-            Ok(file) => Some(file),
+        let (mut file, spool) = match self.proxy.store.new_spool() {
+            Ok((file, spool)) => (Some(tokio::fs::File::from_std(file)), Some(spool)),
             Err(error) => {
                 tracing::warn!(%error, "cannot spool a cacheable response; passing it through");
-                None
+                (None, None)
             }
         };
         let (mut hasher, mut size, mut held) = (Hasher::default(), 0u64, None::<Bytes>);
@@ -229,8 +228,8 @@ impl Tee {
         };
         match outcome {
             Ok(()) => {
-                if let Some(spooling) = file.take() {
-                    self.commit(spooling, &spool, hasher.finish(), size).await;
+                if let (Some(spooling), Some(spool)) = (file.take(), &spool) {
+                    self.commit(spooling, spool, hasher.finish(), size).await;
                 }
                 if let Some(last) = held {
                     let _ = client.send(Ok(Frame::data(last))).await;
@@ -244,7 +243,9 @@ impl Tee {
                 let _ = client.send(Err(error)).await;
             }
         }
-        let _ = tokio::fs::remove_file(&spool).await; // gone already if committed
+        if let Some(spool) = spool {
+            let _ = tokio::fs::remove_file(&spool).await; // gone already if committed
+        }
     }
 
     async fn commit(&self, file: tokio::fs::File, spool: &std::path::Path, digest: Digest, size: u64) {
