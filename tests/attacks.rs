@@ -86,16 +86,37 @@ async fn a_private_digest_named_through_another_host_is_not_served() {
 
 #[tokio::test]
 async fn a_private_digest_named_in_another_repository_needs_that_repository_s_yes() {
-    let (registry, pantry, digest, _, _, _) = alice_pulled().await;
+    let (registry, pantry, digest, layer, _, _) = alice_pulled().await;
     registry.state.make_private("other/app");
     let path = format!("/v2/other/app/blobs/{digest}");
     for headers in [vec![], vec![("authorization", "Bearer stolen")]] {
         let (refused, body) = request(&pantry, &registry.host(), Method::GET, &path, &headers).await;
         assert_eq!(refused.status(), 401, "{headers:?}");
-        assert!(body.unwrap().is_empty());
+        assert!(!body.unwrap().windows(64).any(|w| w == &layer[..64]), "alice's bytes were served");
     }
     let heads = registry.state.count("HEAD blob");
     assert!(heads >= 2, "the registry the bytes came from was asked each time ({heads})");
+}
+
+#[tokio::test]
+async fn a_refused_client_cannot_tell_whether_a_private_digest_is_cached() {
+    let (registry, pantry, cached, _, _, _) = alice_pulled().await;
+    let absent = registry.state.add_blob(vec![5u8; 30_000], "application/octet-stream");
+    let answer = |digest: String, method: Method| {
+        let (pantry, host) = (&pantry, registry.host());
+        async move {
+            let path = format!("/v2/private/app/blobs/{digest}");
+            let (response, body) = request(pantry, &host, method, &path, &[]).await;
+            let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+            (response.status(), header("cache-status"), header("www-authenticate"), body.unwrap())
+        }
+    };
+    for method in [Method::GET, Method::HEAD] {
+        let seen = answer(cached.clone(), method.clone()).await;
+        let unseen = answer(absent.clone(), method.clone()).await;
+        assert_eq!(seen.0, 401, "{method}");
+        assert_eq!(seen, unseen, "{method}: cached and not cached look the same to a refused client");
+    }
 }
 
 /// One port that speaks TLS (relayed to the real registry) and, to cleartext, a forger's HTTP:

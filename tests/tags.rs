@@ -293,3 +293,29 @@ async fn token_endpoints_challenges_and_pushes_pass_through_uncached() {
     assert_eq!(upload.status(), 202);
     assert_eq!(s.registry.state.count("POST upload"), 1);
 }
+
+#[tokio::test]
+async fn a_head_for_a_tag_pantry_has_not_seen_is_answered_without_a_body_over_h2() {
+    let s = setup("app", "v1").await;
+    let host = s.registry.host();
+    for alpn in [&b"h2"[..], b"http/1.1"] {
+        let stream = common::intercepted(&s.pantry, &host, &[alpn]).await;
+        let mut sender =
+            if alpn == b"h2" { common::Sender::h2(stream).await } else { common::Sender::h1(stream).await };
+        for path in ["/v2/app/manifests/v1", "/v2/app/manifests/v1", "/v2/app/manifests/missing"] {
+            let request = http::Request::head(format!("https://{host}{path}"))
+                .header("host", &host)
+                .header("accept", MANIFEST_TYPE)
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap();
+            let response = sender.send(request).await;
+            let status = response.status();
+            let body = http_body_util::BodyExt::collect(response.into_body()).await;
+            assert!(
+                body.is_ok_and(|b| b.to_bytes().is_empty()),
+                "{alpn:?} HEAD {path}: the stream broke or had a body"
+            );
+            assert!(status == 200 || status == 404, "{alpn:?} HEAD {path}: {status}");
+        }
+    }
+}

@@ -87,7 +87,16 @@ pub(super) async fn authorize(
         return Ok(Access::Allowed { confirmed: !in_scope });
     }
     tracing::info!(scope, status = response.status().as_u16(), "upstream refused access to cached content");
-    Ok(Access::Refused(forward::refusal(proxy, response)))
+    // The refused client gets what it would get were nothing cached: the registry's own answer
+    // to its request and the same Cache-Status, so neither tells whether the content is here.
+    let mut refused = if parts.method == Method::GET {
+        forward::relay(proxy, forward::ask(proxy, Method::GET, parts, target).await?)
+    } else {
+        forward::refusal(proxy, response)
+    };
+    let miss = http::HeaderValue::from_static(super::cache_status::MISS);
+    refused.headers_mut().insert("cache-status", miss);
+    Ok(Access::Refused(refused))
 }
 
 #[cfg(test)]

@@ -165,6 +165,7 @@ impl Proxy {
             route = route.as_str(),
             path = %request.uri().path(),
         );
+        let head = request.method() == http::Method::HEAD;
         async {
             let dispatched = match classified {
                 Ok(route) => self.dispatch(request, target, route).await,
@@ -187,6 +188,11 @@ impl Proxy {
             if !response.headers().contains_key("cache-status") {
                 let value = HeaderValue::from_static(cache_status::FORWARDED);
                 response.headers_mut().insert("cache-status", value);
+            }
+            if head {
+                // Whatever answered (a GET upstream, an error page), a HEAD gets the head only:
+                // over h2 a body would be DATA frames on a stream the client ended.
+                *response.body_mut() = crate::body::empty();
             }
             let status = response.headers().get("cache-status").and_then(|v| v.to_str().ok()).unwrap_or("");
             self.metrics.request(route_name, status);

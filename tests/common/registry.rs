@@ -242,14 +242,22 @@ fn registry(request: Request<Incoming>, state: &Arc<RegistryState>) -> Response<
             .body(body::full("{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}"))
             .unwrap();
     }
-    let digest = if kind == "manifest-tag" {
-        match state.tags.lock().unwrap().get(&(repo.to_string(), reference.to_string())) {
-            Some(digest) => digest.clone(),
-            None => return status(StatusCode::NOT_FOUND),
-        }
-    } else {
-        reference.to_string()
-    };
+    let digest =
+        if kind == "manifest-tag" {
+            match state.tags.lock().unwrap().get(&(repo.to_string(), reference.to_string())) {
+                Some(digest) => digest.clone(),
+                // As distribution answers: a JSON error (for a HEAD, its Content-Length without it).
+                None => return Response::builder()
+                    .status(StatusCode::NOT_FOUND)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body::full(
+                        "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\"}]}\n",
+                    ))
+                    .unwrap(),
+            }
+        } else {
+            reference.to_string()
+        };
     let Some((bytes, media_type)) = state.blobs.lock().unwrap().get(&digest).cloned() else {
         return status(StatusCode::NOT_FOUND);
     };
