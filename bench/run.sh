@@ -7,6 +7,7 @@
 #   direct        clients straight to the upstream (the baseline)
 #   limit         clients straight to nginx serving the bytes from local disk, unthrottled
 #   pantry        the intercepting proxy, release build, cold (empty cache) and warm
+#   pantry_verify pantry with verify_reads = true (warm workload only: what verifying costs)
 #   squid         squid-openssl as a caching ssl-bump proxy with collapsed_forwarding
 #   distribution  Debian's docker-registry as a pull-through mirror
 #   mitmproxy     (PyPI) for the TLS handshake workload only; it does not cache
@@ -38,7 +39,7 @@ WORK=${BENCH_WORK:-$BENCH_DIR/work}   # BENCH_WORK: another work dir, so two run
 UP_HOST=registry.test
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
 ALL_WORKLOADS=warm,cold,image,small,handshakes
-ALL_SYSTEMS=direct,limit,pantry,squid,distribution,mitmproxy
+ALL_SYSTEMS=direct,limit,pantry,pantry_verify,squid,distribution,mitmproxy
 
 QUICK="" ONLY=$ALL_WORKLOADS SYSTEMS=$ALL_SYSTEMS REPS="" RATE=5m NOTE="" NOTES_FILE=""
 RESULTS=$BENCH_DIR/RESULTS.md INSTALL=1 BUILD=1 KEEP="" PANTRY_BIN_GIVEN=""

@@ -139,6 +139,7 @@ async fn core(config: &Config) -> Result<(Proxy, Dialer), StartError> {
     let store = Arc::new(Store::open(&config.cache_dir, config.max_size, config.clock.clone()).await?);
     let metrics = Arc::new(Metrics::default());
     store.set_pins(config.pin.clone());
+    store.set_verify_reads(config.verify_reads);
     store.spawn_evictor(Arc::clone(&metrics));
     Ok((Proxy::new(upstream, store, config, metrics), dialer))
 }

@@ -47,6 +47,18 @@ sys_pantry_after() { # what pantry says about the run: its metrics, before it st
 }
 sys_pantry_stop() { stop_named pantry; }
 
+# ---- pantry_verify: pantry with verify_reads = true (every whole read hashed while it streams) ----
+sys_pantry_verify_version() { sys_pantry_version; }
+sys_pantry_verify_start() { # sys_pantry_verify_start DIR [PANTRY ARGS...]
+  local d=$1
+  shift
+  mkdir -p "$d"
+  printf 'verify_reads = true\n' >"$d/verify.toml"
+  sys_pantry_start "$d" --config "$d/verify.toml" "$@"
+}
+sys_pantry_verify_after() { sys_pantry_after "$@"; }
+sys_pantry_verify_stop() { sys_pantry_stop; }
+
 # ---- squid: caching ssl-bump proxy -------------------------------------------------------------
 SQUID_USER=proxy   # Debian's cache_effective_user
 SQUID_CERTGEN=/usr/lib/squid/security_file_certgen

@@ -4,7 +4,7 @@
 # $REPS pulls are timed (curl to /dev/null: hashing would cap the rate on 2 cores; the size is
 # checked). "limit" is nginx itself serving the file from local disk. Rows: MB/s per pull.
 
-WARM_SYSTEMS=(limit pantry squid distribution)
+WARM_SYSTEMS=(limit pantry pantry_verify squid distribution)
 warm_prepare() {
   WARM_MIB=$([ -n "$QUICK" ] && echo 256 || echo 1024)
   [ -n "${BLOB_HEX[$WARM_MIB]:-}" ] || make_blob "$WARM_MIB"

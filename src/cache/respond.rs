@@ -55,6 +55,7 @@ pub async fn from_store(
     cache_status: &str,
     pin: InUseGuard,
     served: metrics::Counter,
+    verify: bool,
 ) -> Response<Body> {
     let headers = digest_headers(&blob.digest, blob.meta.media_type.as_deref(), cache_status);
     let range = request.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
@@ -69,7 +70,7 @@ pub async fn from_store(
     if request.method == Method::HEAD || len == 0 {
         return response;
     }
-    match file_body(blob, start, len, pin, served).await {
+    match file_body(blob, start, len, pin, served, verify).await {
         Ok(body) => {
             *response.body_mut() = body;
             response
@@ -82,13 +83,17 @@ pub async fn from_store(
 }
 
 /// `len` bytes of `blob` from `start` as a body; `pin` keeps the content from eviction until the
-/// body is sent or dropped, and `served` counts the bytes.
+/// body is sent or dropped, and `served` counts the bytes. With `verify`, a whole read is hashed
+/// as it streams and its last chunk is sent only if the content matches its digest; otherwise
+/// the body ends in an error (the client never sees a complete transfer) and the file is removed.
+/// Small content was verified when it was looked up.
 pub async fn file_body(
     blob: &CachedBlob,
     start: u64,
     len: u64,
     pin: InUseGuard,
     served: metrics::Counter,
+    verify: bool,
 ) -> std::io::Result<Body> {
     if let Some(bytes) = &blob.small {
         // read with the lookup (manifests, configs): no file to open
@@ -98,14 +103,51 @@ pub async fn file_body(
         return Ok(body::full(bytes.slice_ref(part)));
     }
     let file = open_at(&blob.path, start).await?;
-    let stream = ReaderStream::with_capacity(file.take(len), CHUNK)
-        .map_ok(move |bytes| {
+    let mut check = (verify && start == 0 && len == blob.size).then(|| ReadCheck {
+        verifier: Some(blob.digest.verifier()),
+        remaining: len,
+        path: blob.path.clone(),
+        digest: blob.digest.clone(),
+    });
+    let stream =
+        ReaderStream::with_capacity(file.take(len), CHUNK).map_err(BoxError::from).and_then(move |bytes| {
             let _reading = &pin;
-            served.increment(bytes.len() as u64);
-            Frame::data(bytes)
-        })
-        .map_err(BoxError::from);
+            let checked = match check.as_mut() {
+                Some(check) => check.next(&bytes),
+                None => Ok(()),
+            };
+            if checked.is_ok() {
+                served.increment(bytes.len() as u64);
+            }
+            std::future::ready(checked.map(|()| Frame::data(bytes)))
+        });
     Ok(BodyExt::boxed(StreamBody::new(stream)))
+}
+
+/// A whole read being verified against its digest (see [`file_body`]).
+struct ReadCheck {
+    verifier: Option<crate::registry::digest::Verifier>,
+    remaining: u64,
+    path: std::path::PathBuf,
+    digest: Digest,
+}
+
+impl ReadCheck {
+    /// Feeds the next chunk; at the last one, `Err` if the content does not match its digest.
+    fn next(&mut self, bytes: &[u8]) -> Result<(), BoxError> {
+        let Some(verifier) = self.verifier.as_mut() else { return Ok(()) };
+        verifier.update(bytes);
+        self.remaining = self.remaining.saturating_sub(bytes.len() as u64);
+        if self.remaining > 0 {
+            return Ok(());
+        }
+        let finished = self.verifier.take().map_or(Ok(()), |v| v.finish());
+        finished.map_err(|mismatch| {
+            tracing::warn!(digest = %self.digest, path = %self.path.display(), %mismatch, "stored content does not match its digest; the transfer is broken off and the file removed");
+            let _ = std::fs::remove_file(&self.path);
+            BoxError::from(format!("stored content of {} is corrupt", self.digest))
+        })
+    }
 }
 
 /// What to answer for a read of content of a known size.

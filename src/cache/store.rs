@@ -119,6 +119,8 @@ pub struct Store {
     /// system call per read.
     touched: Mutex<HashMap<Digest, u64>>,
     clock: Clock,
+    /// Whether whole reads of large content are verified while they stream (`verify_reads`).
+    verify_reads: std::sync::atomic::AtomicBool,
 }
 
 /// Accesses closer together than this update a blob's last-access time once.
@@ -172,6 +174,7 @@ impl Store {
             pins: ArcSwap::default(),
             touched: Mutex::default(),
             clock,
+            verify_reads: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -286,6 +289,16 @@ impl Store {
             ));
         }
         Ok(())
+    }
+
+    /// Sets whether whole reads of large content are verified while they stream.
+    pub fn set_verify_reads(&self, verify: bool) {
+        self.verify_reads.store(verify, Ordering::Relaxed);
+    }
+
+    /// Whether whole reads of large content are verified while they stream.
+    pub fn verifies_reads(&self) -> bool {
+        self.verify_reads.load(Ordering::Relaxed)
     }
 
     /// A new, empty spool file under `tmp/`, open for writing: a random name, created exclusively
@@ -419,6 +432,15 @@ fn blob_sync(root: &Path, digest: Digest) -> Option<CachedBlob> {
     let small = if size <= SMALL { Some(Bytes::from(std::fs::read(&path).ok()?)) } else { None };
     if size != entry.size as u64 || small.as_ref().is_some_and(|b| b.len() as u64 != size) {
         return None;
+    }
+    // Small content (manifests, configs) is read whole anyway: it is verified on every lookup,
+    // and a file that no longer matches its digest is removed (the next fetch stores it anew).
+    if let Some(bytes) = &small {
+        if Digest::of(digest.algorithm(), bytes) != digest {
+            tracing::warn!(%digest, path = %path.display(), "stored content does not match its digest; removed");
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
     }
     let meta = serde_json::from_value(entry.metadata).unwrap_or_default();
     Some(CachedBlob { digest, path, size, meta, small })

@@ -36,6 +36,7 @@ pub(super) struct FileConfig {
     pub(super) pin: Option<Vec<String>>,
     pub(super) offline: Option<bool>,
     pub(super) http_cache: Option<bool>,
+    pub(super) verify_reads: Option<bool>,
     pub(super) log_format: Option<String>,
     #[serde(alias = "connect_ports")]
     pub(super) allow_ports: Option<Vec<u16>>,

@@ -206,6 +206,7 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
     }
     config.offline = args.offline || file.offline.unwrap_or(false);
     config.http_cache = file.http_cache.unwrap_or(true);
+    config.verify_reads = file.verify_reads.unwrap_or(config.verify_reads);
     if let Some(format) = args.log_format.clone().or(file.log_format) {
         match format.as_str() {
             "text" => config.log_format = LogFormat::Text,

@@ -65,6 +65,7 @@ impl Config {
         t.insert("pin".into(), list(&self.pin));
         t.insert("offline".into(), Value::Boolean(self.offline));
         t.insert("http_cache".into(), Value::Boolean(self.http_cache));
+        t.insert("verify_reads".into(), Value::Boolean(self.verify_reads));
         let format = match self.log_format {
             LogFormat::Text => "text",
             LogFormat::Json => "json",

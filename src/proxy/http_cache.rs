@@ -287,8 +287,8 @@ async fn from_store(
     let body = if *method == Method::HEAD {
         body::empty()
     } else {
-        match crate::cache::respond::file_body(blob, 0, blob.size, pin, proxy.metrics.served_counter()).await
-        {
+        let (served, verify) = (proxy.metrics.served_counter(), proxy.store.verifies_reads());
+        match crate::cache::respond::file_body(blob, 0, blob.size, pin, served, verify).await {
             Ok(body) => body,
             Err(error) => {
                 tracing::warn!(%error, path = %blob.path.display(), "cached content vanished while serving");

@@ -124,10 +124,12 @@ impl Proxy {
         }
     }
 
-    /// Takes offline mode, tag rules, namespace policy, mirrors and pins from `config` (a reload).
+    /// Takes offline mode, tag rules, namespace policy, mirrors, pins and `verify_reads` from
+    /// `config` (a reload).
     pub fn reload(&self, config: &Config) {
         self.rules.store(Arc::new(Rules::from(config)));
         self.store.set_pins(config.pin.clone());
+        self.store.set_verify_reads(config.verify_reads);
     }
 
     fn rules(&self) -> Arc<Rules> {
@@ -207,7 +209,8 @@ impl Proxy {
     async fn serve_stored(&self, blob: &CachedBlob, parts: &Parts, cache_status: &str) -> Response<Body> {
         let pin = self.store.hold(&blob.digest);
         self.store.touch(blob).await;
-        respond::from_store(blob, parts, cache_status, pin, self.metrics.served_counter()).await
+        let verify = self.store.verifies_reads();
+        respond::from_store(blob, parts, cache_status, pin, self.metrics.served_counter(), verify).await
     }
 
     async fn dispatch(
