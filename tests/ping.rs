@@ -126,3 +126,42 @@ async fn a_restarted_pantry_answers_from_the_last_ping_while_upstream_is_down() 
     }
     assert_eq!(s.registry.state.count("GET down"), 1, "offline asks nobody");
 }
+
+#[tokio::test]
+async fn without_a_kept_answer_cached_content_still_gets_a_plain_200_during_an_outage() {
+    let mut s = setup().await;
+    let manifest = s.registry.state.add_blob("{\"layers\":[]}", common::registry::MANIFEST_TYPE);
+    s.registry.state.tag("app", "v1", &manifest);
+    let accept = ("accept", common::registry::MANIFEST_TYPE);
+    let (pulled, _) =
+        request(&s.pantry, &s.registry.host(), Method::GET, "/v2/app/manifests/v1", &[accept]).await;
+    assert_eq!(pulled.status(), 200);
+    s.pantry.stop().await.unwrap();
+    // No version check was ever answered through this store (a prefetch filled it, say).
+    let ping_key = format!("pantry/ping/{}", s.registry.host());
+    assert!(!pantry::cache::records::remove(&s.config.cache_dir, &ping_key), "no ping was made");
+    s.registry.state.down.store(true, Ordering::SeqCst);
+    let restarted = start_pantry(|c| {
+        s.registry.configure(c);
+        c.clock = s.clock.clone();
+        c.cache_dir = s.config.cache_dir.clone();
+    })
+    .await;
+    let (answer, body) = request(&restarted, &s.registry.host(), Method::GET, "/v2/", &[]).await;
+    assert_eq!((answer.status().as_u16(), body.unwrap().as_ref()), (200, &b"{}"[..]));
+    assert_eq!(answer.headers()["docker-distribution-api-version"], "registry/2.0");
+    let (tag, _) =
+        request(&restarted, &s.registry.host(), Method::GET, "/v2/app/manifests/v1", &[accept]).await;
+    assert_eq!(tag.status(), 200, "and the cached image follows");
+
+    // A registry pantry holds nothing of is not pretended to be up.
+    let other = FakeRegistry::start().await;
+    other.state.down.store(true, Ordering::SeqCst);
+    let fresh = start_pantry(|c| {
+        other.configure(c);
+        c.cache_dir = s.config.cache_dir.clone();
+    })
+    .await;
+    let (refused, _) = request(&fresh, &other.host(), Method::GET, "/v2/", &[]).await;
+    assert_ne!(refused.status(), 200);
+}

@@ -58,7 +58,26 @@ pub fn remove(root: &Path, key: &str) -> bool {
 /// Every record whose key starts with `prefix`, as raw JSON values.
 pub fn list(root: &Path, prefix: &str) -> Vec<(String, serde_json::Value)> {
     let mut found = Vec::new();
-    let Ok(shards) = std::fs::read_dir(root.join(DIR)) else { return found };
+    visit(root, prefix, |key, value| {
+        found.push((key, value));
+        true
+    });
+    found
+}
+
+/// Whether some record's key starts with `prefix` (reads records until one does).
+pub fn any(root: &Path, prefix: &str) -> bool {
+    let mut seen = false;
+    visit(root, prefix, |_, _| {
+        seen = true;
+        false
+    });
+    seen
+}
+
+/// Calls `found` with each record whose key starts with `prefix` while it returns true.
+fn visit(root: &Path, prefix: &str, mut found: impl FnMut(String, serde_json::Value) -> bool) {
+    let Ok(shards) = std::fs::read_dir(root.join(DIR)) else { return };
     for shard in shards.flatten() {
         let Ok(files) = std::fs::read_dir(shard.path()) else { continue };
         for file in files.flatten() {
@@ -67,13 +86,12 @@ pub fn list(root: &Path, prefix: &str) -> Vec<(String, serde_json::Value)> {
             }
             let Ok(bytes) = std::fs::read(file.path()) else { continue };
             if let Ok(stored) = serde_json::from_slice::<Stored<serde_json::Value>>(&bytes) {
-                if stored.key.starts_with(prefix) {
-                    found.push((stored.key, stored.value));
+                if stored.key.starts_with(prefix) && !found(stored.key, stored.value) {
+                    return;
                 }
             }
         }
     }
-    found
 }
 
 /// Moves the records an earlier version kept in cacache's index (every key but blobs') into

@@ -379,6 +379,12 @@ impl Store {
         tokio::task::spawn_blocking(move || records::get(&root, &key)).await.ok()?
     }
 
+    /// Whether some record's key starts with `prefix` (e.g. any tag of a registry).
+    pub async fn has_record_under(&self, prefix: &str) -> bool {
+        let (root, prefix) = (self.root.clone(), prefix.to_string());
+        tokio::task::spawn_blocking(move || records::any(&root, &prefix)).await.unwrap_or(false)
+    }
+
     /// Replaces the small mutable record under `key` (one file, however often it changes).
     pub async fn put_record<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
         let (root, key) = (self.root.clone(), key.to_string());
