@@ -58,6 +58,10 @@ async fn alice_pulled() -> (FakeRegistry, TestPantry, String, Vec<u8>, SocketAdd
     let pantry = start_pantry(|c| {
         registry.configure(c);
         c.resolve.push(ResolveRule::parse(&format!("evil.test:{}:127.0.0.1", evil.port())).unwrap());
+        // Listed as a plain registry, so the attack reaches the grant check instead of being
+        // refused for its cleartext (see a_tag_fetched_in_cleartext_is_never_the_answer_over_tls).
+        let evil = pantry::config::HostPattern::parse(&format!("evil.test:{}", evil.port())).unwrap();
+        c.insecure_registries.push(evil);
     })
     .await;
     registry.state.make_private("private/app");
@@ -160,15 +164,25 @@ async fn a_tag_fetched_in_cleartext_is_never_the_answer_over_tls() {
     let forged: &'static [u8] = b"{\"forged\":true}";
     let dual = tls_or_forger(registry.addr, forged).await;
     let name = format!("registry.test:{}", dual.port());
-    let pantry = start_pantry(|c| {
+    let configure = |c: &mut pantry::config::Config| {
         registry.configure(c);
         c.intercept.push(HostPattern::parse(&name).unwrap());
         c.resolve.push(ResolveRule::parse(&format!("{name}:127.0.0.1")).unwrap());
+    };
+    let url = format!("http://{name}/v2/app/manifests/v1");
+    let accept_header = format!("Accept: {}\r\n", common::registry::MANIFEST_TYPE);
+    // By default a registry request in cleartext is not even made.
+    let strict = start_pantry(configure).await;
+    let refused = raw(strict.addr, "GET", &url, &accept_header).await;
+    assert!(refused.starts_with("HTTP/1.1 403") && refused.contains("insecure_registries"), "{refused}");
+    assert!(!refused.contains("forged"), "{refused}");
+    // Listed as a plain registry, it is spoken to in cleartext, and still never feeds TLS clients.
+    let pantry = start_pantry(|c| {
+        configure(c);
+        c.insecure_registries.push(HostPattern::parse(&name).unwrap());
     })
     .await;
-    let url = format!("http://{name}/v2/app/manifests/v1");
-    let planted =
-        raw(pantry.addr, "GET", &url, &format!("Accept: {}\r\n", common::registry::MANIFEST_TYPE)).await;
+    let planted = raw(pantry.addr, "GET", &url, &accept_header).await;
     assert!(planted.contains("forged"), "the forger answered the cleartext request: {planted}");
     let accept = ("accept", common::registry::MANIFEST_TYPE);
     let (response, body) = request(&pantry, &name, Method::GET, "/v2/app/manifests/v1", &[accept]).await;

@@ -27,6 +27,7 @@ pub(super) struct FileConfig {
     pub(super) certs_dir: Option<PathBuf>,
     pub(super) intercept: Option<Vec<String>>,
     pub(super) intercept_all: Option<bool>,
+    pub(super) insecure_registries: Option<Vec<String>>,
     pub(super) upstream_ca: Option<Vec<PathBuf>>,
     pub(super) resolve: Option<Vec<String>>,
     pub(super) upstream_proxy: Option<String>,

@@ -167,6 +167,14 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
             .collect();
     }
     config.intercept_all = args.intercept_all || file.intercept_all.unwrap_or(false);
+    let insecure =
+        non_empty(args.insecure_registries.clone()).or(file.insecure_registries).unwrap_or_default();
+    config.insecure_registries = insecure
+        .iter()
+        .filter_map(|p| {
+            HostPattern::parse(p).map_err(|e| problems.push(format!("insecure_registries: {e}"))).ok()
+        })
+        .collect();
     let bypass = non_empty(args.bypass.clone()).or(file.bypass).unwrap_or_default();
     config.bypass = bypass
         .iter()

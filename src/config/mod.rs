@@ -119,6 +119,8 @@ pub struct Config {
     pub upstream_proxy_for: Vec<ParentRule>,
     /// Whether plain HTTP and non-registry intercepted content is cached by RFC 9111.
     pub http_cache: bool,
+    /// Registries spoken to in cleartext (`http://`); registry requests to other plain hosts are refused.
+    pub insecure_registries: Vec<HostPattern>,
     /// Whether every whole read of stored content is verified against its digest as it streams.
     pub verify_reads: bool,
     /// Destinations never intercepted (tunnelled untouched), NO_PROXY style.
@@ -204,6 +206,7 @@ impl Default for Config {
             upstream_proxy_for: Vec::new(),
             bypass: Vec::new(),
             http_cache: true,
+            insecure_registries: Vec::new(),
             verify_reads: false,
             max_size: 20 * 1024 * 1024 * 1024,
             pin: Vec::new(),

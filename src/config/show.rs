@@ -50,6 +50,7 @@ impl Config {
         t.insert("certs_dir".into(), text(self.certs_dir.display()));
         t.insert("intercept".into(), list(&self.intercept));
         t.insert("intercept_all".into(), Value::Boolean(self.intercept_all));
+        t.insert("insecure_registries".into(), list(&self.insecure_registries));
         let cas: Vec<_> = self.upstream_ca.iter().map(|p| p.display().to_string()).collect();
         t.insert("upstream_ca".into(), list(&cas));
         let resolve: Vec<_> =

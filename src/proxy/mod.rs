@@ -73,6 +73,7 @@ struct Rules {
     repositories: Vec<NamespaceRule>,
     mirrors: Mirrors,
     http_cache: bool,
+    insecure_registries: Vec<crate::config::HostPattern>,
 }
 
 impl Rules {
@@ -84,6 +85,7 @@ impl Rules {
             repositories: config.repositories.clone(),
             mirrors: Mirrors::new(&config.mirrors),
             http_cache: config.http_cache,
+            insecure_registries: config.insecure_registries.clone(),
         }
     }
 }
@@ -222,6 +224,15 @@ impl Proxy {
         let read = request.method() == Method::GET || request.method() == Method::HEAD;
         let registry = target.to_string();
         let rules = self.rules();
+        // In cleartext anyone on the path can answer: pantry speaks the registry API there only to
+        // registries the operator says are plain HTTP.
+        let plain =
+            !target.https && !rules.insecure_registries.iter().any(|p| p.matches(&target.host, target.port));
+        if plain && !matches!(route, Route::Other) {
+            return Err(ProxyError::Denied(format!(
+                "{registry} is not in insecure_registries: registry requests in cleartext are refused (use https://, or list it if it really is a plain-HTTP registry)"
+            )));
+        }
         let rule =
             route.repository().and_then(|name| rule_for(&rules.repositories, &registry, name.as_str()));
         if let Some(rule) = rule {

@@ -9,7 +9,7 @@ set -uo pipefail
 INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$INTEROP_DIR/../.." && pwd)
 ALL_CLIENTS=(skopeo curl python prefetch podman containerd docker mirror-containerd mirror-podman mirror-docker
-  transparent-skopeo)
+  transparent-skopeo restart-offline)   # restart-offline stops the registries: it stays last
 
 ONLY="" KEEP="" INSTALL=1 HOLD="" NO_BUILD=""
 while [ $# -gt 0 ]; do
@@ -95,7 +95,8 @@ log "upstream side: certificates, registries, token server, nginx"
 make_certs
 start_registries
 start_nginx
-make_fixtures "${CLIENTS[@]}"
+# shellcheck disable=SC2046  # one client a word
+make_fixtures $(fixture_clients "${CLIENTS[@]}")
 stop_named registry-tokenadm      # pushing is over; nothing may bypass the token registry's auth
 log "upstream ready after $((SECONDS - START)) s"
 

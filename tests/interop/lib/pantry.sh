@@ -44,6 +44,8 @@ for line in open(sys.argv[1]):
     || { PANTRY_ERROR="no pantry binary (${PANTRY_BIN:-cargo named none}; see logs/cargo-build.log)"; return 1; }
 }
 
+PANTRY_EXTRA_ARGS=()   # more flags for the next start_pantry (the restart-offline row's --offline)
+
 start_pantry() {
   PANTRY_ADDR=127.0.0.1:$PORT_PANTRY
   PANTRY_ERROR=
@@ -61,6 +63,7 @@ start_pantry() {
   args+=(--resolve "$PKG_HOST:$PORT_PKG:127.0.0.1") # curl's egress-cache origin (plain HTTP)
   port_free "$PORT_MIRROR" || { PANTRY_ERROR="port $PORT_MIRROR (mirror) is already in use"; return 1; }
   args+=(--mirror-listen "127.0.0.1:$PORT_MIRROR" --mirror-default "$REG_HOST:$PORT_ANON")
+  args+=("${PANTRY_EXTRA_ARGS[@]}")
   echo "$PANTRY_BIN ${args[*]}" >"$WORK/logs/pantry.cmdline"
   # pantry reads PANTRY_* variables (clap `env`) too: none of the caller's may change this command line
   local unset_env=() v
