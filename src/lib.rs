@@ -11,7 +11,8 @@
 //! redirected (--transparent) ─▶ ingress::transparent (SO_ORIGINAL_DST, SNI peeked: intercept,
 //!               tunnel, or plain HTTP by Host) ─▶ the same paths
 //! registry mirror (--mirror-listen) ─▶ mirror (?ns= routing) ─▶ proxy::handle
-//! h2 clients that cancel most of their requests are sent away: server::cancels
+//! h2 clients that cancel most of their requests are sent away: server::cancels; idle and silent
+//! connections (before the first request, over h2) give their slot back: server::idle
 //! proxy::handle: registry::route::classify
 //!   ├─ blob/manifest by digest ─▶ proxy::by_digest: cache::store hit? proxy::access check ─▶ cache::respond
 //!   │                             miss ─▶ cache::coalesce (one fetch per digest, spool + watermark,
