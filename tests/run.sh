@@ -9,20 +9,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo test --all-targets
+# Each part's time is printed as it ends and again at the end, so a slow part shows in CI's log.
+TIMES=()
+timed() { # timed NAME CMD... : runs CMD, records how long it took (and fails as it fails)
+    local name=$1 start=$SECONDS
+    shift
+    "$@"
+    TIMES+=("$name: $((SECONDS - start)) s")
+    echo "== $name took $((SECONDS - start)) s"
+}
+trap 'printf "== times: %s\n" "${TIMES[@]+"${TIMES[@]}"}"' EXIT
+
+timed "cargo test" cargo test --all-targets
 if [[ "${PANTRY_SKIP_FUZZ:-0}" == 1 ]]; then
     echo "fuzz run skipped (PANTRY_SKIP_FUZZ=1)"
 else
-    bash fuzz/run.sh 15
+    timed fuzz bash fuzz/run.sh 15
 fi
 if [[ "${PANTRY_SKIP_INTEROP:-0}" == 1 ]]; then
     echo "interop suite skipped (PANTRY_SKIP_INTEROP=1)"
 else
-    bash tests/interop/run.sh
+    timed interop bash tests/interop/run.sh
 fi
 if [[ "${PANTRY_SKIP_BENCH:-0}" == 1 ]]; then
     echo "benchmark smoke test skipped (PANTRY_SKIP_BENCH=1)"
 else
     # its report stays out of the tree (bench/RESULTS.md holds the last full run)
-    bash bench/run.sh --quick --results bench/work/RESULTS-quick.md
+    timed "bench --quick" bash bench/run.sh --quick --results bench/work/RESULTS-quick.md
 fi
