@@ -15,7 +15,7 @@ import sys
 
 from sections.common import med
 
-ORDER = ["warm", "cold", "image", "small", "handshakes"]
+ORDER = ["warm", "cold", "image", "small", "ageing", "handshakes"]
 
 
 def load(work):

@@ -17,6 +17,7 @@
 #               wall time, upstream GETs and bytes, peak RSS and CPU of the proxy
 #   image       a 24-layer image pulled with skopeo, cold then warm: time, upstream requests
 #   small       many small requests (manifests by digest and by tag) with oha through the proxy
+#   ageing      by-tag hits after 100,000 revalidations of the tag (tag_ttl = 0) vs a fresh store
 #   handshakes  new CONNECT + TLS + GET to many distinct host names per second
 #
 #   bench/run.sh --quick     small sizes, 1 repetition, every workload (a few minutes; CI's smoke test)
@@ -38,7 +39,7 @@ REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd)
 WORK=${BENCH_WORK:-$BENCH_DIR/work}   # BENCH_WORK: another work dir, so two runs can coexist
 UP_HOST=registry.test
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
-ALL_WORKLOADS=warm,cold,image,small,handshakes
+ALL_WORKLOADS=warm,cold,image,small,ageing,handshakes
 ALL_SYSTEMS=direct,limit,pantry,pantry_verify,squid,distribution,mitmproxy
 
 QUICK="" ONLY=$ALL_WORKLOADS SYSTEMS=$ALL_SYSTEMS REPS="" RATE=5m NOTE="" NOTES_FILE=""
