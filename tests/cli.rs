@@ -90,7 +90,8 @@ fn wait_for_line(log: &std::sync::mpsc::Receiver<String>, needle: &str) -> Strin
 fn sighup_reloads_the_configuration_and_refuses_a_broken_one() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pantry.toml");
-    std::fs::write(&file, "max_size = \"1GiB\"\n").unwrap();
+    // closed.invalid is a plain-HTTP registry here, so its registry requests are made at all.
+    std::fs::write(&file, "max_size = \"1GiB\"\ninsecure_registries = [\"closed.invalid\"]\n").unwrap();
     let mut command = pantry();
     command.args(["run", "--listen", "127.0.0.1:0", "--cache-dir"]).arg(dir.path().join("cache"));
     command.arg("--certs-dir").arg(dir.path().join("certs")).arg("--config").arg(&file);
@@ -103,7 +104,7 @@ fn sighup_reloads_the_configuration_and_refuses_a_broken_one() {
 
     std::fs::write(
         &file,
-        "max_size = \"2GiB\"\n[[repositories]]\nrepository = \"blocked/*\"\naction = \"deny\"\n",
+        "max_size = \"2GiB\"\ninsecure_registries = [\"closed.invalid\"]\n[[repositories]]\nrepository = \"blocked/*\"\naction = \"deny\"\n",
     )
     .unwrap();
     assert!(hangup().success());

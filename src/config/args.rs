@@ -72,7 +72,7 @@ pub struct RunArgs {
     /// Also serve as a registry mirror on ADDR (containerd hosts.toml, registries.conf, dockerd registry-mirrors).
     #[arg(long, env = "PANTRY_MIRROR_LISTEN", value_name = "ADDR")]
     pub mirror_listen: Option<String>,
-    /// Registries that speak plain HTTP (HOST[:PORT], globs): registry requests in cleartext go only to these (repeatable) [default: none].
+    /// Registries that speak plain HTTP (HOST[:PORT], globs; no port means 80, `:*` any): registry requests in cleartext go only to these (repeatable) [default: none].
     #[arg(long, env = "PANTRY_INSECURE_REGISTRIES", value_name = "HOST[:PORT]", value_delimiter = ',')]
     pub insecure_registries: Vec<String>,
     /// Serve the mirror over TLS with a certificate from pantry's CA (plain HTTP otherwise).

@@ -169,11 +169,16 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
     config.intercept_all = args.intercept_all || file.intercept_all.unwrap_or(false);
     let insecure =
         non_empty(args.insecure_registries.clone()).or(file.insecure_registries).unwrap_or_default();
+    // A plain-HTTP registry named without a port is on port 80 (not 443, as for intercept).
+    let plain = |p: &String| match HostPattern::parse(p) {
+        Ok(parsed) if parsed.port() == Some(443) && !p.trim().ends_with(":443") => {
+            HostPattern::parse(&format!("{}:80", p.trim()))
+        }
+        parsed => parsed,
+    };
     config.insecure_registries = insecure
         .iter()
-        .filter_map(|p| {
-            HostPattern::parse(p).map_err(|e| problems.push(format!("insecure_registries: {e}"))).ok()
-        })
+        .filter_map(|p| plain(p).map_err(|e| problems.push(format!("insecure_registries: {e}"))).ok())
         .collect();
     let bypass = non_empty(args.bypass.clone()).or(file.bypass).unwrap_or_default();
     config.bypass = bypass

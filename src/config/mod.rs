@@ -276,8 +276,8 @@ impl Config {
     }
 
     /// Why a client may not reach `target`'s port, or `None` when it may: 443, 80 in cleartext,
-    /// the ports of intercept entries, of `--resolve` rules and of `allow_destinations` entries
-    /// for that host, and `allow_ports`. The rule holds on every way in (CONNECT, absolute-form,
+    /// the ports of intercept entries, of `--resolve` rules, `insecure_registries` and
+    /// `allow_destinations` entries for that host, and `allow_ports`. The rule holds on every way in (CONNECT, absolute-form,
     /// transparent plain HTTP, the mirror's `?ns=`), so pantry is never a relay to any port.
     pub fn refuses_port(&self, target: &crate::target::Target) -> Option<String> {
         let port = target.port;
@@ -285,6 +285,10 @@ impl Config {
             || (port == 80 && !target.https)
             || self.allow_ports.contains(&port)
             || self.intercept.iter().any(|p| p.port() == Some(port))
+            || self
+                .insecure_registries
+                .iter()
+                .any(|p| p.port() == Some(port) && p.matches(&target.host, port))
             || self.resolve.iter().any(|r| r.port == port && r.host == target.host)
             || self
                 .allow_destinations

@@ -4,22 +4,18 @@
 //! timeout at all. A silent client so cannot hold one of `max_connections` slots for ever.
 
 use std::{
-    pin::Pin,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex,
     },
-    task::{Context, Poll},
     time::Duration,
 };
 
-use bytes::Bytes;
 use http::Response;
-use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
-use crate::body::{Body, BoxError};
+use crate::body::Body;
 
 /// One connection's requests in flight and when the last one began or ended.
 #[derive(Debug)]
@@ -70,7 +66,14 @@ pub struct Busy(Arc<Idle>);
 impl Busy {
     /// `response`, with this request in flight until its body ends or is dropped.
     pub fn hold(self, response: Response<Body>) -> Response<Body> {
-        response.map(|inner| Held { inner, _busy: self }.boxed())
+        // The closure owns the guard: it goes when the body ends or is dropped.
+        response.map(|body| {
+            body.map_frame(move |frame| {
+                let _in_flight = &self;
+                frame
+            })
+            .boxed()
+        })
     }
 }
 
@@ -78,31 +81,6 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.0.touch();
-    }
-}
-
-struct Held {
-    inner: Body,
-    _busy: Busy,
-}
-
-impl http_body::Body for Held {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
