@@ -237,3 +237,96 @@ async fn escaped_slashes_do_not_walk_past_repository_policy() {
     }
     assert_eq!(registry.state.count("GET manifest-tag") + registry.state.count("POST upload"), 0);
 }
+
+/// A second registry of the attacker's (another port of `registry.test`: another origin),
+/// intercepted and resolved like the real one.
+async fn evil_registry(pantry_config: &mut pantry::config::Config, evil: &FakeRegistry) {
+    use pantry::config::HostPattern;
+    let port = evil.addr.port();
+    pantry_config.intercept.push(HostPattern::parse(&format!("registry.test:{port}")).unwrap());
+    pantry_config.resolve.push(ResolveRule::parse(&format!("registry.test:{port}:127.0.0.1")).unwrap());
+    pantry_config.upstream_ca.push(evil.ca.ca_file.clone());
+}
+
+#[tokio::test]
+async fn a_private_digest_named_through_the_mirror_for_another_registry_is_not_served() {
+    let registry = FakeRegistry::start().await;
+    let evil = FakeRegistry::start().await;
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        futures_util::FutureExt::now_or_never(evil_registry(c, &evil)).unwrap();
+        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    registry.state.make_private("private/app");
+    let layer: Vec<u8> = (0..40_000u32).map(|i| (i * 11 % 251) as u8).collect();
+    let digest = registry.state.add_blob(layer.clone(), "application/octet-stream");
+    let path = format!("/v2/private/app/blobs/{digest}");
+    let (pulled, _) =
+        request(&pantry, &registry.host(), Method::GET, &path, &[("authorization", TOKEN)]).await;
+    assert_eq!(pulled.status(), 200);
+    // The attacker's registry says it has the digest (HEAD 200, the right size) and serves other bytes.
+    evil.state.add_blob(layer.clone(), "application/octet-stream");
+    evil.state.lie.store(true, Ordering::SeqCst);
+    let ns = evil.host();
+    let mut stream = tokio::net::TcpStream::connect(pantry.mirror.unwrap()).await.unwrap();
+    let request_text =
+        format!("GET /v2/x/app/blobs/{digest}?ns={ns} HTTP/1.1\r\nHost: mirror\r\nConnection: close\r\n\r\n");
+    stream.write_all(request_text.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(!text.to_ascii_lowercase().contains("cache-status: pantry; hit"), "{text}");
+    assert!(!answer.windows(64).any(|w| w == &layer[..64]), "alice's bytes were served through the mirror");
+    assert!(
+        evil.state.count("GET blob") >= 1,
+        "the registry ?ns= named is asked for its own content: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_prefetch_of_the_attacker_s_image_does_not_make_a_private_digest_public() {
+    use pantry::{
+        prefetch::{Prefetcher, Quiet},
+        registry::reference::ImageRef,
+    };
+    let registry = FakeRegistry::start().await;
+    let evil = FakeRegistry::start().await;
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        futures_util::FutureExt::now_or_never(evil_registry(c, &evil)).unwrap();
+    })
+    .await;
+    registry.state.make_private("private/app");
+    let layer: Vec<u8> = (0..40_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let digest = registry.state.add_blob(layer.clone(), "application/octet-stream");
+    let path = format!("/v2/private/app/blobs/{digest}");
+    let (pulled, _) =
+        request(&pantry, &registry.host(), Method::GET, &path, &[("authorization", TOKEN)]).await;
+    assert_eq!(pulled.status(), 200);
+    // The attacker's public image names alice's layer (which the attacker's registry does not have).
+    let config = evil.state.add_blob(b"{\"architecture\":\"amd64\"}".to_vec(), "application/octet-stream");
+    let image_type = "application/vnd.oci.image.manifest.v1+json";
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{image_type}","config":{{"digest":"{config}","size":24}},"layers":[{{"digest":"{digest}","size":{}}}]}}"#,
+        layer.len()
+    );
+    let manifest = evil.state.add_blob(manifest.into_bytes(), image_type);
+    evil.state.tag("public/bait", "v1", &manifest);
+    let image: ImageRef = format!("{}/public/bait:v1", evil.host()).parse().unwrap();
+    let outcome = Prefetcher::new(pantry.pantry.proxy().clone(), None, None).image(&image, &Quiet).await;
+    let summary = outcome.expect("the bait prefetches");
+    assert_eq!(summary.already, 1, "the bait's layer is found in the store: the shortcut under attack");
+    // Neither the private repository nor the bait's hands alice's layer to an anonymous client.
+    let (refused, body) = request(&pantry, &registry.host(), Method::GET, &path, &[]).await;
+    assert_eq!(refused.status(), 401);
+    assert!(!body.unwrap().windows(64).any(|w| w == &layer[..64]));
+    let bait = evil.host();
+    let (through_bait, body) =
+        request(&pantry, &bait, Method::GET, &format!("/v2/public/bait/blobs/{digest}"), &[]).await;
+    assert_ne!(through_bait.headers().get("cache-status").map(|v| v.to_str().unwrap()), Some("pantry; hit"));
+    assert!(
+        !body.unwrap_or_default().windows(64).any(|w| w == &layer[..64]),
+        "alice's bytes through the bait"
+    );
+}
