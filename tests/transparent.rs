@@ -2,7 +2,8 @@
 //! settings at all, joined by a veth pair to a namespace where pantry and the upstreams run and the
 //! example script (examples/transparent/, nftables or iptables) redirects the client's TCP to
 //! pantry's transparent port. The client is curl. TLS to an intercepted host is served (and cached) by pantry, TLS to any other
-//! host is tunnelled untouched, plain HTTP is forwarded by its Host header, and a connection to
+//! host is tunnelled untouched, plain HTTP is forwarded by its Host header (on the redirected
+//! port; a Host naming another port is refused by the port rule), and a connection to
 //! pantry's own port (a loop) is refused. Needs root, `ip`, `nft`, `iptables` and curl; says so and passes without.
 
 mod common;
@@ -214,6 +215,15 @@ fn through(script: &'static str) {
         assert!(output.status.success(), "plain HTTP: {}", String::from_utf8_lossy(&output.stderr));
         assert!(text.contains("cache-status: pantry"), "answered through pantry: {text}");
         assert!(text.contains("get /echo"), "{text}");
+
+        // A Host header naming another port than the one the kernel redirected: the port rule
+        // holds here too (no relay to any port of any host through a redirected port 80).
+        let url = format!("http://{server_ip}:{}/echo", plain.port());
+        let elsewhere = format!("Host: {server_ip}:{}", other.port());
+        let output = curl(&client_ns, &["--include", "-H", &elsewhere, &url]).await;
+        let text = String::from_utf8_lossy(&output.stdout).to_lowercase();
+        assert!(text.starts_with("http/1.1 403") && text.contains("is not allowed"), "{text}");
+        assert_eq!(plain.observed.requests.load(Ordering::SeqCst), 1, "nothing reached the redirected port");
 
         // The same over IPv6 (the original destination from IP6T_SO_ORIGINAL_DST).
         let url = format!("http://[{server_ip6}]:{}/echo", plain6.port());

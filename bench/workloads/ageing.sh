@@ -8,13 +8,15 @@
 # and the size of the tag's records on disk. Target: aged ≤ 1.1× fresh.
 
 AGEING_SYSTEMS=(pantry)
+# the manifest, its nginx locations and the oha helpers are the small workload's
+# shellcheck source=small.sh
+declare -F small_prepare >/dev/null || . "$BENCH_DIR/workloads/small.sh"
 
 ageing_install() { small_install; }
 
 ageing_prepare() {
   AGEING_N=$([ -n "$QUICK" ] && echo 5000 || echo 100000)
-  # the manifest and its nginx locations are the small workload's
-  [ -n "${SMALL_HEX:-}" ] || small_prepare
+  [ -n "${SMALL_HEX:-}" ] || small_prepare   # also finds oha
 }
 
 # ageing_records DIR : "FILES BYTES" of pantry's mutable records under DIR/cache
