@@ -22,9 +22,9 @@ ageing_prepare() {
 # ageing_records DIR : "FILES BYTES" of pantry's mutable records under DIR/cache
 ageing_records() {
   local files bytes
-  files=$(find "$1/cache/records" -type f 2>/dev/null | wc -l)
-  bytes=$(du -sb "$1/cache/records" 2>/dev/null | cut -f1)
-  echo "$files ${bytes:-0}"
+  read -r files bytes < <(find "$1/cache/records" -type f -printf '%s\n' 2>/dev/null |
+    awk '{ n++; b += $1 } END { printf "%d %d\n", n, b }')
+  echo "${files:-0} ${bytes:-0}"
 }
 
 ageing_phase() { # ageing_phase PHASE REP : fresh or aged store, then the hits measured
