@@ -185,11 +185,12 @@ impl Pantry {
     /// CONNECT ports, offline mode, tag rules, namespace policy, mirrors, pins, refresh, tunnel
     /// idle timeout and the mirror's default registry take effect for new requests. Returns the
     /// changed settings that need a restart (listen addresses, directories, upstream TLS and
-    /// name overrides, parent proxy, size cap, connection limit, timeouts of the upstream client).
+    /// name overrides, parent proxy, size cap, connection limit, timeouts of the upstream client,
+    /// log format, finish_abandoned_fetches).
     pub fn reload(&self, config: Config) -> Vec<&'static str> {
         let old = self.ingress.config.load_full();
         let mut restart = Vec::new();
-        let checks: [(&'static str, bool); 19] = [
+        let checks: [(&'static str, bool); 22] = [
             ("upstream_min_rate", old.upstream_min_rate != config.upstream_min_rate),
             ("deny_destinations", old.deny_destinations != config.deny_destinations),
             ("allow_destinations", old.allow_destinations != config.allow_destinations),
@@ -201,11 +202,12 @@ impl Pantry {
             ("certs_dir", old.certs_dir != config.certs_dir),
             ("upstream_ca", old.upstream_ca != config.upstream_ca),
             ("resolve", old.resolve != config.resolve),
-            ("upstream_proxy", format!("{:?}", old.upstream_proxy) != format!("{:?}", config.upstream_proxy)),
-            (
-                "upstream_proxy_for",
-                format!("{:?}", old.upstream_proxy_for) != format!("{:?}", config.upstream_proxy_for),
-            ),
+            // compared whole, credentials included (a changed password needs the restart too)
+            ("upstream_proxy", old.upstream_proxy != config.upstream_proxy),
+            ("upstream_proxy_for", old.upstream_proxy_for != config.upstream_proxy_for),
+            ("admin_listen", old.admin_listen != config.admin_listen),
+            ("log_format", old.log_format != config.log_format),
+            ("finish_abandoned_fetches", old.finish_abandoned_fetches != config.finish_abandoned_fetches),
             ("max_size", old.max_size != config.max_size),
             ("max_connections", old.max_connections != config.max_connections),
             ("upstream_connect_timeout", old.upstream_connect_timeout != config.upstream_connect_timeout),

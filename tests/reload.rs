@@ -48,3 +48,26 @@ async fn reload_keeps_connections_and_changes_rules() {
     assert_eq!(second.status(), 403, "the open connection follows the new policy");
     assert!(intercepts(&pantry, &cdn).await, "the CDN is intercepted after the reload");
 }
+
+#[tokio::test]
+async fn a_reload_names_every_changed_setting_that_needs_a_restart() {
+    use pantry::upstream::parent::ParentProxy;
+    let mut before = Config::default();
+    let pantry = start_pantry(|c| {
+        c.upstream_proxy = Some(ParentProxy::parse("http://ci:old-secret@parent.test:3128").unwrap());
+        before = c.clone();
+    })
+    .await;
+    let after = Config {
+        // only the password differs: the parent's redacted form is the same
+        upstream_proxy: Some(ParentProxy::parse("http://ci:new-secret@parent.test:3128").unwrap()),
+        admin_listen: Some("127.0.0.1:9".parse().unwrap()),
+        log_format: pantry::config::LogFormat::Json,
+        finish_abandoned_fetches: !before.finish_abandoned_fetches,
+        ..before.clone()
+    };
+    let restart = pantry.pantry.reload(after);
+    for setting in ["upstream_proxy", "admin_listen", "log_format", "finish_abandoned_fetches"] {
+        assert!(restart.contains(&setting), "{setting} is reported: {restart:?}");
+    }
+}

@@ -21,9 +21,9 @@ pub struct RunArgs {
     /// Host to intercept, HOST[:PORT] with globs (repeatable) [default: well-known registries].
     #[arg(long, env = "PANTRY_INTERCEPT", value_name = "HOST[:PORT]", value_delimiter = ',')]
     pub intercept: Vec<String>,
-    /// Intercept every CONNECT to an allowed port.
-    #[arg(long, env = "PANTRY_INTERCEPT_ALL")]
-    pub intercept_all: bool,
+    /// Intercept every CONNECT to an allowed port (`--intercept-all=false` or PANTRY_INTERCEPT_ALL=false overrides the file).
+    #[arg(long, env = "PANTRY_INTERCEPT_ALL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL")]
+    pub intercept_all: Option<bool>,
     /// Never intercept these destinations, NO_PROXY style: corp.example (and names under it), *.glob, CIDR, :PORT (repeatable).
     #[arg(long, env = "PANTRY_BYPASS", value_name = "PATTERN", value_delimiter = ',')]
     pub bypass: Vec<String>,
@@ -45,9 +45,9 @@ pub struct RunArgs {
     /// Never evict what REGISTRY/REPOSITORY[:TAG] names (globs; repeatable).
     #[arg(long, env = "PANTRY_PIN", value_name = "REGISTRY/REPO[:TAG]", value_delimiter = ',')]
     pub pin: Vec<String>,
-    /// Serve only from the cache; never contact upstreams.
-    #[arg(long, env = "PANTRY_OFFLINE")]
-    pub offline: bool,
+    /// Serve only from the cache; never contact upstreams (`--offline=false` or PANTRY_OFFLINE=false overrides the file).
+    #[arg(long, env = "PANTRY_OFFLINE", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL")]
+    pub offline: Option<bool>,
     /// Clients allowed to connect, as CIDR (repeatable) [default: loopback and private ranges].
     #[arg(long, env = "PANTRY_ALLOW_CLIENTS", value_name = "CIDR", value_delimiter = ',')]
     pub allow_clients: Vec<String>,
@@ -75,9 +75,9 @@ pub struct RunArgs {
     /// Registries that speak plain HTTP (HOST[:PORT], globs; no port means 80, `:*` any): registry requests in cleartext go only to these (repeatable) [default: none].
     #[arg(long, env = "PANTRY_INSECURE_REGISTRIES", value_name = "HOST[:PORT]", value_delimiter = ',')]
     pub insecure_registries: Vec<String>,
-    /// Serve the mirror over TLS with a certificate from pantry's CA (plain HTTP otherwise).
-    #[arg(long, env = "PANTRY_MIRROR_TLS")]
-    pub mirror_tls: bool,
+    /// Serve the mirror over TLS with a certificate from pantry's CA (plain HTTP otherwise; `--mirror-tls=false` overrides the file).
+    #[arg(long, env = "PANTRY_MIRROR_TLS", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL")]
+    pub mirror_tls: Option<bool>,
     /// Names --mirror-tls mints certificates for; other SNI gets a TLS alert (repeatable) [default: localhost and the mirror's listen address].
     #[arg(long, env = "PANTRY_MIRROR_NAMES", value_name = "NAME", value_delimiter = ',')]
     pub mirror_names: Vec<String>,

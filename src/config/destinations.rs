@@ -112,7 +112,7 @@ impl fmt::Display for Destination {
 }
 
 /// `PATTERN=URL` or `PATTERN=direct`: the parent proxy for matching destinations, or none.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ParentRule {
     /// Which destinations the rule is for.
     pub destination: Destination,

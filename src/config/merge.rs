@@ -116,7 +116,8 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
             }
         }
     }
-    config.mirror_tls = args.mirror_tls || file.mirror_tls.unwrap_or(false);
+    // Flags and environment win over the file in both directions (`PANTRY_OFFLINE=false` too).
+    config.mirror_tls = args.mirror_tls.or(file.mirror_tls).unwrap_or(false);
     config.mirror_names = match non_empty(args.mirror_names.clone()).or(file.mirror_names) {
         Some(names) => names
             .iter()
@@ -166,7 +167,7 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
             .filter_map(|p| HostPattern::parse(p).map_err(|e| problems.push(e)).ok())
             .collect();
     }
-    config.intercept_all = args.intercept_all || file.intercept_all.unwrap_or(false);
+    config.intercept_all = args.intercept_all.or(file.intercept_all).unwrap_or(false);
     let insecure =
         non_empty(args.insecure_registries.clone()).or(file.insecure_registries).unwrap_or_default();
     // A plain-HTTP registry named without a port is on port 80 (not 443, as for intercept).
@@ -217,7 +218,7 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
             Err(_) => problems.push(format!("upstream_min_rate: {rate:?} is not a rate like 1KiB/s or 0")),
         }
     }
-    config.offline = args.offline || file.offline.unwrap_or(false);
+    config.offline = args.offline.or(file.offline).unwrap_or(false);
     config.http_cache = file.http_cache.unwrap_or(true);
     config.verify_reads = file.verify_reads.unwrap_or(config.verify_reads);
     if let Some(format) = args.log_format.clone().or(file.log_format) {

@@ -376,6 +376,30 @@ mod tests {
         assert_eq!(config.cache_dir, PathBuf::from("/file/cache"));
     }
 
+    #[test]
+    fn flags_and_environment_turn_a_file_s_boolean_off_too() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pantry.toml");
+        std::fs::write(&path, "offline = true\nintercept_all = true\n").unwrap();
+        let parse = |flags: &[&str]| {
+            let mut argv = vec!["pantry", "--config", path.to_str().unwrap()];
+            argv.extend_from_slice(flags);
+            Config::load(&<Cli as clap::Parser>::try_parse_from(argv).unwrap().run).unwrap()
+        };
+        let from_file = parse(&[]);
+        assert!(from_file.offline && from_file.intercept_all);
+        let overridden = parse(&["--offline=false", "--intercept-all=no"]);
+        assert!(!overridden.offline && !overridden.intercept_all, "false on the command line wins");
+        assert!(parse(&["--offline"]).offline, "a bare flag still means true");
+        let args = RunArgs { config: Some(path.clone()), offline: Some(false), ..RunArgs::default() };
+        assert!(!Config::load(&args).unwrap().offline, "PANTRY_OFFLINE=false arrives as Some(false)");
+    }
+
     fn args_without_resolve(args: &RunArgs) -> RunArgs {
         RunArgs { resolve: Vec::new(), ..args.clone() }
     }

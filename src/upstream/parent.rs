@@ -13,7 +13,7 @@ use tokio::{
 const MAX_HEAD: usize = 16 * 1024;
 
 /// Where the parent proxy is and how to authenticate to it.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ParentProxy {
     /// Host name or IP literal (no brackets).
     pub host: String,
