@@ -116,15 +116,15 @@ pub fn choose(
 }
 
 /// Removes least recently used content until the store fits in 90 % of `max`, never what `pins`
-/// pin; returns bytes freed.
-pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinRule>>) -> u64 {
+/// pin; says how much was on disk and how much it freed.
+pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinRule>>) -> Evicted {
     let (scan_root, pins) = (root.to_path_buf(), Arc::clone(pins));
     let (files, pinned) = tokio::task::spawn_blocking(move || (scan(&scan_root), pinned(&scan_root, &pins)))
         .await
         .unwrap_or_default();
     let total: u64 = files.iter().map(|f| f.size).sum();
     if total <= max {
-        return 0;
+        return Evicted { scanned: total, freed: 0 };
     }
     let target = max / 10 * 9;
     let mut freed = 0;
@@ -140,7 +140,16 @@ pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinR
             tracing::info!(digest = %file.digest, size = file.size, "evicted");
         }
     }
-    freed
+    Evicted { scanned: total, freed }
+}
+
+/// What an eviction run found and did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Evicted {
+    /// Bytes of content on disk when the run scanned the store.
+    pub scanned: u64,
+    /// Bytes it removed.
+    pub freed: u64,
 }
 
 /// Records an access as the file's mtime, at most once per `resolution` (blocking-free).

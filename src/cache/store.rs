@@ -188,6 +188,19 @@ impl Store {
         self.stored.load(Ordering::Relaxed)
     }
 
+    /// One eviction run; afterwards the stored-bytes count is resynced with what is on disk (a
+    /// purge, a removed corrupt file or another process may have changed it), plus what was
+    /// committed while the run went on.
+    pub async fn evict_once(&self) -> evict::Evicted {
+        let pins = self.pins.load_full();
+        let before = self.stored_bytes();
+        let run = evict::run(&self.root, self.max_size, &self.in_use, &pins).await;
+        let _ = self.stored.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+            Some((run.scanned - run.freed).saturating_add(now.saturating_sub(before)))
+        });
+        run
+    }
+
     /// Runs eviction in the background whenever a write takes the store over its cap.
     pub fn spawn_evictor(self: &Arc<Self>, metrics: Arc<Metrics>) {
         let store = Arc::clone(self);
@@ -198,12 +211,7 @@ impl Store {
                     store.over_cap.notified().await;
                     continue;
                 }
-                let pins = store.pins.load_full();
-                let freed = evict::run(&store.root, store.max_size, &store.in_use, &pins).await;
-                metrics.evicted(freed);
-                let _ = store
-                    .stored
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(freed)));
+                metrics.evicted(store.evict_once().await.freed);
                 if store.stored_bytes() > store.max_size {
                     tracing::warn!(
                         stored = store.stored_bytes(),
@@ -512,6 +520,26 @@ mod tests {
         let _ = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
         assert!(!leftover.exists());
         assert!(live.exists(), "a running process's spool is left alone");
+    }
+
+    #[tokio::test]
+    async fn the_stored_count_follows_the_disk_after_content_vanishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1000, Clock::System).await.unwrap();
+        let put = |n: usize, byte: u8| {
+            let bytes = vec![byte; n];
+            (Digest::of(Algorithm::Sha256, &bytes), bytes)
+        };
+        let (gone, bytes) = put(800, 1);
+        store.put(&gone, &bytes, &BlobMeta::default()).await.unwrap();
+        // Removed behind the store's back (a purge by another process, a corrupt file removed).
+        std::fs::remove_file(store.blob(&gone).await.unwrap().path).unwrap();
+        let (kept, bytes) = put(500, 2);
+        store.put(&kept, &bytes, &BlobMeta::default()).await.unwrap();
+        assert_eq!(store.stored_bytes(), 1300, "counted, not read from disk");
+        let run = store.evict_once().await;
+        assert_eq!((run.scanned, run.freed), (500, 0), "nothing to evict: the disk holds 500 bytes");
+        assert_eq!(store.stored_bytes(), 500, "so the store is under its cap again, and stays quiet");
     }
 
     #[tokio::test]

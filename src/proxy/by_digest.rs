@@ -55,7 +55,11 @@ pub(super) async fn serve(
                             tracing::warn!(%digest, %error, "cannot record where a blob was seen");
                         }
                     }
-                    return Ok(proxy.serve_stored(&blob, parts, cache_status::HIT).await);
+                    // Pinned now; if it was evicted since the lookup, it is fetched instead.
+                    match proxy.serve_stored_if_present(&blob, parts, cache_status::HIT).await {
+                        Some(response) => return Ok(response),
+                        None => continue,
+                    }
                 }
             }
         }

@@ -210,6 +210,32 @@ impl Proxy {
     /// Answers from stored content, keeping it from eviction while it is sent and recording the access.
     async fn serve_stored(&self, blob: &CachedBlob, parts: &Parts, cache_status: &str) -> Response<Body> {
         let pin = self.store.hold(&blob.digest);
+        self.respond_held(blob, parts, cache_status, pin).await
+    }
+
+    /// [`Self::serve_stored`], or `None` when the content left the store between its lookup and
+    /// now (evicted while access was being checked): the caller fetches it instead of failing.
+    async fn serve_stored_if_present(
+        &self,
+        blob: &CachedBlob,
+        parts: &Parts,
+        cache_status: &str,
+    ) -> Option<Response<Body>> {
+        let pin = self.store.hold(&blob.digest);
+        if blob.small.is_none() && tokio::fs::metadata(&blob.path).await.is_err() {
+            tracing::debug!(digest = %blob.digest, "evicted since it was looked up; fetching it");
+            return None;
+        }
+        Some(self.respond_held(blob, parts, cache_status, pin).await)
+    }
+
+    async fn respond_held(
+        &self,
+        blob: &CachedBlob,
+        parts: &Parts,
+        cache_status: &str,
+        pin: crate::cache::evict::InUseGuard,
+    ) -> Response<Body> {
         self.store.touch(blob).await;
         let verify = self.store.verifies_reads();
         respond::from_store(blob, parts, cache_status, pin, self.metrics.served_counter(), verify).await
