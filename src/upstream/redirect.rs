@@ -6,27 +6,20 @@ use http::{header, HeaderMap, StatusCode, Uri};
 /// Redirects followed at most per request.
 pub const MAX_REDIRECTS: usize = 5;
 
-/// The next URI if `status` is a redirect with a usable `Location`, resolved against `current`.
+/// The next URI if `status` is a redirect with a usable `Location`, resolved against `current`
+/// as RFC 3986 says (`url::Url::join`: absolute, scheme-relative, absolute-path, relative with
+/// `../` and `./`).
 pub fn next_hop(current: &Uri, status: StatusCode, headers: &HeaderMap) -> Option<Uri> {
     if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
         return None;
     }
     let location = headers.get(header::LOCATION)?.to_str().ok()?;
-    if location.starts_with("http://") || location.starts_with("https://") {
-        return location.parse().ok();
+    let base = url::Url::parse(&current.to_string()).ok()?;
+    let next = base.join(location).ok()?;
+    if !matches!(next.scheme(), "http" | "https") {
+        return None;
     }
-    let scheme = current.scheme_str()?;
-    let authority = current.authority()?;
-    if let Some(rest) = location.strip_prefix("//") {
-        return format!("{scheme}://{rest}").parse().ok();
-    }
-    let path = if location.starts_with('/') {
-        location.to_string()
-    } else {
-        let base = current.path().rsplit_once('/').map_or("", |(dir, _)| dir);
-        format!("{base}/{location}")
-    };
-    format!("{scheme}://{authority}{path}").parse().ok()
+    next.as_str().parse().ok()
 }
 
 /// Whether two URIs share scheme, host and port (credentials may follow only then).
@@ -61,6 +54,9 @@ mod tests {
             (302, "/other/path", Some("https://registry.test:5000/other/path")),
             (301, "relative", Some("https://registry.test:5000/v2/a/blobs/relative")),
             (308, "//cdn.test/y", Some("https://cdn.test/y")),
+            (307, "../../b/blobs/x", Some("https://registry.test:5000/v2/b/blobs/x")),
+            (307, "./x?a=1", Some("https://registry.test:5000/v2/a/blobs/x?a=1")),
+            (302, "ftp://cdn.test/x", None),
             (200, "https://cdn.test/x", None),
             (304, "https://cdn.test/x", None),
         ];
