@@ -124,6 +124,11 @@ fn numeric_ipv4(host: &str) -> Option<String> {
     }
 }
 
+/// `host` without the brackets of an IPv6 literal (`[::1]` → `::1`); names and IPv4 unchanged.
+pub fn bare(host: &str) -> &str {
+    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
+}
+
 /// A DNS name (letters, digits, `-`, `_`, dots; labels ≤ 63, total ≤ 253) or an IPv4 literal.
 fn is_host_name(host: &str) -> bool {
     !host.is_empty()

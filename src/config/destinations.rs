@@ -63,8 +63,7 @@ impl Destination {
         if self.port.is_some_and(|p| p != port) {
             return false;
         }
-        let host =
-            host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.').to_ascii_lowercase();
+        let host = crate::target::bare(host).trim_end_matches('.').to_ascii_lowercase();
         match &self.host {
             HostMatch::Any => true,
             HostMatch::Network(net) => {

@@ -119,10 +119,7 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
     // Flags and environment win over the file in both directions (`PANTRY_OFFLINE=false` too).
     config.mirror_tls = args.mirror_tls.or(file.mirror_tls).unwrap_or(false);
     config.mirror_names = match non_empty(args.mirror_names.clone()).or(file.mirror_names) {
-        Some(names) => names
-            .iter()
-            .map(|n| n.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
-            .collect(),
+        Some(names) => names.iter().map(|n| crate::target::bare(n.trim()).to_ascii_lowercase()).collect(),
         None => {
             let listen = config.mirror_listen.map(|a| a.ip()).filter(|ip| !ip.is_unspecified());
             std::iter::once("localhost".to_string()).chain(listen.map(|ip| ip.to_string())).collect()

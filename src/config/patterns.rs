@@ -28,7 +28,7 @@ impl HostPattern {
             }
             _ => (lower.clone(), Some(443)),
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = crate::target::bare(&host).to_string();
         if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
             return Err(format!("intercept pattern {text:?}: bad host"));
         }
@@ -70,7 +70,7 @@ impl ResolveRule {
         let (host, rest) = text.split_once(':').ok_or_else(bad)?;
         let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
         let port = port.parse::<u16>().map_err(|_| bad())?;
-        let addr = addr.trim_start_matches('[').trim_end_matches(']');
+        let addr = crate::target::bare(addr);
         let addr = addr
             .parse::<IpAddr>()
             .map_err(|_| format!("resolve rule {text:?}: {addr:?} is not an IP address"))?;

@@ -40,7 +40,7 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let start = LazyConfigAcceptor::new(Acceptor::default(), io).await?;
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    let bare_host = crate::target::bare(host);
     if let Some(sni) = start.client_hello().server_name() {
         if !sni.eq_ignore_ascii_case(bare_host) {
             return Err(MitmError::SniMismatch { sni: sni.to_string(), host: host.to_string() });

@@ -158,7 +158,7 @@ impl Authority {
 
     /// The leaf for `host` (a DNS name or IP literal), minted on first use and cached.
     pub async fn leaf(&self, host: &str) -> Result<Arc<CertifiedKey>, Arc<CaError>> {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = crate::target::bare(host).to_ascii_lowercase();
         self.leaves.try_get_with(host.clone(), async { self.mint(&host).map(Arc::new) }).await
     }
 

@@ -147,7 +147,7 @@ impl Dialer {
     /// The addresses `host:port` stands for (an override, an IP literal, or DNS), without those
     /// pantry may not connect to; an error when none is left.
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, DialError> {
-        let bare = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let bare = crate::target::bare(host).to_ascii_lowercase();
         if self.overrides.contains_key(&(bare.clone(), port)) || self.reach.opens_name(&bare, port) {
             return self.lookup(&bare, port).await;
         }
@@ -194,7 +194,7 @@ impl Dialer {
         let Some(parent) = self.parents.for_target(host, port) else {
             return self.connect_direct(host, port).await;
         };
-        let bare = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let bare = crate::target::bare(host).to_ascii_lowercase();
         // The parent resolves names; an address literal is checked here.
         if let Ok(ip) = bare.parse::<IpAddr>() {
             if !self.overrides.contains_key(&(bare.clone(), port)) {
@@ -223,8 +223,7 @@ impl Dialer {
             let addrs = if checked {
                 self.resolve(host, port).await?
             } else {
-                self.lookup(&host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase(), port)
-                    .await?
+                self.lookup(&crate::target::bare(host).to_ascii_lowercase(), port).await?
             };
             for addr in addrs {
                 match TcpStream::connect(addr).await {

@@ -48,7 +48,7 @@ impl ParentProxy {
             None => (None, rest),
         };
         let authority: http::uri::Authority = hostport.parse().map_err(|_| bad("bad host:port"))?;
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = crate::target::bare(authority.host()).to_string();
         if host.is_empty() || hostport.contains('/') {
             return Err(bad("bad host:port"));
         }
