@@ -27,6 +27,8 @@ pub enum Side {
     Upstream,
     /// pantry itself failed.
     Internal,
+    /// pantry's own configuration decided (offline mode): nobody failed.
+    Configured,
 }
 
 /// An error answered to the client instead of an upstream response.
@@ -95,7 +97,7 @@ impl ProxyError {
     pub fn side(&self) -> Side {
         match self {
             Self::BadRequest(_) | Self::Denied(_) => Side::Client,
-            Self::Offline(_) => Side::Upstream,
+            Self::Offline(_) => Side::Configured,
             Self::Internal(_) => Side::Internal,
             _ => Side::Upstream,
         }
@@ -181,6 +183,9 @@ mod tests {
             assert_eq!(error.proxy_status_error(), kind);
             assert!(error.proxy_status().starts_with("pantry; error="));
         }
+        let offline = ProxyError::Offline("x".into());
+        assert_eq!(offline.side(), Side::Configured, "offline is pantry's choice, no upstream's failure");
+        assert_eq!(offline.status().as_u16(), 504);
     }
 
     #[test]

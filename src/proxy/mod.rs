@@ -184,7 +184,7 @@ impl Proxy {
                             self.metrics.upstream_error(error.proxy_status_error());
                             tracing::info!(%error, "request failed")
                         }
-                        Side::Client => tracing::info!(%error, "request failed"),
+                        Side::Client | Side::Configured => tracing::info!(%error, "request failed"),
                     }
                     error.into_response()
                 }
