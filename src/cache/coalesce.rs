@@ -189,7 +189,7 @@ impl Lead {
             Ok(spool) => spool,
             Err(error) => return Err((error, body)),
         };
-        let reader = match std::fs::File::open(&path) {
+        let reader = match super::content::open(&path) {
             Ok(reader) => reader,
             Err(error) => {
                 let _ = std::fs::remove_file(&path);

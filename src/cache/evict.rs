@@ -1,6 +1,7 @@
 //! Keeping the store under `--max-size`: least recently used content goes first, down to 90 % of
-//! the cap, never content a response is still reading nor content `--pin` rules pin. Last access is the content file's mtime,
-//! so it survives restarts; index entries of evicted content are removed with it.
+//! the cap, never content a response is still reading nor content `--pin` rules pin. Last access is the content file's atime
+//! (set by pantry, whose own reads do not change it: `content::open`), so it survives restarts;
+//! index entries of evicted content are removed with it.
 
 use std::{
     collections::HashMap,
@@ -57,7 +58,7 @@ pub struct ContentFile {
     pub digest: String,
     /// Its size.
     pub size: u64,
-    /// Its last access (mtime).
+    /// Its last access (atime).
     pub accessed: SystemTime,
 }
 
@@ -85,7 +86,7 @@ fn collect(dir: &Path, algorithm: &str, prefix: String, depth: usize, files: &mu
                 path: entry.path(),
                 digest: format!("{algorithm}:{prefix}{name}"),
                 size: meta.len(),
-                accessed: meta.modified().unwrap_or(UNIX_EPOCH),
+                accessed: meta.accessed().unwrap_or(UNIX_EPOCH),
             });
         }
     }
@@ -152,13 +153,14 @@ pub struct Evicted {
     pub freed: u64,
 }
 
-/// Records an access as the file's mtime, at most once per `resolution` (blocking-free).
+/// Records an access as the file's atime, at most once per `resolution` (blocking-free). The
+/// mtime stays what the commit left, so that a change of the file shows (`store::blob`).
 pub async fn touch(path: PathBuf, now: SystemTime, resolution: Duration) {
     let _ = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::options().write(true).open(&path)?;
-        let old = file.metadata()?.modified()?;
+        let file = super::content::open(&path)?;
+        let old = file.metadata()?.accessed()?;
         if now.duration_since(old).unwrap_or_default() >= resolution {
-            file.set_modified(now)?;
+            file.set_times(std::fs::FileTimes::new().set_accessed(now))?;
         }
         Ok::<_, std::io::Error>(())
     })

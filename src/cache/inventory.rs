@@ -6,7 +6,6 @@
 
 use std::{
     collections::{BTreeMap, HashSet},
-    io::Read,
     path::Path,
     time::UNIX_EPOCH,
 };
@@ -133,16 +132,7 @@ pub fn gc(root: &Path) -> std::io::Result<GcReport> {
 
 fn verifies(file: &ContentFile) -> std::io::Result<bool> {
     let Ok(digest) = file.digest.parse::<Digest>() else { return Ok(false) };
-    let mut verifier = digest.verifier();
-    let mut reader = std::fs::File::open(&file.path)?;
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            return Ok(verifier.finish().is_ok());
-        }
-        verifier.update(&buf[..n]);
-    }
+    super::content::matches(&file.path, &digest)
 }
 
 fn remove(root: &Path, file: &ContentFile, key: &str) {

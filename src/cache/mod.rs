@@ -6,6 +6,7 @@
 pub mod access;
 pub mod batch_writer;
 pub mod coalesce;
+pub mod content;
 pub mod evict;
 pub mod inventory;
 pub mod pinning;

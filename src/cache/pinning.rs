@@ -88,7 +88,7 @@ fn is_manifest_type(media_type: &str) -> bool {
 fn read_manifest(root: &Path, digest: &Digest) -> Option<Vec<u8>> {
     let path = content_path(root, digest);
     let size = std::fs::metadata(&path).ok()?.len();
-    (size <= MAX_MANIFEST).then(|| std::fs::read(&path).ok()).flatten()
+    (size <= MAX_MANIFEST).then(|| super::content::read(&path).ok()).flatten()
 }
 
 #[cfg(test)]

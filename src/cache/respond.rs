@@ -209,7 +209,11 @@ pub fn set_length<B>(response: &mut Response<B>, status: StatusCode, start: u64,
 }
 
 async fn open_at(path: &std::path::Path, start: u64) -> std::io::Result<tokio::fs::File> {
-    let mut file = tokio::fs::File::open(path).await?;
+    let owned = path.to_path_buf();
+    let file = tokio::task::spawn_blocking(move || super::content::open(&owned))
+        .await
+        .map_err(std::io::Error::other)??;
+    let mut file = tokio::fs::File::from_std(file);
     if start > 0 {
         file.seek(SeekFrom::Start(start)).await?;
     }

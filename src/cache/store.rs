@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::{
+    content,
     evict::{self, InUse, InUseGuard},
     records,
 };
@@ -71,6 +72,10 @@ pub struct BlobMeta {
     /// Scopes where these bytes were fetched without credentials: public, for every client.
     #[serde(default)]
     pub anonymous_in: BTreeSet<String>,
+    /// The content file's mtime (ns) when it was committed or last verified: a file whose mtime
+    /// differs was changed since, and is verified again before it is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<u64>,
 }
 
 impl BlobMeta {
@@ -83,6 +88,7 @@ impl BlobMeta {
         self.seen_in.extend(other.seen_in);
         self.fetched_in.extend(other.fetched_in);
         self.anonymous_in.extend(other.anonymous_in);
+        self.mtime_ns = self.mtime_ns.or(other.mtime_ns);
     }
 }
 
@@ -346,8 +352,10 @@ impl Store {
         tokio::fs::rename(spool, &target)
             .await
             .map_err(|source| StoreError::Io { path: target.clone(), source })?;
+        let mut meta = meta.clone();
+        meta.mtime_ns = tokio::fs::metadata(&target).await.ok().map(|m| content::mtime_ns(&m));
         evict::touch(target, self.now(), Duration::ZERO).await;
-        self.write_meta(digest, size, meta).await?;
+        self.write_meta(digest, size, &meta).await?;
         if self.stored.fetch_add(size, Ordering::Relaxed) + size > self.max_size {
             self.over_cap.notify_one();
         }
@@ -443,20 +451,39 @@ fn blob_sync(root: &Path, digest: Digest) -> Option<CachedBlob> {
     let entry = cacache::metadata_sync(root, blob_key(&digest)).ok()??;
     let path = content_path(root, &digest);
     let size = std::fs::metadata(&path).ok()?.len();
-    let small = if size <= SMALL { Some(Bytes::from(std::fs::read(&path).ok()?)) } else { None };
+    let small = if size <= SMALL { Some(Bytes::from(content::read(&path).ok()?)) } else { None };
     if size != entry.size as u64 || small.as_ref().is_some_and(|b| b.len() as u64 != size) {
         return None;
     }
+    let mut meta: BlobMeta = serde_json::from_value(entry.metadata).unwrap_or_default();
     // Small content (manifests, configs) is read whole anyway: it is verified on every lookup,
     // and a file that no longer matches its digest is removed (the next fetch stores it anew).
+    let corrupt = |why: &str| {
+        tracing::warn!(%digest, path = %path.display(), "stored content {why}; removed");
+        let _ = std::fs::remove_file(&path);
+    };
     if let Some(bytes) = &small {
         if Digest::of(digest.algorithm(), bytes) != digest {
-            tracing::warn!(%digest, path = %path.display(), "stored content does not match its digest; removed");
-            let _ = std::fs::remove_file(&path);
+            corrupt("does not match its digest");
             return None;
         }
     }
-    let meta = serde_json::from_value(entry.metadata).unwrap_or_default();
+    // A large file changed since it was committed (its mtime moved) is verified before it is
+    // served again; if it still matches, the new mtime is recorded.
+    let mtime = std::fs::metadata(&path).ok().map(|m| content::mtime_ns(&m));
+    if small.is_none() && meta.mtime_ns.is_some() && mtime != meta.mtime_ns {
+        if !content::matches(&path, &digest).unwrap_or(false) {
+            corrupt("was changed after it was committed and no longer matches its digest");
+            return None;
+        }
+        meta.mtime_ns = mtime;
+        let opts = WriteOpts::new()
+            .integrity(integrity(&digest))
+            .size(size as usize)
+            .metadata(serde_json::to_value(&meta).unwrap_or_default());
+        let _ = cacache::index::insert(root, &blob_key(&digest), opts)
+            .map_err(|error| tracing::warn!(%digest, %error, "cannot record the verified content's mtime"));
+    }
     Some(CachedBlob { digest, path, size, meta, small })
 }
 

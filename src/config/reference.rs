@@ -20,7 +20,7 @@ pub const FILE_ONLY: &[(&str, &str)] = &[
     ("shutdown_grace", "how long transfers in flight may run on after SIGINT/SIGTERM [default: 30s]"),
     ("max_connections", "concurrent client connections over all ports [default: 4096]"),
     ("http_cache", "cache plain HTTP and intercepted non-registry hosts by RFC 9111 (Cache-Control, Vary, revalidation) in the same store; `false` only forwards them [default: true]"),
-    ("verify_reads", "verify every whole read of stored content against its digest while it streams; a mismatch breaks the transfer off before its end and removes the file (small content such as manifests is verified on every read regardless; ranges are not). It halves warm throughput on the benchmark (476 vs 942 MB/s for a 1 GiB blob, bench `pantry_verify`), hence off by default [default: false]"),
+    ("verify_reads", "verify every whole read of stored content against its digest while it streams; a mismatch breaks the transfer off before its end and removes the file (small content such as manifests is verified on every read regardless, and large content whose mtime changed since its commit before it is served; ranges are not). It halves warm throughput on the benchmark (476 vs 942 MB/s for a 1 GiB blob, bench `pantry_verify`), hence off by default [default: false]"),
     ("finish_abandoned_fetches", "`false`: a fetch every client has left stops (spares metered links); `true`: it finishes and is stored [default: false]"),
     ("tag_ttl", "how long a tag's answer is trusted when no `[[tag_rules]]` entry matches: a duration, `0` (always revalidate) or `immutable` [default: 10m]"),
     ("tag_rules", "`[[tag_rules]]` entries `registry`, `repository`, `tag` (globs, default `*`) and `ttl`; first match wins; built in: `latest` 1m"),
