@@ -521,7 +521,8 @@ mod tests {
         let meta = BlobMeta { media_type: Some("application/octet-stream".into()), ..BlobMeta::default() };
         store.commit(&digest, &spool, bytes.len() as u64, &meta).await.unwrap();
         let blob = store.blob(&digest).await.unwrap();
-        assert_eq!((blob.size, blob.meta), (bytes.len() as u64, meta));
+        assert!(blob.meta.mtime_ns.is_some(), "the commit's mtime is recorded");
+        assert_eq!((blob.size, BlobMeta { mtime_ns: None, ..blob.meta }), (bytes.len() as u64, meta));
         // cacache verifies the content against the integrity while reading it back.
         assert_eq!(cacache::read_hash(dir.path(), &integrity(&digest)).await.unwrap(), bytes);
         assert_eq!(cacache::read(dir.path(), blob_key(&digest)).await.unwrap(), bytes);
