@@ -1,8 +1,8 @@
-//! Attacks on pantry's connection slots: clients that connect and then say nothing at the moments
-//! no HTTP header timeout watches — before the ClientHello of an intercepted CONNECT, after the
-//! TLS handshake before the first request (HTTP/1.1 and h2), on the mirror port, and after the h2
-//! preface — hold every one of a small `max_connections` and must be sent away within
-//! `client_header_timeout`, so that the next client is served.
+//! Attacks on pantry's connection slots: clients that connect and then say nothing — before the
+//! ClientHello of an intercepted CONNECT, after the TLS handshake before the first request
+//! (HTTP/1.1 and h2), after the h2 preface, on the mirror port, on the admin port — hold every one
+//! of a small `max_connections` and must be sent away within `client_header_timeout`, so that the
+//! next client is served.
 //! (docs/SECURITY.md lists each attack and what defends it.)
 
 mod common;
@@ -36,9 +36,10 @@ async fn silent_holders_are_sent_away_and_the_next_client_is_served() {
     let registry = FakeRegistry::start().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.max_connections = 5;
+        c.max_connections = 6;
         c.client_header_timeout = LIMIT;
         c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
     let host = registry.host();
@@ -55,8 +56,9 @@ async fn silent_holders_are_sent_away_and_the_next_client_is_served() {
         .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
         .await
         .unwrap();
-    // 5. the mirror port, silent.
+    // 5. the mirror port and 6. the admin port, silent.
     let mirror_silent = TcpStream::connect(pantry.mirror.unwrap()).await.unwrap();
+    let admin_silent = TcpStream::connect(pantry.admin.unwrap()).await.unwrap();
 
     // Every slot is taken: the next client waits until the silent ones are sent away.
     let next =
@@ -73,6 +75,7 @@ async fn silent_holders_are_sent_away_and_the_next_client_is_served() {
         ("TLS without a request (h2)", closed_within(no_request_h2, since).await),
         ("h2 preface without a request", closed_within(preface_only, since).await),
         ("silent mirror connection", closed_within(mirror_silent, since).await),
+        ("silent admin connection", closed_within(admin_silent, since).await),
     ];
     for (holder, closed) in closes {
         assert!(closed.is_some_and(|d| d < bound), "{holder}: closed after {closed:?} (limit {LIMIT:?})");
