@@ -79,6 +79,9 @@ enum CaAction {
 }
 
 fn main() -> ExitCode {
+    // Everything pantry writes (the store, cacache's index, the CA) is for its own user only,
+    // whatever umask it was started with: the store holds content some clients may not see.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     let mut text = Vec::new();
     match &cli.command {

@@ -63,6 +63,15 @@ fn runs_serves_and_exits_cleanly_on_sigterm() {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success(), "SIGTERM exits with status 0");
+    // Whatever the umask (022 here), what pantry wrote is its own user's only.
+    let mut found = Vec::new();
+    common::files_containing(dir.path(), &[""], &mut found);
+    assert!(!found.is_empty());
+    for line in found {
+        let path = line.split(" holds ").next().unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions());
+        assert_eq!(mode & 0o077, 0, "{path} is open to others: {:o}", mode & 0o777);
+    }
 }
 
 /// The status line of a plain-HTTP proxy request for `url`.
