@@ -28,7 +28,7 @@ pantry_healthy() { [ "$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' "ht
 sys_pantry_start() { # sys_pantry_start DIR [PANTRY ARGS...]
   local d=$1 unset_env=() v
   shift
-  mkdir -p "$d/cache" "$WORK/pantry-certs"
+  mkdir -p -m 700 "$d/cache" "$WORK/pantry-certs"
   # pantry reads PANTRY_* variables too: none of the caller's may change this command line
   for v in $(compgen -e); do [[ $v == PANTRY_* ]] && unset_env+=(-u "$v"); done
   local args=(--listen "127.0.0.1:$PORT_PANTRY" --cache-dir "$d/cache" --certs-dir "$WORK/pantry-certs"

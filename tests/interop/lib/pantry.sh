@@ -52,7 +52,7 @@ start_pantry() {
   PANTRY_CA=$WORK/pantry-ca.pem
   build_pantry || return 1
   port_free "$PORT_PANTRY" || { PANTRY_ERROR="port $PORT_PANTRY is already in use"; return 1; }
-  mkdir -p "$WORK/pantry-cache" "$WORK/pantry-certs"
+  mkdir -p -m 700 "$WORK/pantry-cache" "$WORK/pantry-certs"   # pantry warns about a store others can read
   local args=(--listen "$PANTRY_ADDR" --cache-dir "$WORK/pantry-cache" --certs-dir "$WORK/pantry-certs"
     --upstream-ca "$CERTS/testca.pem")
   local p
