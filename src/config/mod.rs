@@ -297,7 +297,7 @@ impl Config {
         (!allowed).then(|| {
             format!(
                 "port {port} is not allowed (allowed: 443, 80 in cleartext, the ports of intercepted hosts, \
-                 of --resolve rules and allow_destinations entries, allow_ports)"
+                 of --resolve rules, insecure_registries and allow_destinations entries, allow_ports)"
             )
         })
     }
