@@ -160,8 +160,9 @@ fn with_auth(c: &mut pantry::config::Config, path: &std::path::Path) {
     c.proxy_auth = Some(Arc::new(pantry::ingress::proxy_auth::ProxyAuth::load(path).unwrap()));
 }
 
-#[tokio::test]
-async fn the_mirror_and_metrics_ask_for_the_proxy_credentials() {
+/// A registry and a pantry with proxy credentials and a mirror for that registry, admitting
+/// `admitted` mirror clients without them.
+async fn mirror_with_auth(admitted: &[&str]) -> (tempfile::TempDir, FakeRegistry, common::TestPantry) {
     let dir = tempfile::tempdir().unwrap();
     let path = htpasswd(dir.path(), 4);
     let registry = FakeRegistry::start().await;
@@ -170,8 +171,15 @@ async fn the_mirror_and_metrics_ask_for_the_proxy_credentials() {
         with_auth(c, &path);
         c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
         c.mirror_default = registry.host();
+        c.mirror_allow_clients = admitted.iter().map(|n| n.parse().unwrap()).collect();
     })
     .await;
+    (dir, registry, pantry)
+}
+
+#[tokio::test]
+async fn the_mirror_and_metrics_ask_for_the_proxy_credentials() {
+    let (_dir, registry, pantry) = mirror_with_auth(&[]).await;
     let mirror = pantry.mirror.unwrap();
     let blob = registry.state.add_blob(vec![7u8; 100], "application/octet-stream");
     let path_of_blob = format!("/v2/app/blobs/{blob}");
@@ -204,17 +212,7 @@ async fn the_mirror_and_metrics_ask_for_the_proxy_credentials() {
 
 #[tokio::test]
 async fn mirror_allow_clients_admits_listed_addresses_without_credentials() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = htpasswd(dir.path(), 4);
-    let registry = FakeRegistry::start().await;
-    let pantry = start_pantry(|c| {
-        registry.configure(c);
-        with_auth(c, &path);
-        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.mirror_default = registry.host();
-        c.mirror_allow_clients = vec!["127.0.0.0/8".parse().unwrap()];
-    })
-    .await;
+    let (_dir, registry, pantry) = mirror_with_auth(&["127.0.0.0/8"]).await;
     let blob = registry.state.add_blob(vec![8u8; 100], "application/octet-stream");
     let answer = exchange(pantry.mirror.unwrap(), &get(&format!("/v2/app/blobs/{blob}"), "")).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");

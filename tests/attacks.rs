@@ -64,15 +64,21 @@ async fn alice_pulled() -> (FakeRegistry, TestPantry, String, Vec<u8>, SocketAdd
         c.insecure_registries.push(evil);
     })
     .await;
+    let (digest, layer) = alice_pulls(&registry, &pantry, 7).await;
+    (registry, pantry, digest, layer, evil, asked)
+}
+
+/// Alice pulls a private layer (its bytes vary with `seed`) of `private/app` through `pantry`.
+async fn alice_pulls(registry: &FakeRegistry, pantry: &TestPantry, seed: u32) -> (String, Vec<u8>) {
     registry.state.make_private("private/app");
-    let layer: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let layer: Vec<u8> = (0..40_000u32).map(|i| (i * seed % 251) as u8).collect();
     let digest = registry.state.add_blob(layer.clone(), "application/octet-stream");
     let path = format!("/v2/private/app/blobs/{digest}");
     let (response, body) =
-        request(&pantry, &registry.host(), Method::GET, &path, &[("authorization", TOKEN)]).await;
+        request(pantry, &registry.host(), Method::GET, &path, &[("authorization", TOKEN)]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(sha256(&body.unwrap()), digest);
-    (registry, pantry, digest, layer, evil, asked)
+    (digest, layer)
 }
 
 #[tokio::test]
@@ -258,13 +264,7 @@ async fn a_private_digest_named_through_the_mirror_for_another_registry_is_not_s
         c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
-    registry.state.make_private("private/app");
-    let layer: Vec<u8> = (0..40_000u32).map(|i| (i * 11 % 251) as u8).collect();
-    let digest = registry.state.add_blob(layer.clone(), "application/octet-stream");
-    let path = format!("/v2/private/app/blobs/{digest}");
-    let (pulled, _) =
-        request(&pantry, &registry.host(), Method::GET, &path, &[("authorization", TOKEN)]).await;
-    assert_eq!(pulled.status(), 200);
+    let (digest, layer) = alice_pulls(&registry, &pantry, 11).await;
     // The attacker's registry says it has the digest (HEAD 200, the right size) and serves other bytes.
     evil.state.add_blob(layer.clone(), "application/octet-stream");
     evil.state.lie.store(true, Ordering::SeqCst);
@@ -297,13 +297,8 @@ async fn a_prefetch_of_the_attacker_s_image_does_not_make_a_private_digest_publi
         futures_util::FutureExt::now_or_never(evil_registry(c, &evil)).unwrap();
     })
     .await;
-    registry.state.make_private("private/app");
-    let layer: Vec<u8> = (0..40_000u32).map(|i| (i * 13 % 251) as u8).collect();
-    let digest = registry.state.add_blob(layer.clone(), "application/octet-stream");
+    let (digest, layer) = alice_pulls(&registry, &pantry, 13).await;
     let path = format!("/v2/private/app/blobs/{digest}");
-    let (pulled, _) =
-        request(&pantry, &registry.host(), Method::GET, &path, &[("authorization", TOKEN)]).await;
-    assert_eq!(pulled.status(), 200);
     // The attacker's public image names alice's layer (which the attacker's registry does not have).
     let config = evil.state.add_blob(b"{\"architecture\":\"amd64\"}".to_vec(), "application/octet-stream");
     let image_type = "application/vnd.oci.image.manifest.v1+json";
