@@ -18,7 +18,7 @@ pub enum Tool {
 
 /// Runs `tool` on the cache in `root`.
 pub fn run(root: &Path, tool: Tool) -> anyhow::Result<()> {
-    if !root.join("content-v2").exists() && !root.join("index-v5").exists() {
+    if !pantry::cache::store::exists(root) {
         anyhow::bail!(
             "{} holds no pantry cache (nothing stored yet, or a wrong --cache-dir)",
             root.display()

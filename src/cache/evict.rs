@@ -65,7 +65,7 @@ pub struct ContentFile {
 /// Every content file under `root/content-v2` (blocking: run it off the async threads).
 pub fn scan(root: &Path) -> Vec<ContentFile> {
     let mut files = Vec::new();
-    let content = root.join("content-v2");
+    let content = root.join(super::store::CONTENT_DIR);
     let Ok(algorithms) = std::fs::read_dir(&content) else { return files };
     for algorithm in algorithms.flatten() {
         let name = algorithm.file_name().to_string_lossy().into_owned();
@@ -134,9 +134,7 @@ pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinR
             continue; // pinned since the scan
         }
         if tokio::fs::remove_file(&file.path).await.is_ok() {
-            let _ =
-                cacache::index::delete_async(root, &format!("{}{}", super::store::BLOB_PREFIX, file.digest))
-                    .await;
+            let _ = cacache::index::delete_async(root, &super::store::blob_key(&file.digest)).await;
             freed += file.size;
             tracing::info!(digest = %file.digest, size = file.size, "evicted");
         }

@@ -47,7 +47,7 @@ pub fn list(root: &Path) -> Vec<Entry> {
         .into_iter()
         .map(|file| {
             let meta: BlobMeta = index
-                .get(&format!("{BLOB_PREFIX}{}", file.digest))
+                .get(&blob_key(&file.digest))
                 .and_then(|m| serde_json::from_value(m.metadata.clone()).ok())
                 .unwrap_or_default();
             Entry {
@@ -111,7 +111,7 @@ pub fn gc(root: &Path) -> std::io::Result<GcReport> {
     let mut present = HashSet::new();
     for file in evict::scan(root) {
         report.checked += 1;
-        let key = format!("{BLOB_PREFIX}{}", file.digest);
+        let key = blob_key(&file.digest);
         if !verifies(&file)? {
             report.corrupt.push(file.digest.clone());
             remove(root, &file, &key);

@@ -418,14 +418,20 @@ impl Store {
     }
 }
 
+/// cacache's content directory under the root (`content-v2/ALGORITHM/xx/yy/rest`).
+pub const CONTENT_DIR: &str = "content-v2";
+/// cacache's index directory under the root.
+pub const INDEX_DIR: &str = "index-v5";
+
+/// Whether `root` holds a store at all (content or index).
+pub fn exists(root: &Path) -> bool {
+    root.join(CONTENT_DIR).exists() || root.join(INDEX_DIR).exists()
+}
+
 /// Where cacache keeps the content of `digest` under `root` (its content-v2 layout).
 pub fn content_path(root: &Path, digest: &Digest) -> PathBuf {
     let hex = digest.hex();
-    root.join("content-v2")
-        .join(digest.algorithm().as_str())
-        .join(&hex[0..2])
-        .join(&hex[2..4])
-        .join(&hex[4..])
+    root.join(CONTENT_DIR).join(digest.algorithm().as_str()).join(&hex[0..2]).join(&hex[2..4]).join(&hex[4..])
 }
 
 /// Removes temp files (`spool-<pid>-<n>`, `stats-<pid>-<n>`) of processes that are gone, never
@@ -490,8 +496,8 @@ fn blob_sync(root: &Path, digest: Digest) -> Option<CachedBlob> {
 /// The prefix of blobs' keys in cacache's index (`pantry/blob/<digest>`).
 pub const BLOB_PREFIX: &str = "pantry/blob/";
 
-/// The index key of `digest`'s entry.
-pub fn blob_key(digest: &Digest) -> String {
+/// The index key of `digest`'s entry (a [`Digest`] or its text).
+pub fn blob_key(digest: &impl std::fmt::Display) -> String {
     format!("{BLOB_PREFIX}{digest}")
 }
 
