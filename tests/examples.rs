@@ -563,6 +563,22 @@ fn dockerfile_runs_pantry_with_real_flags() {
         let cmd = instruction("CMD");
         assert_eq!(cmd[0], "run");
         parse_run(&rel(&path), &cmd[1..]);
+        // The build stage copies everything `cargo build` needs: the manifest, the lock file, the
+        // build script (`pantry --version` is compiled from its output) and the sources.
+        let copied: BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("COPY "))
+            .filter(|l| !l.starts_with("--from"))
+            .flat_map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                words[..words.len().saturating_sub(1)].to_vec()
+            })
+            .collect();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for needed in ["Cargo.toml", "Cargo.lock", "build.rs", "src"] {
+            assert!(root.join(needed).exists(), "{needed} is no longer in the repository");
+            assert!(copied.contains(needed), "{}: the build stage does not copy {needed}", rel(&path));
+        }
     }
 }
 
