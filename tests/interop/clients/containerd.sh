@@ -37,6 +37,9 @@ EOF
 }
 
 containerd_setup() {
+  # roots are numbered from 1 again: an earlier row's (with its content) must not be reused
+  stop_named containerd
+  rm -rf "$WORK/clients/containerd"/root* "$WORK/clients/containerd"/state*
   CTRD_N=0
   CTRD_RUN=$(mktemp -d /tmp/pantry-interop-containerd.XXXXXX)
   echo "$CTRD_RUN" >>"$WORK/tmpdirs"
