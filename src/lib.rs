@@ -27,7 +27,7 @@
 //!
 //! Map: `config` (flags/env/file; host, NO_PROXY-style destination and parent rules), `error` (side → status, Proxy-Status), `body` (streaming body
 //! type), `target` (host:port parsing), `hop_by_hop` (headers that never cross), `shutdown` (drain
-//! then abort), `server`, `ingress`, `mitm`, `proxy`, `cache` (store, content files read
+//! then abort), `server`, `ingress`, `mitm`, `proxy`, `cache` (store, its disk layout, a blob as a lookup finds it, content files read
 //! without touching their atime and checked against their digest, mutable records, single
 //! flight, ranges, access grants, eviction and pinning, lifetime tally, inventory tools), `upstream`
 //! (dialing, where pantry may connect, the pooled client, parents, mirrors, redirects), `registry`

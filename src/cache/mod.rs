@@ -5,10 +5,12 @@
 
 pub mod access;
 pub mod batch_writer;
+pub mod blob;
 pub mod coalesce;
 pub mod content;
 pub mod evict;
 pub mod inventory;
+pub mod layout;
 pub mod pinning;
 pub mod range;
 pub mod records;

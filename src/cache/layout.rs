@@ -1,0 +1,71 @@
+//! The store's disk format, spelled in one place: cacache's directories under the cache root, where
+//! a digest's content lives in them, the index key and entry of a blob, and the temp files of
+//! pantry processes under `tmp/`. Everything that reads or writes the cache directory (the store,
+//! eviction, pinning, the inventory tools) names paths and keys through here.
+
+use std::path::{Path, PathBuf};
+
+use cacache::{Algorithm as SriAlgorithm, Integrity, WriteOpts};
+
+use super::blob::BlobMeta;
+use crate::registry::digest::{Algorithm, Digest};
+
+/// cacache's content directory under the root (`content-v2/ALGORITHM/xx/yy/rest`).
+pub const CONTENT_DIR: &str = "content-v2";
+/// cacache's index directory under the root.
+pub const INDEX_DIR: &str = "index-v5";
+
+/// Whether `root` holds a store at all (content or index).
+pub fn exists(root: &Path) -> bool {
+    root.join(CONTENT_DIR).exists() || root.join(INDEX_DIR).exists()
+}
+
+/// Where cacache keeps the content of `digest` under `root` (its content-v2 layout).
+pub fn content_path(root: &Path, digest: &Digest) -> PathBuf {
+    let hex = digest.hex();
+    root.join(CONTENT_DIR).join(digest.algorithm().as_str()).join(&hex[0..2]).join(&hex[2..4]).join(&hex[4..])
+}
+
+/// Removes temp files (`spool-<pid>-<n>`, `stats-<pid>-<n>`) of processes that are gone, never
+/// those of a pantry (or `pantry prefetch`) still running on this directory; returns how many.
+/// Blocking.
+pub fn remove_stale_temp(root: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(root.join("tmp")) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix("spool-").or_else(|| name.strip_prefix("stats-"));
+        let pid = pid.and_then(|rest| rest.split('-').next()).filter(|p| p.parse::<u32>().is_ok());
+        let alive = pid.is_some_and(|pid| Path::new("/proc").join(pid).exists());
+        if pid.is_some() && !alive && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The prefix of blobs' keys in cacache's index (`pantry/blob/<digest>`).
+pub const BLOB_PREFIX: &str = "pantry/blob/";
+
+/// The index key of `digest`'s entry (a [`Digest`] or its text).
+pub fn blob_key(digest: &impl std::fmt::Display) -> String {
+    format!("{BLOB_PREFIX}{digest}")
+}
+
+/// The ssri form of a digest (same algorithm, same bytes).
+pub fn integrity(digest: &Digest) -> Integrity {
+    let algorithm = match digest.algorithm() {
+        Algorithm::Sha256 => SriAlgorithm::Sha256,
+        Algorithm::Sha512 => SriAlgorithm::Sha512,
+    };
+    // A parsed Digest holds valid lowercase hex of the right length, which from_hex accepts.
+    Integrity::from_hex(digest.hex(), algorithm).expect("a valid digest is valid hex")
+}
+
+/// The index entry of a stored blob: its integrity, size and metadata.
+pub fn index_entry(digest: &Digest, size: u64, meta: &BlobMeta) -> WriteOpts {
+    WriteOpts::new()
+        .integrity(integrity(digest))
+        .size(size as usize)
+        .metadata(serde_json::to_value(meta).unwrap_or_default())
+}

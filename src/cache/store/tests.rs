@@ -1,0 +1,98 @@
+//! The store against a real directory: commits readable by cacache, leftovers removed, the byte
+//! count kept true to the disk, and files private to their owner.
+
+use super::*;
+use crate::registry::digest::Algorithm;
+
+#[tokio::test]
+async fn committed_blob_is_readable_by_cacache_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
+    let bytes = b"layer bytes".to_vec();
+    let digest = Digest::of(Algorithm::Sha256, &bytes);
+    assert!(store.blob(&digest).await.is_none());
+    let (_, spool) = store.new_spool().unwrap();
+    tokio::fs::write(&spool, &bytes).await.unwrap();
+    let meta = BlobMeta { media_type: Some("application/octet-stream".into()), ..BlobMeta::default() };
+    store.commit(&digest, &spool, bytes.len() as u64, &meta).await.unwrap();
+    let blob = store.blob(&digest).await.unwrap();
+    assert!(blob.meta.mtime_ns.is_some(), "the commit's mtime is recorded");
+    assert_eq!((blob.size, BlobMeta { mtime_ns: None, ..blob.meta }), (bytes.len() as u64, meta));
+    // cacache verifies the content against the integrity while reading it back.
+    assert_eq!(cacache::read_hash(dir.path(), &integrity(&digest)).await.unwrap(), bytes);
+    assert_eq!(cacache::read(dir.path(), blob_key(&digest)).await.unwrap(), bytes);
+}
+
+#[tokio::test]
+async fn leftover_spools_are_removed_and_truncated_content_is_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
+    // A spool of a process that is gone, and one of a live process (this one) sharing the directory.
+    let leftover = dir.path().join("tmp/spool-999999999-0");
+    tokio::fs::write(&leftover, b"partial").await.unwrap();
+    let (_, live) = store.new_spool().unwrap();
+    tokio::fs::write(&live, b"being written").await.unwrap();
+    let bytes = b"0123456789".to_vec();
+    let digest = Digest::of(Algorithm::Sha256, &bytes);
+    let (_, spool) = store.new_spool().unwrap();
+    tokio::fs::write(&spool, &bytes).await.unwrap();
+    store.commit(&digest, &spool, 10, &BlobMeta::default()).await.unwrap();
+    let blob = store.blob(&digest).await.unwrap();
+    std::fs::write(&blob.path, b"01234").unwrap();
+    assert!(store.blob(&digest).await.is_none(), "a size mismatch is a miss, never served");
+    let _ = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
+    assert!(!leftover.exists());
+    assert!(live.exists(), "a running process's spool is left alone");
+}
+
+#[tokio::test]
+async fn the_stored_count_follows_the_disk_after_content_vanishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1000, Clock::System).await.unwrap();
+    let put = |n: usize, byte: u8| {
+        let bytes = vec![byte; n];
+        (Digest::of(Algorithm::Sha256, &bytes), bytes)
+    };
+    let (gone, bytes) = put(800, 1);
+    store.put(&gone, &bytes, &BlobMeta::default()).await.unwrap();
+    // Removed behind the store's back (a purge by another process, a corrupt file removed).
+    std::fs::remove_file(store.blob(&gone).await.unwrap().path).unwrap();
+    let (kept, bytes) = put(500, 2);
+    store.put(&kept, &bytes, &BlobMeta::default()).await.unwrap();
+    assert_eq!(store.stored_bytes(), 1300, "counted, not read from disk");
+    let run = store.evict_once().await;
+    assert_eq!((run.scanned, run.freed), (500, 0), "nothing to evict: the disk holds 500 bytes");
+    assert_eq!(store.stored_bytes(), 500, "so the store is under its cap again, and stays quiet");
+}
+
+#[tokio::test]
+async fn a_new_store_is_private_to_its_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("new/cache");
+    Store::open(&root, u64::MAX, Clock::System).await.unwrap();
+    for created in [root.clone(), root.join("tmp")] {
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&created).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o700, "{}", created.display());
+    }
+}
+
+#[tokio::test]
+async fn spools_are_private_and_never_follow_a_planted_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"keep me").unwrap();
+    // Plant links at every name the old, predictable scheme would have used next.
+    for n in 0..64 {
+        let planted = dir.path().join(format!("tmp/spool-{}-{n}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, planted).unwrap();
+    }
+    // Created 0600: a umask can only narrow that.
+    let (mut file, path) = store.new_spool().unwrap();
+    std::io::Write::write_all(&mut file, b"spooled").unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep me", "the link's target is untouched");
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(meta.file_type().is_file(), "a file of its own, not a link");
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
+}
