@@ -151,13 +151,16 @@ impl Dialer {
         if self.overrides.contains_key(&(bare.clone(), port)) || self.reach.opens_name(&bare, port) {
             return self.lookup(&bare, port).await;
         }
-        let addrs = self.lookup(&bare, port).await?;
-        let (refused, allowed): (Vec<_>, Vec<_>) =
-            addrs.into_iter().partition(|a| self.reach.refusal(*a).is_some());
+        let mut allowed = Vec::new();
+        let mut refused = Vec::new();
+        for addr in self.lookup(&bare, port).await? {
+            match self.reach.refusal(addr) {
+                None => allowed.push(addr),
+                Some(why) => refused.push(format!("{addr} ({why})")),
+            }
+        }
         if allowed.is_empty() {
-            let why: Vec<String> =
-                refused.iter().map(|a| format!("{a} ({})", self.reach.refusal(*a).unwrap_or("?"))).collect();
-            tracing::info!(target = %format!("{host}:{port}"), addresses = %why.join(", "), "destination refused");
+            tracing::info!(target = %format!("{host}:{port}"), addresses = %refused.join(", "), "destination refused");
             return Err(DialError::Denied { target: format!("{host}:{port}") });
         }
         Ok(allowed)
@@ -192,7 +195,7 @@ impl Dialer {
     /// tunnel through the parent proxy (asked for the `--resolve` address when there is one).
     pub async fn connect(&self, host: &str, port: u16) -> Result<TcpStream, DialError> {
         let Some(parent) = self.parents.for_target(host, port) else {
-            return self.connect_direct(host, port).await;
+            return self.connect_addresses(host, port, true).await;
         };
         let bare = crate::target::bare(host).to_ascii_lowercase();
         // The parent resolves names; an address literal is checked here.
@@ -212,10 +215,8 @@ impl Dialer {
         }
     }
 
-    async fn connect_direct(&self, host: &str, port: u16) -> Result<TcpStream, DialError> {
-        self.connect_addresses(host, port, true).await
-    }
-
+    /// Connects directly to the first address of `host:port` that answers; `checked`: only to
+    /// addresses the destination rules allow (a parent proxy, the operator's choice, is not).
     async fn connect_addresses(&self, host: &str, port: u16, checked: bool) -> Result<TcpStream, DialError> {
         let target = format!("{host}:{port}");
         let attempt = async {
