@@ -42,6 +42,7 @@ pub mod body;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod hop_by_hop;
 pub mod ingress;

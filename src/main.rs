@@ -45,7 +45,13 @@ enum Command {
     /// Pull images' manifests and blobs into the cache ahead of time (resumable; works while pantry runs).
     Prefetch(prefetch_command::PrefetchArgs),
     /// Validate the configuration (flags, PANTRY_* variables, --config file) and print it as TOML.
-    CheckConfig(RunArgs),
+    CheckConfig {
+        /// Instead, say which credentials, policy and tag rules apply to this image reference.
+        #[arg(long, value_name = "IMAGE")]
+        explain: Option<String>,
+        #[command(flatten)]
+        args: RunArgs,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -107,7 +113,7 @@ fn main() -> ExitCode {
             CacheAction::Purge { target, args } => (args, Task::Cache(tools::Tool::Purge(target))),
         },
         Some(Command::Prefetch(prefetch)) => (prefetch.run.clone(), Task::Prefetch(Box::new(prefetch))),
-        Some(Command::CheckConfig(args)) => (args, Task::CheckConfig),
+        Some(Command::CheckConfig { explain, args }) => (args, Task::CheckConfig(explain)),
         Some(Command::Completions { .. } | Command::Man) => unreachable!("answered above"),
     };
     let config = match Config::load(&args) {
@@ -122,11 +128,18 @@ fn main() -> ExitCode {
         Task::ExportCa => export_ca(&config),
         Task::Cache(tool) => tools::run(&config.cache_dir, tool),
         Task::Prefetch(prefetch) => prefetch_command::run(config, &prefetch),
-        Task::CheckConfig => {
+        Task::CheckConfig(None) => {
             eprintln!("pantry: the configuration is valid; effective values:");
             print!("{}", config.effective_toml());
             Ok(())
         }
+        Task::CheckConfig(Some(image)) => match image.parse::<pantry::registry::reference::ImageRef>() {
+            Ok(image) => {
+                print!("{}", config.explain(&image));
+                Ok(())
+            }
+            Err(error) => Err(anyhow::anyhow!("--explain {image:?}: {error}")),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -155,7 +168,7 @@ enum Task {
     ExportCa,
     Cache(tools::Tool),
     Prefetch(Box<prefetch_command::PrefetchArgs>),
-    CheckConfig,
+    CheckConfig(Option<String>),
 }
 
 fn export_ca(config: &Config) -> anyhow::Result<()> {

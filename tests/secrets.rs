@@ -15,6 +15,8 @@ use base64::Engine;
 use common::{plain_get, registry::FakeRegistry, registry::TOKEN, request, start_pantry};
 use http::Method;
 use pantry::{
+    clock::Clock,
+    config::{CredentialEntry, PasswordFrom, SecretSource},
     prefetch::{Prefetcher, Quiet},
     registry::reference::ImageRef,
 };
@@ -69,17 +71,51 @@ async fn no_token_or_password_in_the_cache_the_logs_or_the_metrics() {
     let prefetcher = Prefetcher::new(pantry.pantry.proxy().clone(), None, Some(user.into()));
     prefetcher.image(&image, &Quiet).await.unwrap();
 
+    // pantry's own credentials: an anonymous client pulls through a pantry holding them.
+    let locked = FakeRegistry::start().await;
+    let own_password = "pw-of-pantry-3c9e";
+    let scheme = common::login::Scheme::Bearer;
+    locked.state.logins.require(scheme, "ci", own_password, 300, Clock::System, &["private/app"]);
+    let locked_blob = locked.state.add_blob(vec![5u8; 20_000], "application/octet-stream");
+    let secret_dir = tempfile::tempdir().unwrap();
+    let password_file = secret_dir.path().join("password");
+    std::fs::write(&password_file, own_password).unwrap();
+    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let holder = start_pantry(|c| {
+        locked.configure(c);
+        let source =
+            SecretSource::Password { username: "ci".into(), password: PasswordFrom::File(password_file) };
+        c.upstream_credentials = vec![CredentialEntry::new(&locked.host(), &[], source)];
+    })
+    .await;
+    let locked_host = locked.host();
+    request(&holder, &locked_host, Method::GET, "/v2/", &[]).await.1.unwrap();
+    let scope = "/token?service=registry.test&scope=repository%3Aprivate%2Fapp%3Apull";
+    let stand_in: serde_json::Value =
+        serde_json::from_slice(&request(&holder, &locked_host, Method::GET, scope, &[]).await.1.unwrap())
+            .unwrap();
+    let bearer = format!("Bearer {}", stand_in["token"].as_str().unwrap());
+    let path = format!("/v2/private/app/blobs/{locked_blob}");
+    let (pulled, _) = request(&holder, &locked_host, Method::GET, &path, &[("authorization", &bearer)]).await;
+    assert_eq!(pulled.status(), 200);
+    let issued: Vec<String> = locked.state.logins.seen.lock().unwrap().iter().flatten().cloned().collect();
+    assert!(!issued.is_empty());
+
     let token = TOKEN.trim_start_matches("Bearer ");
     let basic = base64::engine::general_purpose::STANDARD.encode(user);
-    let needles = [token, "hunter2-pw-91b7", basic.as_str()];
+    let own_basic = base64::engine::general_purpose::STANDARD.encode(format!("ci:{own_password}"));
+    let issued: Vec<&str> = issued.iter().map(|t| t.trim_start_matches("Bearer ")).collect();
+    let mut needles = vec![token, "hunter2-pw-91b7", basic.as_str(), own_password, own_basic.as_str()];
+    needles.extend(issued);
     let mut found = Vec::new();
     common::files_containing(pantry.dir.path(), &needles, &mut found);
+    common::files_containing(holder.dir.path(), &needles, &mut found);
     let mut leaked: Vec<String> = found.iter().map(|f| format!("a secret in {f:?}")).collect();
 
-    let metrics = plain_get(pantry.addr, "/metrics").await;
+    let metrics = plain_get(pantry.addr, "/metrics").await + &plain_get(holder.addr, "/metrics").await;
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "the capture saw verbose logs");
-    for needle in needles {
+    for needle in needles.iter().copied() {
         if metrics.contains(needle) {
             leaked.push(format!("metrics hold {needle:?}"));
         }
@@ -103,7 +139,7 @@ async fn no_token_or_password_in_the_cache_the_logs_or_the_metrics() {
     }
     common::reliability::record(common::reliability::Outcome {
         area: "secrets",
-        fault: "authenticated pulls (Bearer, Basic, token auth) with trace logging",
+        fault: "authenticated pulls (Bearer, Basic, token auth, pantry's own upstream credentials) with trace logging",
         client: "every pull answered".into(),
         stored: "no token, password or Basic credential in any file under the cache and certs dirs".into(),
         after: "none in the logs at trace level or in /metrics; the CA key stays 0600 and is never served"

@@ -40,7 +40,12 @@ impl Grants {
     /// The credential a request carries, if any.
     pub fn credential(&self, headers: &HeaderMap) -> Option<Credential> {
         let value = headers.get(header::AUTHORIZATION)?;
-        Some(self.hasher.hash_one(value.as_bytes()))
+        Some(self.key(value.as_bytes()))
+    }
+
+    /// The keyed hash of `identity` (a header's bytes, or what names pantry's own credential).
+    pub fn key(&self, identity: &[u8]) -> Credential {
+        self.hasher.hash_one(identity)
     }
 
     /// Whether upstream recently allowed `credential` (`None`: anonymous) to read `scope`.

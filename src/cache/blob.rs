@@ -36,6 +36,10 @@ pub struct BlobMeta {
     /// Scopes where these bytes were fetched without credentials: public, for every client.
     #[serde(default)]
     pub anonymous_in: BTreeSet<String>,
+    /// Scopes where pantry fetched these bytes with its own credentials (`upstream_credentials`):
+    /// served without asking to the clients whose requests those credentials cover there.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub granted_in: BTreeSet<String>,
     /// The content file's mtime (ns) when it was committed or last verified: a file whose mtime
     /// differs was changed since, and is verified again before it is served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +56,7 @@ impl BlobMeta {
         self.seen_in.extend(other.seen_in);
         self.fetched_in.extend(other.fetched_in);
         self.anonymous_in.extend(other.anonymous_in);
+        self.granted_in.extend(other.granted_in);
         self.mtime_ns = self.mtime_ns.or(other.mtime_ns);
     }
 }

@@ -60,6 +60,9 @@ pub struct RunArgs {
     /// With --proxy-auth-file: mirror clients admitted without Proxy-Authorization, as CIDR (repeatable) [default: none].
     #[arg(long, env = "PANTRY_MIRROR_ALLOW_CLIENTS", value_name = "CIDR", value_delimiter = ',')]
     pub mirror_allow_clients: Vec<String>,
+    /// A docker config.json whose auths, credHelpers and credsStore pantry uses for anonymous requests to the registries it names (files holding secrets must be chmod 600).
+    #[arg(long, env = "PANTRY_DOCKER_CONFIG", value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
     /// Require Proxy-Authorization: Basic from proxy clients, checked against this htpasswd file (bcrypt).
     #[arg(long, env = "PANTRY_PROXY_AUTH_FILE", value_name = "FILE")]
     pub proxy_auth_file: Option<PathBuf>,

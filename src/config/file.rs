@@ -56,6 +56,8 @@ pub(super) struct FileConfig {
     pub(super) mirrors: Option<Vec<FileMirror>>,
     pub(super) finish_abandoned_fetches: Option<bool>,
     pub(super) refresh: Option<FileRefresh>,
+    pub(super) docker_config: Option<PathBuf>,
+    pub(super) upstream_credentials: Option<Vec<super::credentials::FileCredential>>,
 }
 
 /// The `[refresh]` table: images kept warm, how often (default 1h), one platform or all.

@@ -22,24 +22,29 @@ use crate::{
     upstream::{mirrors::Mirror, parent::ParentProxy},
 };
 
-/// A configuration file: how messages name it and its text, or why it could not be read.
-pub(super) type FileText = Result<(String, String), String>;
+/// A configuration file: how messages name it, its text and whether only its owner may read it
+/// (inline secrets are accepted only then), or why it could not be read.
+pub(super) type FileText = Result<(String, String, bool), String>;
 
 /// The configuration `args` and the file (if any) give, or every problem found at once.
 pub(super) fn layered(args: &RunArgs, file: Option<FileText>) -> Result<Config, ConfigErrors> {
     let mut problems = Vec::new();
+    let mut private = false;
     let file = match file {
-        Some(Ok((source, text))) => toml::from_str(&text).unwrap_or_else(|e| {
-            problems.push(format!("{source}: {e}"));
-            FileConfig::default()
-        }),
+        Some(Ok((source, text, owner_only))) => {
+            private = owner_only;
+            toml::from_str(&text).unwrap_or_else(|e| {
+                problems.push(format!("{source}: {e}"));
+                FileConfig::default()
+            })
+        }
         Some(Err(e)) => {
             problems.push(e);
             FileConfig::default()
         }
         None => FileConfig::default(),
     };
-    let config = merge(args, file, &mut problems);
+    let config = merge(args, file, private, &mut problems);
     if problems.is_empty() {
         Ok(config)
     } else {
@@ -50,11 +55,12 @@ pub(super) fn layered(args: &RunArgs, file: Option<FileText>) -> Result<Config, 
 /// The configuration file at `path`, named as messages name it.
 pub(super) fn read(path: &Path) -> FileText {
     let source = format!("config file {}", path.display());
-    std::fs::read_to_string(path).map(|text| (source.clone(), text)).map_err(|e| format!("{source}: {e}"))
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{source}: {e}"))?;
+    Ok((source, text, super::private_file(path).is_ok()))
 }
 
 /// Picks flag/env first, then file, then default, and validates each value.
-fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config {
+fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<String>) -> Config {
     let mut config = Config::default();
     if let Some(listen) = args.listen.clone().or(file.listen) {
         match listen.parse() {
@@ -291,6 +297,18 @@ fn merge(args: &RunArgs, file: FileConfig, problems: &mut Vec<String>) -> Config
         }
     }
     config.finish_abandoned_fetches = file.finish_abandoned_fetches.unwrap_or(false);
+    for entry in file.upstream_credentials.unwrap_or_default() {
+        match entry.entry(private) {
+            Ok(entry) => config.upstream_credentials.push(entry),
+            Err(e) => problems.push(e),
+        }
+    }
+    if let Some(path) = args.docker_config.clone().or(file.docker_config) {
+        if let Err(e) = super::private_file(&path) {
+            problems.push(format!("docker_config: {e}"));
+        }
+        config.docker_config = Some(path);
+    }
     if let Some(refresh) = file.refresh {
         config.refresh = refresh_from(refresh, problems);
     }

@@ -9,7 +9,9 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 mod args;
+mod credentials;
 mod destinations;
+mod explain;
 mod file;
 mod merge;
 mod patterns;
@@ -17,6 +19,7 @@ pub mod reference;
 mod show;
 
 pub use args::RunArgs;
+pub use credentials::{private_file, CredentialEntry, PasswordFrom, Secret, SecretSource};
 pub use destinations::{Destination, ParentRule};
 pub use patterns::{HostPattern, ResolveRule};
 
@@ -169,6 +172,10 @@ pub struct Config {
     pub finish_abandoned_fetches: bool,
     /// Images prefetched at start and on a schedule.
     pub refresh: Option<Refresh>,
+    /// Registries and repositories pantry asks with its own credentials, first match wins.
+    pub upstream_credentials: Vec<CredentialEntry>,
+    /// A docker `config.json` used for every registry it names (after `upstream_credentials`).
+    pub docker_config: Option<PathBuf>,
     /// Where time comes from (the system clock; tests use a manual one).
     pub clock: Clock,
 }
@@ -229,6 +236,8 @@ impl Default for Config {
             mirrors: Vec::new(),
             finish_abandoned_fetches: false,
             refresh: None,
+            upstream_credentials: Vec::new(),
+            docker_config: None,
             clock: Clock::System,
         }
     }
@@ -248,7 +257,17 @@ impl Config {
     /// The configuration a TOML file's text gives on its own (no flags or environment), as
     /// `--config` would load it. Used by the config fuzz target.
     pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
-        merge::layered(&RunArgs::default(), Some(Ok(("config file".into(), text.to_string()))))
+        merge::layered(&RunArgs::default(), Some(Ok(("config file".into(), text.to_string(), false))))
+    }
+
+    /// The credential entries in the order they are tried: `upstream_credentials`, then
+    /// `docker_config` for every registry.
+    pub fn credential_entries(&self) -> Vec<CredentialEntry> {
+        let docker = self
+            .docker_config
+            .iter()
+            .map(|path| CredentialEntry::new("*", &[], SecretSource::DockerConfig(path.clone())));
+        self.upstream_credentials.iter().cloned().chain(docker).collect()
     }
 
     /// Whether CONNECT to `host:port` is intercepted (TLS terminated) rather than tunnelled.

@@ -26,6 +26,7 @@ pub const FILE_ONLY: &[(&str, &str)] = &[
     ("tag_rules", "`[[tag_rules]]` entries `registry`, `repository`, `tag` (globs, default `*`) and `ttl`; first match wins; built in: `latest` 1m"),
     ("repositories", "`[[repositories]]` entries `registry`, `repository` (globs), `action` (`cache`, `pass`, `deny`), `push` (bool); first match wins"),
     ("mirrors", "`[[mirrors]]` entries `registry` (the one mirrored), `url` (`https://host[:port]`), `priority` (lower first); tried before the registry for content and tags, with failover"),
+    ("upstream_credentials", "`[[upstream_credentials]]` entries: `registry` (glob; `docker.io` is Docker Hub), `repositories` (globs, default every one), and exactly one of `username` + `password_file` / `password_env` / `password` (inline only in a file no one else may read), `helper` (`docker-credential-NAME`), `docker_config` (a config.json); anonymous requests an entry covers go upstream with pantry's credentials (first match wins; secret files must be chmod 600)"),
     ("refresh", "`[refresh]` table: `images` (image references), `every` (default 1h), `platform` (default every platform); prefetched at start and on that schedule"),
 ];
 

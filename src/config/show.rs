@@ -4,7 +4,7 @@
 
 use toml::{Table, Value};
 
-use super::{Config, LogFormat, ParentRule};
+use super::{Config, CredentialEntry, LogFormat, ParentRule, PasswordFrom, SecretSource};
 
 fn text(value: impl std::fmt::Display) -> Value {
     Value::String(value.to_string())
@@ -114,6 +114,11 @@ impl Config {
             ])
         });
         t.insert("mirrors".into(), Value::Array(mirrors.collect()));
+        let credentials = self.upstream_credentials.iter().map(credential_table);
+        t.insert("upstream_credentials".into(), Value::Array(credentials.collect()));
+        if let Some(path) = &self.docker_config {
+            t.insert("docker_config".into(), text(path.display()));
+        }
         if let Some(refresh) = &self.refresh {
             let mut r = Table::new();
             r.insert("images".into(), list(&refresh.images));
@@ -125,6 +130,35 @@ impl Config {
         }
         toml::to_string(&t).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
     }
+}
+
+/// An `[[upstream_credentials]]` entry with its secret masked (paths and variable names shown).
+fn credential_table(entry: &CredentialEntry) -> Value {
+    let registry = entry.to_string();
+    let registry = registry.split_once("/{").map_or(registry.as_str(), |(r, _)| r).to_string();
+    let mut t = Table::new();
+    t.insert("registry".into(), text(registry));
+    if !entry.repositories().is_empty() {
+        t.insert("repositories".into(), list(&entry.repositories()));
+    }
+    match &entry.source {
+        SecretSource::Password { username, password } => {
+            t.insert("username".into(), text(username));
+            let (key, value) = match password {
+                PasswordFrom::File(path) => ("password_file", text(path.display())),
+                PasswordFrom::Env(name) => ("password_env", text(name)),
+                PasswordFrom::Inline(_) => ("password", text("***")),
+            };
+            t.insert(key.into(), value);
+        }
+        SecretSource::Helper(name) => {
+            t.insert("helper".into(), text(name));
+        }
+        SecretSource::DockerConfig(path) => {
+            t.insert("docker_config".into(), text(path.display()));
+        }
+    }
+    Value::Table(t)
 }
 
 fn table<const N: usize>(entries: [(&str, Value); N]) -> Value {

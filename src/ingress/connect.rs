@@ -58,7 +58,7 @@ async fn plan(ingress: &Ingress, target: &Target) -> Result<Plan, ProxyError> {
     if let Some(why) = config.refuses_port(target) {
         return Err(ProxyError::Denied(format!("CONNECT to {target}: {why}")));
     }
-    if config.intercepts(&target.host, target.port) {
+    if ingress.intercepts(&config, target) {
         if !config.offline {
             ingress.dialer.resolve(&target.host, target.port).await?;
         }

@@ -36,6 +36,17 @@ pub struct Ingress {
 }
 
 impl Ingress {
+    /// Whether TLS to `target` is terminated: the configured intercept list, or the token realm of
+    /// a registry pantry holds credentials for (its clients' token requests must be seen for them
+    /// to pull anonymously), unless `bypass` names it.
+    pub fn intercepts(&self, config: &Config, target: &crate::target::Target) -> bool {
+        config.intercepts(&target.host, target.port)
+            || (self.proxy.credentials().intercepts(&target.host, target.port)
+                && !config.bypass.iter().any(|d| d.matches(&target.host, target.port)))
+    }
+}
+
+impl Ingress {
     /// Answers a CONNECT request (see [`connect`]).
     pub async fn connect(self: &Arc<Self>, request: Request<Incoming>) -> Response<Body> {
         connect::handle(self, request).await

@@ -153,7 +153,7 @@ async fn tls(stream: TcpStream, ingress: &Arc<Ingress>, original: SocketAddr, na
         Err(reason) => return tracing::info!(%original, %reason, "refused: unusable server name"),
     };
     let config = ingress.config.load();
-    if config.intercepts(&target.host, target.port) {
+    if ingress.intercepts(&config, &target) {
         tracing::debug!(%target, %original, "transparent: intercepting");
         return intercept::serve(ingress, stream, target).await;
     }

@@ -4,8 +4,6 @@
 //! fetched once. Blobs already stored are skipped: an interrupted prefetch resumes where it left
 //! off (per blob).
 
-pub mod auth;
-
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
@@ -15,10 +13,10 @@ use futures_util::{stream, StreamExt};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 
-use self::auth::Challenge;
 use crate::{
     body::{self, Body},
     config::Config,
+    credentials::challenge::{self as auth, Challenge},
     proxy::Proxy,
     registry::{
         manifest::{self, Blob, Platform, References},

@@ -16,9 +16,27 @@ use super::{forward, Proxy};
 use crate::{
     body::Body,
     cache::{access::Credential, store::BlobMeta},
+    credentials::Covered,
     error::ProxyError,
     target::Target,
 };
+
+/// The credential a request goes upstream with, as grants and flights know it: the client's own,
+/// or (for a request pantry sends with its own credentials) the entry that covers it, whatever
+/// token it holds at the moment. `None`: the request goes without credentials.
+pub(super) fn credential(proxy: &Proxy, parts: &Parts) -> Option<Credential> {
+    let own = proxy.grants.credential(&parts.headers)?;
+    Some(match parts.extensions.get::<Covered>() {
+        Some(covered) => proxy.grants.key(format!("pantry-credential\0{}", covered.entry).as_bytes()),
+        None => own,
+    })
+}
+
+/// Whether an entry of pantry's own credentials covers the request (whether or not a token could
+/// be obtained for it just now).
+pub(super) fn covered(parts: &Parts) -> bool {
+    parts.extensions.get::<Covered>().is_some()
+}
 
 /// What pantry knows of a digest with respect to the scope a client asks in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,9 +53,14 @@ pub(super) enum Standing {
 }
 
 impl Standing {
-    /// The standing of stored content with `meta` for a client asking in `scope` of `origin`.
-    pub(super) fn of(meta: &BlobMeta, origin: &str, scope: &str) -> Self {
+    /// The standing of stored content with `meta` for a client asking in `scope` of `origin`;
+    /// `covered`: pantry's own credentials cover the client's request there (content pantry
+    /// fetched with them in this very scope is then served without asking).
+    pub(super) fn of(meta: &BlobMeta, origin: &str, scope: &str, covered: bool) -> Self {
         if !meta.anonymous_in.is_empty() || meta.public_in.contains(scope) {
+            return Self::Public;
+        }
+        if covered && meta.granted_in.contains(scope) {
             return Self::Public;
         }
         if meta.fetched_in.contains(scope) {
@@ -115,7 +138,7 @@ mod tests {
     #[test]
     fn only_the_registry_that_sent_the_bytes_is_asked() {
         let private = meta(&["registry.test:5000/private/app"], &[], &[]);
-        let of = |origin, scope| Standing::of(&private, origin, scope);
+        let of = |origin, scope| Standing::of(&private, origin, scope, false);
         assert_eq!(
             of("registry.test:5000", "registry.test:5000/private/app"),
             Standing::Holder { in_scope: true }
@@ -137,9 +160,26 @@ mod tests {
     #[test]
     fn anonymous_fetches_make_content_public_and_old_marks_count_for_their_scope_only() {
         let public = meta(&["registry.test:5000/base"], &["registry.test:5000/base"], &[]);
-        assert_eq!(Standing::of(&public, "evil.test:443", "evil.test:443/x"), Standing::Public);
+        assert_eq!(Standing::of(&public, "evil.test:443", "evil.test:443/x", false), Standing::Public);
         let legacy = meta(&[], &[], &["evil.test:443/x"]);
-        assert_eq!(Standing::of(&legacy, "evil.test:443", "evil.test:443/x"), Standing::Public);
-        assert_eq!(Standing::of(&legacy, "other.test:443", "other.test:443/x"), Standing::Stranger);
+        assert_eq!(Standing::of(&legacy, "evil.test:443", "evil.test:443/x", false), Standing::Public);
+        assert_eq!(Standing::of(&legacy, "other.test:443", "other.test:443/x", false), Standing::Stranger);
+    }
+
+    #[test]
+    fn content_fetched_with_pantrys_credentials_is_served_only_where_they_cover() {
+        let scope = "registry.test:5000/private/app";
+        let mut granted = meta(&[scope], &[], &[]);
+        granted.granted_in.insert(scope.to_string());
+        let of = |scope, covered| Standing::of(&granted, "registry.test:5000", scope, covered);
+        assert_eq!(of(scope, true), Standing::Public);
+        assert_eq!(
+            of(scope, false),
+            Standing::Holder { in_scope: true },
+            "a client's own credential is asked about"
+        );
+        assert_eq!(of("registry.test:5000/private/other", true), Standing::Holder { in_scope: false });
+        let elsewhere = Standing::of(&granted, "evil.test:443", "evil.test:443/private/app", true);
+        assert_eq!(elsewhere, Standing::Stranger);
     }
 }

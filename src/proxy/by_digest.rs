@@ -6,7 +6,7 @@ use http::{header, request::Parts, HeaderValue, Method, Response, StatusCode};
 use tokio::sync::watch;
 
 use super::{
-    access::{authorize, Access, Standing},
+    access::{self, authorize, Access, Standing},
     cache_status, forward, Proxy,
 };
 use crate::{
@@ -34,12 +34,13 @@ pub(super) async fn serve(
 ) -> Result<Response<Body>, ProxyError> {
     let origin = target.key_name();
     let scope = format!("{origin}/{name}");
-    let credential = proxy.grants.credential(&parts.headers);
+    let credential = access::credential(proxy, parts);
+    let covered = access::covered(parts);
     // Set once the store's copy cannot be served to this client before its registry sent it.
     let mut unproven = false;
     for _ in 0..MAX_ATTEMPTS {
         if let Some(mut blob) = proxy.store.blob(digest).await.filter(|_| !unproven) {
-            let standing = Standing::of(&blob.meta, &origin, &scope);
+            let standing = Standing::of(&blob.meta, &origin, &scope, covered);
             match authorize(proxy, parts, target, &scope, credential, standing).await? {
                 Access::Refused(response) => return Ok(response),
                 Access::Unproven if proxy.offline() => {
@@ -182,6 +183,8 @@ async fn lead_fetch(
     meta.fetched_in.insert(scope.to_string());
     if credential.is_none() {
         meta.anonymous_in.insert(scope.to_string());
+    } else if access::covered(parts) {
+        meta.granted_in.insert(scope.to_string());
     }
     let flight = lead.flight();
     match lead.stream(proxy.store.clone(), body::incoming(response.into_body()), size, meta) {

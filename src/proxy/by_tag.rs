@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Response, StatusCode};
 
-use super::{cache_status, forward, Proxy};
+use super::{access, cache_status, forward, Proxy};
 use crate::{
     body::{self, Body},
     cache::{
@@ -55,7 +55,8 @@ pub(super) async fn serve(
     let origin = target.key_name();
     let scope = format!("{origin}/{name}");
     let key = tag_key(&origin, name.as_str(), tag.as_str(), &normalize_accept(&parts.headers));
-    let credential = proxy.grants.credential(&parts.headers);
+    let credential = access::credential(proxy, parts);
+    let covered = access::covered(parts);
     let Some((record, blob)) = known(proxy, &key).await else {
         if proxy.offline() {
             return Err(ProxyError::Offline(format!("{name}:{tag} is not in the cache")));
@@ -69,6 +70,7 @@ pub(super) async fn serve(
     // client may read the repository is in question.
     let trusted = blob.meta.public_in.contains(&scope)
         || blob.meta.anonymous_in.contains(&scope)
+        || (covered && blob.meta.granted_in.contains(&scope))
         || proxy.grants.allows(credential, &scope);
     if trusted && ttl.is_fresh(age) {
         return Ok(proxy.serve_stored(&blob, parts, cache_status::HIT).await);
@@ -164,7 +166,12 @@ async fn fetch(
     proxy.metrics.fetched_upstream(bytes.len() as u64);
     let digest = manifest_digest(announced.as_deref(), &bytes).map_err(upstream_error)?;
     proxy.grants.grant(credential, scope);
-    let meta = merged_meta(proxy, &digest, media_type.clone(), scope, credential.is_none()).await;
+    let fetched_as = match credential {
+        None => FetchedAs::Anonymous,
+        Some(_) if access::covered(parts) => FetchedAs::Pantry,
+        Some(_) => FetchedAs::Client,
+    };
+    let meta = merged_meta(proxy, &digest, media_type.clone(), scope, fetched_as).await;
     match proxy.store.put(&digest, &bytes, &meta).await {
         Ok(()) => remember(proxy, key, &digest).await,
         Err(error) => tracing::warn!(%digest, %error, "manifest could not be stored; served without caching"),
@@ -184,13 +191,20 @@ fn manifest_digest(announced: Option<&str>, bytes: &[u8]) -> Result<Digest, Stri
     Ok(digest)
 }
 
+/// Whose credentials fetched a manifest.
+enum FetchedAs {
+    Anonymous,
+    Client,
+    Pantry,
+}
+
 /// Metadata for a manifest about to be stored, keeping the scopes it was already seen in.
 async fn merged_meta(
     proxy: &Proxy,
     digest: &Digest,
     media_type: Option<String>,
     scope: &str,
-    public: bool,
+    fetched_as: FetchedAs,
 ) -> BlobMeta {
     let mut meta = proxy.store.blob(digest).await.map(|b| b.meta).unwrap_or_default();
     if media_type.is_some() {
@@ -198,9 +212,11 @@ async fn merged_meta(
     }
     meta.seen_in.insert(scope.to_string());
     meta.fetched_in.insert(scope.to_string());
-    if public {
-        meta.anonymous_in.insert(scope.to_string());
-    }
+    match fetched_as {
+        FetchedAs::Anonymous => meta.anonymous_in.insert(scope.to_string()),
+        FetchedAs::Pantry => meta.granted_in.insert(scope.to_string()),
+        FetchedAs::Client => false,
+    };
     meta
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use http::{request::Parts, HeaderValue, Method, Request, Response};
+use http::{header, request::Parts, HeaderValue, Method, Request, Response};
 use tracing::Instrument;
 
 use crate::{
@@ -25,6 +25,7 @@ use crate::{
     cache::{access::Grants, respond, store::CachedBlob, Flights, Store},
     clock::Clock,
     config::Config,
+    credentials::{Covered, Credentials},
     error::{ProxyError, Side},
     metrics::Metrics,
     registry::route::{classify_escaped, Route},
@@ -102,6 +103,7 @@ pub struct Proxy {
     metrics: Arc<Metrics>,
     revalidations: Arc<by_tag::Revalidations>,
     pings: Arc<ping::Pings>,
+    credentials: Arc<Credentials>,
     clock: Clock,
 }
 
@@ -121,15 +123,17 @@ impl Proxy {
             revalidations: Arc::default(),
             pings: Arc::default(),
             grants: Arc::default(),
+            credentials: Arc::new(Credentials::new(config.credential_entries(), config.clock.clone())),
             rules: Arc::new(ArcSwap::from_pointee(Rules::from(config))),
             clock: config.clock.clone(),
         }
     }
 
-    /// Takes offline mode, tag rules, namespace policy, mirrors, pins and `verify_reads` from
-    /// `config` (a reload).
+    /// Takes offline mode, tag rules, namespace policy, mirrors, pins, `verify_reads` and the
+    /// upstream credentials from `config` (a reload).
     pub fn reload(&self, config: &Config) {
         self.rules.store(Arc::new(Rules::from(config)));
+        self.credentials.reload(config.credential_entries());
         self.store.set_pins(config.pin.clone());
         self.store.set_verify_reads(config.verify_reads);
     }
@@ -150,6 +154,11 @@ impl Proxy {
     /// The content store (for statistics and tests).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// pantry's own upstream credentials (which token realms must be intercepted).
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     /// The in-flight fetches (for statistics and tests).
@@ -241,7 +250,77 @@ impl Proxy {
         respond::from_store(blob, parts, cache_status, pin, self.metrics.served_counter(), verify).await
     }
 
+    /// [`Self::route`], with pantry's own credentials for the anonymous requests they cover, and
+    /// what the registry's answer says of them.
     async fn dispatch(
+        &self,
+        mut request: Request<Body>,
+        target: &Target,
+        route: Route,
+    ) -> Result<Response<Body>, ProxyError> {
+        let read = request.method() == Method::GET || request.method() == Method::HEAD;
+        // A stand-in token grants nothing anywhere: it never goes upstream.
+        if crate::credentials::realms::is_stand_in(request.headers()) {
+            request.headers_mut().remove(header::AUTHORIZATION);
+        }
+        if self.credentials.is_empty() {
+            return self.route(request, target, route).await;
+        }
+        if let (true, Some(name)) = (read, route.repository()) {
+            self.act_for_anonymous(&mut request, target, name.as_str()).await;
+        }
+        if read && matches!(route, Route::Other) {
+            let (parts, body) = request.into_parts();
+            if let Some(answer) = self.credentials.stand_in(&parts, target).await {
+                return Ok(answer);
+            }
+            request = Request::from_parts(parts, body);
+        }
+        let covered = request.extensions().get::<Covered>().cloned();
+        let ping = matches!(route, Route::Ping);
+        let head = request.method() == Method::HEAD;
+        let response = self.route(request, target, route).await?;
+        self.credentials.learn(target, &response);
+        if response.status() == http::StatusCode::UNAUTHORIZED {
+            if let Some(covered) = &covered {
+                self.credentials.refused(covered);
+            }
+            let basic = crate::credentials::realms::challenge_in(response.headers())
+                == Some(crate::credentials::challenge::Challenge::Basic);
+            if ping && basic && covered.is_none() && self.credentials.covers_registry(target) {
+                // A Basic registry's anonymous version check: clients without credentials would
+                // stop here, so pantry, holding credentials for it, says it needs none.
+                return Ok(ping::plain_ok(head, cache_status::MISS));
+            }
+        }
+        Ok(response)
+    }
+
+    /// Sends an anonymous read an entry covers with pantry's own credentials (marking it
+    /// [`Covered`] even when no token can be obtained now, so what pantry fetched with them
+    /// before is still served).
+    async fn act_for_anonymous(&self, request: &mut Request<Body>, target: &Target, repository: &str) {
+        if request.headers().contains_key(header::AUTHORIZATION) {
+            return;
+        }
+        let Some((covered, header)) =
+            self.credentials.authorize(&self.upstream, target, repository, self.offline()).await
+        else {
+            return;
+        };
+        match header {
+            Ok(Some(value)) => {
+                request.headers_mut().insert(header::AUTHORIZATION, value);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(entry = covered.entry, %error, "cannot obtain pantry's credential; asking without it")
+            }
+        }
+        request.extensions_mut().insert(covered);
+    }
+
+    async fn route(
         &self,
         request: Request<Body>,
         target: &Target,

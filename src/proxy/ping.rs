@@ -116,20 +116,19 @@ pub(super) async fn serve(
             // No answer was ever kept (a store filled by an earlier version, or by prefetch), but
             // content of this registry is: a plain 200 lets clients go on to ask for it.
             tracing::info!(%error, "upstream cannot answer the version check; answering 200 for its cached content");
-            Ok(stale(plain_ok(&parts)))
+            Ok(stale(plain_ok(parts.method == Method::HEAD, cache_status::STALE)))
         }
     }
 }
 
 /// `200 {}` with the API version header, as a registry that needs no authentication answers.
-fn plain_ok(parts: &Parts) -> Response<Body> {
-    let mut response =
-        Response::new(if parts.method == Method::HEAD { body::empty() } else { body::full("{}") });
+pub(super) fn plain_ok(head: bool, cache_status: &'static str) -> Response<Body> {
+    let mut response = Response::new(if head { body::empty() } else { body::full("{}") });
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(2));
     headers.insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
-    headers.insert("cache-status", HeaderValue::from_static(cache_status::STALE));
+    headers.insert("cache-status", HeaderValue::from_static(cache_status));
     response
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod faulty;
+pub mod login;
 pub mod registry;
 pub mod reliability;
 pub mod upstream;

@@ -60,6 +60,8 @@ pub struct RegistryState {
     /// When set, blob bodies send half, then fail (after the gate, if gated too).
     pub reset: AtomicBool,
     cdn: Mutex<Option<SocketAddr>>,
+    /// Accounts: repositories only a user with the right password may read.
+    pub logins: super::login::Logins,
 }
 
 impl RegistryState {
@@ -79,6 +81,11 @@ impl RegistryState {
     /// Makes `repo` require a token from this registry's `/token` (issued to anyone).
     pub fn require_token(&self, repo: &str) {
         self.token_repos.lock().unwrap().insert(repo.to_string());
+    }
+
+    /// Points the Bearer challenges at another token realm (URL).
+    pub fn set_realm(&self, realm: &str) {
+        *self.realm.lock().unwrap() = realm.to_string();
     }
 
     /// Makes `repo` require `Authorization: TOKEN`.
@@ -192,6 +199,11 @@ fn registry(request: Request<Incoming>, state: &Arc<RegistryState>) -> Response<
         state.cookies.lock().unwrap().push(String::from_utf8_lossy(cookie.as_bytes()).into_owned());
     }
     let path = request.uri().path().to_string();
+    let realm = state.realm.lock().unwrap().clone();
+    if path == "/token" && state.logins.ping(&realm).is_some() {
+        state.bump(format!("{} token", request.method()));
+        return state.logins.token(request.headers(), request.uri().query().unwrap_or(""));
+    }
     if path == "/token" {
         state.bump(format!("{} token", request.method()));
         let token = format!("{{\"token\":\"t{}\"}}", state.count("GET token"));
@@ -211,7 +223,7 @@ fn registry(request: Request<Incoming>, state: &Arc<RegistryState>) -> Response<
     let Some(rest) = path.strip_prefix("/v2/") else { return status(StatusCode::NOT_FOUND) };
     if rest.is_empty() {
         state.bump(format!("{} ping", request.method()));
-        return status(StatusCode::OK);
+        return state.logins.ping(&realm).unwrap_or_else(|| status(StatusCode::OK));
     }
     let (repo, kind, reference) = if let Some((repo, digest)) = rest.rsplit_once("/blobs/") {
         (repo, "blob", digest)
@@ -221,6 +233,9 @@ fn registry(request: Request<Incoming>, state: &Arc<RegistryState>) -> Response<
         return status(StatusCode::NOT_FOUND);
     };
     state.bump(format!("{} {kind}", request.method()));
+    if let Some(refusal) = state.logins.refuse(request.headers(), repo, &realm) {
+        return refusal;
+    }
     let authorized = request.headers().get(header::AUTHORIZATION).is_some_and(|v| v == TOKEN);
     if state.private.lock().unwrap().contains(repo) && !authorized {
         return Response::builder()
@@ -274,6 +289,10 @@ fn registry(request: Request<Incoming>, state: &Arc<RegistryState>) -> Response<
 }
 
 fn cdn(request: Request<Incoming>, state: &Arc<RegistryState>) -> Response<Body> {
+    if request.uri().path() == "/token" {
+        state.bump(format!("{} cdn-token", request.method()));
+        return state.logins.token(request.headers(), request.uri().query().unwrap_or(""));
+    }
     state.bump(format!("{} cdn", request.method()));
     let authorization = request.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap().to_string());
     state.cdn_authorizations.lock().unwrap().push(authorization);

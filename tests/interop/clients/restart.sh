@@ -152,7 +152,11 @@ restart_pantry() { # stop pantry and start it again on the same cache (PANTRY_EX
 fixture_clients() {
   local c out=()
   for c in "$@"; do
-    if [ "$c" = restart-offline ]; then out+=(skopeo docker mirror-containerd); else out+=("$c"); fi
+    case $c in
+      restart-offline) out+=(skopeo docker mirror-containerd) ;;
+      upstream-credentials) out+=(skopeo docker) ;;
+      *) out+=("$c") ;;
+    esac
   done
   printf '%s\n' "${out[@]}" | awk '!seen[$0]++' | tr '\n' ' '
 }

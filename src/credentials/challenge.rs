@@ -1,6 +1,6 @@
-//! Registry authentication for pantry's own requests (prefetch and refresh): the `Bearer` token
-//! dance of the distribution spec (anonymous, or with `--user`), or `Basic` when that is what the
-//! registry asks for. Tokens live in memory for one image only.
+//! What a registry's `401` asks for (`WWW-Authenticate`: a `Bearer` token from a realm, or `Basic`)
+//! and what a token endpoint answers: the pieces of the distribution spec's token dance that
+//! pantry's own requests (credentials, prefetch) need.
 
 use base64::Engine;
 
@@ -38,7 +38,15 @@ impl Challenge {
 
     /// The token endpoint URL with its query (`service`, `scope`) for a Bearer challenge.
     pub fn token_url(&self) -> Option<String> {
-        let Self::Bearer { realm, service, scope } = self else { return None };
+        let Self::Bearer { scope, .. } = self else { return None };
+        self.token_url_for(scope.as_deref())
+    }
+
+    /// The token endpoint URL of a Bearer challenge asking for `scope` instead of its own.
+    pub fn token_url_for(&self, scope: Option<&str>) -> Option<String> {
+        let Self::Bearer { realm, service, .. } = self else { return None };
+        let scope = scope.map(str::to_string);
+        let scope = &scope;
         let mut query = Vec::new();
         for (name, value) in [("service", service), ("scope", scope)] {
             if let Some(value) = value {
@@ -57,12 +65,19 @@ pub fn basic(user: &str) -> String {
 
 /// The token in a token endpoint's JSON answer (`token` or `access_token`).
 pub fn token_from(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let token = value.get("token").or_else(|| value.get("access_token"))?.as_str()?;
-    (!token.is_empty()).then(|| token.to_string())
+    token_answer(body).map(|(token, _)| token)
 }
 
-/// `k="v", k2=v2` → pairs (quoted values may hold commas).
+/// The token in a token endpoint's JSON answer and its lifetime in seconds, if it says one
+/// (`expires_in`).
+pub fn token_answer(body: &[u8]) -> Option<(String, Option<u64>)> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let token = value.get("token").or_else(|| value.get("access_token"))?.as_str()?;
+    let expires_in = value.get("expires_in").and_then(serde_json::Value::as_u64);
+    (!token.is_empty()).then(|| (token.to_string(), expires_in))
+}
+
+/// `k="v", k2=v2` → pairs (RFC 9110 auth-params: quoted values may hold commas and `\"` escapes).
 fn parse_params(text: &str) -> Vec<(String, String)> {
     let mut params = Vec::new();
     let mut rest = text.trim();
@@ -70,20 +85,38 @@ fn parse_params(text: &str) -> Vec<(String, String)> {
         let name = name.trim().trim_start_matches(',').trim().to_string();
         let after = after.trim_start();
         let (value, remainder) = match after.strip_prefix('"') {
-            Some(quoted) => match quoted.find('"') {
-                Some(end) => (&quoted[..end], &quoted[end + 1..]),
-                None => (quoted, ""),
-            },
-            None => after.split_once(',').map_or((after, ""), |(v, r)| (v, r)),
+            Some(quoted) => unquote(quoted),
+            None => {
+                let (value, remainder) = after.split_once(',').map_or((after, ""), |(v, r)| (v, r));
+                (value.trim().to_string(), remainder)
+            }
         };
-        params.push((name, value.trim().to_string()));
+        params.push((name, value));
         rest = remainder.trim_start().trim_start_matches(',');
     }
     params
 }
 
+/// A quoted-string's value (after its opening quote) and the text after its closing quote.
+fn unquote(quoted: &str) -> (String, &str) {
+    let mut value = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some((_, escaped)) = chars.next() {
+                    value.push(escaped);
+                }
+            }
+            '"' => return (value, &quoted[at + 1..]),
+            c => value.push(c),
+        }
+    }
+    (value, "")
+}
+
 /// Percent-encodes a query value (RFC 3986 unreserved characters kept).
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
@@ -112,6 +145,15 @@ mod tests {
         assert_eq!(Challenge::parse(r#"Basic realm="x""#), Some(Challenge::Basic));
         assert_eq!(Challenge::parse("Bearer service=x"), None, "no realm");
         assert_eq!(Challenge::parse("Negotiate"), None);
+        let escaped = Challenge::parse(r#"Bearer realm="https://r.test/t?a=\"b\"",scope="x,y""#).unwrap();
+        assert_eq!(
+            escaped,
+            Challenge::Bearer {
+                realm: "https://r.test/t?a=\"b\"".into(),
+                service: None,
+                scope: Some("x,y".into())
+            }
+        );
     }
 
     #[test]

@@ -1,0 +1,195 @@
+//! pantry's own upstream credentials (`[[upstream_credentials]]`, `--docker-config`): requests a
+//! client sends without credentials, for repositories an entry covers, go upstream with pantry's.
+//!
+//! - `secret`: reading an entry's login (password file or variable, credential helper, docker config);
+//! - `tokens`: the token dance with that login, tokens kept in memory per registry and scope;
+//! - `realms`: what each registry asks for, and the stand-in tokens that let clients which do the
+//!   token dance themselves pull "anonymously" through pantry;
+//! - `challenge`: parsing `WWW-Authenticate` and token answers.
+//!
+//! A client that sends credentials of its own always goes with its own. What pantry fetched with
+//! its credentials is served to the clients it lets in whose requests an entry covers (see
+//! `proxy::access`), never to a client of another registry or repository.
+
+pub mod challenge;
+pub mod realms;
+pub mod secret;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use http::{request::Parts, HeaderValue, Response};
+
+use self::{realms::Realms, secret::Secrets, tokens::Tokens};
+use crate::{body::Body, clock::Clock, config::CredentialEntry, target::Target, upstream::Upstream};
+
+/// A request pantry sends with its own credentials: which entry covers it. Kept in the request's
+/// extensions; its identity (not the token, which changes) is what access grants are keyed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Covered {
+    /// The entry, as `check-config` names it.
+    pub entry: String,
+    /// The registry (`host:port`).
+    pub registry: String,
+}
+
+/// The configured entries, with the secrets, tokens and challenges they have led to.
+#[derive(Debug)]
+pub struct Credentials {
+    entries: ArcSwap<Vec<CredentialEntry>>,
+    secrets: Secrets,
+    tokens: Tokens,
+    realms: Realms,
+    clock: Clock,
+}
+
+impl Credentials {
+    /// Credentials for `entries` (tried in order), reading time from `clock`.
+    pub fn new(entries: Vec<CredentialEntry>, clock: Clock) -> Self {
+        Self {
+            entries: ArcSwap::from_pointee(entries),
+            secrets: Secrets::default(),
+            tokens: Tokens::default(),
+            realms: Realms::default(),
+            clock,
+        }
+    }
+
+    /// Takes new entries (a reload): tokens and helper answers obtained so far are dropped.
+    pub fn reload(&self, entries: Vec<CredentialEntry>) {
+        if **self.entries.load() != entries {
+            self.entries.store(Arc::new(entries));
+            self.tokens.clear();
+            self.secrets.forget_all();
+        }
+    }
+
+    /// Whether any entry is configured.
+    pub fn is_empty(&self) -> bool {
+        self.entries.load().is_empty()
+    }
+
+    /// pantry's `Authorization` for `repository` of `target`, when an entry covers it and holds a
+    /// login for the registry: the entry, and the header (`Ok(None)`: the registry asks for none;
+    /// `Err`: it could not be obtained now, e.g. the realm is down). `offline`: nothing is asked.
+    pub async fn authorize(
+        &self,
+        upstream: &Upstream,
+        target: &Target,
+        repository: &str,
+        offline: bool,
+    ) -> Option<(Covered, Result<Option<HeaderValue>, String>)> {
+        let registry = target.to_string();
+        let entries = self.entries.load_full();
+        if offline {
+            // Nothing is asked upstream: the request is only marked as one pantry's credentials cover.
+            let entry = entries.iter().find(|e| e.covers(&registry, repository))?;
+            return Some((Covered { entry: entry.to_string(), registry: target.key_name() }, Ok(None)));
+        }
+        for entry in entries.iter().filter(|e| e.covers(&registry, repository)) {
+            let login = match self.secrets.login(&entry.source, &registry, &self.clock).await {
+                Ok(Some(login)) => login,
+                Ok(None) => continue,
+                Err(error) => {
+                    let covered = Covered { entry: entry.to_string(), registry: target.key_name() };
+                    return Some((covered, Err(error)));
+                }
+            };
+            let covered = Covered { entry: entry.to_string(), registry: target.key_name() };
+            let ask = tokens::Ask { target, repository, login: &login };
+            let mut header = self.tokens.header(upstream, &self.realms, ask, &self.clock).await;
+            if header.is_err() {
+                // A helper's secret may have been rotated since it was asked: ask it again once.
+                self.secrets.forget(&registry);
+                if let Ok(Some(fresh)) = self.secrets.login(&entry.source, &registry, &self.clock).await {
+                    if fresh != login {
+                        let ask = tokens::Ask { target, repository, login: &fresh };
+                        header = self.tokens.header(upstream, &self.realms, ask, &self.clock).await;
+                    }
+                }
+            }
+            return Some((covered, header));
+        }
+        None
+    }
+
+    /// Whether some entry covers a repository of `target` (its version check may then be
+    /// answered for pantry's credentials).
+    pub fn covers_registry(&self, target: &Target) -> bool {
+        let registry = target.to_string();
+        self.entries.load().iter().any(|e| e.covers_registry(&registry))
+    }
+
+    /// Learns what `target` asks for from one of its answers (a 401's challenge).
+    pub fn learn(&self, target: &Target, response: &Response<Body>) {
+        if response.status() == http::StatusCode::UNAUTHORIZED && !self.is_empty() {
+            if let Some(challenge) = realms::challenge_in(response.headers()) {
+                self.realms.learn(&target.key_name(), Some(challenge));
+            }
+        }
+    }
+
+    /// The registry refused pantry's credential: tokens, helper answers and its challenge are
+    /// asked again next time.
+    pub fn refused(&self, covered: &Covered) {
+        tracing::info!(
+            entry = covered.entry,
+            "the registry refused pantry's credential; asking again next time"
+        );
+        self.tokens.forget(&covered.registry);
+        self.secrets.forget(&covered.registry);
+        self.realms.forget(&covered.registry);
+    }
+
+    /// Whether `host:port` is the token realm of a registry an entry covers: clients' token
+    /// requests there must be seen (intercepted) for them to pull anonymously.
+    pub fn intercepts(&self, host: &str, port: u16) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        let entries = self.entries.load();
+        self.realms.is_realm_of(host, port, |registry| entries.iter().any(|e| e.covers_registry(registry)))
+    }
+
+    /// The answer to an anonymous token request at a registry's realm when every repository it
+    /// asks to pull from is covered by an entry with a login for that registry: a stand-in token.
+    pub async fn stand_in(&self, parts: &Parts, target: &Target) -> Option<Response<Body>> {
+        if self.is_empty()
+            || parts.method != http::Method::GET
+            || parts.headers.contains_key(http::header::AUTHORIZATION)
+        {
+            return None;
+        }
+        let repositories = realms::pull_scopes(parts.uri.query())?;
+        let registries = self.realms.registries_with_realm(target, parts.uri.path());
+        let entries = self.entries.load_full();
+        for registry in registries {
+            let mut all = true;
+            for repository in &repositories {
+                if !self.has_login(&entries, &registry, repository).await {
+                    all = false;
+                    break;
+                }
+            }
+            if all {
+                tracing::debug!(
+                    registry,
+                    ?repositories,
+                    "answered an anonymous token request with a stand-in"
+                );
+                return Some(realms::stand_in_answer(self.clock.now_ms()));
+            }
+        }
+        None
+    }
+
+    async fn has_login(&self, entries: &[CredentialEntry], registry: &str, repository: &str) -> bool {
+        for entry in entries.iter().filter(|e| e.covers(registry, repository)) {
+            if let Ok(Some(_)) = self.secrets.login(&entry.source, registry, &self.clock).await {
+                return true;
+            }
+        }
+        false
+    }
+}
