@@ -84,6 +84,14 @@ pub enum ProxyError {
         /// What failed.
         detail: String,
     },
+    /// The upstream answered 429 and its `Retry-After` has not passed: it was not asked.
+    #[error("{target} is rate limiting pantry: not asked again for {retry_after} s")]
+    RateLimited {
+        /// host:port of the upstream.
+        target: String,
+        /// Seconds until it may be asked again.
+        retry_after: u64,
+    },
     /// Offline mode and the answer is not cached.
     #[error("offline: {0}")]
     Offline(String),
@@ -109,6 +117,7 @@ impl ProxyError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Denied(_) => StatusCode::FORBIDDEN,
             Self::ConnectionTimeout { .. } | Self::Offline(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_GATEWAY,
         }
@@ -124,7 +133,7 @@ impl ProxyError {
             Self::ConnectionTimeout { .. } => "connection_timeout",
             Self::TlsCertificate { .. } => "tls_certificate_error",
             Self::TlsProtocol { .. } => "tls_protocol_error",
-            Self::Upstream { .. } | Self::Offline(_) => "destination_unavailable",
+            Self::Upstream { .. } | Self::Offline(_) | Self::RateLimited { .. } => "destination_unavailable",
             Self::Internal(_) => "proxy_internal_error",
         }
     }
@@ -142,6 +151,9 @@ impl ProxyError {
         headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
         if let Ok(value) = HeaderValue::from_str(&self.proxy_status()) {
             headers.insert("proxy-status", value);
+        }
+        if let Self::RateLimited { retry_after, .. } = self {
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         response
     }
@@ -177,6 +189,11 @@ mod tests {
             (ProxyError::Dns { host: "h".into(), detail: "d".into() }, 502, "dns_error"),
             (ProxyError::ConnectionTimeout { target: "h:1".into() }, 504, "connection_timeout"),
             (ProxyError::Internal("x".into()), 500, "proxy_internal_error"),
+            (
+                ProxyError::RateLimited { target: "h:1".into(), retry_after: 30 },
+                429,
+                "destination_unavailable",
+            ),
         ];
         for (error, status, kind) in cases {
             assert_eq!(error.status().as_u16(), status, "{error}");

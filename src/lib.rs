@@ -139,7 +139,8 @@ async fn core(config: &Config) -> Result<(Proxy, Dialer), StartError> {
         &config.upstream_ca,
         config.upstream_response_timeout,
         config.upstream_idle_timeout,
-    )?;
+    )?
+    .with_clock(config.clock.clone());
     let store = Arc::new(Store::open(&config.cache_dir, config.max_size, config.clock.clone()).await?);
     let metrics = Arc::new(Metrics::default());
     store.set_pins(config.pin.clone());

@@ -27,6 +27,17 @@ pub struct Snapshot {
     pub leaves_minted: u64,
 }
 
+impl Metrics {
+    /// The requests `registry` (`host:port`) last said remain in its rate limit.
+    pub fn ratelimit_remaining(&self, registry: &str, remaining: u64) {
+        let key = Key::from_parts(
+            "pantry_upstream_ratelimit_remaining",
+            vec![Label::new("registry", registry.to_string())],
+        );
+        self.recorder.register_gauge(&key, &META).set(remaining as f64);
+    }
+}
+
 /// What this process did for the cache's lifetime totals (`cache::tally`).
 #[derive(Debug, Default)]
 pub struct Totals {

@@ -325,3 +325,55 @@ async fn a_prefetch_of_the_attacker_s_image_does_not_make_a_private_digest_publi
         "alice's bytes through the bait"
     );
 }
+
+#[tokio::test]
+async fn a_tag_moved_to_a_private_digest_on_another_registry_does_not_unlock_it() {
+    use common::registry::{MANIFEST_TYPE, TOKEN};
+    let alice = FakeRegistry::start().await;
+    let evil = FakeRegistry::start().await;
+    let clock = pantry::clock::Clock::manual(1_700_000_000_000);
+    let private = br#"{"schemaVersion":2,"layers":["alice-private-8c1e"]}"#.to_vec();
+    let digest = alice.state.add_blob(private.clone(), MANIFEST_TYPE);
+    alice.state.tag("private/app", "v1", &digest);
+    alice.state.make_private("private/app");
+    let innocuous = evil.state.add_blob(br#"{"schemaVersion":2,"layers":[]}"#.to_vec(), MANIFEST_TYPE);
+    evil.state.tag("evil/app", "v1", &innocuous);
+    let pantry = start_pantry(|c| {
+        evil.configure(c);
+        let mut other = pantry::config::Config::default();
+        alice.configure(&mut other);
+        c.intercept.extend(other.intercept);
+        c.resolve.extend(other.resolve);
+        c.upstream_ca.extend(other.upstream_ca);
+        c.clock = clock.clone();
+    })
+    .await;
+    let accept = ("accept", MANIFEST_TYPE);
+    let (pulled, _) = request(
+        &pantry,
+        &alice.host(),
+        Method::GET,
+        "/v2/private/app/manifests/v1",
+        &[("authorization", TOKEN), accept],
+    )
+    .await;
+    assert_eq!(pulled.status(), 200);
+    let (innocent, _) =
+        request(&pantry, &evil.host(), Method::GET, "/v2/evil/app/manifests/v1", &[accept]).await;
+    assert_eq!(innocent.status(), 200);
+    // The attacker's registry now says its tag points at alice's digest (and cannot send its bytes).
+    evil.state.add_blob(private.clone(), MANIFEST_TYPE);
+    evil.state.lie.store(true, Ordering::SeqCst);
+    evil.state.tag("evil/app", "v1", &digest);
+    clock.advance(std::time::Duration::from_secs(3600));
+    let (answer, body) =
+        request(&pantry, &evil.host(), Method::GET, "/v2/evil/app/manifests/v1", &[accept]).await;
+    let body = body.unwrap_or_default();
+    assert!(
+        !body.windows(18).any(|w| w == b"alice-private-8c1e"),
+        "{}: alice's manifest was served",
+        answer.status()
+    );
+    assert_ne!(answer.status(), 200);
+    assert!(evil.state.count("GET manifest-tag") >= 2, "the tag was fetched from the registry that named it");
+}

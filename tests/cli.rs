@@ -171,3 +171,49 @@ fn version_completions_and_manual() {
     let man = String::from_utf8_lossy(&man.stdout);
     assert!(man.contains(".TH pantry") && man.contains("prefetch"), "{man}");
 }
+
+#[test]
+fn check_config_masks_upstream_secrets_and_refuses_files_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let private = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let file = dir.path().join("pantry.toml");
+    let docker = dir.path().join("config.json");
+    std::fs::write(&docker, r#"{"auths":{"ghcr.io":{"auth":"Y2k6Z2hjci1zZWNyZXQ="}}}"#).unwrap();
+    private(&docker, 0o600);
+    let text = "[[upstream_credentials]]\nregistry = \"docker.io\"\nrepositories = [\"myorg/*\"]\nusername = \"ci\"\npassword = \"inline-secret-4b2d\"\n";
+    std::fs::write(&file, text).unwrap();
+    private(&file, 0o644);
+    let refused = pantry().args(["check-config", "--config"]).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr.contains("chmod 600") && !stderr.contains("inline-secret"), "{stderr}");
+
+    private(&file, 0o600);
+    let shown = pantry()
+        .args(["check-config", "--docker-config"])
+        .arg(&docker)
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert!(printed.contains("password = \"***\"") && !printed.contains("inline-secret"), "{printed}");
+    assert!(printed.contains("docker_config = "), "{printed}");
+    let explained = pantry()
+        .args(["check-config", "--explain", "docker.io/myorg/app:v1", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let explained = String::from_utf8_lossy(&explained.stdout);
+    assert!(explained.contains("entry registry-1.docker.io:443/{myorg/*}"), "{explained}");
+    assert!(!explained.contains("inline-secret"));
+
+    private(&docker, 0o644);
+    let open = pantry().args(["check-config", "--docker-config"]).arg(&docker).output().unwrap();
+    assert_eq!(open.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&open.stderr).contains("group or others"));
+}

@@ -158,3 +158,35 @@ async fn the_mirror_presents_a_supplied_certificate() {
     let errors = pantry::config::Config::load(&mismatched).unwrap_err().0;
     assert!(errors[0].contains("mirror_cert") && errors[0].contains("missing.key"), "{errors:?}");
 }
+
+#[tokio::test]
+async fn mirror_clients_pull_with_pantrys_credentials_for_a_whole_registry() {
+    use common::login::Scheme;
+    use std::os::unix::fs::PermissionsExt;
+    let registry = FakeRegistry::start().await;
+    let clock = pantry::clock::Clock::manual(1_700_000_000_000);
+    registry.state.logins.require(Scheme::Bearer, "ci", "mirror-pw", 300, clock.clone(), &["team/app"]);
+    let digest = registry.state.add_blob(vec![8u8; 2000], "application/octet-stream");
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "mirror-pw").unwrap();
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let host = registry.host();
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.clock = clock.clone();
+        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.mirror_default = host.clone();
+        let source = pantry::config::SecretSource::Password {
+            username: "ci".into(),
+            password: pantry::config::PasswordFrom::File(password),
+        };
+        c.upstream_credentials = vec![pantry::config::CredentialEntry::new(&host, &[], source)];
+    })
+    .await;
+    // The version check says no credentials are needed, so the mirror's clients send none.
+    let (ping, _) = get(&pantry, "/v2/").await;
+    assert_eq!(ping.status(), 200);
+    let (blob, body) = get(&pantry, &format!("/v2/team/app/blobs/{digest}")).await;
+    assert_eq!((blob.status().as_u16(), body.len()), (200, 2000));
+}

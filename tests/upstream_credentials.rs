@@ -210,7 +210,8 @@ async fn a_realm_on_another_host_is_intercepted_once_the_registry_names_it() {
         registry.configure(c);
         c.intercept.retain(|p| p.to_string().starts_with("registry.test"));
         c.clock = clock.clone();
-        c.upstream_credentials = vec![CredentialEntry::new(&host, &[], ci_password(file))];
+        c.upstream_credentials =
+            vec![CredentialEntry::new(&host, &["private/*".to_string()], ci_password(file))];
     })
     .await;
     let (ping, _) = get(&pantry, &registry, "/v2/", None).await;
@@ -317,4 +318,112 @@ async fn a_helper_is_asked_again_when_its_answer_expires_or_is_refused() {
     assert_eq!(revoked.status(), 401);
     let (renewed, _) = get(&pantry, &registry, &blob(3), None).await;
     assert_eq!(renewed.status(), 200);
+}
+
+#[tokio::test]
+async fn a_429_stops_every_request_to_the_registry_until_retry_after() {
+    let registry = FakeRegistry::start().await;
+    let clock = Clock::manual(1_700_000_000_000);
+    let manifest =
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#;
+    let digest = registry.state.add_blob(manifest.to_vec(), MANIFEST_TYPE);
+    registry.state.tag("library/app", "v1", &digest);
+    let uncached = registry.state.add_blob(vec![9u8; 1000], "application/octet-stream");
+    *registry.state.ratelimit_remaining.lock().unwrap() = Some(42);
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.clock = clock.clone();
+    })
+    .await;
+    let (first, _) = get(&pantry, &registry, "/v2/library/app/manifests/v1", None).await;
+    assert_eq!(first.status(), 200);
+    let metrics = common::plain_get(pantry.addr, "/metrics").await;
+    let gauge = format!("pantry_upstream_ratelimit_remaining{{registry=\"{}\"}} 42", registry.host());
+    assert!(metrics.contains(&gauge), "{metrics}");
+
+    *registry.state.too_many.lock().unwrap() = Some("30".into());
+    clock.advance(Duration::from_secs(3600)); // the tag must be revalidated
+    let (stale, body) = get(&pantry, &registry, "/v2/library/app/manifests/v1", None).await;
+    assert_eq!(stale.status(), 200, "the last known manifest while the registry says 429");
+    assert_eq!(body, manifest.to_vec());
+    assert!(stale.headers()["cache-status"].to_str().unwrap().contains("stale"));
+    let asked = registry.state.count("HEAD 429") + registry.state.count("GET 429");
+    assert_eq!(asked, 1);
+
+    // Within the next 30 s the registry is not asked at all.
+    clock.advance(Duration::from_secs(20));
+    let (again, _) = get(&pantry, &registry, "/v2/library/app/manifests/v1", None).await;
+    assert_eq!(again.status(), 200);
+    let blob = format!("/v2/library/app/blobs/{uncached}");
+    let (refused, _) = get(&pantry, &registry, &blob, None).await;
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=10).contains(&retry), "the registry's Retry-After, counted down: {retry}");
+    assert_eq!(
+        registry.state.count("HEAD 429") + registry.state.count("GET 429"),
+        asked,
+        "no request reached it"
+    );
+
+    // Once it has passed, the registry is asked again.
+    *registry.state.too_many.lock().unwrap() = None;
+    clock.advance(Duration::from_secs(11));
+    let (fetched, bytes) = get(&pantry, &registry, &blob, None).await;
+    assert_eq!((fetched.status().as_u16(), bytes.len()), (200, 1000));
+}
+
+#[tokio::test]
+async fn a_moved_tag_whose_manifest_is_held_is_not_fetched_again() {
+    let registry = FakeRegistry::start().await;
+    let clock = Clock::manual(1_700_000_000_000);
+    let one = registry.state.add_blob(br#"{"schemaVersion":2,"layers":[1]}"#.to_vec(), MANIFEST_TYPE);
+    let two = registry.state.add_blob(br#"{"schemaVersion":2,"layers":[2]}"#.to_vec(), MANIFEST_TYPE);
+    registry.state.tag("library/app", "v1", &one);
+    registry.state.tag("library/app", "v2", &two);
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.clock = clock.clone();
+    })
+    .await;
+    for tag in ["v1", "v2"] {
+        let (response, _) = get(&pantry, &registry, &format!("/v2/library/app/manifests/{tag}"), None).await;
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(registry.state.count("GET manifest-tag"), 2);
+    // v1 now points at what v2 pointed at: pantry holds it, so a HEAD is all it costs.
+    registry.state.tag("library/app", "v1", &two);
+    clock.advance(Duration::from_secs(3600));
+    let (response, body) = get(&pantry, &registry, "/v2/library/app/manifests/v1", None).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["docker-content-digest"], two.as_str());
+    assert_eq!(body, br#"{"schemaVersion":2,"layers":[2]}"#.to_vec());
+    assert_eq!(registry.state.count("GET manifest-tag"), 2, "no GET for a manifest pantry holds");
+    assert_eq!(registry.state.count("HEAD manifest-tag"), 1);
+}
+
+#[tokio::test]
+async fn prefetch_uses_pantrys_credentials() {
+    let registry = FakeRegistry::start().await;
+    let clock = Clock::manual(1_700_000_000_000);
+    registry.state.logins.require(Scheme::Bearer, "ci", PASSWORD, 300, clock.clone(), &["private/app"]);
+    let layer = registry.state.add_blob(vec![4u8; 3000], "application/octet-stream");
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MANIFEST_TYPE}","config":{{"digest":"{layer}","size":3000}},"layers":[]}}"#
+    );
+    let manifest = registry.state.add_blob(manifest.into_bytes(), MANIFEST_TYPE);
+    registry.state.tag("private/app", "v1", &manifest);
+    let dir = tempfile::tempdir().unwrap();
+    let pantry = pantry_for(
+        &registry,
+        &clock,
+        entry(&registry, &["private/*"], ci_password(password_file(dir.path(), PASSWORD))),
+    )
+    .await;
+    let image: pantry::registry::reference::ImageRef =
+        format!("{}/private/app:v1", registry.host()).parse().unwrap();
+    let prefetcher = pantry::prefetch::Prefetcher::new(pantry.pantry.proxy().clone(), None, None);
+    let summary = prefetcher.image(&image, &pantry::prefetch::Quiet).await.unwrap();
+    assert_eq!((summary.manifests, summary.fetched, summary.bytes), (1, 1, 3000));
+    let asked = registry.state.logins.token_requests.lock().unwrap().clone();
+    assert!(asked.iter().all(|a| a.as_deref().is_some_and(|a| a.starts_with("Basic "))), "{asked:?}");
 }

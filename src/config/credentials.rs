@@ -91,6 +91,11 @@ impl CredentialEntry {
             && (self.repositories.is_empty() || self.repositories.iter().any(|r| r.matches(repository)))
     }
 
+    /// Whether this entry applies to every repository of `registry` (it lists none).
+    pub fn covers_every_repository(&self, registry: &str) -> bool {
+        self.registry.matches(registry) && self.repositories.is_empty()
+    }
+
     /// Whether this entry applies to some repository of `registry`.
     pub fn covers_registry(&self, registry: &str) -> bool {
         self.registry.matches(registry)

@@ -1,6 +1,7 @@
 //! The effective configuration as a TOML file (`pantry check-config`): every key with the value
 //! pantry runs with, whether it came from a flag, the environment, the file or the defaults.
-//! Credentials in `upstream_proxy` are masked. Loading the output gives the same configuration.
+//! Credentials in `upstream_proxy` and inline `upstream_credentials` passwords are masked (`***`);
+//! otherwise loading the output gives the same configuration.
 
 use toml::{Table, Value};
 

@@ -121,6 +121,12 @@ impl Credentials {
         self.entries.load().iter().any(|e| e.covers_registry(&registry))
     }
 
+    /// Whether an entry covers every repository of `target` (no repository globs).
+    pub fn covers_every_repository(&self, target: &Target) -> bool {
+        let registry = target.to_string();
+        self.entries.load().iter().any(|e| e.covers_every_repository(&registry))
+    }
+
     /// Learns what `target` asks for from one of its answers (a 401's challenge).
     pub fn learn(&self, target: &Target, response: &Response<Body>) {
         if response.status() == http::StatusCode::UNAUTHORIZED && !self.is_empty() {

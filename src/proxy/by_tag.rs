@@ -9,7 +9,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Response, StatusCode};
 
-use super::{access, cache_status, forward, Proxy};
+use super::{
+    access::{self, Standing},
+    cache_status, forward, Proxy,
+};
 use crate::{
     body::{self, Body},
     cache::{
@@ -90,7 +93,25 @@ pub(super) async fn serve(
             remember(proxy, &key, &digest).await;
             Ok(proxy.serve_stored(&blob, parts, cache_status::REVALIDATED).await)
         }
-        Revalidation::Points(_) => fetch(proxy, parts, target, &scope, &key, credential).await,
+        Revalidation::Points(Some(digest)) => match proxy.store.blob(&digest).await {
+            // The tag moved to a manifest pantry holds (verified by its digest) and this registry
+            // sent before, or anyone may have: no GET, which a registry such as Docker Hub would
+            // count as a pull. (Bytes only another registry sent are fetched from this one: its
+            // word that the tag points there proves nothing.)
+            Some(mut moved) if Standing::of(&moved.meta, &origin, &scope, covered) != Standing::Stranger => {
+                proxy.grants.grant(credential, &scope);
+                let fetched_as = fetched_as(parts, credential);
+                if record_scope(&mut moved.meta, &scope, fetched_as) {
+                    if let Err(error) = proxy.store.write_meta(&digest, moved.size, &moved.meta).await {
+                        tracing::warn!(%digest, %error, "cannot record where a manifest was seen");
+                    }
+                }
+                remember(proxy, &key, &digest).await;
+                Ok(proxy.serve_stored(&moved, parts, cache_status::REVALIDATED).await)
+            }
+            _ => fetch(proxy, parts, target, &scope, &key, credential).await,
+        },
+        Revalidation::Points(None) => fetch(proxy, parts, target, &scope, &key, credential).await,
         Revalidation::Refused(status, headers) => {
             let mut response = Response::new(body::empty());
             *response.status_mut() = status;
@@ -166,12 +187,7 @@ async fn fetch(
     proxy.metrics.fetched_upstream(bytes.len() as u64);
     let digest = manifest_digest(announced.as_deref(), &bytes).map_err(upstream_error)?;
     proxy.grants.grant(credential, scope);
-    let fetched_as = match credential {
-        None => FetchedAs::Anonymous,
-        Some(_) if access::covered(parts) => FetchedAs::Pantry,
-        Some(_) => FetchedAs::Client,
-    };
-    let meta = merged_meta(proxy, &digest, media_type.clone(), scope, fetched_as).await;
+    let meta = merged_meta(proxy, &digest, media_type.clone(), scope, fetched_as(parts, credential)).await;
     match proxy.store.put(&digest, &bytes, &meta).await {
         Ok(()) => remember(proxy, key, &digest).await,
         Err(error) => tracing::warn!(%digest, %error, "manifest could not be stored; served without caching"),
@@ -192,6 +208,7 @@ fn manifest_digest(announced: Option<&str>, bytes: &[u8]) -> Result<Digest, Stri
 }
 
 /// Whose credentials fetched a manifest.
+#[derive(Clone, Copy)]
 enum FetchedAs {
     Anonymous,
     Client,
@@ -210,14 +227,29 @@ async fn merged_meta(
     if media_type.is_some() {
         meta.media_type = media_type;
     }
-    meta.seen_in.insert(scope.to_string());
-    meta.fetched_in.insert(scope.to_string());
-    match fetched_as {
+    record_scope(&mut meta, scope, fetched_as);
+    meta
+}
+
+/// Whose credentials the request went upstream with.
+fn fetched_as(parts: &Parts, credential: Option<u64>) -> FetchedAs {
+    match credential {
+        None => FetchedAs::Anonymous,
+        Some(_) if access::covered(parts) => FetchedAs::Pantry,
+        Some(_) => FetchedAs::Client,
+    }
+}
+
+/// Records that this registry served the manifest in `scope`; whether anything was new.
+fn record_scope(meta: &mut BlobMeta, scope: &str, fetched_as: FetchedAs) -> bool {
+    let seen = meta.seen_in.insert(scope.to_string());
+    let fetched = meta.fetched_in.insert(scope.to_string());
+    let how = match fetched_as {
         FetchedAs::Anonymous => meta.anonymous_in.insert(scope.to_string()),
         FetchedAs::Pantry => meta.granted_in.insert(scope.to_string()),
         FetchedAs::Client => false,
     };
-    meta
+    seen || fetched || how
 }
 
 fn from_memory(digest: &Digest, media_type: Option<&str>, bytes: Bytes, parts: &Parts) -> Response<Body> {

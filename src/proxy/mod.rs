@@ -156,6 +156,11 @@ impl Proxy {
         &self.store
     }
 
+    /// What the registries said of their rate limits.
+    pub fn upstream_rate_limits(&self) -> &crate::upstream::rate_limit::RateLimits {
+        self.upstream.rate_limits()
+    }
+
     /// pantry's own upstream credentials (which token realms must be intercepted).
     pub fn credentials(&self) -> &Credentials {
         &self.credentials
@@ -287,9 +292,13 @@ impl Proxy {
             }
             let basic = crate::credentials::realms::challenge_in(response.headers())
                 == Some(crate::credentials::challenge::Challenge::Basic);
-            if ping && basic && covered.is_none() && self.credentials.covers_registry(target) {
-                // A Basic registry's anonymous version check: clients without credentials would
-                // stop here, so pantry, holding credentials for it, says it needs none.
+            // The anonymous version check of a registry pantry answers for: clients without
+            // credentials stop at a Basic challenge, and through the mirror port they would do
+            // the token dance with the realm directly, where pantry cannot stand in. So it says
+            // none are needed when its credentials cover a Basic registry, or every repository.
+            let answered = (basic && self.credentials.covers_registry(target))
+                || self.credentials.covers_every_repository(target);
+            if ping && answered {
                 return Ok(ping::plain_ok(head, cache_status::MISS));
             }
         }

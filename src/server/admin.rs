@@ -72,6 +72,9 @@ impl Admin {
             max_bytes: proxy.store().max_bytes(),
             leaves_minted: self.ingress.authority.minted(),
         };
+        for (registry, remaining) in proxy.upstream_rate_limits().remaining() {
+            proxy.metrics().ratelimit_remaining(&registry, remaining);
+        }
         proxy.metrics().render(now)
     }
 }

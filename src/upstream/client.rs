@@ -15,6 +15,7 @@ use rustls_pki_types::{pem::PemObject, CertificateDer};
 
 use super::{
     dial::{DialError, Dialer},
+    rate_limit::RateLimits,
     redirect,
 };
 use crate::{
@@ -47,6 +48,7 @@ pub struct Upstream {
     client: Client<HttpsConnector<Dialer>, Body>,
     dialer: Dialer,
     response_timeout: Duration,
+    limits: Arc<RateLimits>,
 }
 
 impl Upstream {
@@ -78,7 +80,18 @@ impl Upstream {
             .pool_idle_timeout(idle_timeout)
             .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
             .build(connector);
-        Ok(Self { client, dialer, response_timeout })
+        Ok(Self { client, dialer, response_timeout, limits: Arc::default() })
+    }
+
+    /// The same client with rate-limit pauses measured on `clock`.
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.limits = Arc::new(RateLimits::new(clock));
+        self
+    }
+
+    /// What the registries said of their rate limits.
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.limits
     }
 
     /// The dialer, for raw connections (tunnels).
@@ -114,11 +127,19 @@ impl Upstream {
         Err(ProxyError::Upstream { target: target_of(&origin), detail: "too many redirects".into() })
     }
 
-    /// Sends a request with an absolute URI; errors say which step failed.
+    /// Sends a request with an absolute URI; errors say which step failed. An origin that
+    /// answered 429 is not asked again before its `Retry-After`.
     pub async fn send(&self, request: Request<Body>) -> Result<Response<Incoming>, ProxyError> {
         let target = target_of(request.uri());
+        if let Some(wait) = self.limits.blocked(&target) {
+            return Err(ProxyError::RateLimited { target, retry_after: wait.as_secs().max(1) });
+        }
         match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
-            Ok(result) => result.map_err(|e| classify(&target, &e)),
+            Ok(result) => {
+                let response = result.map_err(|e| classify(&target, &e))?;
+                self.limits.observe(&target, response.status(), response.headers());
+                Ok(response)
+            }
             Err(_) => Err(ProxyError::ConnectionTimeout { target }),
         }
     }

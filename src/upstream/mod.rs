@@ -1,4 +1,5 @@
-//! Talking to upstreams: name resolution with overrides, TCP dialing, the pooled HTTPS client.
+//! Talking to upstreams: name resolution with overrides, TCP dialing, the pooled HTTPS client,
+//! the registries' rate limits.
 //!
 //! Knows nothing of the cache, CONNECT or certificates pantry mints.
 
@@ -6,6 +7,7 @@ pub mod client;
 pub mod dial;
 pub mod mirrors;
 pub mod parent;
+pub mod rate_limit;
 pub mod reach;
 pub mod redirect;
 

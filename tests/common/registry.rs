@@ -62,6 +62,10 @@ pub struct RegistryState {
     cdn: Mutex<Option<SocketAddr>>,
     /// Accounts: repositories only a user with the right password may read.
     pub logins: super::login::Logins,
+    /// When set, every request is answered 429 with this `Retry-After`.
+    pub too_many: Mutex<Option<String>>,
+    /// When set, answers carry `ratelimit-limit: 100;w=21600` and this `ratelimit-remaining`.
+    pub ratelimit_remaining: Mutex<Option<u32>>,
 }
 
 impl RegistryState {
@@ -195,6 +199,23 @@ fn registry(request: Request<Incoming>, state: &Arc<RegistryState>) -> Response<
         state.bump(format!("{} down", request.method()));
         return status(StatusCode::SERVICE_UNAVAILABLE);
     }
+    if let Some(retry_after) = state.too_many.lock().unwrap().clone() {
+        state.bump(format!("{} 429", request.method()));
+        return Response::builder()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .header(header::RETRY_AFTER, retry_after)
+            .body(body::full("{\"errors\":[{\"code\":\"TOOMANYREQUESTS\"}]}"))
+            .unwrap();
+    }
+    let mut response = registry_answer(request, state);
+    if let Some(remaining) = *state.ratelimit_remaining.lock().unwrap() {
+        response.headers_mut().insert("ratelimit-limit", "100;w=21600".parse().unwrap());
+        response.headers_mut().insert("ratelimit-remaining", format!("{remaining};w=21600").parse().unwrap());
+    }
+    response
+}
+
+fn registry_answer(request: Request<Incoming>, state: &Arc<RegistryState>) -> Response<Body> {
     if let Some(cookie) = request.headers().get(header::COOKIE) {
         state.cookies.lock().unwrap().push(String::from_utf8_lossy(cookie.as_bytes()).into_owned());
     }
