@@ -187,10 +187,10 @@ impl Pantry {
 
     /// Applies a reloaded configuration (SIGHUP) without dropping connections: intercept list,
     /// CONNECT ports, offline mode, tag rules, namespace policy, mirrors, pins, refresh, tunnel
-    /// idle timeout and the mirror's default registry take effect for new requests. Returns the
-    /// changed settings that need a restart (listen addresses, directories, upstream TLS and
-    /// name overrides, parent proxy, size cap, connection limit, timeouts of the upstream client,
-    /// log format, finish_abandoned_fetches).
+    /// idle timeout, the mirror's default registry and the upstream credentials take effect for
+    /// new requests. Returns the changed settings that need a restart (listen addresses,
+    /// directories, upstream TLS and name overrides, parent proxy, size cap, connection limit,
+    /// timeouts of the upstream client, log format, finish_abandoned_fetches).
     pub fn reload(&self, config: Config) -> Vec<&'static str> {
         let old = self.ingress.config.load_full();
         let mut restart = Vec::new();

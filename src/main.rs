@@ -177,6 +177,17 @@ fn export_ca(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// With upstream credentials configured, the process is made non-dumpable: no core dump holds
+/// their secrets or tokens, and other processes of the same user cannot read its memory.
+fn keep_secrets_out_of_dumps(config: &Config) {
+    let holds_secrets = !config.credential_entries().is_empty() || config.upstream_proxy.is_some();
+    if holds_secrets {
+        if let Err(error) = nix::sys::prctl::set_dumpable(false) {
+            tracing::warn!(%error, "cannot keep core dumps from holding the upstream credentials");
+        }
+    }
+}
+
 /// A client connection may hold a second descriptor upstream and a third in the store: raise the
 /// soft open-file limit to the hard one (as Go programs and nginx do) and say so if it stays short.
 fn raise_open_file_limit(max_connections: usize) {
@@ -195,6 +206,7 @@ fn raise_open_file_limit(max_connections: usize) {
 fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
     init_logging(config.log_format);
     raise_open_file_limit(config.max_connections);
+    keep_secrets_out_of_dumps(&config);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let proxy = bind(config.listen, "proxy").await?;

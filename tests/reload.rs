@@ -71,3 +71,42 @@ async fn a_reload_names_every_changed_setting_that_needs_a_restart() {
         assert!(restart.contains(&setting), "{setting} is reported: {restart:?}");
     }
 }
+
+#[tokio::test]
+async fn a_reload_applies_upstream_credentials() {
+    use common::login::Scheme;
+    use std::os::unix::fs::PermissionsExt;
+    let registry = FakeRegistry::start().await;
+    let clock = pantry::clock::Clock::manual(1_700_000_000_000);
+    registry.state.logins.require(Scheme::Basic, "ci", "reload-pw", 300, clock.clone(), &["private/app"]);
+    let blob = registry.state.add_blob(vec![6u8; 1000], "application/octet-stream");
+    let mut before = Config::default();
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.clock = clock.clone();
+        before = c.clone();
+    })
+    .await;
+    let (host, path) = (registry.host(), format!("/v2/private/app/blobs/{blob}"));
+    let (refused, _) = common::request(&pantry, &host, http::Method::GET, &path, &[]).await;
+    assert_eq!(refused.status(), 401, "no credentials yet");
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "reload-pw\n").unwrap();
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut after = before.clone();
+    let source = pantry::config::SecretSource::Password {
+        username: "ci".into(),
+        password: pantry::config::PasswordFrom::File(password),
+    };
+    after.upstream_credentials = vec![pantry::config::CredentialEntry::new(&host, &[], source)];
+    assert!(pantry.pantry.reload(after.clone()).is_empty(), "applied live");
+    let (pulled, _) = common::request(&pantry, &host, http::Method::GET, &path, &[]).await;
+    assert_eq!(pulled.status(), 200);
+    assert!(pantry.pantry.reload(before).is_empty());
+    let other = registry.state.add_blob(vec![7u8; 1000], "application/octet-stream");
+    let (removed, _) =
+        common::request(&pantry, &host, http::Method::GET, &format!("/v2/private/app/blobs/{other}"), &[])
+            .await;
+    assert_eq!(removed.status(), 401, "the entry is gone after the next reload");
+}

@@ -37,6 +37,7 @@ pub struct Logins {
     repos: Mutex<HashSet<String>>,
     /// token → (repositories it may pull, expiry in ms)
     issued: Mutex<HashMap<String, (Vec<String>, u64)>>,
+    identity_token: Mutex<Option<String>>,
     /// Authorization values of token requests (None: anonymous), in order.
     pub token_requests: Mutex<Vec<Option<String>>>,
     /// Authorization values the protected repositories saw, in order.
@@ -64,6 +65,31 @@ impl Logins {
         if let Some(account) = self.account.lock().unwrap().as_mut() {
             account.password = password.into();
         }
+    }
+
+    /// Also accepts OAuth2 `refresh_token` grants (POST /token) with this identity token.
+    pub fn accept_identity_token(&self, token: &str) {
+        *self.identity_token.lock().unwrap() = Some(token.to_string());
+    }
+
+    /// The answer to `POST /token` (OAuth2's form: `grant_type=refresh_token`, `refresh_token`, `scope`).
+    pub fn token_form(&self, form: &[u8]) -> Response<Body> {
+        let fields: HashMap<String, String> = url::form_urlencoded::parse(form).into_owned().collect();
+        self.token_requests
+            .lock()
+            .unwrap()
+            .push(Some(format!("POST {}", fields.get("grant_type").cloned().unwrap_or_default())));
+        let wanted = self.identity_token.lock().unwrap().clone();
+        let good = fields.get("grant_type").map(String::as_str) == Some("refresh_token")
+            && wanted.is_some()
+            && fields.get("refresh_token") == wanted.as_ref();
+        if !good {
+            return status_json(StatusCode::UNAUTHORIZED, "{\"error\":\"invalid_grant\"}");
+        }
+        let query = fields.get("scope").map(|s| {
+            format!("scope={}", url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>())
+        });
+        self.issue(true, query.as_deref().unwrap_or(""))
     }
 
     /// Revokes every token issued so far.
@@ -131,6 +157,10 @@ impl Logins {
                 }
             },
         };
+        self.issue(good, query)
+    }
+
+    fn issue(&self, good: bool, query: &str) -> Response<Body> {
         let repos: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
             .filter(|(k, _)| k == "scope")
             .filter_map(|(_, v)| Some(v.strip_prefix("repository:")?.rsplit_once(':')?.0.to_string()))

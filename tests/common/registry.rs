@@ -164,17 +164,22 @@ async fn serve(ca: Arc<TestCa>, state: Arc<RegistryState>, is_cdn: bool) -> Sock
                 let Ok(stream) = acceptor.accept(stream).await else { return };
                 let open = Arc::clone(&state);
                 open.open_connections.fetch_add(1, Ordering::SeqCst);
-                let service = hyper::service::service_fn(move |request| {
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                     let state = Arc::clone(&state);
                     async move {
                         if state.stall.load(Ordering::SeqCst) {
                             std::future::pending::<()>().await;
                         }
-                        let path = request.uri().path();
+                        let path = request.uri().path().to_string();
                         let tag_head = request.method() == Method::HEAD
                             && path.rsplit_once("/manifests/").is_some_and(|(_, r)| !r.contains(':'));
                         if tag_head && state.hold_tag_heads.load(Ordering::SeqCst) {
                             state.gate.notified().await;
+                        }
+                        if request.method() == Method::POST && path == "/token" {
+                            let form =
+                                request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            return Ok::<_, Infallible>(state.logins.token_form(&form));
                         }
                         let response = if is_cdn { cdn(request, &state) } else { registry(request, &state) };
                         Ok::<_, Infallible>(response)
