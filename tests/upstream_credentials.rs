@@ -64,26 +64,30 @@ async fn get(
     (response, body.unwrap().to_vec())
 }
 
-#[tokio::test]
-async fn anonymous_clients_pull_what_an_entry_covers_and_nothing_else() {
+/// A fake registry whose `repos` only the `ci` account may read (`scheme`; tokens live
+/// `lifetime_s` on a manual clock), and a pantry holding that account's password for `globs`.
+struct Locked {
+    registry: FakeRegistry,
+    clock: Clock,
+    pantry: TestPantry,
+    _secrets: tempfile::TempDir,
+}
+
+async fn locked(scheme: Scheme, lifetime_s: u64, repos: &[&str], globs: &[&str]) -> Locked {
     let registry = FakeRegistry::start().await;
     let clock = Clock::manual(1_700_000_000_000);
-    registry.state.logins.require(
-        Scheme::Bearer,
-        "ci",
-        PASSWORD,
-        300,
-        clock.clone(),
-        &["private/app", "other/app"],
-    );
+    registry.state.logins.require(scheme, "ci", PASSWORD, lifetime_s, clock.clone(), repos);
+    let secrets = tempfile::tempdir().unwrap();
+    let source = ci_password(password_file(secrets.path(), PASSWORD));
+    let pantry = pantry_for(&registry, &clock, entry(&registry, globs, source)).await;
+    Locked { registry, clock, pantry, _secrets: secrets }
+}
+
+#[tokio::test]
+async fn anonymous_clients_pull_what_an_entry_covers_and_nothing_else() {
+    let Locked { registry, pantry, _secrets, .. } =
+        locked(Scheme::Bearer, 300, &["private/app", "other/app"], &["private/*"]).await;
     let digest = registry.state.add_blob(vec![7u8; 4096], "application/octet-stream");
-    let dir = tempfile::tempdir().unwrap();
-    let pantry = pantry_for(
-        &registry,
-        &clock,
-        entry(&registry, &["private/*"], ci_password(password_file(dir.path(), PASSWORD))),
-    )
-    .await;
 
     // What docker and skopeo do: the version check (the registry's challenge comes through), a
     // token without credentials, then the request with that token.
@@ -136,16 +140,7 @@ async fn anonymous_clients_pull_what_an_entry_covers_and_nothing_else() {
 
 #[tokio::test]
 async fn tokens_are_cached_until_they_expire_then_renewed() {
-    let registry = FakeRegistry::start().await;
-    let clock = Clock::manual(1_700_000_000_000);
-    registry.state.logins.require(Scheme::Bearer, "ci", PASSWORD, 5, clock.clone(), &["private/app"]);
-    let dir = tempfile::tempdir().unwrap();
-    let pantry = pantry_for(
-        &registry,
-        &clock,
-        entry(&registry, &[], ci_password(password_file(dir.path(), PASSWORD))),
-    )
-    .await;
+    let Locked { registry, clock, pantry, _secrets } = locked(Scheme::Bearer, 5, &["private/app"], &[]).await;
     let digests: Vec<String> =
         (0..16u8).map(|i| registry.state.add_blob(vec![i; 1024], "application/octet-stream")).collect();
     // Within one token's life: one token for many fetches.
@@ -165,24 +160,9 @@ async fn tokens_are_cached_until_they_expire_then_renewed() {
 
 #[tokio::test]
 async fn basic_registries_are_answered_with_pantrys_password() {
-    let registry = FakeRegistry::start().await;
-    let clock = Clock::manual(1_700_000_000_000);
-    registry.state.logins.require(
-        Scheme::Basic,
-        "ci",
-        PASSWORD,
-        300,
-        clock.clone(),
-        &["private/app", "other/app"],
-    );
+    let Locked { registry, pantry, _secrets, .. } =
+        locked(Scheme::Basic, 300, &["private/app", "other/app"], &["private/*"]).await;
     let digest = registry.state.add_blob(vec![3u8; 2048], "application/octet-stream");
-    let dir = tempfile::tempdir().unwrap();
-    let pantry = pantry_for(
-        &registry,
-        &clock,
-        entry(&registry, &["private/*"], ci_password(password_file(dir.path(), PASSWORD))),
-    )
-    .await;
     // Clients without credentials would stop at a Basic challenge: pantry says none are needed.
     let (ping, _) = get(&pantry, &registry, "/v2/", None).await;
     assert_eq!(ping.status(), 200);
@@ -224,20 +204,12 @@ async fn a_realm_on_another_host_is_intercepted_once_the_registry_names_it() {
 
 #[tokio::test]
 async fn what_pantry_fetched_with_its_credentials_pulls_while_the_registry_is_down() {
-    let registry = FakeRegistry::start().await;
-    let clock = Clock::manual(1_700_000_000_000);
-    registry.state.logins.require(Scheme::Bearer, "ci", PASSWORD, 60, clock.clone(), &["private/app"]);
+    let Locked { registry, clock, pantry, _secrets } =
+        locked(Scheme::Bearer, 60, &["private/app"], &["private/*"]).await;
     let manifest =
         br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#;
     let digest = registry.state.add_blob(manifest.to_vec(), MANIFEST_TYPE);
     registry.state.tag("private/app", "v1", &digest);
-    let dir = tempfile::tempdir().unwrap();
-    let pantry = pantry_for(
-        &registry,
-        &clock,
-        entry(&registry, &["private/*"], ci_password(password_file(dir.path(), PASSWORD))),
-    )
-    .await;
     let (pulled, _) = get(&pantry, &registry, "/v2/private/app/manifests/v1", None).await;
     assert_eq!(pulled.status(), 200);
     registry.state.down.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -322,22 +294,14 @@ async fn a_helper_is_asked_again_when_its_answer_expires_or_is_refused() {
 
 #[tokio::test]
 async fn prefetch_uses_pantrys_credentials() {
-    let registry = FakeRegistry::start().await;
-    let clock = Clock::manual(1_700_000_000_000);
-    registry.state.logins.require(Scheme::Bearer, "ci", PASSWORD, 300, clock.clone(), &["private/app"]);
+    let Locked { registry, pantry, _secrets, .. } =
+        locked(Scheme::Bearer, 300, &["private/app"], &["private/*"]).await;
     let layer = registry.state.add_blob(vec![4u8; 3000], "application/octet-stream");
     let manifest = format!(
         r#"{{"schemaVersion":2,"mediaType":"{MANIFEST_TYPE}","config":{{"digest":"{layer}","size":3000}},"layers":[]}}"#
     );
     let manifest = registry.state.add_blob(manifest.into_bytes(), MANIFEST_TYPE);
     registry.state.tag("private/app", "v1", &manifest);
-    let dir = tempfile::tempdir().unwrap();
-    let pantry = pantry_for(
-        &registry,
-        &clock,
-        entry(&registry, &["private/*"], ci_password(password_file(dir.path(), PASSWORD))),
-    )
-    .await;
     let image: pantry::registry::reference::ImageRef =
         format!("{}/private/app:v1", registry.host()).parse().unwrap();
     let prefetcher = pantry::prefetch::Prefetcher::new(pantry.pantry.proxy().clone(), None, None);

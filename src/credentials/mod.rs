@@ -81,6 +81,12 @@ impl Credentials {
         offline: bool,
     ) -> Option<(Covered, Result<Option<HeaderValue>, String>)> {
         let registry = target.to_string();
+        if let Some((value, entry)) = self.tokens.held(&target.key_name(), repository, &self.clock) {
+            return Some((
+                Covered { entry: entry.to_string(), registry: target.key_name() },
+                Ok(Some(value)),
+            ));
+        }
         let entries = self.entries.load_full();
         if offline {
             // Nothing is asked upstream: the request is only marked as one pantry's credentials cover.
@@ -97,14 +103,14 @@ impl Credentials {
                 }
             };
             let covered = Covered { entry: entry.to_string(), registry: target.key_name() };
-            let ask = tokens::Ask { target, repository, login: &login };
+            let ask = tokens::Ask { target, repository, login: &login, entry: &covered.entry };
             let mut header = self.tokens.header(upstream, &self.realms, ask, &self.clock).await;
             if header.is_err() {
                 // A helper's secret may have been rotated since it was asked: ask it again once.
                 self.secrets.forget(&registry);
                 if let Ok(Some(fresh)) = self.secrets.login(&entry.source, &registry, &self.clock).await {
                     if fresh != login {
-                        let ask = tokens::Ask { target, repository, login: &fresh };
+                        let ask = tokens::Ask { target, repository, login: &fresh, entry: &covered.entry };
                         header = self.tokens.header(upstream, &self.realms, ask, &self.clock).await;
                     }
                 }
@@ -129,7 +135,8 @@ impl Credentials {
 
     /// Learns what `target` asks for from one of its answers (a 401's challenge).
     pub fn learn(&self, target: &Target, response: &Response<Body>) {
-        if response.status() == http::StatusCode::UNAUTHORIZED && !self.is_empty() {
+        // Only registries an entry covers: any host a client reaches may answer 401.
+        if response.status() == http::StatusCode::UNAUTHORIZED && self.covers_registry(target) {
             if let Some(challenge) = realms::challenge_in(response.headers()) {
                 self.realms.learn(&target.key_name(), Some(challenge));
             }

@@ -4,7 +4,7 @@
 //! identity token through OAuth2's `refresh_token` grant). Tokens stay in memory only, per
 //! registry and scope, until shortly before they expire; one request per scope at a time.
 
-use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
@@ -31,12 +31,30 @@ const UNREACHABLE_BACKOFF: Duration = Duration::from_secs(10);
 type Key = (String, String);
 type Outcome = Result<Option<(HeaderValue, u64)>, Arc<str>>;
 
+/// Scopes are named by clients (any repository an entry's glob matches), so what is held is
+/// bounded: at most this many tokens, the least recently used dropped first.
+const MAX_HELD: u64 = 10_000;
+
+/// A token held: the header, until when it is used (ms) and the entry it was obtained for.
+type Held = (HeaderValue, u64, Arc<str>);
+
 /// Tokens pantry obtained, by registry and scope.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tokens {
-    held: Mutex<HashMap<Key, (HeaderValue, u64)>>,
-    unreachable: Mutex<HashMap<String, (Arc<str>, u64)>>,
+    held: moka::sync::Cache<Key, Held>,
+    unreachable: moka::sync::Cache<String, (Arc<str>, u64)>,
     calls: SingleCall<Key, Outcome>,
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        let hour = Duration::from_secs(3600);
+        Self {
+            held: moka::sync::Cache::builder().max_capacity(MAX_HELD).time_to_live(hour).build(),
+            unreachable: moka::sync::Cache::builder().max_capacity(1_000).time_to_live(hour).build(),
+            calls: SingleCall::default(),
+        }
+    }
 }
 
 /// Why no token was obtained; `refused`: the realm said no to pantry's login (asking again with
@@ -60,9 +78,17 @@ pub struct Ask<'a> {
     pub repository: &'a str,
     /// pantry's login at that registry.
     pub login: &'a Login,
+    /// The entry the login comes from (as `check-config` names it).
+    pub entry: &'a str,
 }
 
 impl Tokens {
+    /// A token still held for `repository` of `registry` (`host:port`), with its entry.
+    pub fn held(&self, registry: &str, repository: &str, clock: &Clock) -> Option<(HeaderValue, Arc<str>)> {
+        let (value, until, entry) = self.held.get(&(registry.to_string(), scope(repository)))?;
+        (until > clock.now_ms()).then_some((value, entry))
+    }
+
     /// pantry's `Authorization` for `ask`, or `None` when the registry asks for none.
     pub async fn header(
         &self,
@@ -73,13 +99,13 @@ impl Tokens {
     ) -> Result<Option<HeaderValue>, String> {
         let key = (ask.target.key_name(), scope(ask.repository));
         let now = clock.now_ms();
-        if let Some((value, until)) = self.held.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            if *until > now {
-                return Ok(Some(value.clone()));
+        if let Some((value, until, _)) = self.held.get(&key) {
+            if until > now {
+                return Ok(Some(value));
             }
         }
-        if let Some((error, until)) = self.unreachable.lock().unwrap_or_else(|e| e.into_inner()).get(&key.0) {
-            if *until > now {
+        if let Some((error, until)) = self.unreachable.get(&key.0) {
+            if until > now {
                 return Err(error.to_string());
             }
         }
@@ -88,13 +114,12 @@ impl Tokens {
                 let error = Arc::<str>::from(failure.text);
                 if !failure.refused {
                     let until = clock.now_ms() + UNREACHABLE_BACKOFF.as_millis() as u64;
-                    let mut unreachable = self.unreachable.lock().unwrap_or_else(|e| e.into_inner());
-                    unreachable.insert(key.0.clone(), (Arc::clone(&error), until));
+                    self.unreachable.insert(key.0.clone(), (Arc::clone(&error), until));
                 }
                 error
             })?;
-            if let Some(held) = &obtained {
-                self.held.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), held.clone());
+            if let Some((value, until)) = &obtained {
+                self.held.insert(key.clone(), (value.clone(), *until, Arc::from(ask.entry)));
             }
             Ok(obtained)
         };
@@ -104,13 +129,19 @@ impl Tokens {
 
     /// Forgets the tokens held for `registry` (`host:port`): the registry refused one.
     pub fn forget(&self, registry: &str) {
-        self.held.lock().unwrap_or_else(|e| e.into_inner()).retain(|(r, _), _| r != registry);
+        let registry = registry.to_string();
+        // Invalidation by predicate needs moka's support for it; a scan is as good at this size.
+        let keys: Vec<Key> =
+            self.held.iter().map(|(k, _)| (*k).clone()).filter(|(r, _)| *r == registry).collect();
+        for key in keys {
+            self.held.invalidate(&key);
+        }
     }
 
     /// Forgets every token (a reload may have changed whose they are).
     pub fn clear(&self) {
-        self.held.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.unreachable.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.held.invalidate_all();
+        self.unreachable.invalidate_all();
     }
 }
 

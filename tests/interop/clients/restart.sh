@@ -127,16 +127,8 @@ restart_prime() {
 
 # restart_pull CHECK CLIENT TRUST : pull again and compare with the pushed image, under this row
 restart_pull() {
-  local check=$1 c=$2 field got want note
-  row_pull "$c" anon "$3" none
-  if [ "$ROW_RC" -ne 0 ]; then
-    fail restart-offline "$check" "pull failed (rc $ROW_RC): $(failure_msg "$ROW_LOG")"
-    return 1
-  fi
-  { read -r field got; read -r note; } < <("${c}_content" anon "$ROW_OUT")
-  want=$(fixture anon "$c" "$field")
-  compare_content restart-offline "$check" "$field" "$want" "$got" \
-    "$c after a restart of pantry with the registry down${note:+; $note}"
+  row_pull "$2" anon "$3" none
+  pull_matches restart-offline "$1" "$2" anon "$2 after a restart of pantry with the registry down"
 }
 
 restart_check() { # the check a client's pull is recorded under

@@ -65,6 +65,19 @@ compare_content() {
   fi
 }
 
+# pull_matches ROW CHECK CLIENT KIND NOTE : the last row_pull of CLIENT (KIND's image) worked and
+# has the pushed content; recorded as ROW's CHECK, NOTE said after the comparison
+pull_matches() {
+  local row=$1 check=$2 c=$3 kind=$4 why=$5 field got want note
+  if [ "$ROW_RC" -ne 0 ]; then
+    fail "$row" "$check" "pull failed (rc $ROW_RC): $(failure_msg "$ROW_LOG")"
+    return 1
+  fi
+  { read -r field got; read -r note; } < <("${c}_content" "$kind" "$ROW_OUT")
+  want=$(fixture "$kind" "$c" "$field")
+  compare_content "$row" "$check" "$field" "$want" "$got" "$why${note:+; $note}"
+}
+
 # sha256 digests of every file in a directory tree (blob files), space separated
 digests_of_dir() {
   find "$1" -type f -print0 2>/dev/null | xargs -0 -r sha256sum | awk '{print "sha256:" $1}' | sort -u | tr '\n' ' '
