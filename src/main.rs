@@ -271,6 +271,7 @@ fn reload_on_hangup(pantry: std::sync::Arc<Pantry>, args: RunArgs) {
         while hangup.recv().await.is_some() {
             match Config::load(&args) {
                 Ok(config) => {
+                    keep_secrets_out_of_dumps(&config);
                     let restart = pantry.reload(config);
                     tracing::info!("configuration reloaded");
                     if !restart.is_empty() {

@@ -284,7 +284,9 @@ async fn a_helper_is_asked_again_when_its_answer_expires_or_is_refused() {
     let (third, _) = get(&pantry, &registry, &blob(2), None).await;
     assert_eq!(third.status(), 200);
     assert_eq!(helper_runs(dir.path()), 3);
-    // A token the registry refuses (revoked early) is dropped after that one 401.
+    // A token the registry refuses after it had worked a while (revoked early) is dropped after
+    // that one 401.
+    clock.advance(Duration::from_secs(11));
     registry.state.logins.revoke_all();
     let (revoked, _) = get(&pantry, &registry, &blob(3), None).await;
     assert_eq!(revoked.status(), 401);

@@ -1,7 +1,8 @@
 //! pantry's own upstream credentials (`[[upstream_credentials]]`, `--docker-config`): requests a
 //! client sends without credentials, for repositories an entry covers, go upstream with pantry's.
 //!
-//! - `secret`: reading an entry's login (password file or variable, credential helper, docker config);
+//! - `secret`: reading an entry's login (password file or variable, credential helper);
+//!   `docker_config`: a docker `config.json`;
 //! - `tokens`: the token dance with that login, tokens kept in memory per registry and scope;
 //! - `realms`: what each registry asks for, and the stand-in tokens that let clients which do the
 //!   token dance themselves pull "anonymously" through pantry;
@@ -12,6 +13,7 @@
 //! `proxy::access`), never to a client of another registry or repository.
 
 pub mod challenge;
+pub mod docker_config;
 pub mod realms;
 pub mod secret;
 pub mod tokens;
@@ -21,7 +23,12 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use http::{request::Parts, HeaderValue, Response};
 
-use self::{realms::Realms, secret::Secrets, tokens::Tokens};
+use self::{
+    challenge::Challenge,
+    realms::Realms,
+    secret::{Login, Secrets},
+    tokens::Tokens,
+};
 use crate::{body::Body, clock::Clock, config::CredentialEntry, target::Target, upstream::Upstream};
 
 /// A request pantry sends with its own credentials: which entry covers it. Kept in the request's
@@ -32,7 +39,15 @@ pub struct Covered {
     pub entry: String,
     /// The registry (`host:port`).
     pub registry: String,
+    /// The repository.
+    pub repository: String,
+    /// The fingerprint of the login used, when one was read for this request.
+    pub login: Option<u64>,
 }
+
+/// Marks a request that came in on the mirror port.
+#[derive(Debug, Clone, Copy)]
+pub struct ViaMirror;
 
 /// The configured entries, with the secrets, tokens and challenges they have led to.
 #[derive(Debug)]
@@ -73,6 +88,7 @@ impl Credentials {
     /// pantry's `Authorization` for `repository` of `target`, when an entry covers it and holds a
     /// login for the registry: the entry, and the header (`Ok(None)`: the registry asks for none;
     /// `Err`: it could not be obtained now, e.g. the realm is down). `offline`: nothing is asked.
+    /// Never for a cleartext target: pantry's credentials only travel over TLS.
     pub async fn authorize(
         &self,
         upstream: &Upstream,
@@ -80,79 +96,123 @@ impl Credentials {
         repository: &str,
         offline: bool,
     ) -> Option<(Covered, Result<Option<HeaderValue>, String>)> {
+        if !target.https {
+            return None;
+        }
         let registry = target.to_string();
+        let covered = |entry: &str, login: Option<&Login>| Covered {
+            entry: entry.to_string(),
+            registry: target.key_name(),
+            repository: repository.to_string(),
+            login: login.map(Login::fingerprint),
+        };
         if let Some((value, entry)) = self.tokens.held(&target.key_name(), repository, &self.clock) {
-            return Some((
-                Covered { entry: entry.to_string(), registry: target.key_name() },
-                Ok(Some(value)),
-            ));
+            return Some((covered(&entry, None), Ok(Some(value))));
         }
         let entries = self.entries.load_full();
         if offline {
             // Nothing is asked upstream: the request is only marked as one pantry's credentials cover.
             let entry = entries.iter().find(|e| e.covers(&registry, repository))?;
-            return Some((Covered { entry: entry.to_string(), registry: target.key_name() }, Ok(None)));
+            return Some((covered(&entry.to_string(), None), Ok(None)));
         }
         for entry in entries.iter().filter(|e| e.covers(&registry, repository)) {
+            let name = entry.to_string();
             let login = match self.secrets.login(&entry.source, &registry, &self.clock).await {
                 Ok(Some(login)) => login,
                 Ok(None) => continue,
-                Err(error) => {
-                    let covered = Covered { entry: entry.to_string(), registry: target.key_name() };
-                    return Some((covered, Err(error)));
-                }
+                Err(error) => return Some((covered(&name, None), Err(error))),
             };
-            let covered = Covered { entry: entry.to_string(), registry: target.key_name() };
-            let ask = tokens::Ask { target, repository, login: &login, entry: &covered.entry };
+            let ask = tokens::Ask { target, repository, login: &login, entry: &name };
             let mut header = self.tokens.header(upstream, &self.realms, ask, &self.clock).await;
-            if header.is_err() {
+            let mut used = login.clone();
+            if header.as_ref().is_err_and(|failure| failure.refused) {
                 // A helper's secret may have been rotated since it was asked: ask it again once.
                 self.secrets.forget(&registry);
                 if let Ok(Some(fresh)) = self.secrets.login(&entry.source, &registry, &self.clock).await {
                     if fresh != login {
-                        let ask = tokens::Ask { target, repository, login: &fresh, entry: &covered.entry };
+                        let ask = tokens::Ask { target, repository, login: &fresh, entry: &name };
                         header = self.tokens.header(upstream, &self.realms, ask, &self.clock).await;
+                        used = fresh;
                     }
                 }
             }
-            return Some((covered, header));
+            return Some((covered(&name, Some(&used)), header.map_err(|failure| failure.to_string())));
         }
         None
     }
 
-    /// Whether some entry covers a repository of `target` (its version check may then be
-    /// answered for pantry's credentials).
+    /// Whether some entry covers a repository of `target`.
     pub fn covers_registry(&self, target: &Target) -> bool {
         let registry = target.to_string();
-        self.entries.load().iter().any(|e| e.covers_registry(&registry))
+        target.https && self.entries.load().iter().any(|e| e.covers_registry(&registry))
     }
 
-    /// Whether an entry covers every repository of `target` (no repository globs).
-    pub fn covers_every_repository(&self, target: &Target) -> bool {
+    /// Whether pantry answers `target`'s anonymous version check itself (200: no credentials
+    /// needed), because its credentials stand in for the client's there: for a Basic registry
+    /// (clients without credentials stop at its challenge), and, through the mirror port (whose
+    /// clients do the token dance with the realm directly, where pantry cannot stand in), for a
+    /// registry an entry covers whole. Only where an entry holds a login for that registry.
+    /// Clients then send no credentials of their own there (`docker login` checks nothing).
+    pub async fn answers_version_check(
+        &self,
+        target: &Target,
+        challenge: Option<&Challenge>,
+        via_mirror: bool,
+    ) -> bool {
+        if !target.https {
+            return false;
+        }
         let registry = target.to_string();
-        self.entries.load().iter().any(|e| e.covers_every_repository(&registry))
+        let basic = challenge == Some(&Challenge::Basic);
+        let entries = self.entries.load_full();
+        for entry in entries.iter() {
+            let applies = (basic && entry.covers_registry(&registry))
+                || (via_mirror && entry.covers_every_repository(&registry));
+            if applies
+                && matches!(self.secrets.login(&entry.source, &registry, &self.clock).await, Ok(Some(_)))
+            {
+                return true;
+            }
+        }
+        false
     }
 
-    /// Learns what `target` asks for from one of its answers (a 401's challenge).
-    pub fn learn(&self, target: &Target, response: &Response<Body>) {
-        // Only registries an entry covers: any host a client reaches may answer 401.
-        if response.status() == http::StatusCode::UNAUTHORIZED && self.covers_registry(target) {
-            if let Some(challenge) = realms::challenge_in(response.headers()) {
-                self.realms.learn(&target.key_name(), Some(challenge));
+    /// Learns what `target` asks for from its own answer to a registry request (a 401's
+    /// challenge): only for a registry, over TLS, for which an entry holds a login, since any
+    /// host a client reaches may answer 401, and a learned realm is intercepted.
+    pub async fn learn(&self, target: &Target, response: &Response<Body>) {
+        if response.status() != http::StatusCode::UNAUTHORIZED || !self.covers_registry(target) {
+            return;
+        }
+        let Some(challenge) = realms::challenge_in(response.headers()) else { return };
+        let registry = target.key_name();
+        if self.realms.challenge(&registry).flatten().as_ref() == Some(&challenge) {
+            return;
+        }
+        let name = target.to_string();
+        let entries = self.entries.load_full();
+        for entry in entries.iter().filter(|e| e.covers_registry(&name)) {
+            if let Ok(Some(_)) = self.secrets.login(&entry.source, &name, &self.clock).await {
+                self.realms.learn(&registry, Some(challenge));
+                return;
             }
         }
     }
 
-    /// The registry refused pantry's credential: tokens, helper answers and its challenge are
-    /// asked again next time.
+    /// The registry refused pantry's credential for a request: its token is dropped if it had
+    /// worked for a while, a password (Basic) is not tried again for a while.
     pub fn refused(&self, covered: &Covered) {
         tracing::info!(
             entry = covered.entry,
-            "the registry refused pantry's credential; asking again next time"
+            repository = covered.repository,
+            "the registry refused pantry's credential"
         );
-        self.tokens.forget(&covered.registry);
-        self.secrets.forget(&covered.registry);
-        self.realms.forget(&covered.registry);
+        let basic = self.realms.challenge(&covered.registry).flatten() == Some(Challenge::Basic);
+        let login = covered.login.filter(|_| basic);
+        self.tokens.refused(&covered.registry, &covered.repository, login, &self.clock);
+        if basic {
+            self.secrets.forget(&covered.registry);
+        }
     }
 
     /// Whether `host:port` is the token realm of a registry an entry covers: clients' token

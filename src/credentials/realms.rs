@@ -8,8 +8,6 @@
 //! it upstream with pantry's own credentials when an entry covers it (and without any otherwise).
 //! Neither pantry's login nor its tokens ever reach a client.
 
-use std::{collections::HashMap, sync::Mutex};
-
 use http::{header, HeaderMap, Response, StatusCode};
 
 use super::challenge::Challenge;
@@ -23,55 +21,65 @@ const STAND_IN_PREFIX: &str = "pantry-stand-in.";
 /// The lifetime a stand-in token is announced with (it is never checked: it grants nothing).
 const STAND_IN_LIFETIME_S: u64 = 300;
 
-/// The last challenge of each registry (`None`: it answered an anonymous version check).
-#[derive(Debug, Default)]
+/// What a registry asks for: its challenge (`None`: it answered an anonymous version check),
+/// and a Bearer challenge's realm as a target and path (only `https` realms).
+#[derive(Debug, Clone)]
+struct Known {
+    challenge: Option<Challenge>,
+    realm: Option<(Target, String)>,
+}
+
+/// The last challenge of each registry pantry holds a login for (at most [`MAX_REGISTRIES`]).
+#[derive(Debug)]
 pub struct Realms {
-    challenges: Mutex<HashMap<String, Option<Challenge>>>,
+    known: moka::sync::Cache<String, Known>,
+}
+
+/// Registries whose challenge is remembered.
+const MAX_REGISTRIES: u64 = 1_000;
+
+impl Default for Realms {
+    fn default() -> Self {
+        Self { known: moka::sync::Cache::builder().max_capacity(MAX_REGISTRIES).build() }
+    }
 }
 
 impl Realms {
     /// What `registry` (`host:port`) asks for, if known.
     pub fn challenge(&self, registry: &str) -> Option<Option<Challenge>> {
-        self.challenges.lock().unwrap_or_else(|e| e.into_inner()).get(registry).cloned()
+        self.known.get(registry).map(|known| known.challenge)
     }
 
     /// Records what `registry` asks for, from its own answer.
     pub fn learn(&self, registry: &str, challenge: Option<Challenge>) {
-        let mut challenges = self.challenges.lock().unwrap_or_else(|e| e.into_inner());
-        if challenges.get(registry) != Some(&challenge) {
-            tracing::debug!(registry, ?challenge, "learned what the registry asks for");
-            challenges.insert(registry.to_string(), challenge);
+        if self.challenge(registry).as_ref() == Some(&challenge) {
+            return;
         }
-    }
-
-    /// Forgets what `registry` asks for (its answer to pantry's credential was a 401).
-    pub fn forget(&self, registry: &str) {
-        self.challenges.lock().unwrap_or_else(|e| e.into_inner()).remove(registry);
+        tracing::debug!(registry, ?challenge, "learned what the registry asks for");
+        let realm = match &challenge {
+            Some(Challenge::Bearer { realm, .. }) => realm.parse::<http::Uri>().ok().and_then(|uri| {
+                let target = Target::from_absolute(&uri).ok().filter(|t| t.https)?;
+                Some((target, uri.path().to_string()))
+            }),
+            _ => None,
+        };
+        self.known.insert(registry.to_string(), Known { challenge, realm });
     }
 
     /// The registries whose Bearer realm is `target`'s `path` (`https` only).
     pub fn registries_with_realm(&self, target: &Target, path: &str) -> Vec<String> {
-        let challenges = self.challenges.lock().unwrap_or_else(|e| e.into_inner());
-        let named = |realm: &str| {
-            let Ok(uri) = realm.parse::<http::Uri>() else { return false };
-            let Ok(realm_target) = Target::from_absolute(&uri) else { return false };
-            realm_target.https && realm_target == *target && uri.path() == path
-        };
-        challenges
+        self.known
             .iter()
-            .filter(|(_, c)| matches!(c, Some(Challenge::Bearer { realm, .. }) if named(realm)))
-            .map(|(registry, _)| registry.clone())
+            .filter(|(_, known)| known.realm.as_ref().is_some_and(|(t, p)| t == target && p == path))
+            .map(|(registry, _)| (*registry).clone())
             .collect()
     }
 
     /// Whether `host:port` is the realm of one of `registries` (so it must be intercepted).
     pub fn is_realm_of(&self, host: &str, port: u16, registries: impl Fn(&str) -> bool) -> bool {
-        let challenges = self.challenges.lock().unwrap_or_else(|e| e.into_inner());
-        challenges.iter().any(|(registry, challenge)| {
-            let Some(Challenge::Bearer { realm, .. }) = challenge else { return false };
-            let Ok(uri) = realm.parse::<http::Uri>() else { return false };
-            let Ok(realm) = Target::from_absolute(&uri) else { return false };
-            realm.host == host && realm.port == port && registries(registry)
+        self.known.iter().any(|(registry, known)| {
+            known.realm.as_ref().is_some_and(|(t, _)| t.host == host && t.port == port)
+                && registries(&registry)
         })
     }
 }

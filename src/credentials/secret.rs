@@ -3,13 +3,16 @@
 //! `config.json` (`auths`, then `credHelpers`, then `credsStore`, as docker reads them). Helper
 //! answers are kept until their `ExpiresAt` (or [`HELPER_TTL`]) and forgotten after a 401.
 
-use std::{collections::HashMap, path::Path, sync::Mutex, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use base64::Engine;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
+use super::docker_config::{from_docker_config, FromConfig};
+
 use crate::{
+    cache::single_call::SingleCall,
     clock::Clock,
     config::{PasswordFrom, Secret, SecretSource},
     registry::reference::DOCKER_HUB,
@@ -37,6 +40,22 @@ pub enum Login {
 }
 
 impl Login {
+    /// A process-local fingerprint of the login (to tell a rotated secret from the old one).
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+        let mut hasher = KEY.get_or_init(std::hash::RandomState::new).build_hasher();
+        match self {
+            Self::Basic { username, password } => {
+                hasher.write(username.as_bytes());
+                hasher.write_u8(0);
+                hasher.write(password.expose().as_bytes());
+            }
+            Self::IdentityToken(token) => hasher.write(token.expose().as_bytes()),
+        }
+        hasher.finish()
+    }
+
     /// `Authorization: Basic …` for a user and password.
     pub fn basic_header(&self) -> Option<String> {
         let Self::Basic { username, password } = self else { return None };
@@ -54,13 +73,28 @@ pub fn server_name(registry: &str) -> String {
     registry.strip_suffix(":443").unwrap_or(registry).to_string()
 }
 
-/// A helper's answer (`None`: it holds nothing for the server) and until when it is used (ms).
-type HelperAnswerKept = (Option<Login>, u64);
+/// A helper's answer (`None`: it holds nothing for the server; `Err`: it failed) and until when
+/// it is used (ms).
+type HelperAnswerKept = (Result<Option<Login>, Arc<str>>, u64);
 
-/// Helper answers by helper and server.
-#[derive(Debug, Default)]
+/// Helper answers by helper and server: at most this many (servers are named by the registries
+/// clients reach, with a `credsStore` any of them).
+const MAX_HELPER_ANSWERS: u64 = 1_000;
+/// A helper that failed is not run again for this long.
+const HELPER_FAILURE_TTL: Duration = Duration::from_secs(10);
+
+/// Helper answers by helper and server, one run at a time for each.
+#[derive(Debug)]
 pub struct Secrets {
-    helpers: Mutex<HashMap<(String, String), HelperAnswerKept>>,
+    helpers: moka::sync::Cache<(String, String), HelperAnswerKept>,
+    runs: SingleCall<(String, String), HelperAnswerKept>,
+}
+
+impl Default for Secrets {
+    fn default() -> Self {
+        let helpers = moka::sync::Cache::builder().max_capacity(MAX_HELPER_ANSWERS).build();
+        Self { helpers, runs: SingleCall::default() }
+    }
 }
 
 impl Secrets {
@@ -96,32 +130,50 @@ impl Secrets {
         }
     }
 
+    async fn helper(&self, name: &str, registry: &str, clock: &Clock) -> Result<Option<Login>, String> {
+        let key = (name.to_string(), server_name(registry));
+        if let Some((answer, until)) = self.helpers.get(&key) {
+            if until > clock.now_ms() {
+                return answer.map_err(|e| e.to_string());
+            }
+        }
+        let run = || async {
+            let now = clock.now_ms();
+            let kept = match run_helper(name, &key.1).await {
+                Ok((login, expires_at_ms)) => {
+                    let ttl_ms = HELPER_TTL.as_millis() as u64;
+                    let margin = EXPIRY_MARGIN.as_millis() as u64;
+                    let until = expires_at_ms.map_or(now + ttl_ms, |at| at.saturating_sub(margin));
+                    tracing::debug!(
+                        helper = name,
+                        server = key.1,
+                        found = login.is_some(),
+                        "credential helper answered"
+                    );
+                    (Ok(login), until)
+                }
+                Err(error) => (Err(Arc::from(error)), now + HELPER_FAILURE_TTL.as_millis() as u64),
+            };
+            self.helpers.insert(key.clone(), kept.clone());
+            kept
+        };
+        let ((answer, _), _) = self.runs.run(key.clone(), run, || ()).await;
+        answer.map_err(|e| e.to_string())
+    }
+
     /// Forgets what helpers said for `registry` (its credential was refused).
     pub fn forget(&self, registry: &str) {
         let server = server_name(registry);
-        self.helpers.lock().unwrap_or_else(|e| e.into_inner()).retain(|(_, s), _| *s != server);
+        let keys: Vec<(String, String)> =
+            self.helpers.iter().map(|(k, _)| (*k).clone()).filter(|(_, s)| *s == server).collect();
+        for key in keys {
+            self.helpers.invalidate(&key);
+        }
     }
 
     /// Forgets every helper answer (the entries changed).
     pub fn forget_all(&self) {
-        self.helpers.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    }
-
-    async fn helper(&self, name: &str, registry: &str, clock: &Clock) -> Result<Option<Login>, String> {
-        let key = (name.to_string(), server_name(registry));
-        let now = clock.now_ms();
-        if let Some((login, until)) = self.helpers.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            if *until > now {
-                return Ok(login.clone());
-            }
-        }
-        let (login, expires_at_ms) = run_helper(name, &key.1).await?;
-        let ttl_ms = HELPER_TTL.as_millis() as u64;
-        let until =
-            expires_at_ms.map_or(now + ttl_ms, |at| at.saturating_sub(EXPIRY_MARGIN.as_millis() as u64));
-        tracing::debug!(helper = name, server = key.1, found = login.is_some(), "credential helper answered");
-        self.helpers.lock().unwrap_or_else(|e| e.into_inner()).insert(key, (login.clone(), until));
-        Ok(login)
+        self.helpers.invalidate_all();
     }
 }
 
@@ -188,141 +240,9 @@ fn expiry_ms(text: &str) -> Option<u64> {
     Some(at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64)
 }
 
-/// What a docker `config.json` holds for one registry.
-enum FromConfig {
-    Login(Login),
-    Helper(String),
-    Nothing,
-}
-
-#[derive(Deserialize, Default)]
-struct DockerConfig {
-    #[serde(default)]
-    auths: HashMap<String, AuthEntry>,
-    #[serde(rename = "credHelpers", default)]
-    cred_helpers: HashMap<String, String>,
-    #[serde(rename = "credsStore", default)]
-    creds_store: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct AuthEntry {
-    #[serde(default)]
-    auth: Option<String>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(rename = "identitytoken", default)]
-    identity_token: Option<String>,
-}
-
-/// The registry a `config.json` key names, as `host[:port]` with Docker Hub's aliases folded.
-fn config_key(key: &str) -> String {
-    let key = key.trim().to_ascii_lowercase();
-    let key = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(&key);
-    let host = key.split('/').next().unwrap_or_default();
-    match host {
-        "index.docker.io" | "docker.io" | "registry-1.docker.io" => "https://index.docker.io/v1/".into(),
-        other => other.strip_suffix(":443").unwrap_or(other).to_string(),
-    }
-}
-
-async fn from_docker_config(path: &Path, registry: &str) -> Result<FromConfig, String> {
-    let text = tokio::fs::read(path).await.map_err(|e| format!("docker_config {}: {e}", path.display()))?;
-    let config: DockerConfig = serde_json::from_slice(&text).map_err(|e| {
-        format!("docker_config {}: not a docker config.json ({})", path.display(), e.classify_name())
-    })?;
-    let wanted = server_name(registry);
-    if let Some(entry) = config.auths.iter().find(|(k, _)| config_key(k) == wanted).map(|(_, v)| v) {
-        if let Some(token) = entry.identity_token.as_ref().filter(|t| !t.is_empty()) {
-            return Ok(FromConfig::Login(Login::IdentityToken(Secret::new(token.clone()))));
-        }
-        let pair = match (&entry.auth, &entry.username, &entry.password) {
-            (Some(auth), _, _) if !auth.is_empty() => {
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(auth.trim())
-                    .map_err(|_| format!("docker_config {}: an auth value is not base64", path.display()))?;
-                let text = String::from_utf8(decoded).map_err(|_| {
-                    format!("docker_config {}: an auth value is not user:password", path.display())
-                })?;
-                let (user, password) = text.split_once(':').ok_or_else(|| {
-                    format!("docker_config {}: an auth value is not user:password", path.display())
-                })?;
-                Some((user.to_string(), password.to_string()))
-            }
-            (_, Some(user), Some(password)) => Some((user.clone(), password.clone())),
-            _ => None,
-        };
-        if let Some((username, password)) = pair {
-            return Ok(FromConfig::Login(Login::Basic { username, password: Secret::new(password) }));
-        }
-    }
-    if let Some(helper) = config.cred_helpers.iter().find(|(k, _)| config_key(k) == wanted).map(|(_, v)| v) {
-        return Ok(FromConfig::Helper(helper.clone()));
-    }
-    Ok(config.creds_store.filter(|s| !s.is_empty()).map_or(FromConfig::Nothing, FromConfig::Helper))
-}
-
-trait Classify {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl Classify for serde_json::Error {
-    /// What kind of JSON error, without the text around it (which may be a secret).
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "read error",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "unexpected value",
-            serde_json::error::Category::Eof => "truncated",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn docker_names_registries_as_docker_does() {
-        assert_eq!(server_name("registry-1.docker.io:443"), "https://index.docker.io/v1/");
-        assert_eq!(server_name("ghcr.io:443"), "ghcr.io");
-        assert_eq!(server_name("registry.test:5000"), "registry.test:5000");
-        assert_eq!(config_key("https://index.docker.io/v1/"), "https://index.docker.io/v1/");
-        assert_eq!(config_key("docker.io"), "https://index.docker.io/v1/");
-        assert_eq!(config_key("https://ghcr.io"), "ghcr.io");
-        assert_eq!(config_key("registry.test:5000"), "registry.test:5000");
-    }
-
-    #[tokio::test]
-    async fn docker_config_auths_helpers_and_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.json");
-        let auth = base64::engine::general_purpose::STANDARD.encode("ci:pw:with:colons");
-        let text = format!(
-            r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},"tok.test":{{"identitytoken":"refresh-1"}}}},
-               "credHelpers":{{"ecr.test":"ecr-login"}},"credsStore":"desktop"}}"#
-        );
-        std::fs::write(&path, text).unwrap();
-        let login = |registry: &'static str| {
-            let path = path.clone();
-            async move { from_docker_config(&path, registry).await.unwrap() }
-        };
-        match login("registry-1.docker.io:443").await {
-            FromConfig::Login(Login::Basic { username, password }) => {
-                assert_eq!((username.as_str(), password.expose()), ("ci", "pw:with:colons"))
-            }
-            _ => panic!("auths entry"),
-        }
-        assert!(
-            matches!(login("tok.test:443").await, FromConfig::Login(Login::IdentityToken(t)) if t.expose() == "refresh-1")
-        );
-        assert!(matches!(login("ecr.test:443").await, FromConfig::Helper(h) if h == "ecr-login"));
-        assert!(matches!(login("other.test:443").await, FromConfig::Helper(h) if h == "desktop"));
-        std::fs::write(&path, r#"{"auths":{"x":{"auth":"hunter2-not-base64!"}}}"#).unwrap();
-        assert!(matches!(from_docker_config(&path, "x:443").await, Err(e) if !e.contains("hunter2")));
-    }
 
     #[test]
     fn login_headers_and_debug_hide_the_secret() {

@@ -4,7 +4,13 @@
 //! identity token through OAuth2's `refresh_token` grant). Tokens stay in memory only, per
 //! registry and scope, until shortly before they expire; one request per scope at a time.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
@@ -29,20 +35,35 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 const UNREACHABLE_BACKOFF: Duration = Duration::from_secs(10);
 
 type Key = (String, String);
-type Outcome = Result<Option<(HeaderValue, u64)>, Arc<str>>;
+type Outcome = Result<Option<(HeaderValue, u64)>, Failure>;
 
 /// Scopes are named by clients (any repository an entry's glob matches), so what is held is
 /// bounded: at most this many tokens, the least recently used dropped first.
 const MAX_HELD: u64 = 10_000;
+/// After the realm refused a login, that login is not tried again for this long (a wrong
+/// password retried on every request can lock the account).
+const REFUSED_BACKOFF: Duration = Duration::from_secs(60);
+/// Longest lifetime a token is used for, whatever the realm says.
+const MAX_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// A token held: the header, until when it is used (ms) and the entry it was obtained for.
-type Held = (HeaderValue, u64, Arc<str>);
+/// A token held: the header, until when it is used (ms), the entry it was obtained for, the
+/// generation of the entries it belongs to and when it was obtained (ms).
+type Held = (HeaderValue, u64, Arc<str>, u64, u64);
+/// A token refused within this long of being obtained was refused for its scope (no such
+/// repository, no access): it is kept, so that such requests cost no new token each. One
+/// refused later was revoked or expired early, and is dropped.
+const FRESH: Duration = Duration::from_secs(10);
 
 /// Tokens pantry obtained, by registry and scope.
 #[derive(Debug)]
 pub struct Tokens {
     held: moka::sync::Cache<Key, Held>,
+    /// Registries that could not be asked, until when (ms), and why.
     unreachable: moka::sync::Cache<String, (Arc<str>, u64)>,
+    /// Logins a realm refused (registry, fingerprint), until when (ms), and why.
+    refused: moka::sync::Cache<(String, u64), (Arc<str>, u64)>,
+    /// Bumped by [`Tokens::clear`]: a token obtained for older entries is never held.
+    generation: AtomicU64,
     calls: SingleCall<Key, Outcome>,
 }
 
@@ -52,21 +73,32 @@ impl Default for Tokens {
         Self {
             held: moka::sync::Cache::builder().max_capacity(MAX_HELD).time_to_live(hour).build(),
             unreachable: moka::sync::Cache::builder().max_capacity(1_000).time_to_live(hour).build(),
+            refused: moka::sync::Cache::builder().max_capacity(1_000).time_to_live(hour).build(),
+            generation: AtomicU64::new(0),
             calls: SingleCall::default(),
         }
     }
 }
 
-/// Why no token was obtained; `refused`: the realm said no to pantry's login (asking again with
-/// another secret may help), otherwise it could not be asked.
-struct Failure {
-    text: String,
-    refused: bool,
+/// Why no token was obtained; `refused`: the realm (or registry) said no to pantry's login
+/// (asking again with another secret may help), otherwise it could not be asked.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// What happened, without any secret.
+    pub text: Arc<str>,
+    /// The login itself was refused.
+    pub refused: bool,
 }
 
 impl From<String> for Failure {
     fn from(text: String) -> Self {
-        Self { text, refused: false }
+        Self { text: text.into(), refused: false }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
     }
 }
 
@@ -85,8 +117,10 @@ pub struct Ask<'a> {
 impl Tokens {
     /// A token still held for `repository` of `registry` (`host:port`), with its entry.
     pub fn held(&self, registry: &str, repository: &str, clock: &Clock) -> Option<(HeaderValue, Arc<str>)> {
-        let (value, until, entry) = self.held.get(&(registry.to_string(), scope(repository)))?;
-        (until > clock.now_ms()).then_some((value, entry))
+        let (value, until, entry, generation, _) =
+            self.held.get(&(registry.to_string(), scope(repository)))?;
+        let current = generation == self.generation.load(Ordering::SeqCst);
+        (current && until > clock.now_ms()).then_some((value, entry))
     }
 
     /// pantry's `Authorization` for `ask`, or `None` when the registry asks for none.
@@ -96,52 +130,72 @@ impl Tokens {
         realms: &Realms,
         ask: Ask<'_>,
         clock: &Clock,
-    ) -> Result<Option<HeaderValue>, String> {
+    ) -> Result<Option<HeaderValue>, Failure> {
         let key = (ask.target.key_name(), scope(ask.repository));
+        if let Some((value, _)) = self.held(&key.0, ask.repository, clock) {
+            return Ok(Some(value));
+        }
         let now = clock.now_ms();
-        if let Some((value, until, _)) = self.held.get(&key) {
-            if until > now {
-                return Ok(Some(value));
+        let refused_key = (key.0.clone(), ask.login.fingerprint());
+        for (backoff, refused) in
+            [(self.unreachable.get(&key.0), false), (self.refused.get(&refused_key), true)]
+        {
+            if let Some((text, _)) = backoff.filter(|(_, until)| *until > now) {
+                return Err(Failure { text, refused });
             }
         }
-        if let Some((error, until)) = self.unreachable.get(&key.0) {
-            if until > now {
-                return Err(error.to_string());
-            }
-        }
+        let generation = self.generation.load(Ordering::SeqCst);
         let call = || async {
-            let obtained = obtain(upstream, realms, &ask, clock).await.map_err(|failure| {
-                let error = Arc::<str>::from(failure.text);
-                if !failure.refused {
-                    let until = clock.now_ms() + UNREACHABLE_BACKOFF.as_millis() as u64;
-                    self.unreachable.insert(key.0.clone(), (Arc::clone(&error), until));
+            let obtained = obtain(upstream, realms, &ask, clock).await.inspect_err(|failure| {
+                let (cache, wait) = if failure.refused {
+                    (None, REFUSED_BACKOFF)
+                } else {
+                    (Some(&self.unreachable), UNREACHABLE_BACKOFF)
+                };
+                let until = clock.now_ms() + wait.as_millis() as u64;
+                match cache {
+                    Some(unreachable) => {
+                        unreachable.insert(key.0.clone(), (Arc::clone(&failure.text), until))
+                    }
+                    None => self.refused.insert(refused_key.clone(), (Arc::clone(&failure.text), until)),
                 }
-                error
             })?;
             if let Some((value, until)) = &obtained {
-                self.held.insert(key.clone(), (value.clone(), *until, Arc::from(ask.entry)));
+                if generation == self.generation.load(Ordering::SeqCst) {
+                    let held = (value.clone(), *until, Arc::from(ask.entry), generation, clock.now_ms());
+                    self.held.insert(key.clone(), held);
+                }
             }
             Ok(obtained)
         };
         let (outcome, _) = self.calls.run(key.clone(), call, || ()).await;
-        outcome.map(|held| held.map(|(value, _)| value)).map_err(|e| e.to_string())
+        outcome.map(|held| held.map(|(value, _)| value))
     }
 
-    /// Forgets the tokens held for `registry` (`host:port`): the registry refused one.
-    pub fn forget(&self, registry: &str) {
-        let registry = registry.to_string();
-        // Invalidation by predicate needs moka's support for it; a scan is as good at this size.
-        let keys: Vec<Key> =
-            self.held.iter().map(|(k, _)| (*k).clone()).filter(|(r, _)| *r == registry).collect();
-        for key in keys {
-            self.held.invalidate(&key);
+    /// The registry refused pantry's credential for `repository` of `registry` (`host:port`):
+    /// a token that had worked for a while is dropped (see [`FRESH`]); `login` (a password the
+    /// registry checks itself, HTTP Basic) is not tried again for a while.
+    pub fn refused(&self, registry: &str, repository: &str, login: Option<u64>, clock: &Clock) {
+        let key = (registry.to_string(), scope(repository));
+        let now = clock.now_ms();
+        if let Some((.., obtained)) = self.held.get(&key) {
+            if now.saturating_sub(obtained) > FRESH.as_millis() as u64 || login.is_some() {
+                self.held.invalidate(&key);
+            }
+        }
+        if let Some(fingerprint) = login {
+            let text = Arc::from(format!("{registry} refused pantry's password"));
+            let until = now + REFUSED_BACKOFF.as_millis() as u64;
+            self.refused.insert((registry.to_string(), fingerprint), (text, until));
         }
     }
 
-    /// Forgets every token (a reload may have changed whose they are).
+    /// Forgets every token and back-off (a reload may have changed whose they are).
     pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.held.invalidate_all();
         self.unreachable.invalidate_all();
+        self.refused.invalidate_all();
     }
 }
 
@@ -176,7 +230,8 @@ async fn obtain(
         }
         Some(bearer @ Challenge::Bearer { .. }) => {
             let (token, lifetime) = token(upstream, ask, &bearer).await?;
-            let lifetime = Duration::from_secs(lifetime.unwrap_or(DEFAULT_LIFETIME.as_secs()).max(1));
+            let lifetime =
+                Duration::from_secs(lifetime.unwrap_or(DEFAULT_LIFETIME.as_secs()).max(1)).min(MAX_LIFETIME);
             let usable = lifetime - MAX_MARGIN.min(lifetime / 5);
             Ok(Some((header_value(&format!("Bearer {token}"))?, now + usable.as_millis() as u64)))
         }
@@ -222,8 +277,8 @@ async fn token(
     let uri: http::Uri =
         url.parse().map_err(|_| format!("{} names a token realm that is not a URL", ask.target))?;
     let realm = format!("{}{}", uri.authority().map_or("", |a| a.as_str()), uri.path());
-    // pantry's login goes to the realm in the clear only for a registry that is itself plain HTTP.
-    if uri.scheme_str() != Some("https") && ask.target.https {
+    // pantry's login never crosses the network in the clear.
+    if uri.scheme_str() != Some("https") {
         return Err(format!(
             "{} names a token realm without TLS ({realm}): pantry sends no credentials there",
             ask.target
@@ -264,7 +319,7 @@ async fn token(
         let text =
             format!("token realm {realm} answered {status} to pantry's credentials for {}", ask.target);
         let refused = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
-        return Err(Failure { text, refused });
+        return Err(Failure { text: text.into(), refused });
     }
     Ok(challenge::token_answer(&answer)
         .ok_or_else(|| format!("token realm {realm} answered without a token"))?)

@@ -118,6 +118,7 @@ async fn handle(client: &Client, request: Request<Incoming>) -> Response<Body> {
     let (mut parts, incoming) = request.into_parts();
     // The mirror's cookies are no registry's business.
     parts.headers.remove(header::COOKIE);
+    parts.extensions.insert(crate::credentials::ViaMirror);
     parts.uri = match upstream.path_and_query.parse() {
         Ok(uri) => uri,
         Err(error) => return ProxyError::BadRequest(format!("mirror path: {error}")).into_response(),

@@ -94,11 +94,14 @@ pub(super) async fn serve(
             Ok(proxy.serve_stored(&blob, parts, cache_status::REVALIDATED).await)
         }
         Revalidation::Points(Some(digest)) => match proxy.store.blob(&digest).await {
-            // The tag moved to a manifest pantry holds (verified by its digest) and this registry
-            // sent before, or anyone may have: no GET, which a registry such as Docker Hub would
-            // count as a pull. (Bytes only another registry sent are fetched from this one: its
-            // word that the tag points there proves nothing.)
-            Some(mut moved) if Standing::of(&moved.meta, &origin, &scope, covered) != Standing::Stranger => {
+            // The tag moved to a manifest pantry holds (verified by its digest) that anyone may
+            // have, or that this registry sent before and said just now (no mirror answered in
+            // its place) this repository holds: no GET, which a registry such as Docker Hub
+            // counts as a pull. Bytes only another registry sent are fetched from this one: its
+            // word that the tag points there proves nothing.
+            Some(mut moved)
+                if held_for(&moved.meta, &origin, &scope, covered, rules.mirrors.has_mirrors(target)) =>
+            {
                 proxy.grants.grant(credential, &scope);
                 let fetched_as = fetched_as(parts, credential);
                 if record_scope(&mut moved.meta, &scope, fetched_as) {
@@ -229,6 +232,15 @@ async fn merged_meta(
     }
     record_scope(&mut meta, scope, fetched_as);
     meta
+}
+
+/// Whether a manifest pantry holds may answer a tag that moved to it (see `serve`).
+fn held_for(meta: &BlobMeta, origin: &str, scope: &str, covered: bool, mirrored: bool) -> bool {
+    match Standing::of(meta, origin, scope, covered) {
+        Standing::Public => true,
+        Standing::Holder { .. } => !mirrored,
+        Standing::Stranger => false,
+    }
 }
 
 /// Whose credentials the request went upstream with.

@@ -282,23 +282,18 @@ impl Proxy {
             request = Request::from_parts(parts, body);
         }
         let covered = request.extensions().get::<Covered>().cloned();
+        let via_mirror = request.extensions().get::<crate::credentials::ViaMirror>().is_some();
+        let registry_route = !matches!(route, Route::Other);
         let ping = matches!(route, Route::Ping);
         let head = request.method() == Method::HEAD;
         let response = self.route(request, target, route).await?;
-        self.credentials.learn(target, &response);
-        if response.status() == http::StatusCode::UNAUTHORIZED {
+        if response.status() == http::StatusCode::UNAUTHORIZED && registry_route {
+            self.credentials.learn(target, &response).await;
             if let Some(covered) = &covered {
                 self.credentials.refused(covered);
             }
-            let basic = crate::credentials::realms::challenge_in(response.headers())
-                == Some(crate::credentials::challenge::Challenge::Basic);
-            // The anonymous version check of a registry pantry answers for: clients without
-            // credentials stop at a Basic challenge, and through the mirror port they would do
-            // the token dance with the realm directly, where pantry cannot stand in. So it says
-            // none are needed when its credentials cover a Basic registry, or every repository.
-            let answered = (basic && self.credentials.covers_registry(target))
-                || self.credentials.covers_every_repository(target);
-            if ping && answered {
+            let challenge = crate::credentials::realms::challenge_in(response.headers());
+            if ping && self.credentials.answers_version_check(target, challenge.as_ref(), via_mirror).await {
                 return Ok(ping::plain_ok(head, cache_status::MISS));
             }
         }

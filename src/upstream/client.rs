@@ -131,13 +131,14 @@ impl Upstream {
     /// answered 429 is not asked again before its `Retry-After`.
     pub async fn send(&self, request: Request<Body>) -> Result<Response<Incoming>, ProxyError> {
         let target = target_of(request.uri());
-        if let Some(wait) = self.limits.blocked(&target) {
+        let identity = self.limits.identity(request.headers());
+        if let Some(wait) = self.limits.blocked(&target, identity) {
             return Err(ProxyError::RateLimited { target, retry_after: wait.as_secs().max(1) });
         }
         match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
             Ok(result) => {
                 let response = result.map_err(|e| classify(&target, &e))?;
-                self.limits.observe(&target, response.status(), response.headers());
+                self.limits.observe(&target, identity, response.status(), response.headers());
                 Ok(response)
             }
             Err(_) => Err(ProxyError::ConnectionTimeout { target }),
@@ -168,12 +169,11 @@ fn root_store(extra: &[PathBuf]) -> Result<RootCertStore, UpstreamSetupError> {
     Ok(roots)
 }
 
+/// `host:port` of an absolute URI, the port its scheme implies when none is written.
 fn target_of(uri: &http::Uri) -> String {
     let host = uri.host().unwrap_or("?");
-    match uri.port_u16() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    }
+    let default = if uri.scheme_str() == Some("http") { 80 } else { 443 };
+    format!("{host}:{}", uri.port_u16().unwrap_or(default))
 }
 
 /// Walks the error's cause chain to tell DNS, TCP, TLS and HTTP failures apart.

@@ -48,6 +48,11 @@ impl Mirrors {
         Self { by_registry, ..Self::default() }
     }
 
+    /// Whether `origin` has mirrors (whose answers stand in for its own).
+    pub fn has_mirrors(&self, origin: &Target) -> bool {
+        self.by_registry.contains_key(&origin.to_string())
+    }
+
     /// Where to ask for `origin`'s content, in order: healthy mirrors, then the origin itself.
     pub fn candidates(&self, origin: &Target) -> Vec<Target> {
         let Some(list) = self.by_registry.get(&origin.to_string()) else { return vec![origin.clone()] };

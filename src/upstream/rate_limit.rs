@@ -1,11 +1,17 @@
 //! Registries' rate limits, as their answers say: `RateLimit-Limit` / `RateLimit-Remaining`
 //! (Docker Hub's `ratelimit-*: 100;w=21600`, the IETF draft's plain numbers, `X-RateLimit-*`) are
-//! kept per origin for `pantry_upstream_ratelimit_remaining{registry}`, with one warning when
+//! kept per origin and identity for `pantry_upstream_ratelimit_remaining{registry}`, with one warning when
 //! fewer than a tenth are left. A `429` stops every request to that origin until its
-//! `Retry-After` (seconds or an HTTP date; 60 s when absent) has passed: pantry then answers from
+//! `Retry-After` (seconds or an HTTP date; 60 s when absent) has passed, for the same identity
+//! (anonymous, or one `Authorization`): pantry then answers from
 //! what it has (stale tags) or with its own 429, and the registry is not asked at all.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, RandomState},
+    sync::Mutex,
+    time::Duration,
+};
 
 use http::{HeaderMap, StatusCode};
 
@@ -24,29 +30,39 @@ struct Limit {
     blocked_until_ms: u64,
 }
 
-/// Rate limits by origin (`host:port`).
+/// Origins and identities whose limits are kept (the least recently used dropped beyond).
+const MAX_KEPT: usize = 1_000;
+
+/// Rate limits by origin (`host:port`) and identity: registries count anonymous requests per
+/// address and authenticated ones per account, so one's 429 does not stop the other.
 #[derive(Debug, Default)]
 pub struct RateLimits {
     clock: Clock,
-    origins: Mutex<HashMap<String, Limit>>,
+    hasher: RandomState,
+    origins: Mutex<HashMap<(String, u64), Limit>>,
 }
 
 impl RateLimits {
     /// Rate limits reading time from `clock`.
     pub fn new(clock: Clock) -> Self {
-        Self { clock, origins: Mutex::default() }
+        Self { clock, ..Self::default() }
     }
 
-    /// How long requests to `origin` must still wait after its last 429, if they must.
-    pub fn blocked(&self, origin: &str) -> Option<Duration> {
+    /// The identity a request is counted under: a keyed hash of its `Authorization` (0: none).
+    pub fn identity(&self, request: &HeaderMap) -> u64 {
+        request.get(http::header::AUTHORIZATION).map_or(0, |value| self.hasher.hash_one(value.as_bytes()) | 1)
+    }
+
+    /// How long requests to `origin` as `identity` must still wait after its last 429, if they must.
+    pub fn blocked(&self, origin: &str, identity: u64) -> Option<Duration> {
         let origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
-        let until = origins.get(origin)?.blocked_until_ms;
+        let until = origins.get(&(origin.to_string(), identity))?.blocked_until_ms;
         let now = self.clock.now_ms();
         (until > now).then(|| Duration::from_millis(until - now))
     }
 
-    /// Takes in what an answer of `origin` says of its limits.
-    pub fn observe(&self, origin: &str, status: StatusCode, headers: &HeaderMap) {
+    /// Takes in what an answer of `origin` to `identity` says of its limits.
+    pub fn observe(&self, origin: &str, identity: u64, status: StatusCode, headers: &HeaderMap) {
         let remaining = number(headers, &["ratelimit-remaining", "x-ratelimit-remaining"]);
         let limit = number(headers, &["ratelimit-limit", "x-ratelimit-limit"]);
         let too_many = status == StatusCode::TOO_MANY_REQUESTS;
@@ -54,7 +70,14 @@ impl RateLimits {
             return;
         }
         let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = origins.entry(origin.to_string()).or_default();
+        if origins.len() >= MAX_KEPT && !origins.contains_key(&(origin.to_string(), identity)) {
+            let now = self.clock.now_ms();
+            origins.retain(|_, limit| limit.blocked_until_ms > now);
+            if origins.len() >= MAX_KEPT {
+                origins.clear();
+            }
+        }
+        let entry = origins.entry((origin.to_string(), identity)).or_default();
         if remaining.is_some() {
             entry.remaining = remaining;
         }
@@ -84,10 +107,17 @@ impl RateLimits {
         }
     }
 
-    /// The remaining requests of every origin that said, for the metrics.
+    /// The fewest remaining requests any identity has at each origin that said, for the metrics.
     pub fn remaining(&self) -> Vec<(String, u64)> {
         let origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
-        origins.iter().filter_map(|(origin, limit)| Some((origin.clone(), limit.remaining?))).collect()
+        let mut fewest: HashMap<&str, u64> = HashMap::new();
+        for ((origin, _), limit) in origins.iter() {
+            if let Some(remaining) = limit.remaining {
+                let slot = fewest.entry(origin.as_str()).or_insert(remaining);
+                *slot = (*slot).min(remaining);
+            }
+        }
+        fewest.into_iter().map(|(origin, remaining)| (origin.to_string(), remaining)).collect()
     }
 }
 
@@ -122,12 +152,14 @@ mod tests {
     fn docker_hub_and_draft_headers_are_read() {
         let limits = RateLimits::new(Clock::manual(0));
         let hub = headers(&[("ratelimit-limit", "100;w=21600"), ("ratelimit-remaining", "76;w=21600")]);
-        limits.observe("registry-1.docker.io:443", StatusCode::OK, &hub);
-        limits.observe("ghcr.io:443", StatusCode::OK, &headers(&[("x-ratelimit-remaining", "4999")]));
+        limits.observe("registry-1.docker.io:443", 0, StatusCode::OK, &hub);
+        limits.observe("ghcr.io:443", 0, StatusCode::OK, &headers(&[("x-ratelimit-remaining", "4999")]));
+        let fewer = headers(&[("ratelimit-remaining", "3;w=21600")]);
+        limits.observe("ghcr.io:443", 7, StatusCode::OK, &fewer);
         let mut remaining = limits.remaining();
         remaining.sort();
-        assert_eq!(remaining, vec![("ghcr.io:443".into(), 4999), ("registry-1.docker.io:443".into(), 76)]);
-        limits.observe("quiet.test:443", StatusCode::OK, &HeaderMap::new());
+        assert_eq!(remaining, vec![("ghcr.io:443".into(), 3), ("registry-1.docker.io:443".into(), 76)]);
+        limits.observe("quiet.test:443", 0, StatusCode::OK, &HeaderMap::new());
         assert_eq!(limits.remaining().len(), 2, "origins that say nothing are not kept");
     }
 
@@ -135,17 +167,23 @@ mod tests {
     fn a_429_blocks_its_origin_until_retry_after() {
         let clock = Clock::manual(1_000_000);
         let limits = RateLimits::new(clock.clone());
-        limits.observe("r.test:443", StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "30")]));
-        assert_eq!(limits.blocked("r.test:443"), Some(Duration::from_secs(30)));
-        assert_eq!(limits.blocked("other.test:443"), None);
+        limits.observe("r.test:443", 0, StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "30")]));
+        assert_eq!(limits.blocked("r.test:443", 0), Some(Duration::from_secs(30)));
+        assert_eq!(
+            limits.blocked("r.test:443", 5),
+            None,
+            "an account is counted apart from anonymous requests"
+        );
+        assert_eq!(limits.blocked("other.test:443", 0), None);
         clock.advance(Duration::from_secs(29));
-        assert_eq!(limits.blocked("r.test:443"), Some(Duration::from_secs(1)));
+        assert_eq!(limits.blocked("r.test:443", 0), Some(Duration::from_secs(1)));
         clock.advance(Duration::from_secs(1));
-        assert_eq!(limits.blocked("r.test:443"), None);
-        limits.observe("r.test:443", StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new());
-        assert_eq!(limits.blocked("r.test:443"), Some(DEFAULT_RETRY_AFTER));
-        limits.observe("r.test:443", StatusCode::TOO_MANY_REQUESTS, &headers(&[("retry-after", "99999999")]));
-        assert_eq!(limits.blocked("r.test:443"), Some(MAX_RETRY_AFTER));
+        assert_eq!(limits.blocked("r.test:443", 0), None);
+        limits.observe("r.test:443", 0, StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new());
+        assert_eq!(limits.blocked("r.test:443", 0), Some(DEFAULT_RETRY_AFTER));
+        let forever = headers(&[("retry-after", "99999999")]);
+        limits.observe("r.test:443", 0, StatusCode::TOO_MANY_REQUESTS, &forever);
+        assert_eq!(limits.blocked("r.test:443", 0), Some(MAX_RETRY_AFTER));
         let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
         assert!(retry_after(&headers(&[("retry-after", &date)])).is_some_and(|d| d.as_secs() >= 118));
     }

@@ -38,6 +38,8 @@ pub struct Logins {
     /// token → (repositories it may pull, expiry in ms)
     issued: Mutex<HashMap<String, (Vec<String>, u64)>>,
     identity_token: Mutex<Option<String>>,
+    /// Protected repositories the account may not read either (its tokens leave them out).
+    no_access: Mutex<HashSet<String>>,
     /// Authorization values of token requests (None: anonymous), in order.
     pub token_requests: Mutex<Vec<Option<String>>>,
     /// Authorization values the protected repositories saw, in order.
@@ -90,6 +92,13 @@ impl Logins {
             format!("scope={}", url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>())
         });
         self.issue(true, query.as_deref().unwrap_or(""))
+    }
+
+    /// Protects `repo` from the account too (as a registry answers for a repository that does
+    /// not exist, or that the account has no access to).
+    pub fn deny(&self, repo: &str) {
+        self.repos.lock().unwrap().insert(repo.to_string());
+        self.no_access.lock().unwrap().insert(repo.to_string());
     }
 
     /// Revokes every token issued so far.
@@ -171,7 +180,9 @@ impl Logins {
         let mut issued = self.issued.lock().unwrap();
         let number = self.token_requests.lock().unwrap().len();
         let token = format!("{}{number}-tok-5e1f0c9a7d", if good { "L" } else { "A" });
-        let access = if good { repos } else { Vec::new() };
+        let denied = self.no_access.lock().unwrap().clone();
+        let access =
+            if good { repos.into_iter().filter(|r| !denied.contains(r)).collect() } else { Vec::new() };
         issued.insert(token.clone(), (access, now + lifetime_s * 1000));
         status_json(StatusCode::OK, &format!("{{\"token\":\"{token}\",\"expires_in\":{lifetime_s}}}"))
     }
