@@ -1,6 +1,7 @@
 //! The `pantry` command: `run` (the default), `ca export`, `cache …`, `prefetch`, `check-config`,
 //! `completions`, `man`.
 
+mod listing;
 mod prefetch_command;
 mod tools;
 
@@ -63,10 +64,21 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CacheAction {
-    /// List stored blobs and manifests, most recently used first.
-    Ls(RunArgs),
+    /// List stored blobs and manifests, most recently used first (filters: repository, age, size).
+    Ls {
+        #[command(flatten)]
+        list: listing::LsArgs,
+        #[command(flatten)]
+        args: RunArgs,
+    },
     /// Show how much is stored.
-    Stats(RunArgs),
+    Stats {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        args: RunArgs,
+    },
     /// Verify every blob against its digest; remove corrupt and orphaned entries and stale spools.
     Gc(RunArgs),
     /// Remove a blob (DIGEST) or the remembered tags of REGISTRY/REPOSITORY[:TAG].
@@ -107,8 +119,8 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => (args, Task::Run),
         Some(Command::Ca { action: CaAction::Export(args) }) => (args, Task::ExportCa),
         Some(Command::Cache { action }) => match action {
-            CacheAction::Ls(args) => (args, Task::Cache(tools::Tool::Ls)),
-            CacheAction::Stats(args) => (args, Task::Cache(tools::Tool::Stats)),
+            CacheAction::Ls { list, args } => (args, Task::Cache(tools::Tool::Ls(list))),
+            CacheAction::Stats { json, args } => (args, Task::Cache(tools::Tool::Stats { json })),
             CacheAction::Gc(args) => (args, Task::Cache(tools::Tool::Gc)),
             CacheAction::Purge { target, args } => (args, Task::Cache(tools::Tool::Purge(target))),
         },

@@ -1,17 +1,15 @@
-//! `pantry cache ls|stats|gc|purge`: printing what `cache::inventory` finds and does.
+//! `pantry cache ls|stats|gc|purge`: printing what `cache::inventory` finds and does (`ls` and
+//! `stats` in `listing`).
 
-use std::{path::Path, time::Duration};
+use std::path::Path;
 
 use anyhow::Context;
-use pantry::cache::{
-    inventory::{self, Purge},
-    tally::Tally,
-};
+use pantry::cache::inventory::{self, Purge};
 
 /// One of the cache tools.
 pub enum Tool {
-    Ls,
-    Stats,
+    Ls(crate::listing::LsArgs),
+    Stats { json: bool },
     Gc,
     Purge(String),
 }
@@ -25,44 +23,8 @@ pub fn run(root: &Path, tool: Tool) -> anyhow::Result<()> {
         );
     }
     match tool {
-        Tool::Ls => {
-            println!(
-                "{:<71}  {:>12}  {:<20}  {:<45}  public in",
-                "digest", "bytes", "last access", "media type"
-            );
-            for entry in inventory::list(root) {
-                let accessed = std::time::UNIX_EPOCH + Duration::from_secs(entry.accessed);
-                println!(
-                    "{:<71}  {:>12}  {:<20}  {:<45}  {}",
-                    entry.digest,
-                    entry.size,
-                    humantime::format_rfc3339_seconds(accessed).to_string(),
-                    entry.media_type,
-                    entry.public_in.join(",")
-                );
-            }
-        }
-        Tool::Stats => {
-            let stats = inventory::stats(root);
-            println!("blobs and manifests: {}", stats.blobs);
-            println!("bytes stored:        {} ({})", stats.bytes, bytesize::ByteSize::b(stats.bytes));
-            println!("tags remembered:     {}", stats.tags);
-            let tally = Tally::load(root);
-            let ratio = tally.hit_ratio().map_or("-".to_string(), |r| format!("{:.1} %", r * 100.0));
-            println!("hit ratio:           {ratio} ({} hits, {} misses)", tally.hits, tally.misses);
-            let size = |bytes| bytesize::ByteSize::b(bytes);
-            println!(
-                "bytes saved:         {} ({}) served from the cache",
-                tally.served_bytes,
-                size(tally.served_bytes)
-            );
-            println!(
-                "bytes fetched:       {} ({}) from upstreams",
-                tally.fetched_bytes,
-                size(tally.fetched_bytes)
-            );
-            println!("(lifetime totals of this cache directory; a running pantry writes them every 10 s)");
-        }
+        Tool::Ls(list) => crate::listing::ls(root, &list)?,
+        Tool::Stats { json } => crate::listing::stats(root, json)?,
         Tool::Gc => {
             let report = inventory::gc(root).context("cannot read the cache")?;
             println!("checked:        {}", report.checked);

@@ -95,3 +95,42 @@ fn a_directory_without_a_cache_is_a_clear_error() {
     let (ok, text) = cache(&["ls"], &dir.path().join("nothing-here"));
     assert!(!ok && text.contains("holds no pantry cache"), "{text}");
 }
+
+#[tokio::test]
+async fn ls_and_stats_speak_json_and_filter_by_repository_and_size() {
+    let registry = FakeRegistry::start().await;
+    let pantry = start_pantry(|c| registry.configure(c)).await;
+    let dir = pantry.dir.path().join("cache");
+    let host = registry.host();
+    let small = registry.state.add_blob(vec![1u8; 1000], "application/octet-stream");
+    let large = registry.state.add_blob(vec![2u8; 200_000], "application/octet-stream");
+    for (repository, digest) in [("team/app", &small), ("other/db", &large)] {
+        request(&pantry, &host, Method::GET, &format!("/v2/{repository}/blobs/{digest}"), &[])
+            .await
+            .1
+            .unwrap();
+    }
+    let json = |args: &[&str]| {
+        let (ok, text) = cache(args, &dir);
+        assert!(ok, "{text}");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    };
+    let all = json(&["ls", "--json", "--sort", "size"]);
+    let digests: Vec<&str> = all.as_array().unwrap().iter().map(|e| e["digest"].as_str().unwrap()).collect();
+    assert_eq!(digests, [large.as_str(), small.as_str()], "largest first");
+    assert_eq!(all[0]["size"], 200_000);
+    assert_eq!(all[0]["repositories"][0], format!("{host}/other/db"));
+    assert!(all[0]["last_access"].as_str().unwrap().ends_with('Z'));
+    let team = json(&["ls", "--json", "--repository", "team/*"]);
+    assert_eq!(team.as_array().unwrap().len(), 1);
+    assert_eq!(team[0]["digest"], small.as_str());
+    let big = json(&["ls", "--json", "--larger-than", "100KiB"]);
+    assert_eq!(big.as_array().unwrap().len(), 1);
+    assert_eq!(big[0]["digest"], large.as_str());
+    let old = json(&["ls", "--json", "--older-than", "1d"]);
+    assert_eq!(old.as_array().unwrap().len(), 0, "both were used just now");
+    let stats = json(&["stats", "--json"]);
+    assert_eq!((stats["blobs"].as_u64(), stats["bytes"].as_u64()), (Some(2), Some(201_000)));
+    let (ok, text) = cache(&["ls", "--larger-than", "lots"], &dir);
+    assert!(!ok && text.contains("lots"), "{text}");
+}

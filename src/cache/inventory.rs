@@ -21,7 +21,7 @@ use crate::registry::{
 };
 
 /// One stored blob as `pantry cache ls` shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Entry {
     /// Its digest.
     pub digest: String,
@@ -33,6 +33,8 @@ pub struct Entry {
     pub accessed: u64,
     /// Scopes where it is known to be public.
     pub public_in: Vec<String>,
+    /// Scopes (`registry/repository`) it was served in.
+    pub repositories: Vec<String>,
 }
 
 /// Index records by key (latest wins), read with cacache's own reader.
@@ -56,6 +58,7 @@ pub fn list(root: &Path) -> Vec<Entry> {
                 size: file.size,
                 media_type: meta.media_type.unwrap_or_else(|| "-".into()),
                 public_in: meta.anonymous_in.into_iter().chain(meta.public_in).collect(),
+                repositories: meta.seen_in.into_iter().collect(),
             }
         })
         .collect();
@@ -64,7 +67,7 @@ pub fn list(root: &Path) -> Vec<Entry> {
 }
 
 /// Totals for `pantry cache stats`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
     /// Stored blobs and manifests.
     pub blobs: u64,
