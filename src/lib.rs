@@ -13,7 +13,8 @@
 //! registry mirror (--mirror-listen) ─▶ mirror (?ns= routing) ─▶ proxy::handle
 //! h2 clients that cancel most of their requests are sent away: server::cancels; idle and silent
 //! connections (before the first request, over h2) give their slot back: server::idle
-//! proxy::handle: registry::route::classify
+//! proxy::handle: registry::route::classify; an anonymous read an `[[upstream_credentials]]` entry
+//!   covers gets pantry's own Authorization (credentials), a token request at its realm a stand-in
 //!   ├─ blob/manifest by digest ─▶ proxy::by_digest: cache::store hit? proxy::access check ─▶ cache::respond
 //!   │                             miss ─▶ cache::coalesce (one fetch per digest, spool + watermark,
 //!   │                             verified, committed to cacache) ◀─ upstream::client (follows redirects)
@@ -25,12 +26,16 @@
 //!                                         may connect: upstream::reach)
 //! ```
 //!
-//! Map: `config` (flags/env/file; host, NO_PROXY-style destination and parent rules), `error` (side → status, Proxy-Status), `body` (streaming body
+//! Map: `config` (flags/env/file; host, NO_PROXY-style destination and parent rules; credential
+//! entries), `credentials` (pantry's own upstream credentials: secrets, the token dance, stand-in
+//! tokens), `error` (side → status, Proxy-Status), `cache_status` (Cache-Status values and the
+//! outcome metrics count), `body` (streaming body
 //! type), `target` (host:port parsing), `hop_by_hop` (headers that never cross), `shutdown` (drain
 //! then abort), `server`, `ingress`, `mitm`, `proxy`, `cache` (store, its disk layout, a blob as a lookup finds it, content files read
 //! without touching their atime and checked against their digest, mutable records, single
 //! flight, ranges, access grants, eviction and pinning, lifetime tally, inventory tools), `upstream`
-//! (dialing, where pantry may connect, the pooled client, parents, mirrors, redirects), `registry`
+//! (dialing, where pantry may connect, the pooled client, parents, mirrors, redirects, rate
+//! limits), `registry`
 //! (pure: routes, digests, manifests, image references), `prefetch` (images pulled ahead through
 //! the proxy core; scheduled refresh), `metrics`, `clock`.
 //!
@@ -40,6 +45,7 @@
 
 pub mod body;
 pub mod cache;
+pub mod cache_status;
 pub mod clock;
 pub mod config;
 pub mod credentials;

@@ -9,6 +9,7 @@ use std::sync::{
     Arc,
 };
 
+use crate::cache_status::CacheStatus;
 use metrics::{Counter, CounterFn, Gauge, Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
@@ -98,14 +99,13 @@ impl Metrics {
     }
 
     /// A request answered: its route and how (`hit`, `miss`, `collapsed`, …, from `Cache-Status`).
-    pub fn request(&self, route: &'static str, cache_status: &str) {
-        let outcome = outcome(cache_status);
-        match outcome {
-            "hit" | "collapsed" | "revalidated" | "stale" => self.totals.hits.fetch_add(1, Ordering::Relaxed),
-            "miss" => self.totals.misses.fetch_add(1, Ordering::Relaxed),
-            _ => 0,
-        };
-        let labels = vec![Label::new("route", route), Label::new("cache", outcome)];
+    pub fn request(&self, route: &'static str, status: CacheStatus) {
+        if status.is_hit() {
+            self.totals.hits.fetch_add(1, Ordering::Relaxed);
+        } else if status.is_miss() {
+            self.totals.misses.fetch_add(1, Ordering::Relaxed);
+        }
+        let labels = vec![Label::new("route", route), Label::new("cache", status.outcome())];
         self.counter("pantry_requests_total", labels).increment(1);
     }
 
@@ -173,26 +173,6 @@ impl Drop for ConnectionGauge {
     }
 }
 
-/// `pantry; fwd=miss; stored` → `miss`; the short outcome used as a label.
-fn outcome(cache_status: &str) -> &'static str {
-    let params = cache_status.strip_prefix("pantry;").unwrap_or(cache_status);
-    if params.contains("detail=stale") {
-        "stale"
-    } else if params.contains("hit") {
-        "hit"
-    } else if params.contains("collapsed") {
-        "collapsed"
-    } else if params.contains("fwd=stale") {
-        "revalidated"
-    } else if params.contains("fwd=miss") {
-        "miss"
-    } else if params.contains("fwd=uri-miss") {
-        "forwarded"
-    } else {
-        "other"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,15 +180,17 @@ mod tests {
     #[test]
     fn renders_counters_and_live_values() {
         let metrics = Metrics::default();
-        metrics.request("blob", "pantry; hit");
-        metrics.request("blob", "pantry; hit");
-        metrics.request("manifest-tag", "pantry; hit; detail=stale");
+        metrics.request("blob", CacheStatus::Hit);
+        metrics.request("blob", CacheStatus::Hit);
+        metrics.request("manifest-tag", CacheStatus::Stale);
+        metrics.request("blob", CacheStatus::Error);
         metrics.served_from_cache(1000);
         let connection = metrics.connection();
         let text =
             metrics.render(Snapshot { in_flight: 2, stored_bytes: 5, max_bytes: 10, leaves_minted: 1 });
         assert!(text.contains("pantry_requests_total{route=\"blob\",cache=\"hit\"} 2"), "{text}");
         assert!(text.contains("pantry_requests_total{route=\"manifest-tag\",cache=\"stale\"} 1"), "{text}");
+        assert!(text.contains("pantry_requests_total{route=\"blob\",cache=\"error\"} 1"), "{text}");
         assert!(text.contains("pantry_cache_served_bytes_total 1000"), "{text}");
         assert!(text.contains("pantry_fetches_in_flight 2"), "{text}");
         assert!(text.contains("pantry_active_connections 1"), "{text}");
@@ -217,20 +199,5 @@ mod tests {
         let totals = &metrics.totals;
         assert_eq!((totals.hits.load(Ordering::Relaxed), totals.misses.load(Ordering::Relaxed)), (3, 0));
         assert_eq!(totals.served_bytes.load(Ordering::Relaxed), 1000);
-    }
-
-    #[test]
-    fn outcomes() {
-        let cases = [
-            ("pantry; hit", "hit"),
-            ("pantry; fwd=miss; stored", "miss"),
-            ("pantry; fwd=miss; collapsed", "collapsed"),
-            ("pantry; fwd=stale; fwd-status=200", "revalidated"),
-            ("pantry; hit; detail=stale", "stale"),
-            ("pantry; fwd=uri-miss", "forwarded"),
-        ];
-        for (status, expected) in cases {
-            assert_eq!(outcome(status), expected);
-        }
     }
 }

@@ -51,3 +51,28 @@ async fn pulls_show_up_in_the_metrics() {
     assert_eq!(value(&text, "pantry_fetches_in_flight"), 0.0);
     assert!(value(&text, "pantry_active_connections") >= 1.0, "the scrape itself is a connection");
 }
+
+#[tokio::test]
+async fn pantrys_own_errors_are_counted_as_errors_not_as_forwarded() {
+    let registry = FakeRegistry::start().await;
+    let pantry = start_pantry(|c| registry.configure(c)).await;
+    let digest = registry.state.add_blob(vec![1u8; 100], "application/octet-stream");
+    registry.state.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (down, _) =
+        request(&pantry, &registry.host(), Method::GET, &format!("/v2/app/blobs/{digest}"), &[]).await;
+    assert_eq!(down.status(), 503, "the registry's own 503 is relayed");
+    let text = scrape(&pantry).await;
+    assert!(!text.contains("cache=\"other\""), "{text}");
+    assert_eq!(value(&text, "pantry_requests_total{route=\"blob\",cache=\"miss\"}"), 1.0);
+    let offline = start_pantry(|c| {
+        registry.configure(c);
+        c.offline = true;
+    })
+    .await;
+    let (refused, _) =
+        request(&offline, &registry.host(), Method::GET, &format!("/v2/app/blobs/{digest}"), &[]).await;
+    assert_eq!(refused.status(), 504);
+    assert_eq!(refused.headers()["cache-status"], "pantry; detail=error");
+    let text = scrape(&offline).await;
+    assert_eq!(value(&text, "pantry_requests_total{route=\"blob\",cache=\"error\"}"), 1.0);
+}

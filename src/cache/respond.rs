@@ -13,6 +13,7 @@ use tokio_util::io::ReaderStream;
 use super::{evict::InUseGuard, range::ByteRange, store::CachedBlob};
 use crate::{
     body::{self, Body, BoxError},
+    cache_status::CacheStatus,
     registry::digest::Digest,
 };
 
@@ -20,7 +21,7 @@ use crate::{
 pub const CHUNK: usize = 64 * 1024;
 
 /// Headers every answer about `digest` carries.
-pub fn digest_headers(digest: &Digest, media_type: Option<&str>, cache_status: &str) -> HeaderMap {
+pub fn digest_headers(digest: &Digest, media_type: Option<&str>, cache_status: CacheStatus) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let content_type = media_type.unwrap_or("application/octet-stream");
     if let Ok(value) = HeaderValue::from_str(content_type) {
@@ -33,9 +34,7 @@ pub fn digest_headers(digest: &Digest, media_type: Option<&str>, cache_status: &
         headers.insert(header::ETAG, value);
     }
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(value) = HeaderValue::from_str(cache_status) {
-        headers.insert("cache-status", value);
-    }
+    cache_status.set(&mut headers);
     headers
 }
 
@@ -52,7 +51,7 @@ pub fn not_modified(request: &Parts, digest: &Digest) -> bool {
 pub async fn from_store(
     blob: &CachedBlob,
     request: &Parts,
-    cache_status: &str,
+    cache_status: CacheStatus,
     pin: InUseGuard,
     served: metrics::Counter,
     verify: bool,

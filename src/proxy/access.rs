@@ -117,8 +117,7 @@ pub(super) async fn authorize(
     } else {
         forward::refusal(proxy, response)
     };
-    let miss = http::HeaderValue::from_static(super::cache_status::MISS);
-    refused.headers_mut().insert("cache-status", miss);
+    crate::cache_status::CacheStatus::Miss.set(refused.headers_mut());
     Ok(Access::Refused(refused))
 }
 

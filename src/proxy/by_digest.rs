@@ -7,7 +7,7 @@ use tokio::sync::watch;
 
 use super::{
     access::{self, authorize, Access, Standing},
-    cache_status, forward, Proxy,
+    forward, Proxy,
 };
 use crate::{
     body::{self, Body},
@@ -16,6 +16,7 @@ use crate::{
         respond,
         store::BlobMeta,
     },
+    cache_status::CacheStatus,
     error::ProxyError,
     registry::{digest::Digest, route::Repository},
     target::Target,
@@ -57,7 +58,7 @@ pub(super) async fn serve(
                         }
                     }
                     // Pinned now; if it was evicted since the lookup, it is fetched instead.
-                    match proxy.serve_stored_if_present(&blob, parts, cache_status::HIT).await {
+                    match proxy.serve_stored_if_present(&blob, parts, CacheStatus::Hit).await {
                         Some(response) => return Ok(response),
                         None => continue,
                     }
@@ -72,7 +73,7 @@ pub(super) async fn serve(
                 return Ok(answer);
             }
             let response = forward::ask(proxy, Method::HEAD, parts, target).await?;
-            return Ok(with_status(forward::relay(proxy, response), cache_status::MISS));
+            return Ok(with_status(forward::relay(proxy, response), CacheStatus::Miss));
         }
         match proxy.flights.join(digest, credential, &origin) {
             Role::Lead(lead) => return lead_fetch(proxy, lead, parts, target, &scope, credential).await,
@@ -110,7 +111,7 @@ pub(super) async fn serve(
                         continue;
                     }
                     Access::Allowed { .. } => {
-                        return Ok(from_flight(&flight, &spool, parts, cache_status::COLLAPSED, receiver))
+                        return Ok(from_flight(&flight, &spool, parts, CacheStatus::Collapsed, receiver))
                     }
                 }
             }
@@ -154,7 +155,7 @@ async fn head_from_flight(
         Access::Refused(response) => Ok(Some(response)),
         Access::Unproven => Ok(None),
         Access::Allowed { .. } => {
-            Ok(Some(from_flight(&flight, &spool, parts, cache_status::COLLAPSED, flight.subscribe())))
+            Ok(Some(from_flight(&flight, &spool, parts, CacheStatus::Collapsed, flight.subscribe())))
         }
     }
 }
@@ -172,7 +173,7 @@ async fn lead_fetch(
     let response = forward::ask_mirrored(proxy, Method::GET, parts, target).await?;
     if response.status() != StatusCode::OK {
         lead.decline();
-        return Ok(with_status(forward::relay(proxy, response), cache_status::MISS));
+        return Ok(with_status(forward::relay(proxy, response), CacheStatus::Miss));
     }
     proxy.grants.grant(credential, scope);
     let header_text = |name| response.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
@@ -192,7 +193,7 @@ async fn lead_fetch(
             let now = receiver.borrow().clone();
             match now {
                 FlightState::Streaming { spool, .. } | FlightState::Done { spool, .. } => {
-                    Ok(from_flight(&flight, &spool, parts, cache_status::MISS_STORED, receiver))
+                    Ok(from_flight(&flight, &spool, parts, CacheStatus::MissStored, receiver))
                 }
                 FlightState::Failed(reason) => {
                     Err(ProxyError::Upstream { target: target.to_string(), detail: reason.to_string() })
@@ -204,7 +205,7 @@ async fn lead_fetch(
             tracing::warn!(digest = %flight.digest, %error, "cannot spool; passing through uncached");
             let mut response = Response::new(body::empty());
             *response.headers_mut() =
-                respond::digest_headers(&flight.digest, media_type.as_deref(), cache_status::MISS);
+                respond::digest_headers(&flight.digest, media_type.as_deref(), CacheStatus::Miss);
             if let Some(size) = size {
                 response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(size));
             }
@@ -221,7 +222,7 @@ fn from_flight(
     flight: &Flight,
     spool: &Spool,
     parts: &Parts,
-    cache_status: &str,
+    cache_status: CacheStatus,
     receiver: watch::Receiver<FlightState>,
 ) -> Response<Body> {
     let headers = respond::digest_headers(&flight.digest, spool.media_type.as_deref(), cache_status);
@@ -246,7 +247,7 @@ fn from_flight(
     response
 }
 
-fn with_status(mut response: Response<Body>, cache_status: &'static str) -> Response<Body> {
-    response.headers_mut().insert("cache-status", HeaderValue::from_static(cache_status));
+fn with_status(mut response: Response<Body>, cache_status: CacheStatus) -> Response<Body> {
+    cache_status.set(response.headers_mut());
     response
 }

@@ -11,7 +11,7 @@ use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Response, Sta
 
 use super::{
     access::{self, Standing},
-    cache_status, forward, Proxy,
+    forward, Proxy,
 };
 use crate::{
     body::{self, Body},
@@ -20,6 +20,7 @@ use crate::{
         single_call::SingleCall,
         store::{BlobMeta, CachedBlob},
     },
+    cache_status::CacheStatus,
     error::ProxyError,
     registry::{
         digest::{Algorithm, Digest},
@@ -76,11 +77,11 @@ pub(super) async fn serve(
         || (covered && blob.meta.granted_in.contains(&scope))
         || proxy.grants.allows(credential, &scope);
     if trusted && ttl.is_fresh(age) {
-        return Ok(proxy.serve_stored(&blob, parts, cache_status::HIT).await);
+        return Ok(proxy.serve_stored(&blob, parts, CacheStatus::Hit).await);
     }
     if proxy.offline() {
         if trusted {
-            return Ok(stale(proxy.serve_stored(&blob, parts, cache_status::STALE).await));
+            return Ok(stale(proxy.serve_stored(&blob, parts, CacheStatus::Stale).await));
         }
         return Err(ProxyError::Offline(format!("cannot confirm access to {scope} while offline")));
     }
@@ -91,7 +92,7 @@ pub(super) async fn serve(
         Revalidation::Points(Some(digest)) if digest == blob.digest => {
             proxy.grants.grant(credential, &scope);
             remember(proxy, &key, &digest).await;
-            Ok(proxy.serve_stored(&blob, parts, cache_status::REVALIDATED).await)
+            Ok(proxy.serve_stored(&blob, parts, CacheStatus::Revalidated).await)
         }
         Revalidation::Points(Some(digest)) => match proxy.store.blob(&digest).await {
             // The tag moved to a manifest pantry holds (verified by its digest) that anyone may
@@ -110,7 +111,7 @@ pub(super) async fn serve(
                     }
                 }
                 remember(proxy, &key, &digest).await;
-                Ok(proxy.serve_stored(&moved, parts, cache_status::REVALIDATED).await)
+                Ok(proxy.serve_stored(&moved, parts, CacheStatus::Revalidated).await)
             }
             _ => fetch(proxy, parts, target, &scope, &key, credential).await,
         },
@@ -123,7 +124,7 @@ pub(super) async fn serve(
         }
         Revalidation::Unreachable(error) if trusted => {
             tracing::info!(%error, "upstream unreachable; serving the last known manifest");
-            Ok(stale(proxy.serve_stored(&blob, parts, cache_status::STALE).await))
+            Ok(stale(proxy.serve_stored(&blob, parts, CacheStatus::Stale).await))
         }
         Revalidation::Unreachable(error) => Err(error),
     }
@@ -177,7 +178,7 @@ async fn fetch(
         .is_some_and(|len| len > MAX_MANIFEST);
     if response.status() != StatusCode::OK || too_large {
         let mut relayed = forward::relay(proxy, response);
-        relayed.headers_mut().insert("cache-status", HeaderValue::from_static(cache_status::MISS));
+        CacheStatus::Miss.set(relayed.headers_mut());
         return Ok(relayed);
     }
     let upstream_error = |detail: String| ProxyError::Upstream { target: target.to_string(), detail };
@@ -266,7 +267,7 @@ fn record_scope(meta: &mut BlobMeta, scope: &str, fetched_as: FetchedAs) -> bool
 
 fn from_memory(digest: &Digest, media_type: Option<&str>, bytes: Bytes, parts: &Parts) -> Response<Body> {
     let mut response = Response::new(body::empty());
-    *response.headers_mut() = respond::digest_headers(digest, media_type, cache_status::MISS_STORED);
+    *response.headers_mut() = respond::digest_headers(digest, media_type, CacheStatus::MissStored);
     response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     if parts.method != Method::HEAD {
         *response.body_mut() = body::full(bytes);

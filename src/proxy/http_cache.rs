@@ -23,10 +23,11 @@ use hyper::body::{Frame, Incoming};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::{cache_status, forward, Proxy};
+use super::{forward, Proxy};
 use crate::{
     body::{self, Body, BoxError},
     cache::store::{BlobMeta, CachedBlob},
+    cache_status::CacheStatus,
     error::ProxyError,
     hop_by_hop,
     registry::digest::{Digest, Hasher},
@@ -63,7 +64,7 @@ pub(super) async fn serve(
     if let Some((record, blob)) = stored(proxy, &key).await {
         match record.policy.before_request(&upstream, now) {
             BeforeRequest::Fresh(parts) => {
-                return Ok(from_store(proxy, &blob, parts, &client.method, cache_status::HIT).await);
+                return Ok(from_store(proxy, &blob, parts, &client.method, CacheStatus::Hit).await);
             }
             BeforeRequest::Stale { request: revalidation, matches: true } => {
                 let response = send(proxy, revalidation.clone()).await?;
@@ -74,7 +75,7 @@ pub(super) async fn serve(
                         if let Err(error) = proxy.store.put_record(&key, &record).await {
                             tracing::warn!(%error, "cannot update a cache record");
                         }
-                        let status = cache_status::NOT_MODIFIED;
+                        let status = CacheStatus::NotModified;
                         return Ok(from_store(proxy, &blob, parts, &client.method, status).await);
                     }
                     AfterResponse::Modified(..) => return Ok(fill(proxy, key, &upstream, response, now)),
@@ -135,15 +136,15 @@ fn fill(
         && proxy.store.room_for(length).is_ok();
     let mut response = forward::relay(proxy, response);
     if !storable {
-        let status = if allowed { cache_status::MISS } else { cache_status::NOT_STORABLE };
-        response.headers_mut().insert("cache-status", http::HeaderValue::from_static(status));
+        let status = if allowed { CacheStatus::Miss } else { CacheStatus::NotStorable };
+        status.set(response.headers_mut());
         return response;
     }
     let (mut parts, upstream) = response.into_parts();
     let stored_policy = without_secrets(request, &parts, now); // storability was decided above
     let media_type =
         parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    parts.headers.insert("cache-status", http::HeaderValue::from_static(cache_status::MISS_STORED));
+    CacheStatus::MissStored.set(&mut parts.headers);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(4);
     let teeing = Tee { proxy: proxy.clone(), key, policy: stored_policy, media_type };
     tokio::spawn(teeing.run(upstream, sender));
@@ -274,16 +275,14 @@ async fn from_store(
     blob: &CachedBlob,
     parts: http::response::Parts,
     method: &Method,
-    cache_status: &str,
+    cache_status: CacheStatus,
 ) -> Response<Body> {
     let pin = proxy.store.hold(&blob.digest);
     proxy.store.touch(blob).await;
     let mut headers: HeaderMap = parts.headers;
     hop_by_hop::strip(&mut headers);
     headers.insert(header::CONTENT_LENGTH, blob.size.into());
-    if let Ok(value) = http::HeaderValue::from_str(cache_status) {
-        headers.insert("cache-status", value);
-    }
+    cache_status.set(&mut headers);
     let body = if *method == Method::HEAD {
         body::empty()
     } else {

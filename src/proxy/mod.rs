@@ -37,27 +37,7 @@ use crate::{
     upstream::{mirrors::Mirrors, Upstream},
 };
 
-/// `Cache-Status` values pantry sends.
-pub mod cache_status {
-    /// Served from the store.
-    pub const HIT: &str = "pantry; hit";
-    /// Fetched now, streamed, and stored once verified.
-    pub const MISS_STORED: &str = "pantry; fwd=miss; stored";
-    /// Joined a fetch another client started.
-    pub const COLLAPSED: &str = "pantry; fwd=miss; collapsed";
-    /// Asked upstream; not something pantry stores.
-    pub const MISS: &str = "pantry; fwd=miss";
-    /// A tag answered from the store after upstream confirmed it has not moved.
-    pub const REVALIDATED: &str = "pantry; fwd=stale; fwd-status=200";
-    /// Upstream could not be asked; the last known answer is served.
-    pub const STALE: &str = "pantry; hit; detail=stale";
-    /// Not a cacheable route: forwarded as is.
-    pub const FORWARDED: &str = "pantry; fwd=uri-miss";
-    /// Stored HTTP content upstream confirmed with a 304 (RFC 9111 revalidation).
-    pub const NOT_MODIFIED: &str = "pantry; fwd=stale; fwd-status=304";
-    /// An answer the origin does not let a shared cache keep (or says nothing of its lifetime).
-    pub const NOT_STORABLE: &str = "pantry; fwd=uri-miss; detail=not-storable";
-}
+pub use crate::cache_status::CacheStatus;
 
 /// A registry-style 400 for a path no rule can be decided on (distribution's `NAME_INVALID`).
 fn name_invalid(reason: &str) -> Response<Body> {
@@ -200,19 +180,23 @@ impl Proxy {
                         }
                         Side::Client | Side::Configured => tracing::info!(%error, "request failed"),
                     }
-                    error.into_response()
+                    let mut response = error.into_response();
+                    CacheStatus::Error.set(response.headers_mut());
+                    response
                 }
             };
-            if !response.headers().contains_key("cache-status") {
-                let value = HeaderValue::from_static(cache_status::FORWARDED);
-                response.headers_mut().insert("cache-status", value);
-            }
+            let status = CacheStatus::of(response.headers()).unwrap_or_else(|| {
+                // Passed on as it came; an upstream cache's own Cache-Status stays, pantry's
+                // member follows it.
+                let value = HeaderValue::from_static(CacheStatus::Forwarded.text());
+                response.headers_mut().append(crate::cache_status::NAME, value);
+                CacheStatus::Forwarded
+            });
             if head {
                 // Whatever answered (a GET upstream, an error page), a HEAD gets the head only:
                 // over h2 a body would be DATA frames on a stream the client ended.
                 *response.body_mut() = crate::body::empty();
             }
-            let status = response.headers().get("cache-status").and_then(|v| v.to_str().ok()).unwrap_or("");
             self.metrics.request(route_name, status);
             tracing::debug!(status = response.status().as_u16(), "answered");
             response
@@ -222,7 +206,12 @@ impl Proxy {
     }
 
     /// Answers from stored content, keeping it from eviction while it is sent and recording the access.
-    async fn serve_stored(&self, blob: &CachedBlob, parts: &Parts, cache_status: &str) -> Response<Body> {
+    async fn serve_stored(
+        &self,
+        blob: &CachedBlob,
+        parts: &Parts,
+        cache_status: CacheStatus,
+    ) -> Response<Body> {
         let pin = self.store.hold(&blob.digest);
         self.respond_held(blob, parts, cache_status, pin).await
     }
@@ -233,7 +222,7 @@ impl Proxy {
         &self,
         blob: &CachedBlob,
         parts: &Parts,
-        cache_status: &str,
+        cache_status: CacheStatus,
     ) -> Option<Response<Body>> {
         let pin = self.store.hold(&blob.digest);
         if blob.small.is_none() && tokio::fs::metadata(&blob.path).await.is_err() {
@@ -247,7 +236,7 @@ impl Proxy {
         &self,
         blob: &CachedBlob,
         parts: &Parts,
-        cache_status: &str,
+        cache_status: CacheStatus,
         pin: crate::cache::evict::InUseGuard,
     ) -> Response<Body> {
         self.store.touch(blob).await;
@@ -294,7 +283,7 @@ impl Proxy {
             }
             let challenge = crate::credentials::realms::challenge_in(response.headers());
             if ping && self.credentials.answers_version_check(target, challenge.as_ref(), via_mirror).await {
-                return Ok(ping::plain_ok(head, cache_status::MISS));
+                return Ok(ping::plain_ok(head, CacheStatus::Miss));
             }
         }
         Ok(response)

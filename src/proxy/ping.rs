@@ -15,9 +15,10 @@ use bytes::Bytes;
 use http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{by_tag::stale, cache_status, forward, Proxy};
+use super::{by_tag::stale, forward, Proxy};
 use crate::{
     body::{self, Body},
+    cache_status::CacheStatus,
     error::ProxyError,
     target::Target,
 };
@@ -89,7 +90,7 @@ pub(super) async fn serve(
     if let Some(answer) = &known {
         let age = Duration::from_millis(proxy.clock.now_ms().saturating_sub(answer.at_ms));
         if proxy.rules().tag_ttl.is_fresh(age) {
-            return Ok(answer.response(&parts, cache_status::HIT));
+            return Ok(answer.response(&parts, CacheStatus::Hit));
         }
     }
     let asked = if proxy.offline() {
@@ -99,14 +100,14 @@ pub(super) async fn serve(
     };
     match (asked, known) {
         (Ok(Asked::Remembered(answer)), _) => {
-            let response = answer.response(&parts, cache_status::MISS);
+            let response = answer.response(&parts, CacheStatus::Miss);
             proxy.pings.put(proxy, registry, answer).await;
             Ok(response)
         }
         (Ok(Asked::Relayed(response)), _) => Ok(response),
         (Err(error), Some(answer)) => {
             tracing::info!(%error, "upstream cannot answer the version check; serving the last answer");
-            Ok(stale(answer.response(&parts, cache_status::STALE)))
+            Ok(stale(answer.response(&parts, CacheStatus::Stale)))
         }
         (Err(error), None) => {
             let tags = format!("{}{registry}/", crate::registry::tags::TAG_PREFIX);
@@ -116,19 +117,19 @@ pub(super) async fn serve(
             // No answer was ever kept (a store filled by an earlier version, or by prefetch), but
             // content of this registry is: a plain 200 lets clients go on to ask for it.
             tracing::info!(%error, "upstream cannot answer the version check; answering 200 for its cached content");
-            Ok(stale(plain_ok(parts.method == Method::HEAD, cache_status::STALE)))
+            Ok(stale(plain_ok(parts.method == Method::HEAD, CacheStatus::Stale)))
         }
     }
 }
 
 /// `200 {}` with the API version header, as a registry that needs no authentication answers.
-pub(super) fn plain_ok(head: bool, cache_status: &'static str) -> Response<Body> {
+pub(super) fn plain_ok(head: bool, cache_status: CacheStatus) -> Response<Body> {
     let mut response = Response::new(if head { body::empty() } else { body::full("{}") });
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(2));
     headers.insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
-    headers.insert("cache-status", HeaderValue::from_static(cache_status));
+    cache_status.set(headers);
     response
 }
 
@@ -184,13 +185,13 @@ impl Answer {
         (body.len() <= MAX_BODY).then_some(Self { status, headers, body, at_ms: record.at_ms })
     }
 
-    fn response(&self, parts: &Parts, cache_status: &'static str) -> Response<Body> {
+    fn response(&self, parts: &Parts, cache_status: CacheStatus) -> Response<Body> {
         let mut response = Response::new(body::empty());
         *response.status_mut() = self.status;
         *response.headers_mut() = self.headers.clone();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(self.body.len()));
-        headers.insert("cache-status", HeaderValue::from_static(cache_status));
+        cache_status.set(headers);
         if parts.method != Method::HEAD {
             *response.body_mut() = body::full(self.body.clone());
         }
