@@ -7,7 +7,8 @@
 //!               │    │              ─▶ ingress::intercept (hyper server) ─▶ proxy::handle
 //!               │    └─ otherwise ─▶ ingress::tunnel (bytes both ways, idle timeout)
 //!               ├─ absolute-form http://… ─▶ proxy::handle
-//!               └─ origin-form /ca.pem /healthz ─▶ server::admin
+//!               └─ origin-form /ca.pem /healthz ─▶ server::admin (the admin port: /metrics, and
+//!                  the pipeline API /api/prefetch, /api/purge: server::api)
 //! redirected (--transparent) ─▶ ingress::transparent (SO_ORIGINAL_DST, SNI peeked: intercept,
 //!               tunnel, or plain HTTP by Host) ─▶ the same paths
 //! registry mirror (--mirror-listen) ─▶ mirror (?ns= routing) ─▶ proxy::handle
@@ -200,7 +201,7 @@ impl Pantry {
     pub fn reload(&self, config: Config) -> Vec<&'static str> {
         let old = self.ingress.config.load_full();
         let mut restart = Vec::new();
-        let checks: [(&'static str, bool); 22] = [
+        let checks: [(&'static str, bool); 23] = [
             ("upstream_min_rate", old.upstream_min_rate != config.upstream_min_rate),
             ("deny_destinations", old.deny_destinations != config.deny_destinations),
             ("allow_destinations", old.allow_destinations != config.allow_destinations),
@@ -216,6 +217,7 @@ impl Pantry {
             ("upstream_proxy", old.upstream_proxy != config.upstream_proxy),
             ("upstream_proxy_for", old.upstream_proxy_for != config.upstream_proxy_for),
             ("admin_listen", old.admin_listen != config.admin_listen),
+            ("admin_token_file", old.admin_token != config.admin_token),
             ("log_format", old.log_format != config.log_format),
             ("finish_abandoned_fetches", old.finish_abandoned_fetches != config.finish_abandoned_fetches),
             ("max_size", old.max_size != config.max_size),
@@ -275,7 +277,8 @@ impl Pantry {
             listeners.push(Listener::new(socket, Arc::clone(ingress), role, Arc::clone(&limit)));
         }
         if let Some(socket) = sockets.admin {
-            let admin = Role::Admin(Arc::new(Admin::dedicated(Arc::clone(ingress))));
+            let loopback = socket.local_addr().is_ok_and(|a| a.ip().is_loopback());
+            let admin = Role::Admin(Arc::new(Admin::dedicated(Arc::clone(ingress), loopback)));
             listeners.push(Listener::new(socket, Arc::clone(ingress), admin, Arc::clone(&limit)));
         }
         let accepting = listeners.into_iter().map(|l| l.accept_until(stop.clone().cancelled_owned()));

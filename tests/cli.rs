@@ -216,4 +216,13 @@ fn check_config_masks_upstream_secrets_and_refuses_files_others_can_read() {
     let open = pantry().args(["check-config", "--docker-config"]).arg(&docker).output().unwrap();
     assert_eq!(open.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&open.stderr).contains("group or others"));
+    let token = dir.path().join("admin-token");
+    std::fs::write(&token, "admin-secret-77\n").unwrap();
+    private(&token, 0o644);
+    let open = pantry().args(["check-config", "--admin-token-file"]).arg(&token).output().unwrap();
+    let stderr = String::from_utf8_lossy(&open.stderr);
+    assert!(open.status.code() == Some(2) && stderr.contains("admin_token_file"), "{stderr}");
+    private(&token, 0o600);
+    let shown = pantry().args(["check-config", "--admin-token-file"]).arg(&token).output().unwrap();
+    assert!(shown.status.success() && !String::from_utf8_lossy(&shown.stdout).contains("admin-secret"));
 }

@@ -66,6 +66,9 @@ pub struct RunArgs {
     /// Require Proxy-Authorization: Basic from proxy clients, checked against this htpasswd file (bcrypt).
     #[arg(long, env = "PANTRY_PROXY_AUTH_FILE", value_name = "FILE")]
     pub proxy_auth_file: Option<PathBuf>,
+    /// Bearer token (a file, chmod 600) every /api/ call on the admin port needs; without it the API answers only on a loopback admin port.
+    #[arg(long, env = "PANTRY_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// Serve /metrics, /healthz and /ca.pem on ADDR too (and /metrics there only) [default: the proxy port].
     #[arg(long, env = "PANTRY_ADMIN_LISTEN", value_name = "ADDR")]
     pub admin_listen: Option<String>,

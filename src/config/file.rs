@@ -11,6 +11,7 @@ use serde::Deserialize;
 pub(super) struct FileConfig {
     pub(super) listen: Option<String>,
     pub(super) admin_listen: Option<String>,
+    pub(super) admin_token_file: Option<PathBuf>,
     pub(super) transparent: Option<String>,
     pub(super) proxy_auth_file: Option<PathBuf>,
     pub(super) allow_clients: Option<Vec<String>>,

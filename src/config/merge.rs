@@ -100,6 +100,18 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
         }
         config.proxy_auth_file = Some(path);
     }
+    if let Some(path) = args.admin_token_file.clone().or(file.admin_token_file) {
+        let token = super::private_file(&path).and_then(|()| {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let token = text.trim().to_string();
+            (!token.is_empty()).then_some(token).ok_or_else(|| format!("{} is empty", path.display()))
+        });
+        match token {
+            Ok(token) => config.admin_token = Some(super::Secret::new(token)),
+            Err(e) => problems.push(format!("admin_token_file: {e}")),
+        }
+        config.admin_token_file = Some(path);
+    }
     if let Some(listen) = args.admin_listen.clone().or(file.admin_listen) {
         match listen.parse() {
             Ok(addr) => config.admin_listen = Some(addr),

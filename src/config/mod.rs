@@ -90,6 +90,10 @@ pub struct Config {
     pub proxy_auth: Option<std::sync::Arc<ProxyAuth>>,
     /// Admin listen address (`/metrics` only there when set).
     pub admin_listen: Option<SocketAddr>,
+    /// The file holding the admin API's bearer token, if any.
+    pub admin_token_file: Option<PathBuf>,
+    /// That token, loaded.
+    pub admin_token: Option<Secret>,
     /// Listen address for connections redirected by the kernel (transparent mode), if any.
     pub transparent: Option<SocketAddr>,
     /// Registry-mirror listen address, if pantry also serves as a mirror.
@@ -185,6 +189,8 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 3128)),
             admin_listen: None,
+            admin_token_file: None,
+            admin_token: None,
             transparent: None,
             proxy_auth_file: None,
             proxy_auth: None,

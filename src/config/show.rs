@@ -31,6 +31,9 @@ impl Config {
         if let Some(path) = &self.proxy_auth_file {
             t.insert("proxy_auth_file".into(), text(path.display()));
         }
+        if let Some(path) = &self.admin_token_file {
+            t.insert("admin_token_file".into(), text(path.display()));
+        }
         if let Some(admin) = self.admin_listen {
             t.insert("admin_listen".into(), text(admin));
         }

@@ -19,6 +19,7 @@ use crate::{
 pub struct Admin {
     ingress: Arc<Ingress>,
     metrics_here: bool,
+    api: Option<Arc<super::api::Api>>,
 }
 
 impl Admin {
@@ -26,12 +27,18 @@ impl Admin {
     /// port serves them).
     pub fn new(ingress: Arc<Ingress>) -> Self {
         let metrics_here = ingress.config.load().admin_listen.is_none();
-        Self { ingress, metrics_here }
+        Self { ingress, metrics_here, api: None }
     }
 
-    /// Admin pages on the admin port.
-    pub fn dedicated(ingress: Arc<Ingress>) -> Self {
-        Self { ingress, metrics_here: true }
+    /// Admin pages and the API on the admin port; `loopback`: it listens on loopback only.
+    pub fn dedicated(ingress: Arc<Ingress>, loopback: bool) -> Self {
+        let api = Some(Arc::new(super::api::Api::new(Arc::clone(&ingress), loopback)));
+        Self { ingress, metrics_here: true, api }
+    }
+
+    /// The API, when this is the admin port.
+    pub fn api(&self) -> Option<&Arc<super::api::Api>> {
+        self.api.as_ref()
     }
 
     /// Answers one origin-form request.

@@ -74,7 +74,13 @@ pub async fn serve_admin(
 ) {
     let service = service_fn(move |request: Request<Incoming>| {
         let admin = Arc::clone(&admin);
-        async move { Ok::<_, Infallible>(admin.handle(&request)) }
+        async move {
+            let response = match admin.api() {
+                Some(api) if request.uri().path().starts_with("/api/") => api.handle(request).await,
+                _ => admin.handle(&request),
+            };
+            Ok::<_, Infallible>(response)
+        }
     });
     let connection = http1::Builder::new()
         .header_read_timeout(header_timeout)

@@ -2,6 +2,7 @@
 //! that tells proxy requests from admin requests, and the admin pages.
 
 pub mod admin;
+pub mod api;
 pub mod cancels;
 pub mod handler;
 pub mod idle;

@@ -81,8 +81,9 @@ pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
     };
     let mirror = mirror_listener.as_ref().map(|l| l.local_addr().unwrap());
     config.mirror_listen = mirror;
+    // On the configured address (a wildcard one is what some tests are about), any free port.
     let admin_listener = match config.admin_listen {
-        Some(_) => Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+        Some(addr) => Some(TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await.unwrap()),
         None => None,
     };
     let admin = admin_listener.as_ref().map(|l| l.local_addr().unwrap());

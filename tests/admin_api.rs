@@ -1,0 +1,122 @@
+//! The admin API for pipelines: a prefetch started with one call (and waited for with `?wait=1`),
+//! its progress by id, a purge by digest or reference; a bearer token on every call once
+//! `admin_token_file` is set, and no API beyond loopback without one.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::{registry::FakeRegistry, registry::MANIFEST_TYPE, start_pantry};
+use pantry::config::Secret;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+const TOKEN: &str = "admin-token-6c0f2a";
+
+/// One API call: the status and the JSON answer.
+async fn call(
+    admin: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut stream = TcpStream::connect(admin).await.unwrap();
+    let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: pantry\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let json = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(json.trim()).unwrap_or(serde_json::Value::Null))
+}
+
+/// A registry holding `team/app:v1` (a manifest and its 3000-byte config blob).
+async fn registry_with_image() -> (FakeRegistry, String, String) {
+    let registry = FakeRegistry::start().await;
+    let blob = registry.state.add_blob(vec![4u8; 3000], "application/octet-stream");
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MANIFEST_TYPE}","config":{{"digest":"{blob}","size":3000}},"layers":[]}}"#
+    );
+    let manifest = registry.state.add_blob(manifest.into_bytes(), MANIFEST_TYPE);
+    registry.state.tag("team/app", "v1", &manifest);
+    (registry, blob, manifest)
+}
+
+#[tokio::test]
+async fn a_pipeline_warms_the_cache_and_purges_with_a_token() {
+    let (registry, blob, _) = registry_with_image().await;
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.admin_token = Some(Secret::new(TOKEN));
+    })
+    .await;
+    let admin = pantry.admin.unwrap();
+    let image = format!("{}/team/app:v1", registry.host());
+    let body = serde_json::json!({ "images": [image] }).to_string();
+    for token in [None, Some("wrong")] {
+        let (status, _) = call(admin, "POST", "/api/prefetch", token, &body).await;
+        assert_eq!(status, 401, "{token:?}");
+    }
+    assert_eq!(registry.state.count("GET blob"), 0, "nothing started without the token");
+
+    let (status, done) = call(admin, "POST", "/api/prefetch?wait=1", Some(TOKEN), &body).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["state"], "done");
+    assert_eq!(done["images"][0]["fetched"], 1);
+    assert_eq!(done["images"][0]["bytes"], 3000);
+    assert_eq!(done["bytes_received"], 3000);
+    assert!(pantry.pantry.proxy().store().blob(&blob.parse().unwrap()).await.is_some());
+    let id = done["id"].as_str().unwrap().to_string();
+    let (status, again) = call(admin, "GET", &format!("/api/prefetch/{id}"), Some(TOKEN), "").await;
+    assert_eq!((status, again["state"].as_str()), (200, Some("done")));
+
+    // Without ?wait: accepted at once, with an id to ask about.
+    let (status, accepted) = call(admin, "POST", "/api/prefetch", Some(TOKEN), &body).await;
+    assert_eq!(status, 202);
+    let id = accepted["id"].as_str().unwrap();
+    let (status, progress) = call(admin, "GET", &format!("/api/prefetch/{id}"), Some(TOKEN), "").await;
+    assert_eq!(status, 200);
+    assert!(["running", "done"].contains(&progress["state"].as_str().unwrap()), "{progress}");
+
+    let purge = serde_json::json!({ "digest": blob }).to_string();
+    let (status, purged) = call(admin, "POST", "/api/purge", Some(TOKEN), &purge).await;
+    assert_eq!((status, purged["removed"].as_u64()), (200, Some(1)), "{purged}");
+    let (status, missing) = call(admin, "GET", "/api/prefetch/p999", Some(TOKEN), "").await;
+    assert_eq!(status, 404, "{missing}");
+}
+
+#[tokio::test]
+async fn bad_requests_are_clear_errors() {
+    let pantry = start_pantry(|c| c.admin_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let admin = pantry.admin.unwrap();
+    for (body, expected) in [
+        ("not json", "request body"),
+        (r#"{"images": []}"#, "1 to"),
+        (r#"{"images": ["UPPER/Case"]}"#, "image"),
+        (r#"{"images": ["alpine"], "platform": "not a platform/x/y/z"}"#, "platform"),
+        (r#"{"images": ["alpine"], "extra": 1}"#, "unknown field"),
+    ] {
+        let (status, answer) = call(admin, "POST", "/api/prefetch", None, body).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(expected), "{body}: {answer}");
+    }
+    let (status, answer) = call(admin, "POST", "/api/purge", None, r#"{"digest":"sha256:zz"}"#).await;
+    assert_eq!(status, 400, "{answer}");
+}
+
+#[tokio::test]
+async fn without_a_token_the_api_answers_only_on_a_loopback_admin_port() {
+    let pantry = start_pantry(|c| c.admin_listen = Some("0.0.0.0:0".parse().unwrap())).await;
+    let admin = SocketAddr::from(([127, 0, 0, 1], pantry.admin.unwrap().port()));
+    let (status, answer) = call(admin, "POST", "/api/purge", None, r#"{"reference":"r.test/x"}"#).await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("admin_token_file"));
+}
