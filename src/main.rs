@@ -1,6 +1,7 @@
 //! The `pantry` command: `run` (the default), `ca export`, `cache …`, `prefetch`, `check-config`,
 //! `completions`, `man`.
 
+mod healthcheck;
 mod listing;
 mod prefetch_command;
 mod tools;
@@ -53,6 +54,8 @@ enum Command {
         #[command(flatten)]
         args: RunArgs,
     },
+    /// Ask a running pantry's /healthz (admin port if configured, else the proxy port); exit 0 when healthy.
+    Healthcheck(RunArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
         },
         Some(Command::Prefetch(prefetch)) => (prefetch.run.clone(), Task::Prefetch(Box::new(prefetch))),
         Some(Command::CheckConfig { explain, args }) => (args, Task::CheckConfig(explain)),
+        Some(Command::Healthcheck(args)) => (args, Task::Healthcheck),
         Some(Command::Completions { .. } | Command::Man) => unreachable!("answered above"),
     };
     let config = match Config::load(&args) {
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
         Task::ExportCa => export_ca(&config),
         Task::Cache(tool) => tools::run(&config.cache_dir, tool),
         Task::Prefetch(prefetch) => prefetch_command::run(config, &prefetch),
+        Task::Healthcheck => healthcheck::run(&config),
         Task::CheckConfig(None) => {
             eprintln!("pantry: the configuration is valid; effective values:");
             print!("{}", config.effective_toml());
@@ -181,6 +186,7 @@ enum Task {
     Cache(tools::Tool),
     Prefetch(Box<prefetch_command::PrefetchArgs>),
     CheckConfig(Option<String>),
+    Healthcheck,
 }
 
 fn export_ca(config: &Config) -> anyhow::Result<()> {

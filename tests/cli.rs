@@ -60,9 +60,14 @@ fn runs_serves_and_exits_cleanly_on_sigterm() {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let healthy = pantry().args(["healthcheck", "--listen", &addr]).output().unwrap();
+    assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success(), "SIGTERM exits with status 0");
+    let gone = pantry().args(["healthcheck", "--listen", &addr]).output().unwrap();
+    assert_eq!(gone.status.code(), Some(1), "a stopped pantry is unhealthy");
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("did not answer"));
     // Whatever the umask (022 here), what pantry wrote is its own user's only.
     let mut found = Vec::new();
     common::files_containing(dir.path(), &[""], &mut found);
