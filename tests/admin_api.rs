@@ -120,3 +120,48 @@ async fn without_a_token_the_api_answers_only_on_a_loopback_admin_port() {
     assert_eq!(status, 403, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("admin_token_file"));
 }
+
+#[tokio::test]
+async fn the_status_page_and_its_json_show_what_pantry_is_doing() {
+    let (registry, blob, _) = registry_with_image().await;
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let admin = pantry.admin.unwrap();
+    registry.state.gated.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (host, path) = (registry.host(), format!("/v2/team/app/blobs/{blob}"));
+    let client = common::request(&pantry, &host, http::Method::GET, &path, &[]);
+    // While the blob is held at the gate its fetch is in flight with one client.
+    let watch = async {
+        loop {
+            let (_, status) = call(admin, "GET", "/api/status", None, "").await;
+            let streaming =
+                status["in_flight"].as_array().and_then(|a| a.first()).filter(|f| f["size"].is_u64());
+            if let Some(flight) = streaming {
+                assert_eq!(flight["digest"], blob.as_str());
+                assert_eq!(flight["size"], 3000);
+                assert!(flight["clients"].as_u64().unwrap() >= 1, "{flight}");
+                let page = plain_page(admin).await;
+                assert!(page.contains(&blob) && page.contains("class=\"bar\""), "{page}");
+                registry.state.gate.notify_waiters();
+                return status;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let ((response, body), seen) = tokio::join!(client, watch);
+    assert_eq!(response.status(), 200);
+    assert_eq!(body.unwrap().len(), 3000);
+    assert!(seen["configuration"].as_str().unwrap().contains("listen = "));
+    let (_, after) = call(admin, "GET", "/api/status", None, "").await;
+    assert_eq!(after["since_start"]["misses"], 1);
+    assert_eq!(after["store"]["bytes"], 3000);
+    let page = plain_page(admin).await;
+    assert!(page.contains("<h2>Since start</h2>") && page.contains("http-equiv=\"refresh\""), "{page}");
+}
+
+async fn plain_page(admin: SocketAddr) -> String {
+    common::plain_get(admin, "/").await
+}

@@ -74,6 +74,24 @@ pub struct Flight {
     /// The origin the leader fetches from (a `Target::key_name`).
     pub origin: String,
     state: watch::Sender<FlightState>,
+    started: std::time::Instant,
+}
+
+/// A running fetch as the status page shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FlightView {
+    /// The digest.
+    pub digest: String,
+    /// Where it comes from.
+    pub origin: String,
+    /// Bytes received (and verified-safe to send) so far.
+    pub received: u64,
+    /// Its size, when upstream announced one.
+    pub size: Option<u64>,
+    /// Clients reading it now.
+    pub clients: usize,
+    /// Seconds since it started.
+    pub seconds: f64,
 }
 
 impl Flight {
@@ -129,8 +147,13 @@ impl Flights {
             return Role::Follow(Arc::clone(flight));
         }
         let (state, _) = watch::channel(FlightState::Starting);
-        let flight =
-            Arc::new(Flight { digest: digest.clone(), credential, origin: origin.to_string(), state });
+        let flight = Arc::new(Flight {
+            digest: digest.clone(),
+            credential,
+            origin: origin.to_string(),
+            state,
+            started: std::time::Instant::now(),
+        });
         active.insert(digest.clone(), Arc::clone(&flight));
         Role::Lead(Lead { flights: Arc::clone(self), flight, settled: false })
     }
@@ -138,6 +161,31 @@ impl Flights {
     /// The running fetch of `digest`, if any, without joining it.
     pub fn peek(&self, digest: &Digest) -> Option<Arc<Flight>> {
         self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(digest).cloned()
+    }
+
+    /// The running fetches, oldest first.
+    pub fn views(&self) -> Vec<FlightView> {
+        let active = self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut views: Vec<FlightView> = active
+            .values()
+            .map(|flight| {
+                let (received, size) = match &*flight.state.borrow() {
+                    FlightState::Streaming { spool, sendable } => (*sendable, spool.size),
+                    FlightState::Done { size, .. } => (*size, Some(*size)),
+                    _ => (0, None),
+                };
+                FlightView {
+                    digest: flight.digest.to_string(),
+                    origin: flight.origin.clone(),
+                    received,
+                    size,
+                    clients: flight.state.receiver_count(),
+                    seconds: flight.started.elapsed().as_secs_f64(),
+                }
+            })
+            .collect();
+        views.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        views
     }
 
     /// How many fetches are running.

@@ -32,6 +32,7 @@ impl Admin {
 
     /// Admin pages and the API on the admin port; `loopback`: it listens on loopback only.
     pub fn dedicated(ingress: Arc<Ingress>, loopback: bool) -> Self {
+        super::status::started();
         let api = Some(Arc::new(super::api::Api::new(Arc::clone(&ingress), loopback)));
         Self { ingress, metrics_here: true, api }
     }
@@ -55,6 +56,10 @@ impl Admin {
                 text(StatusCode::OK, self.ingress.authority.ca_pem().to_string(), "application/x-pem-file")
             }
             "/healthz" => text(StatusCode::OK, "ok\n".into(), "text/plain"),
+            "/" if self.api.is_some() => {
+                let page = super::status::page(&super::status::snapshot(&self.ingress));
+                text(StatusCode::OK, page, "text/html; charset=utf-8")
+            }
             "/metrics" if self.metrics_here => {
                 text(StatusCode::OK, self.metrics(), "text/plain; version=0.0.4")
             }

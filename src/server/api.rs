@@ -5,6 +5,7 @@
 //!   (one `curl` in a CI job warms the cache before a rollout);
 //! - `GET /api/prefetch/ID` tells its progress: per image its state, manifests, blobs fetched and
 //!   already held, bytes; the bytes planned and received so far;
+//! - `GET /api/status`: what pantry is doing now (see `server::status`);
 //! - `POST /api/purge` `{"digest": "sha256:…"}` or `{"reference": "registry/repo[:tag]"}` removes
 //!   content or remembered tags, as `pantry cache purge` does.
 //!
@@ -138,13 +139,14 @@ impl Api {
                     ),
                 }
             }
+            (&Method::GET, "/api/status") => json(StatusCode::OK, &super::status::snapshot(&self.ingress)),
             (&Method::POST, "/api/purge") => match read_json::<PurgeRequest>(incoming).await {
                 Ok(asked) => self.purge(asked).await,
                 Err(why) => error(StatusCode::BAD_REQUEST, &why),
             },
             _ => error(
                 StatusCode::NOT_FOUND,
-                "API routes: POST /api/prefetch, GET /api/prefetch/ID, POST /api/purge",
+                "API routes: GET /api/status, POST /api/prefetch, GET /api/prefetch/ID, POST /api/purge",
             ),
         }
     }
