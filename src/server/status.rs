@@ -127,9 +127,9 @@ pub fn page(status: &Value) -> String {
         }
         html.push_str("</table>");
     }
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<h2>Configuration in force</h2><pre>{}</pre></body></html>\n",
+        "<h2>Configuration in force</h2><pre>{}</pre></body></html>",
         escape(status["configuration"].as_str().unwrap_or(""))
     );
     html
