@@ -119,6 +119,9 @@ async fn without_a_token_the_api_answers_only_on_a_loopback_admin_port() {
     let (status, answer) = call(admin, "POST", "/api/purge", None, r#"{"reference":"r.test/x"}"#).await;
     assert_eq!(status, 403, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("admin_token_file"));
+    let page = common::plain_get(admin, "/").await;
+    assert!(page.starts_with("HTTP/1.1 403"), "the status page too: {page}");
+    assert!(common::plain_get(admin, "/healthz").await.starts_with("HTTP/1.1 200"));
 }
 
 #[tokio::test]

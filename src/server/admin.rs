@@ -57,6 +57,10 @@ impl Admin {
             }
             "/healthz" => text(StatusCode::OK, "ok\n".into(), "text/plain"),
             "/" if self.api.is_some() => {
+                // The page shows what the API does (the configuration too): the same rule holds.
+                if let Some(refusal) = self.api.as_ref().and_then(|api| api.refusal(request)) {
+                    return refusal;
+                }
                 let page = super::status::page(&super::status::snapshot(&self.ingress));
                 text(StatusCode::OK, page, "text/html; charset=utf-8")
             }

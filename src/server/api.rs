@@ -152,7 +152,7 @@ impl Api {
     }
 
     /// Why `request` may not use the API, as the answer to give; `None` when it may.
-    fn refusal<B>(&self, request: &Request<B>) -> Option<Response<Body>> {
+    pub fn refusal<B>(&self, request: &Request<B>) -> Option<Response<Body>> {
         let config = self.ingress.config.load();
         let Some(token) = &config.admin_token else {
             if self.loopback {
