@@ -73,25 +73,8 @@ pub struct Flight {
     pub credential: Option<u64>,
     /// The origin the leader fetches from (a `Target::key_name`).
     pub origin: String,
-    state: watch::Sender<FlightState>,
-    started: std::time::Instant,
-}
-
-/// A running fetch as the status page shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FlightView {
-    /// The digest.
-    pub digest: String,
-    /// Where it comes from.
-    pub origin: String,
-    /// Bytes received (and verified-safe to send) so far.
-    pub received: u64,
-    /// Its size, when upstream announced one.
-    pub size: Option<u64>,
-    /// Clients reading it now.
-    pub clients: usize,
-    /// Seconds since it started.
-    pub seconds: f64,
+    pub(super) state: watch::Sender<FlightState>,
+    pub(super) started: std::time::Instant,
 }
 
 impl Flight {
@@ -115,7 +98,7 @@ impl Flight {
 /// The in-flight fetches, by digest.
 #[derive(Debug)]
 pub struct Flights {
-    active: Mutex<HashMap<Digest, Arc<Flight>>>,
+    pub(super) active: Mutex<HashMap<Digest, Arc<Flight>>>,
     metrics: Arc<Metrics>,
     finish_abandoned: bool,
     pace: Pace,
@@ -161,31 +144,6 @@ impl Flights {
     /// The running fetch of `digest`, if any, without joining it.
     pub fn peek(&self, digest: &Digest) -> Option<Arc<Flight>> {
         self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(digest).cloned()
-    }
-
-    /// The running fetches, oldest first.
-    pub fn views(&self) -> Vec<FlightView> {
-        let active = self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut views: Vec<FlightView> = active
-            .values()
-            .map(|flight| {
-                let (received, size) = match &*flight.state.borrow() {
-                    FlightState::Streaming { spool, sendable } => (*sendable, spool.size),
-                    FlightState::Done { size, .. } => (*size, Some(*size)),
-                    _ => (0, None),
-                };
-                FlightView {
-                    digest: flight.digest.to_string(),
-                    origin: flight.origin.clone(),
-                    received,
-                    size,
-                    clients: flight.state.receiver_count(),
-                    seconds: flight.started.elapsed().as_secs_f64(),
-                }
-            })
-            .collect();
-        views.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
-        views
     }
 
     /// How many fetches are running.

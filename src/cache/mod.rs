@@ -9,6 +9,7 @@ pub mod blob;
 pub mod coalesce;
 pub mod content;
 pub mod evict;
+pub mod flight_view;
 pub mod inventory;
 pub mod layout;
 pub mod pinning;
