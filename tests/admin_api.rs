@@ -163,6 +163,30 @@ async fn the_status_page_and_its_json_show_what_pantry_is_doing() {
     assert_eq!(after["store"]["bytes"], 3000);
     let page = plain_page(admin).await;
     assert!(page.contains("<h2>Since start</h2>") && page.contains("http-equiv=\"refresh\""), "{page}");
+    let upstream =
+        after["registries"].as_array().unwrap().iter().find(|r| r["origin"] == host.as_str()).cloned();
+    assert_eq!(upstream.as_ref().map(|u| u["last_status"].clone()), Some(200.into()), "{after}");
+
+    // An outage shows as the upstream's last answer and as a recent error with pantry's Proxy-Status.
+    registry.state.stall.store(true, std::sync::atomic::Ordering::SeqCst);
+    let offline = start_pantry(|c| {
+        registry.configure(c);
+        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.offline = true;
+    })
+    .await;
+    let missing = format!("/v2/team/app/blobs/sha256:{}", "0".repeat(64));
+    let (refused, _) = common::request(&offline, &host, http::Method::GET, &missing, &[]).await;
+    assert_eq!(refused.status(), 504);
+    let (_, status) = call(offline.admin.unwrap(), "GET", "/api/status", None, "").await;
+    let error = &status["recent_errors"][0];
+    assert_eq!(
+        (error["status"].as_u64(), error["path"].as_str()),
+        (Some(504), Some(missing.as_str())),
+        "{status}"
+    );
+    assert!(error["proxy_status"].as_str().unwrap().contains("destination_unavailable"), "{error}");
+    assert!(plain_page(offline.admin.unwrap()).await.contains("Recent errors"));
 }
 
 async fn plain_page(admin: SocketAddr) -> String {

@@ -7,6 +7,7 @@
 //! Every answer carries `Cache-Status` (RFC 9211); errors carry `Proxy-Status` (RFC 9209).
 
 mod access;
+pub mod activity;
 mod by_digest;
 mod by_tag;
 mod forward;
@@ -84,6 +85,7 @@ pub struct Proxy {
     revalidations: Arc<by_tag::Revalidations>,
     pings: Arc<ping::Pings>,
     credentials: Arc<Credentials>,
+    activity: Arc<activity::Activity>,
     clock: Clock,
 }
 
@@ -104,6 +106,7 @@ impl Proxy {
             pings: Arc::default(),
             grants: Arc::default(),
             credentials: Arc::new(Credentials::new(config.credential_entries(), config.clock.clone())),
+            activity: Arc::default(),
             rules: Arc::new(ArcSwap::from_pointee(Rules::from(config))),
             clock: config.clock.clone(),
         }
@@ -136,6 +139,11 @@ impl Proxy {
         &self.store
     }
 
+    /// The registries' recent answers and the last errors (for the status page).
+    pub fn activity(&self) -> &activity::Activity {
+        &self.activity
+    }
+
     /// What the registries said of their rate limits.
     pub fn upstream_rate_limits(&self) -> &crate::upstream::rate_limit::RateLimits {
         self.upstream.rate_limits()
@@ -164,6 +172,7 @@ impl Proxy {
             path = %request.uri().path(),
         );
         let head = request.method() == http::Method::HEAD;
+        let uri = request.uri().clone();
         async {
             let dispatched = match classified {
                 Ok(route) => self.dispatch(request, target, route).await,
@@ -198,6 +207,7 @@ impl Proxy {
                 *response.body_mut() = crate::body::empty();
             }
             self.metrics.request(route_name, status);
+            self.activity.record(&target.key_name(), uri.path(), &response, status, &self.clock);
             tracing::debug!(status = response.status().as_u16(), "answered");
             response
         }

@@ -2,7 +2,8 @@
 //! `/` on the admin port, a self-contained HTML page rendered on the server (no JavaScript, no
 //! external assets) that reloads itself every 2 s. Both show the same snapshot: requests and
 //! bytes since start with the hit ratio, the store against its cap, the fetches in flight with
-//! their progress and clients, the registries' rate limits, and the configuration in force
+//! their progress and clients, the registries' rate limits, each upstream's last answer and error
+//! count, the most recent errors with their `Proxy-Status`, and the configuration in force
 //! (secrets masked).
 
 use std::{fmt::Write, time::Instant};
@@ -49,6 +50,12 @@ pub fn snapshot(ingress: &Ingress) -> Value {
         },
         "in_flight": proxy.flights().views(),
         "rate_limits": limits,
+        "registries": proxy.activity().origins().into_iter().map(|(origin, state)| {
+            let mut value = json!(state);
+            value["origin"] = json!(origin);
+            value
+        }).collect::<Vec<_>>(),
+        "recent_errors": proxy.activity().errors(),
         "certificates_minted": ingress.authority.minted(),
         "configuration": ingress.config.load().effective_toml(),
     })
@@ -123,6 +130,39 @@ pub fn page(status: &Value) -> String {
                 "<tr><td>{}</td><td>{}</td></tr>",
                 escape(limit["registry"].as_str().unwrap_or("")),
                 limit["remaining"]
+            );
+        }
+        html.push_str("</table>");
+    }
+    let registries = status["registries"].as_array().cloned().unwrap_or_default();
+    if !registries.is_empty() {
+        html.push_str("<h2>Upstreams</h2><table><tr><th>origin</th><th>last answer</th><th>answers</th><th>errors</th></tr>");
+        for registry in &registries {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(registry["origin"].as_str().unwrap_or("")),
+                registry["last_status"],
+                registry["answers"],
+                registry["errors"]
+            );
+        }
+        html.push_str("</table>");
+    }
+    let errors = status["recent_errors"].as_array().cloned().unwrap_or_default();
+    if !errors.is_empty() {
+        html.push_str("<h2>Recent errors</h2><table><tr><th>when</th><th>request</th><th>status</th><th>Proxy-Status</th></tr>");
+        for error in &errors {
+            let at = std::time::UNIX_EPOCH
+                + std::time::Duration::from_millis(error["at_ms"].as_u64().unwrap_or(0));
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td></tr>",
+                humantime::format_rfc3339_seconds(at),
+                escape(error["origin"].as_str().unwrap_or("")),
+                escape(error["path"].as_str().unwrap_or("")),
+                error["status"],
+                escape(error["proxy_status"].as_str().unwrap_or("–"))
             );
         }
         html.push_str("</table>");
