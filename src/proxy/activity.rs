@@ -74,7 +74,11 @@ impl Activity {
                     origins.remove(&oldest);
                 }
             }
-            let state = origins.entry(origin.to_string()).or_default();
+            // The common case (a known origin) allocates nothing.
+            if !origins.contains_key(origin) {
+                origins.insert(origin.to_string(), OriginState::default());
+            }
+            let Some(state) = origins.get_mut(origin) else { return };
             state.last_status = code.as_u16();
             state.last_at_ms = now;
             state.answers += 1;
