@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_PER_TARGET=${1:-15}
-TARGETS=(connect_target route digest accept config references sniff)
+TARGETS=(connect_target route digest accept config references sniff challenge)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build || { df -h . | sed 's/^/disk: /'; exit 1; }
