@@ -82,7 +82,8 @@ pub fn ls(root: &std::path::Path, args: &LsArgs) -> anyhow::Result<()> {
         );
     }
     let total: u64 = entries.iter().map(|e| e.size).sum();
-    println!("{} entries, {} ({total} bytes)", entries.len(), bytesize::ByteSize::b(total));
+    // On stderr, so that the rows alone are what a script reads.
+    eprintln!("{} entries, {} ({total} bytes)", entries.len(), bytesize::ByteSize::b(total));
     Ok(())
 }
 
