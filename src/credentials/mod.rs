@@ -164,17 +164,11 @@ impl Credentials {
         }
         let registry = target.to_string();
         let basic = challenge == Some(&Challenge::Basic);
-        let entries = self.entries.load_full();
-        for entry in entries.iter() {
-            let applies = (basic && entry.covers_registry(&registry))
-                || (via_mirror && entry.covers_every_repository(&registry));
-            if applies
-                && matches!(self.secrets.login(&entry.source, &registry, &self.clock).await, Ok(Some(_)))
-            {
-                return true;
-            }
-        }
-        false
+        self.holds_login(&registry, |entry| {
+            (basic && entry.covers_registry(&registry))
+                || (via_mirror && entry.covers_every_repository(&registry))
+        })
+        .await
     }
 
     /// Learns what `target` asks for from its own answer to a registry request (a 401's
@@ -190,12 +184,8 @@ impl Credentials {
             return;
         }
         let name = target.to_string();
-        let entries = self.entries.load_full();
-        for entry in entries.iter().filter(|e| e.covers_registry(&name)) {
-            if let Ok(Some(_)) = self.secrets.login(&entry.source, &name, &self.clock).await {
-                self.realms.learn(&registry, Some(challenge));
-                return;
-            }
+        if self.holds_login(&name, |entry| entry.covers_registry(&name)).await {
+            self.realms.learn(&registry, Some(challenge));
         }
     }
 
@@ -236,11 +226,10 @@ impl Credentials {
         }
         let repositories = realms::pull_scopes(parts.uri.query())?;
         let registries = self.realms.registries_with_realm(target, parts.uri.path());
-        let entries = self.entries.load_full();
         for registry in registries {
             let mut all = true;
             for repository in &repositories {
-                if !self.has_login(&entries, &registry, repository).await {
+                if !self.holds_login(&registry, |entry| entry.covers(&registry, repository)).await {
                     all = false;
                     break;
                 }
@@ -257,8 +246,10 @@ impl Credentials {
         None
     }
 
-    async fn has_login(&self, entries: &[CredentialEntry], registry: &str, repository: &str) -> bool {
-        for entry in entries.iter().filter(|e| e.covers(registry, repository)) {
+    /// Whether an entry for which `applies` holds a login for `registry` (`host:port`).
+    async fn holds_login(&self, registry: &str, applies: impl Fn(&CredentialEntry) -> bool) -> bool {
+        let entries = self.entries.load_full();
+        for entry in entries.iter().filter(|e| applies(e)) {
             if let Ok(Some(_)) = self.secrets.login(&entry.source, registry, &self.clock).await {
                 return true;
             }
