@@ -38,6 +38,39 @@ pub(super) fn covered(parts: &Parts) -> bool {
     parts.extensions.get::<Covered>().is_some()
 }
 
+/// Whose credentials a request went upstream with.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum FetchedAs {
+    /// None.
+    Anonymous,
+    /// The client's own.
+    Client,
+    /// pantry's (an `[[upstream_credentials]]` entry covers it).
+    Pantry,
+}
+
+/// Whose credentials the request went upstream with.
+pub(super) fn fetched_as(parts: &Parts, credential: Option<u64>) -> FetchedAs {
+    match credential {
+        None => FetchedAs::Anonymous,
+        Some(_) if covered(parts) => FetchedAs::Pantry,
+        Some(_) => FetchedAs::Client,
+    }
+}
+
+/// Records that this registry served the content in `scope`, and with whose credentials;
+/// whether anything was new.
+pub(super) fn record_scope(meta: &mut BlobMeta, scope: &str, fetched_as: FetchedAs) -> bool {
+    let seen = meta.seen_in.insert(scope.to_string());
+    let fetched = meta.fetched_in.insert(scope.to_string());
+    let how = match fetched_as {
+        FetchedAs::Anonymous => meta.anonymous_in.insert(scope.to_string()),
+        FetchedAs::Pantry => meta.granted_in.insert(scope.to_string()),
+        FetchedAs::Client => false,
+    };
+    seen || fetched || how
+}
+
 /// What pantry knows of a digest with respect to the scope a client asks in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Standing {

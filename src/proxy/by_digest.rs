@@ -180,13 +180,7 @@ async fn lead_fetch(
     let size = header_text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     let media_type = header_text(header::CONTENT_TYPE).map(String::from);
     let mut meta = BlobMeta { media_type: media_type.clone(), ..BlobMeta::default() };
-    meta.seen_in.insert(scope.to_string());
-    meta.fetched_in.insert(scope.to_string());
-    if credential.is_none() {
-        meta.anonymous_in.insert(scope.to_string());
-    } else if access::covered(parts) {
-        meta.granted_in.insert(scope.to_string());
-    }
+    access::record_scope(&mut meta, scope, access::fetched_as(parts, credential));
     let flight = lead.flight();
     match lead.stream(proxy.store.clone(), body::incoming(response.into_body()), size, meta) {
         Ok((flight, receiver)) => {

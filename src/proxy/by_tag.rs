@@ -104,8 +104,8 @@ pub(super) async fn serve(
                 if held_for(&moved.meta, &origin, &scope, covered, rules.mirrors.has_mirrors(target)) =>
             {
                 proxy.grants.grant(credential, &scope);
-                let fetched_as = fetched_as(parts, credential);
-                if record_scope(&mut moved.meta, &scope, fetched_as) {
+                let fetched_as = access::fetched_as(parts, credential);
+                if access::record_scope(&mut moved.meta, &scope, fetched_as) {
                     if let Err(error) = proxy.store.write_meta(&digest, moved.size, &moved.meta).await {
                         tracing::warn!(%digest, %error, "cannot record where a manifest was seen");
                     }
@@ -191,7 +191,8 @@ async fn fetch(
     proxy.metrics.fetched_upstream(bytes.len() as u64);
     let digest = manifest_digest(announced.as_deref(), &bytes).map_err(upstream_error)?;
     proxy.grants.grant(credential, scope);
-    let meta = merged_meta(proxy, &digest, media_type.clone(), scope, fetched_as(parts, credential)).await;
+    let meta =
+        merged_meta(proxy, &digest, media_type.clone(), scope, access::fetched_as(parts, credential)).await;
     match proxy.store.put(&digest, &bytes, &meta).await {
         Ok(()) => remember(proxy, key, &digest).await,
         Err(error) => tracing::warn!(%digest, %error, "manifest could not be stored; served without caching"),
@@ -211,27 +212,19 @@ fn manifest_digest(announced: Option<&str>, bytes: &[u8]) -> Result<Digest, Stri
     Ok(digest)
 }
 
-/// Whose credentials fetched a manifest.
-#[derive(Clone, Copy)]
-enum FetchedAs {
-    Anonymous,
-    Client,
-    Pantry,
-}
-
 /// Metadata for a manifest about to be stored, keeping the scopes it was already seen in.
 async fn merged_meta(
     proxy: &Proxy,
     digest: &Digest,
     media_type: Option<String>,
     scope: &str,
-    fetched_as: FetchedAs,
+    fetched_as: access::FetchedAs,
 ) -> BlobMeta {
     let mut meta = proxy.store.blob(digest).await.map(|b| b.meta).unwrap_or_default();
     if media_type.is_some() {
         meta.media_type = media_type;
     }
-    record_scope(&mut meta, scope, fetched_as);
+    access::record_scope(&mut meta, scope, fetched_as);
     meta
 }
 
@@ -242,27 +235,6 @@ fn held_for(meta: &BlobMeta, origin: &str, scope: &str, covered: bool, mirrored:
         Standing::Holder { .. } => !mirrored,
         Standing::Stranger => false,
     }
-}
-
-/// Whose credentials the request went upstream with.
-fn fetched_as(parts: &Parts, credential: Option<u64>) -> FetchedAs {
-    match credential {
-        None => FetchedAs::Anonymous,
-        Some(_) if access::covered(parts) => FetchedAs::Pantry,
-        Some(_) => FetchedAs::Client,
-    }
-}
-
-/// Records that this registry served the manifest in `scope`; whether anything was new.
-fn record_scope(meta: &mut BlobMeta, scope: &str, fetched_as: FetchedAs) -> bool {
-    let seen = meta.seen_in.insert(scope.to_string());
-    let fetched = meta.fetched_in.insert(scope.to_string());
-    let how = match fetched_as {
-        FetchedAs::Anonymous => meta.anonymous_in.insert(scope.to_string()),
-        FetchedAs::Pantry => meta.granted_in.insert(scope.to_string()),
-        FetchedAs::Client => false,
-    };
-    seen || fetched || how
 }
 
 fn from_memory(digest: &Digest, media_type: Option<&str>, bytes: Bytes, parts: &Parts) -> Response<Body> {
