@@ -98,81 +98,85 @@ pub fn page(status: &Value) -> String {
         size(&store["max_bytes"]),
         bar(store["bytes"].as_u64().unwrap_or(0), store["max_bytes"].as_u64())
     );
-    html.push_str("<h2>Fetches in flight</h2>");
-    let flights = status["in_flight"].as_array().cloned().unwrap_or_default();
-    if flights.is_empty() {
-        html.push_str("<p>none</p>");
-    } else {
-        html.push_str("<table><tr><th>digest</th><th>from</th><th>progress</th><th>bytes</th><th>clients</th><th>rate</th></tr>");
-        for flight in &flights {
+    let list = |key: &str| status[key].as_array().cloned().unwrap_or_default();
+    let text = |v: &Value| escape(v.as_str().unwrap_or(""));
+    let flights: Vec<Vec<String>> = list("in_flight")
+        .iter()
+        .map(|flight| {
             let received = flight["received"].as_u64().unwrap_or(0);
             let rate = received as f64 / flight["seconds"].as_f64().unwrap_or(0.0).max(0.001);
-            let _ = write!(
-                html,
-                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td><td>{}/s</td></tr>",
-                escape(flight["digest"].as_str().unwrap_or("")),
-                escape(flight["origin"].as_str().unwrap_or("")),
+            let total =
+                flight["size"].as_u64().map_or("?".to_string(), |s| bytesize::ByteSize::b(s).to_string());
+            vec![
+                format!("<code>{}</code>", text(&flight["digest"])),
+                text(&flight["origin"]),
                 bar(received, flight["size"].as_u64()),
-                size(&flight["received"]),
-                flight["size"].as_u64().map_or("?".to_string(), |s| bytesize::ByteSize::b(s).to_string()),
-                flight["clients"],
-                bytesize::ByteSize::b(rate as u64)
-            );
-        }
-        html.push_str("</table>");
+                format!("{} / {total}", size(&flight["received"])),
+                flight["clients"].to_string(),
+                format!("{}/s", bytesize::ByteSize::b(rate as u64)),
+            ]
+        })
+        .collect();
+    html.push_str("<h2>Fetches in flight</h2>");
+    if flights.is_empty() {
+        html.push_str("<p>none</p>");
     }
-    let limits = status["rate_limits"].as_array().cloned().unwrap_or_default();
-    if !limits.is_empty() {
-        html.push_str("<h2>Registries' rate limits</h2><table><tr><th>registry</th><th>remaining</th></tr>");
-        for limit in &limits {
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}</td></tr>",
-                escape(limit["registry"].as_str().unwrap_or("")),
-                limit["remaining"]
-            );
-        }
-        html.push_str("</table>");
-    }
-    let registries = status["registries"].as_array().cloned().unwrap_or_default();
-    if !registries.is_empty() {
-        html.push_str("<h2>Upstreams</h2><table><tr><th>origin</th><th>last answer</th><th>answers</th><th>errors</th></tr>");
-        for registry in &registries {
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(registry["origin"].as_str().unwrap_or("")),
-                registry["last_status"],
-                registry["answers"],
-                registry["errors"]
-            );
-        }
-        html.push_str("</table>");
-    }
-    let errors = status["recent_errors"].as_array().cloned().unwrap_or_default();
-    if !errors.is_empty() {
-        html.push_str("<h2>Recent errors</h2><table><tr><th>when</th><th>request</th><th>status</th><th>Proxy-Status</th></tr>");
-        for error in &errors {
-            let at = std::time::UNIX_EPOCH
-                + std::time::Duration::from_millis(error["at_ms"].as_u64().unwrap_or(0));
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td></tr>",
-                humantime::format_rfc3339_seconds(at),
-                escape(error["origin"].as_str().unwrap_or("")),
-                escape(error["path"].as_str().unwrap_or("")),
-                error["status"],
-                escape(error["proxy_status"].as_str().unwrap_or("–"))
-            );
-        }
-        html.push_str("</table>");
-    }
+    table(&mut html, None, &["digest", "from", "progress", "bytes", "clients", "rate"], flights);
+    let limits =
+        list("rate_limits").iter().map(|l| vec![text(&l["registry"]), l["remaining"].to_string()]).collect();
+    table(&mut html, Some("Registries' rate limits"), &["registry", "remaining"], limits);
+    let upstreams = list("registries")
+        .iter()
+        .map(|r| {
+            let cell = |k: &str| r[k].to_string();
+            vec![text(&r["origin"]), cell("last_status"), cell("answers"), cell("errors")]
+        })
+        .collect();
+    table(&mut html, Some("Upstreams"), &["origin", "last answer", "answers", "errors"], upstreams);
+    let errors = list("recent_errors")
+        .iter()
+        .map(|e| {
+            let at =
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(e["at_ms"].as_u64().unwrap_or(0));
+            let proxy_status = e["proxy_status"].as_str().map_or("–".to_string(), escape);
+            vec![
+                humantime::format_rfc3339_seconds(at).to_string(),
+                format!("{}{}", text(&e["origin"]), text(&e["path"])),
+                e["status"].to_string(),
+                proxy_status,
+            ]
+        })
+        .collect();
+    table(&mut html, Some("Recent errors"), &["when", "request", "status", "Proxy-Status"], errors);
     let _ = writeln!(
         html,
         "<h2>Configuration in force</h2><pre>{}</pre></body></html>",
         escape(status["configuration"].as_str().unwrap_or(""))
     );
     html
+}
+
+/// A table of `rows` (HTML cells) under `title`, or nothing when there are no rows.
+fn table(html: &mut String, title: Option<&str>, columns: &[&str], rows: Vec<Vec<String>>) {
+    if rows.is_empty() {
+        return;
+    }
+    if let Some(title) = title {
+        let _ = write!(html, "<h2>{title}</h2>");
+    }
+    html.push_str("<table><tr>");
+    for column in columns {
+        let _ = write!(html, "<th>{column}</th>");
+    }
+    html.push_str("</tr>");
+    for row in rows {
+        html.push_str("<tr>");
+        for cell in row {
+            let _ = write!(html, "<td>{cell}</td>");
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table>");
 }
 
 /// A progress bar for `done` of `total` (empty when the total is unknown).
