@@ -170,6 +170,7 @@ impl Pantry {
         let ingress = Ingress { config, authority, proxy, dialer, shutdown: Shutdown::default() };
         let pantry = Self { ingress: Arc::new(ingress), tally };
         pantry.spawn_tally_writer();
+        pantry.spawn_history();
         Ok(pantry)
     }
 
@@ -188,6 +189,19 @@ impl Pantry {
                         Err(error) => tracing::warn!(%error, "cannot write the cache statistics"),
                     }
                 }
+            }
+        });
+    }
+
+    /// Keeps the last hour of the totals, one point per interval (the status page's chart).
+    fn spawn_history(&self) {
+        let metrics = Arc::clone(self.ingress.proxy.metrics());
+        let clock = self.ingress.config.load().clock.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(metrics::history::INTERVAL);
+            loop {
+                every.tick().await;
+                metrics.history.push(metrics::history::Point::of(&metrics.totals, clock.now_ms()));
             }
         });
     }

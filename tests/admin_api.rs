@@ -161,8 +161,20 @@ async fn the_status_page_and_its_json_show_what_pantry_is_doing() {
     let (_, after) = call(admin, "GET", "/api/status", None, "").await;
     assert_eq!(after["since_start"]["misses"], 1);
     assert_eq!(after["store"]["bytes"], 3000);
+    assert_eq!(after["store"]["entries"], 1);
+    let top = &after["top_repositories"][0];
+    assert_eq!(
+        (top["repository"].as_str(), top["bytes"].as_u64()),
+        (Some(format!("{host}/team/app").as_str()), Some(3000)),
+        "{after}"
+    );
     let page = plain_page(admin).await;
-    assert!(page.contains("<h2>Since start</h2>") && page.contains("http-equiv=\"refresh\""), "{page}");
+    assert!(page.contains("<h2>Traffic</h2>") && page.contains("<svg id=\"chart\""), "{page}");
+    assert!(
+        page.contains("<noscript><meta http-equiv=\"refresh\""),
+        "reloads itself without JavaScript: {page}"
+    );
+    assert!(page.contains(&format!("<td>{host}/team/app</td>")), "most served repositories: {page}");
     let upstream =
         after["registries"].as_array().unwrap().iter().find(|r| r["origin"] == host.as_str()).cloned();
     assert_eq!(upstream.as_ref().map(|u| u["last_status"].clone()), Some(200.into()), "{after}");
@@ -187,6 +199,110 @@ async fn the_status_page_and_its_json_show_what_pantry_is_doing() {
     );
     assert!(error["proxy_status"].as_str().unwrap().contains("destination_unavailable"), "{error}");
     assert!(plain_page(offline.admin.unwrap()).await.contains("Recent errors"));
+}
+
+/// The documented shape of `/api/status` (docs/OPERATIONS.md): every key, with its JSON type.
+#[tokio::test]
+async fn the_status_json_keeps_its_documented_shape() {
+    let (registry, _, manifest) = registry_with_image().await;
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.pin = vec![pantry::registry::policy::PinRule::parse("r.test/team/*").unwrap()];
+    })
+    .await;
+    let path = format!("/v2/team/app/manifests/{manifest}");
+    let (response, _) = common::request(&pantry, &registry.host(), http::Method::GET, &path, &[]).await;
+    assert_eq!(response.status(), 200);
+    let (_, status) = call(pantry.admin.unwrap(), "GET", "/api/status", None, "").await;
+    use serde_json::Value;
+    let number = |v: &Value| v.is_u64();
+    let text = |v: &Value| v.is_string();
+    let list = |v: &Value| v.is_array();
+    let ratio = |v: &Value| v.is_null() || v.as_f64().is_some_and(|r| (0.0..=1.0).contains(&r));
+    let now = |v: &Value| v.is_null() || v["seconds"].is_f64() && v["served_bytes_per_second"].is_f64();
+    let shape: &[(&str, &dyn Fn(&Value) -> bool)] = &[
+        ("/version", &text),
+        ("/uptime_seconds", &number),
+        ("/since_start/hits", &number),
+        ("/since_start/misses", &number),
+        ("/since_start/hit_ratio", &ratio),
+        ("/since_start/served_from_cache_bytes", &number),
+        ("/since_start/fetched_upstream_bytes", &number),
+        ("/now", &now),
+        ("/history", &list),
+        ("/history/0/at_ms", &number),
+        ("/history/0/served_bytes", &number),
+        ("/history/0/fetched_bytes", &number),
+        ("/history/0/hits", &number),
+        ("/history/0/misses", &number),
+        ("/store/bytes", &number),
+        ("/store/max_bytes", &number),
+        ("/store/entries", &number),
+        ("/store/evicted_bytes", &number),
+        ("/store/pins/0", &text),
+        ("/in_flight", &list),
+        ("/top_repositories/0/repository", &text),
+        ("/top_repositories/0/bytes", &number),
+        ("/top_repositories/0/manifests", &number),
+        ("/top_repositories/0/blobs", &number),
+        ("/rate_limits", &list),
+        ("/registries/0/origin", &text),
+        ("/registries/0/last_status", &number),
+        ("/registries/0/last_at_ms", &number),
+        ("/registries/0/answers", &number),
+        ("/registries/0/errors", &number),
+        ("/mirrors", &list),
+        ("/recent_errors", &list),
+        ("/certificates_minted", &number),
+        ("/configuration", &text),
+    ];
+    for (pointer, check) in shape {
+        let value = status.pointer(pointer).unwrap_or(&Value::Null);
+        assert!(check(value), "{pointer} is {value}: {status}");
+    }
+    assert_eq!(status["top_repositories"][0]["manifests"], 1);
+}
+
+/// The status page on the proxy port, for loopback clients; with an admin token a browser is asked
+/// for it (Basic, the token as the password), and a Bearer token works too.
+#[tokio::test]
+async fn the_proxy_port_shows_the_page_to_loopback_clients_under_the_token_rule() {
+    let open = start_pantry(|_| {}).await;
+    let page = common::plain_get(open.addr, "/").await;
+    assert!(page.starts_with("HTTP/1.1 200") && page.contains("<h2>Traffic</h2>"), "{page}");
+    assert!(page.to_ascii_lowercase().contains("cache-control: no-store"), "{page}");
+
+    let guarded = start_pantry(|c| c.admin_token = Some(Secret::new(TOKEN))).await;
+    let page = common::plain_get(guarded.addr, "/").await;
+    assert!(page.starts_with("HTTP/1.1 401"), "{page}");
+    assert!(page.to_ascii_lowercase().contains("www-authenticate: basic realm="), "a browser asks: {page}");
+    let basic = |password: &str| {
+        let encoded =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("me:{password}"));
+        format!("Basic {encoded}")
+    };
+    for (authorization, expected) in [
+        (basic(TOKEN), "200"),
+        (format!("Bearer {TOKEN}"), "200"),
+        (basic("wrong"), "401"),
+        (format!("Basic {TOKEN}"), "401"),
+        (format!("Bearer {TOKEN}x"), "401"),
+    ] {
+        let answer = get_with(guarded.addr, "/", &authorization).await;
+        assert!(answer.starts_with(&format!("HTTP/1.1 {expected}")), "{authorization}: {answer}");
+    }
+}
+
+async fn get_with(addr: SocketAddr, path: &str, authorization: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: pantry\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
 }
 
 async fn plain_page(admin: SocketAddr) -> String {

@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 use toml::Value as Toml;
 use yaml_serde::Value as Yaml;
 
-const METRICS_SOURCE: &str = include_str!("../src/metrics.rs");
+const METRICS_SOURCE: &str = include_str!("../src/metrics/mod.rs");
 const MAIN_SOURCE: &str = include_str!("../src/main.rs");
 const PREFETCH_SOURCE: &str = include_str!("../src/prefetch_command.rs");
 

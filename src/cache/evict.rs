@@ -124,11 +124,12 @@ pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinR
         .await
         .unwrap_or_default();
     let total: u64 = files.iter().map(|f| f.size).sum();
+    let count = files.len() as u64;
     if total <= max {
-        return Evicted { scanned: total, freed: 0 };
+        return Evicted { scanned: total, files: count, ..Evicted::default() };
     }
     let target = max / 10 * 9;
-    let mut freed = 0;
+    let (mut freed, mut removed) = (0, 0);
     for file in choose(files, total, target, |d| pinned.contains(d) || in_use.contains(d)) {
         if in_use.contains(&file.digest) {
             continue; // pinned since the scan
@@ -136,10 +137,11 @@ pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinR
         if tokio::fs::remove_file(&file.path).await.is_ok() {
             let _ = cacache::index::delete_async(root, &super::store::blob_key(&file.digest)).await;
             freed += file.size;
+            removed += 1;
             tracing::info!(digest = %file.digest, size = file.size, "evicted");
         }
     }
-    Evicted { scanned: total, freed }
+    Evicted { scanned: total, freed, files: count, removed }
 }
 
 /// What an eviction run found and did.
@@ -149,6 +151,10 @@ pub struct Evicted {
     pub scanned: u64,
     /// Bytes it removed.
     pub freed: u64,
+    /// Content files on disk when it scanned.
+    pub files: u64,
+    /// Files it removed.
+    pub removed: u64,
 }
 
 /// Records an access as the file's atime, at most once per `resolution` (blocking-free). The

@@ -61,6 +61,7 @@ pub struct Store {
     next_spool: AtomicU64,
     max_size: u64,
     stored: AtomicU64,
+    entries: AtomicU64,
     over_cap: Notify,
     in_use: Arc<InUse>,
     pins: ArcSwap<Vec<PinRule>>,
@@ -118,6 +119,7 @@ impl Store {
             next_spool: AtomicU64::new(0),
             max_size,
             stored: AtomicU64::new(stored),
+            entries: AtomicU64::new(files.len() as u64),
             over_cap: Notify::new(),
             in_use: Arc::default(),
             pins: ArcSwap::default(),
@@ -137,16 +139,25 @@ impl Store {
         self.stored.load(Ordering::Relaxed)
     }
 
-    /// One eviction run; afterwards the stored-bytes count is resynced with what is on disk (a
-    /// purge, a removed corrupt file or another process may have changed it), plus what was
-    /// committed while the run went on.
+    /// Content files in the store (as of the last scan, plus what was committed since).
+    pub fn entries(&self) -> u64 {
+        self.entries.load(Ordering::Relaxed)
+    }
+
+    /// One eviction run; afterwards the stored-bytes and entry counts are resynced with what is on
+    /// disk (a purge, a removed corrupt file or another process may have changed them), plus what
+    /// was committed while the run went on.
     pub async fn evict_once(&self) -> evict::Evicted {
         let pins = self.pins.load_full();
-        let before = self.stored_bytes();
+        let (before, entries_before) = (self.stored_bytes(), self.entries());
         let run = evict::run(&self.root, self.max_size, &self.in_use, &pins).await;
-        let _ = self.stored.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
-            Some((run.scanned - run.freed).saturating_add(now.saturating_sub(before)))
-        });
+        let resync = |count: &AtomicU64, on_disk: u64, before: u64| {
+            let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                Some(on_disk.saturating_add(now.saturating_sub(before)))
+            });
+        };
+        resync(&self.stored, run.scanned - run.freed, before);
+        resync(&self.entries, run.files - run.removed, entries_before);
         run
     }
 
@@ -299,6 +310,7 @@ impl Store {
         meta.mtime_ns = tokio::fs::metadata(&target).await.ok().map(|m| content::mtime_ns(&m));
         evict::touch(target, self.now(), Duration::ZERO).await;
         self.write_meta(digest, size, &meta).await?;
+        self.entries.fetch_add(1, Ordering::Relaxed);
         if self.stored.fetch_add(size, Ordering::Relaxed) + size > self.max_size {
             self.over_cap.notify_one();
         }

@@ -1,6 +1,7 @@
 //! What the status page tells of the registries pantry talks to: per origin the last answer
-//! (status and when) and how many failed, and the most recent errors with their `Proxy-Status`.
-//! In memory only, bounded.
+//! (status and when) and how many failed, the most recent errors with their `Proxy-Status`, and
+//! per repository what was served (bytes, manifests, blobs) for the most pulled ones. In memory
+//! only, bounded.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -10,12 +11,14 @@ use std::{
 use http::{Response, StatusCode};
 use serde::Serialize;
 
-use crate::{body::Body, cache_status::CacheStatus, clock::Clock};
+use crate::{body::Body, cache_status::CacheStatus, clock::Clock, registry::route::Route};
 
 /// Errors kept for the status page.
 const RECENT_ERRORS: usize = 20;
 /// Origins kept (the ones least recently answered are dropped beyond).
 const MAX_ORIGINS: usize = 1_000;
+/// Repositories kept (the one served least is dropped beyond).
+const MAX_REPOSITORIES: usize = 1_000;
 
 /// One origin's recent answers.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -45,24 +48,40 @@ pub struct RecentError {
     pub proxy_status: Option<String>,
 }
 
-/// Recent answers by origin, and the last errors.
+/// What one repository was served since start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Served {
+    /// Body bytes of the successful GETs answered.
+    pub bytes: u64,
+    /// Manifests answered (by tag or digest).
+    pub manifests: u64,
+    /// Blobs answered.
+    pub blobs: u64,
+}
+
+/// Recent answers by origin, the last errors, and what each repository was served.
 #[derive(Debug, Default)]
 pub struct Activity {
     origins: Mutex<HashMap<String, OriginState>>,
     errors: Mutex<VecDeque<RecentError>>,
+    repositories: Mutex<HashMap<String, Served>>,
 }
 
 impl Activity {
-    /// Records the answer `response` (with `status`) to a request for `path` of `origin`.
+    /// Records the answer `response` (with `status`) to a request for `path` of `origin`, which
+    /// asked for `route` (`get`: with a GET, so its body was sent).
     pub fn record(
         &self,
-        origin: &str,
-        path: &str,
+        (origin, path): (&str, &str),
+        (route, get): (&Route, bool),
         response: &Response<Body>,
         status: CacheStatus,
         clock: &Clock,
     ) {
         let code = response.status();
+        if let (Some(name), true) = (route.repository(), get && code.is_success()) {
+            self.served(origin, name.as_str(), route, response);
+        }
         let failed =
             status == CacheStatus::Error || code.is_server_error() || code == StatusCode::TOO_MANY_REQUESTS;
         let now = clock.now_ms();
@@ -102,6 +121,41 @@ impl Activity {
         }
     }
 
+    fn served(&self, origin: &str, name: &str, route: &Route, response: &Response<Body>) {
+        let bytes = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let (manifest, blob) = match route {
+            Route::ManifestByTag { .. } | Route::ManifestByDigest { .. } => (1, 0),
+            Route::BlobByDigest { .. } => (0, 1),
+            _ => (0, 0),
+        };
+        let key = format!("{origin}/{name}");
+        let mut repositories = self.repositories.lock().unwrap_or_else(|e| e.into_inner());
+        if repositories.len() >= MAX_REPOSITORIES && !repositories.contains_key(&key) {
+            if let Some(least) = repositories.iter().min_by_key(|(_, s)| s.bytes).map(|(k, _)| k.clone()) {
+                repositories.remove(&least);
+            }
+        }
+        let served = repositories.entry(key).or_default();
+        served.bytes += bytes;
+        served.manifests += manifest;
+        served.blobs += blob;
+    }
+
+    /// The `n` repositories (`origin/name`) served the most bytes, most first.
+    pub fn top_repositories(&self, n: usize) -> Vec<(String, Served)> {
+        let repositories = self.repositories.lock().unwrap_or_else(|e| e.into_inner());
+        let mut list: Vec<(String, Served)> =
+            repositories.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        list.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then_with(|| a.0.cmp(&b.0)));
+        list.truncate(n);
+        list
+    }
+
     /// Every origin's state, by name.
     pub fn origins(&self) -> Vec<(String, OriginState)> {
         let origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
@@ -130,21 +184,48 @@ mod tests {
         response
     }
 
+    const OTHER: (&Route, bool) = (&Route::Other, true);
+
     #[test]
     fn answers_and_errors_are_kept_bounded() {
         let activity = Activity::default();
         let clock = Clock::manual(1_000);
-        activity.record("r.test:443", "/v2/", &answer(200, None), CacheStatus::Miss, &clock);
+        activity.record(("r.test:443", "/v2/"), OTHER, &answer(200, None), CacheStatus::Miss, &clock);
         let refused = answer(502, Some("pantry; error=dns_error"));
-        activity.record("r.test:443", "/v2/a/blobs/x", &refused, CacheStatus::Error, &clock);
+        activity.record(("r.test:443", "/v2/a/blobs/x"), OTHER, &refused, CacheStatus::Error, &clock);
         let origins = activity.origins();
         assert_eq!(origins[0].1.answers, 2);
         assert_eq!((origins[0].1.errors, origins[0].1.last_status), (1, 502));
         assert_eq!(activity.errors()[0].proxy_status.as_deref(), Some("pantry; error=dns_error"));
         for i in 0..30 {
-            activity.record("r.test:443", &format!("/{i}"), &answer(503, None), CacheStatus::Miss, &clock);
+            let path = format!("/{i}");
+            activity.record(("r.test:443", &path), OTHER, &answer(503, None), CacheStatus::Miss, &clock);
         }
         assert_eq!(activity.errors().len(), RECENT_ERRORS);
         assert_eq!(activity.errors()[0].path, "/29", "newest first");
+    }
+
+    #[test]
+    fn repositories_are_ranked_by_bytes_served() {
+        let activity = Activity::default();
+        let clock = Clock::manual(1_000);
+        let sized = |bytes: u64| {
+            let mut response = answer(200, None);
+            response.headers_mut().insert(http::header::CONTENT_LENGTH, bytes.into());
+            response
+        };
+        let route = |path: &str| crate::registry::route::classify(&http::Method::GET, path, None);
+        let blob = route(&format!("/v2/big/blobs/sha256:{}", "a".repeat(64)));
+        let tag = route("/v2/small/manifests/latest");
+        for _ in 0..2 {
+            activity.record(("r.test:443", "/"), (&blob, true), &sized(1000), CacheStatus::Hit, &clock);
+        }
+        activity.record(("r.test:443", "/"), (&tag, true), &sized(300), CacheStatus::Hit, &clock);
+        activity.record(("r.test:443", "/"), (&blob, false), &sized(5000), CacheStatus::Hit, &clock);
+        activity.record(("r.test:443", "/"), (&tag, true), &answer(404, None), CacheStatus::Miss, &clock);
+        let top = activity.top_repositories(10);
+        assert_eq!(top[0], ("r.test:443/big".into(), Served { bytes: 2000, manifests: 0, blobs: 2 }));
+        assert_eq!(top[1], ("r.test:443/small".into(), Served { bytes: 300, manifests: 1, blobs: 0 }));
+        assert_eq!(activity.top_repositories(1).len(), 1);
     }
 }

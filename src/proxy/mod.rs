@@ -144,6 +144,11 @@ impl Proxy {
         &self.activity
     }
 
+    /// The configured mirrors and which are skipped after failures (for the status page).
+    pub fn mirror_states(&self) -> Vec<crate::upstream::mirrors::MirrorState> {
+        self.rules.load().mirrors.states()
+    }
+
     /// What the registries said of their rate limits.
     pub fn upstream_rate_limits(&self) -> &crate::upstream::rate_limit::RateLimits {
         self.upstream.rate_limits()
@@ -172,6 +177,7 @@ impl Proxy {
             path = %request.uri().path(),
         );
         let head = request.method() == http::Method::HEAD;
+        let method_get = request.method() == http::Method::GET;
         let uri = request.uri().clone();
         async {
             let dispatched = match classified {
@@ -207,7 +213,8 @@ impl Proxy {
                 *response.body_mut() = crate::body::empty();
             }
             self.metrics.request(route_name, status);
-            self.activity.record(&target.key_name(), uri.path(), &response, status, &self.clock);
+            let asked = (&route, method_get);
+            self.activity.record((&target.key_name(), uri.path()), asked, &response, status, &self.clock);
             tracing::debug!(status = response.status().as_u16(), "answered");
             response
         }

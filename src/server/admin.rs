@@ -1,6 +1,7 @@
 //! Admin pages: `/ca.pem`, `/healthz`, `/metrics`, served on the proxy port to origin-form
 //! requests and on the admin port (`--admin-listen`) when there is one; then `/metrics` is served
-//! only there, so proxy clients cannot read it.
+//! only there, so proxy clients cannot read it. The status page `/` is served on the admin port
+//! and, on the proxy port, to loopback clients, under the API's rule (`api::refusal`).
 //!
 //! Serves the CA certificate only, never its key.
 
@@ -20,21 +21,28 @@ pub struct Admin {
     ingress: Arc<Ingress>,
     metrics_here: bool,
     api: Option<Arc<super::api::Api>>,
+    /// The admin port listens on loopback only.
+    loopback: bool,
 }
+
+/// The address of the client a request came from (set by the connection handler).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::SocketAddr);
 
 impl Admin {
     /// Admin pages on the proxy port about `ingress` (its CA, its proxy's metrics unless an admin
     /// port serves them).
     pub fn new(ingress: Arc<Ingress>) -> Self {
         let metrics_here = ingress.config.load().admin_listen.is_none();
-        Self { ingress, metrics_here, api: None }
+        super::status::started();
+        Self { ingress, metrics_here, api: None, loopback: false }
     }
 
     /// Admin pages and the API on the admin port; `loopback`: it listens on loopback only.
     pub fn dedicated(ingress: Arc<Ingress>, loopback: bool) -> Self {
         super::status::started();
         let api = Some(Arc::new(super::api::Api::new(Arc::clone(&ingress), loopback)));
-        Self { ingress, metrics_here: true, api }
+        Self { ingress, metrics_here: true, api, loopback }
     }
 
     /// The API, when this is the admin port.
@@ -56,13 +64,17 @@ impl Admin {
                 text(StatusCode::OK, self.ingress.authority.ca_pem().to_string(), "application/x-pem-file")
             }
             "/healthz" => text(StatusCode::OK, "ok\n".into(), "text/plain"),
-            "/" if self.api.is_some() => {
+            "/" if self.api.is_some() || from_loopback(request) => {
                 // The page shows what the API does (the configuration too): the same rule holds.
-                if let Some(refusal) = self.api.as_ref().and_then(|api| api.refusal(request)) {
+                let local = if self.api.is_some() { self.loopback } else { true };
+                if let Some(refusal) = super::api::refusal(&self.ingress.config.load(), request, local, true)
+                {
                     return refusal;
                 }
-                let page = super::status::page(&super::status::snapshot(&self.ingress));
-                text(StatusCode::OK, page, "text/html; charset=utf-8")
+                let page = super::page::render(&super::status::snapshot(&self.ingress));
+                let mut response = text(StatusCode::OK, page, "text/html; charset=utf-8");
+                response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                response
             }
             "/metrics" if self.metrics_here => {
                 text(StatusCode::OK, self.metrics(), "text/plain; version=0.0.4")
@@ -95,9 +107,34 @@ impl Admin {
     }
 }
 
+/// Whether `request` came from a loopback address (an IPv4-mapped one too).
+fn from_loopback<B>(request: &Request<B>) -> bool {
+    request.extensions().get::<ClientAddr>().is_some_and(|c| c.0.ip().to_canonical().is_loopback())
+}
+
 fn text(status: StatusCode, body: String, content_type: &'static str) -> Response<Body> {
     let mut response = Response::new(body::full(body));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_clients_count_as_local() {
+        let from = |peer: Option<&str>| {
+            let mut request = Request::new(());
+            if let Some(peer) = peer {
+                request.extensions_mut().insert(ClientAddr(peer.parse().unwrap()));
+            }
+            from_loopback(&request)
+        };
+        assert!(
+            from(Some("127.0.0.1:5000")) && from(Some("[::1]:5000")) && from(Some("[::ffff:127.0.0.1]:5000"))
+        );
+        assert!(!from(Some("10.0.0.7:5000")) && !from(Some("[::ffff:10.0.0.7]:5000")) && !from(None));
+    }
 }

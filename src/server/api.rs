@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use crate::{
     body::{self, Body},
     cache::inventory::{self, Purge},
+    config::Config,
     ingress::Ingress,
     prefetch::{Prefetcher, Progress},
     registry::{manifest::Platform, reference::ImageRef},
@@ -153,34 +154,7 @@ impl Api {
 
     /// Why `request` may not use the API, as the answer to give; `None` when it may.
     pub fn refusal<B>(&self, request: &Request<B>) -> Option<Response<Body>> {
-        let config = self.ingress.config.load();
-        let Some(token) = &config.admin_token else {
-            if self.loopback {
-                return None;
-            }
-            return Some(error(
-                StatusCode::FORBIDDEN,
-                "the API answers beyond loopback only with admin_token_file set",
-            ));
-        };
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        // Digests compared, so the comparison's time says nothing about the token.
-        let digest =
-            |text: &str| ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref().to_vec();
-        if digest(given.trim()) == digest(token.expose()) {
-            return None;
-        }
-        let mut refusal =
-            error(StatusCode::UNAUTHORIZED, "this API needs Authorization: Bearer <admin token>");
-        refusal
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"pantry\""));
-        Some(refusal)
+        refusal(&self.ingress.config.load(), request, self.loopback, false)
     }
 
     async fn prefetch(&self, asked: PrefetchRequest, wait: bool) -> Response<Body> {
@@ -272,6 +246,51 @@ impl Api {
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("purge failed: {e}")),
         }
     }
+}
+
+/// Why `request` may not read the status or use the API, as the answer to give; `None` when it
+/// may. With `admin_token_file` set the token is needed, loopback or not: as `Bearer TOKEN`, or as
+/// the password of Basic credentials (any user name), which a browser asks for when `browser` (the
+/// challenge is then Basic). Without one only a `local` request may: one to a loopback admin port,
+/// or from a loopback client.
+pub fn refusal<B>(
+    config: &Config,
+    request: &Request<B>,
+    local: bool,
+    browser: bool,
+) -> Option<Response<Body>> {
+    let Some(token) = &config.admin_token else {
+        if local {
+            return None;
+        }
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "the API and status page answer beyond loopback only with admin_token_file set",
+        ));
+    };
+    let given =
+        request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(presented);
+    // Digests compared, so the comparison's time says nothing about the token.
+    let digest = |text: &str| ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref().to_vec();
+    if given.is_some_and(|given| digest(given.trim()) == digest(token.expose())) {
+        return None;
+    }
+    let mut refusal =
+        error(StatusCode::UNAUTHORIZED, "this needs the admin token: Authorization: Bearer <admin token>");
+    let challenge = if browser { "Basic realm=\"pantry admin token\"" } else { "Bearer realm=\"pantry\"" };
+    refusal.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    Some(refusal)
+}
+
+/// The token in an `Authorization` value: a Bearer token, or a Basic password.
+fn presented(value: &str) -> Option<String> {
+    if let Some(token) = value.strip_prefix("Bearer ") {
+        return Some(token.to_string());
+    }
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(_, password)| password.to_string())
 }
 
 /// The request's JSON body, or why it is not one of `T`.

@@ -13,13 +13,20 @@ use crate::{body::Body, ingress::Ingress, shutdown::ConnectionPermit};
 
 /// Serves one client connection until it closes, draining on shutdown. `permit` counts the
 /// connection against `max_connections`, and goes with it into a tunnel if it becomes one.
-pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, admin: Arc<Admin>, permit: ConnectionPermit) {
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ingress: Arc<Ingress>,
+    admin: Arc<Admin>,
+    permit: ConnectionPermit,
+) {
     let shutdown = ingress.shutdown.clone();
     let header_timeout = ingress.config.load().client_header_timeout;
     let service = service_fn(move |mut request: Request<Incoming>| {
         let ingress = Arc::clone(&ingress);
         let admin = Arc::clone(&admin);
         request.extensions_mut().insert(permit.clone());
+        request.extensions_mut().insert(super::admin::ClientAddr(peer));
         async move { Ok::<_, Infallible>(dispatch(&ingress, &admin, request).await) }
     });
     let connection = http1::Builder::new()

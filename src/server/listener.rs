@@ -76,7 +76,7 @@ impl Listener {
             match &self.role {
                 Role::Proxy(admin) => {
                     let span = handler::span(next_id, peer);
-                    let task = handler::serve(stream, ingress, Arc::clone(admin), permit);
+                    let task = handler::serve(stream, peer, ingress, Arc::clone(admin), permit);
                     self.ingress.shutdown.spawn(task.instrument(span));
                 }
                 Role::Admin(admin) => {

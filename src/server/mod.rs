@@ -7,6 +7,7 @@ pub mod cancels;
 pub mod handler;
 pub mod idle;
 pub mod listener;
+pub mod page;
 pub mod status;
 
 pub use listener::Listener;

@@ -27,6 +27,19 @@ pub struct Mirror {
     pub priority: u32,
 }
 
+/// One mirror's state, for the status page.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MirrorState {
+    /// The registry it stands in for.
+    pub registry: String,
+    /// The mirror (`host:port`).
+    pub mirror: String,
+    /// Lower is tried first.
+    pub priority: u32,
+    /// Seconds it is still skipped for after a failure (`None`: it is tried).
+    pub skipped_for_seconds: Option<u64>,
+}
+
 /// The configured mirrors and their health.
 #[derive(Debug, Default)]
 pub struct Mirrors {
@@ -70,6 +83,29 @@ impl Mirrors {
         ordered
     }
 
+    /// Every mirror, by registry then order, and how long it is still skipped for.
+    pub fn states(&self) -> Vec<MirrorState> {
+        let now = Instant::now();
+        let open = self.open_until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut states: Vec<MirrorState> = self
+            .by_registry
+            .values()
+            .flatten()
+            .map(|m| MirrorState {
+                registry: m.registry.clone(),
+                mirror: m.target.to_string(),
+                priority: m.priority,
+                skipped_for_seconds: open
+                    .get(&m.target)
+                    .and_then(|until| until.checked_duration_since(now))
+                    .map(|left| left.as_secs_f64().ceil() as u64),
+            })
+            .collect();
+        states
+            .sort_by(|a, b| (&a.registry, a.priority, &a.mirror).cmp(&(&b.registry, b.priority, &b.mirror)));
+        states
+    }
+
     /// Records how a mirror answered: a failure opens its circuit for [`COOL_DOWN`].
     pub fn record(&self, mirror: &Target, healthy: bool) {
         let mut open = self.open_until.lock().unwrap_or_else(|p| p.into_inner());
@@ -106,6 +142,13 @@ mod tests {
         assert_ne!(first[1], second[1], "equal priorities take turns");
         mirrors.record(&target("a.test"), false);
         assert_eq!(names(mirrors.candidates(&origin)).len(), 3, "a failed mirror is skipped");
+        let states = mirrors.states();
+        assert_eq!(
+            states.iter().map(|s| s.mirror.as_str()).collect::<Vec<_>>(),
+            ["a.test:443", "b.test:443", "c.test:443"]
+        );
+        assert_eq!(states[0].skipped_for_seconds, Some(COOL_DOWN.as_secs()));
+        assert_eq!(states[1].skipped_for_seconds, None);
         mirrors.record(&target("a.test"), true);
         assert_eq!(names(mirrors.candidates(&origin))[0], "a.test");
         assert_eq!(names(mirrors.candidates(&target("other.test"))), ["other.test"]);

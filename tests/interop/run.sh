@@ -9,7 +9,7 @@ set -uo pipefail
 INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$INTEROP_DIR/../.." && pwd)
 ALL_CLIENTS=(skopeo curl python prefetch podman containerd docker mirror-containerd mirror-podman mirror-docker
-  transparent-skopeo upstream-credentials restart-offline)   # restart-offline stops the registries: it stays last
+  transparent-skopeo upstream-credentials image status-page restart-offline)   # restart-offline stops the registries: it stays last
 
 ONLY="" KEEP="" INSTALL=1 HOLD="" NO_BUILD=""
 while [ $# -gt 0 ]; do
@@ -84,7 +84,7 @@ report() { # the table, the failures, the expected failures and the closing line
 }
 
 START=$SECONDS
-[ -n "$INSTALL" ] && install_deps
+[ -n "$INSTALL" ] && { install_deps; install_browser_driver; }
 [ -x "$PY" ] || die "$PY is missing (run without --no-install, as root, to apt-get it)"
 xf_errors=$("$PY" "$INTEROP_DIR/report.py" check "$EXPECTED_FAILURES" "$(all_cells)") \
   || die "$(basename "$EXPECTED_FAILURES") has bad entries: $xf_errors"

@@ -147,6 +147,8 @@ fixture_clients() {
     case $c in
       restart-offline) out+=(skopeo docker mirror-containerd) ;;
       upstream-credentials) out+=(skopeo docker) ;;
+      image) out+=(docker) ;;
+      status-page) out+=(skopeo) ;;
       *) out+=("$c") ;;
     esac
   done

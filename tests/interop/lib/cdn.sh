@@ -33,6 +33,10 @@ http {
     server_name $REG_HOST;
     access_log $WORK/logs/nginx-front.access.log interop;
     client_max_body_size 0;
+    # the status-page row's throttled fetch: any blob of the storage, slowly, via the CDN's /slow/
+    location ~ "^/v2/slow/.+/blobs/sha256:([0-9a-f]{64})\$" {
+      return 307 https://$CDN_HOST:$PORT_CDN/slow/blobs/sha256/\$1/data;
+    }
     location ~ "^/v2/.+/blobs/sha256:([0-9a-f]{64})\$" {
       set \$hex \$1;
       if (\$request_method = GET) {
@@ -59,6 +63,10 @@ http {
     location ~ "^/blobs/sha256/([0-9a-f]{2})([0-9a-f]{62})/data\$" {
       alias $storage/\$1/\$1\$2/data;
       limit_rate ${CDN_LIMIT_RATE:-0};
+    }
+    location ~ "^/slow/blobs/sha256/([0-9a-f]{2})([0-9a-f]{62})/data\$" {
+      alias $storage/\$1/\$1\$2/data;
+      limit_rate 256k;
     }
     location / { return 404; }
   }

@@ -106,7 +106,8 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # ---- results --------------------------------------------------------------------------------
 # $WORK/results.tsv: client <TAB> check <TAB> PASS|FAIL|SKIP <TAB> detail
 CHECKS=(untrusted-ca pull repull zero-upstream basic-auth token-auth deny cross-mode egress-cache
-  restart-skopeo restart-docker restart-mirror offline cred-skopeo cred-docker cred-repull cred-other)
+  restart-skopeo restart-docker restart-mirror offline cred-skopeo cred-docker cred-repull cred-other
+  image-build image-user image-health image-pull image-repull image-stop page-dom page-progress page-nojs)
 
 result() { # result CLIENT CHECK STATUS DETAIL...
   local c=$1 k=$2 s=$3; shift 3
@@ -125,6 +126,8 @@ checks_of() {
     mirror-containerd) echo pull repull zero-upstream cross-mode ;;
     restart-offline) echo restart-skopeo restart-docker restart-mirror offline ;;
     upstream-credentials) echo cred-skopeo cred-docker cred-repull cred-other ;;
+    image) echo image-build image-user image-health image-pull image-repull image-stop ;;
+    status-page) echo page-dom page-progress page-nojs ;;
     mirror-*|transparent-*) echo pull repull zero-upstream ;;
     curl) echo untrusted-ca pull repull zero-upstream basic-auth token-auth deny egress-cache ;;
     *) echo untrusted-ca pull repull zero-upstream basic-auth token-auth deny ;;

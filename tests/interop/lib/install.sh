@@ -3,7 +3,8 @@
 # closed on a fresh machine). Skips apt when all are present.
 
 INTEROP_PKGS=(docker-registry skopeo nginx-light podman containerd docker.io apache2-utils openssl curl
-  ca-certificates python3 python3-jwt python3-cryptography iproute2 uidmap util-linux coreutils)
+  ca-certificates python3 python3-jwt python3-cryptography iproute2 uidmap util-linux coreutils nftables
+  buildah chromium)
 
 OWN_POLICY_RC=   # set while /usr/sbin/policy-rc.d is ours; run.sh's exit trap removes it
 remove_policy_rc() {
@@ -12,10 +13,20 @@ remove_policy_rc() {
   return 0
 }
 
+# playwright-core (npm, pinned by browser/package-lock.json) drives chromium for the status-page row
+install_browser_driver() {
+  local dir=$INTEROP_DIR/browser
+  [ -d "$dir/node_modules/playwright-core" ] && return 0
+  command -v npm >/dev/null || die "npm is missing (Node.js drives chromium for the status-page row)"
+  log "installing playwright-core with npm ci; output in $WORK/npm.log"
+  (cd "$dir" && npm ci --no-audit --no-fund) </dev/null >"$WORK/npm.log" 2>&1 \
+    || die "npm ci failed: $(tail_msg "$WORK/npm.log" 3)"
+}
+
 install_deps() {
   local missing=() cmd
   for cmd in docker-registry skopeo nginx podman containerd ctr dockerd docker htpasswd openssl curl \
-    setsid timeout; do
+    setsid timeout nft buildah chromium; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
   done
   "$PY" -c 'import jwt, cryptography' 2>/dev/null || missing+=(python3-jwt)

@@ -4,6 +4,8 @@
 //! Counters are registered on demand by name and labels; values that are simply "how much now"
 //! (in-flight fetches, stored bytes, leaves minted) are read from their owners when rendering.
 
+pub mod history;
+
 use std::sync::{
     atomic::{AtomicU64, Ordering},
     Arc,
@@ -50,6 +52,8 @@ pub struct Totals {
     pub served_bytes: Arc<AtomicU64>,
     /// Bytes received from upstreams into the store.
     pub fetched_bytes: AtomicU64,
+    /// Bytes eviction removed (not part of the lifetime tally).
+    pub evicted_bytes: AtomicU64,
 }
 
 /// This pantry's metrics.
@@ -58,6 +62,8 @@ pub struct Metrics {
     handle: PrometheusHandle,
     /// Totals kept beside the Prometheus counters, for the cache's persistent statistics.
     pub totals: Totals,
+    /// The last hour of the totals (for the status page).
+    pub history: history::History,
 }
 
 /// A counter that feeds a Prometheus counter and a total at once.
@@ -85,7 +91,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
-        Self { recorder, handle, totals: Totals::default() }
+        Self { recorder, handle, totals: Totals::default(), history: history::History::default() }
     }
 }
 
@@ -144,6 +150,7 @@ impl Metrics {
     /// Content evicted to stay under the cap.
     pub fn evicted(&self, bytes: u64) {
         self.counter("pantry_evicted_bytes_total", Vec::new()).increment(bytes);
+        self.totals.evicted_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// A client connection opened; the gauge goes down when the guard is dropped.
