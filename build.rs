@@ -17,6 +17,18 @@ fn main() {
     let target = std::env::var("TARGET").unwrap_or_default();
     let commit = if dirty { format!("{commit}+changes") } else { commit };
     println!("cargo:rustc-env=PANTRY_BUILD_INFO=commit {commit}, {compiler}, {target}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/index");
+    // Again when HEAD moves (a checkout, or a commit: the branch's ref file or packed-refs), the
+    // index changes, or the sources do (so "+changes" is never stale). Only files that exist are
+    // named: a missing one would run this on every build.
+    let branch = output("git", &["symbolic-ref", "-q", "HEAD"]);
+    let watched = ["HEAD", "index", "packed-refs"].into_iter().map(str::to_string).chain(branch);
+    for name in watched {
+        if let Some(path) = output("git", &["rev-parse", "--git-path", &name]) {
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
+        }
+    }
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=build.rs");
 }

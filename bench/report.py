@@ -36,10 +36,10 @@ def load(work):
 def header(meta, tables):
     g = meta.get
     loads = [float(r["load"]) for rows in tables.values() for r in rows if r.get("load")]
-    build = (f"release build of the work tree at commit `{g('git')}`"
-             + (" with uncommitted changes under src/" if g("git_dirty") else ""))
+    build = (f"release build of commit `{g('git')}`"
+             + (" with uncommitted changes" if g("git_dirty") else ""))
     if g("pantry_bin_given"):
-        build = f"the binary given with --pantry-bin; the repository's HEAD was `{g('git')}`"
+        build = f"the binary given with --pantry-bin, built from commit `{g('git')}`"
     versions = [f"pantry {g('version_pantry', '?').replace('pantry ', '')} ({build})"]
     for key, name in (("direct", "nginx"), ("squid", "squid"), ("distribution", "distribution"),
                       ("mitmproxy", "mitmproxy")):

@@ -168,8 +168,12 @@ write_meta() {
     echo "mem=$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
     echo "kernel=$(uname -sr)"
     echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
-    echo "git=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    git -C "$REPO_ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || echo "git_dirty=1"
+    # the commit the measured binary was built from (its --version), not the checkout's HEAD now
+    local built
+    built=$("$PANTRY_BIN" --version 2>/dev/null | grep -o 'commit [^,)]*' | cut -d' ' -f2)
+    built=${built:-unknown}
+    echo "git=${built%+changes}"
+    [[ $built == *+changes ]] && echo "git_dirty=1"
     [ -n "$PANTRY_BIN_GIVEN" ] && echo "pantry_bin_given=$PANTRY_BIN"
     for s in "${SYSTEM_LIST[@]}"; do
       declare -F "sys_${s}_version" >/dev/null && v=$("sys_${s}_version" 2>&1 | head -1) && echo "version_$s=$v"

@@ -8,7 +8,8 @@
 //!               │    └─ otherwise ─▶ ingress::tunnel (bytes both ways, idle timeout)
 //!               ├─ absolute-form http://… ─▶ proxy::handle
 //!               └─ origin-form /ca.pem /healthz ─▶ server::admin (the admin port: /metrics, and
-//!                  the pipeline API /api/prefetch, /api/purge: server::api)
+//!                  the pipeline API /api/prefetch, /api/purge: server::api; the status page `/`
+//!                  and /api/status: server::status's snapshot drawn by server::page)
 //! redirected (--transparent) ─▶ ingress::transparent (SO_ORIGINAL_DST, SNI peeked: intercept,
 //!               tunnel, or plain HTTP by Host) ─▶ the same paths
 //! registry mirror (--mirror-listen) ─▶ mirror (?ns= routing) ─▶ proxy::handle
@@ -38,7 +39,7 @@
 //! (dialing, where pantry may connect, the pooled client, parents, mirrors, redirects, rate
 //! limits), `registry`
 //! (pure: routes, digests, manifests, image references), `prefetch` (images pulled ahead through
-//! the proxy core; scheduled refresh), `metrics`, `clock`.
+//! the proxy core; scheduled refresh), `metrics` (and its last hour, `metrics::history`), `clock`.
 //!
 //! The design, the store's format and the access model: docs/ARCHITECTURE.md.
 #![forbid(unsafe_code)]
@@ -134,10 +135,10 @@ pub struct Pantry {
 /// The proxy core without CA or listener (what `pantry prefetch` drives): upstream client, store
 /// with its evictor, metrics.
 pub async fn proxy_core(config: &Config) -> Result<Proxy, StartError> {
-    Ok(core(config).await?.0)
+    Ok(core(config, &Shutdown::default()).await?.0)
 }
 
-async fn core(config: &Config) -> Result<(Proxy, Dialer), StartError> {
+async fn core(config: &Config, shutdown: &Shutdown) -> Result<(Proxy, Dialer), StartError> {
     let dialer = Dialer::new(&config.resolve, config.upstream_connect_timeout)
         .reach(Reach::new(&config.denied_destinations(), &config.allow_destinations))
         .via(config.upstream_proxy.clone(), &config.upstream_proxy_for);
@@ -152,7 +153,7 @@ async fn core(config: &Config) -> Result<(Proxy, Dialer), StartError> {
     let metrics = Arc::new(Metrics::default());
     store.set_pins(config.pin.clone());
     store.set_verify_reads(config.verify_reads);
-    store.spawn_evictor(Arc::clone(&metrics));
+    store.spawn_evictor(Arc::clone(&metrics), shutdown);
     Ok((Proxy::new(upstream, store, config, metrics), dialer))
 }
 
@@ -163,11 +164,12 @@ impl Pantry {
     /// Loads (or creates) the CA, opens the cache and builds the upstream client from `config`.
     pub async fn new(config: Config) -> Result<Self, StartError> {
         let authority = Arc::new(Authority::load_or_create(&config.certs_dir)?);
-        let (proxy, dialer) = core(&config).await?;
+        let shutdown = Shutdown::default();
+        let (proxy, dialer) = core(&config, &shutdown).await?;
         let tally = Tally::load(&config.cache_dir);
         let config = Arc::new(ArcSwap::from_pointee(config));
-        prefetch::spawn_refresh(proxy.clone(), Arc::clone(&config));
-        let ingress = Ingress { config, authority, proxy, dialer, shutdown: Shutdown::default() };
+        prefetch::spawn_refresh(proxy.clone(), Arc::clone(&config), &shutdown);
+        let ingress = Ingress { config, authority, proxy, dialer, shutdown };
         let pantry = Self { ingress: Arc::new(ingress), tally };
         pantry.spawn_tally_writer();
         pantry.spawn_history();
@@ -178,7 +180,7 @@ impl Pantry {
     fn spawn_tally_writer(&self) {
         let (base, metrics) = (self.tally, Arc::clone(self.ingress.proxy.metrics()));
         let root = self.ingress.config.load().cache_dir.clone();
-        tokio::spawn(async move {
+        self.ingress.shutdown.spawn_background(async move {
             let mut written = base;
             loop {
                 tokio::time::sleep(TALLY_INTERVAL).await;
@@ -197,7 +199,7 @@ impl Pantry {
     fn spawn_history(&self) {
         let metrics = Arc::clone(self.ingress.proxy.metrics());
         let clock = self.ingress.config.load().clock.clone();
-        tokio::spawn(async move {
+        self.ingress.shutdown.spawn_background(async move {
             let mut every = tokio::time::interval(metrics::history::INTERVAL);
             loop {
                 every.tick().await;

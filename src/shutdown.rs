@@ -25,6 +25,21 @@ impl Shutdown {
         self.tracker.spawn(task);
     }
 
+    /// Spawns a background loop (eviction, statistics, scheduled refresh) that ends when draining
+    /// begins; tracked like every task, so nothing pantry started outlives its shutdown.
+    pub fn spawn_background<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let draining = self.draining.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                () = task => {}
+                () = draining.cancelled() => {}
+            }
+        });
+    }
+
     /// Completes when tasks should finish their current work and take no more.
     pub async fn draining(&self) {
         self.draining.cancelled().await

@@ -26,7 +26,8 @@ async fn call(
     let mut stream = TcpStream::connect(admin).await.unwrap();
     let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: pantry\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: localhost:{}\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        admin.port(),
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -221,7 +222,8 @@ async fn the_status_json_keeps_its_documented_shape() {
     let list = |v: &Value| v.is_array();
     let ratio = |v: &Value| v.is_null() || v.as_f64().is_some_and(|r| (0.0..=1.0).contains(&r));
     let now = |v: &Value| v.is_null() || v["seconds"].is_f64() && v["served_bytes_per_second"].is_f64();
-    let shape: &[(&str, &dyn Fn(&Value) -> bool)] = &[
+    type Check<'a> = &'a dyn Fn(&Value) -> bool;
+    let shape: &[(&str, Check)] = &[
         ("/version", &text),
         ("/uptime_seconds", &number),
         ("/since_start/hits", &number),
@@ -240,6 +242,7 @@ async fn the_status_json_keeps_its_documented_shape() {
         ("/store/max_bytes", &number),
         ("/store/entries", &number),
         ("/store/evicted_bytes", &number),
+        ("/store/counted", &|v: &Value| v.is_boolean()),
         ("/store/pins/0", &text),
         ("/in_flight", &list),
         ("/top_repositories/0/repository", &text),
@@ -294,15 +297,51 @@ async fn the_proxy_port_shows_the_page_to_loopback_clients_under_the_token_rule(
     }
 }
 
-async fn get_with(addr: SocketAddr, path: &str, authorization: &str) -> String {
+/// A page in a local browser cannot use the API or read the status: not through a name of its
+/// own that resolves to loopback (DNS rebinding: its Host is that name), not with a form POST
+/// (no JSON content type without asking first).
+#[tokio::test]
+async fn pages_of_other_sites_in_a_local_browser_get_nothing() {
+    let pantry = start_pantry(|c| c.admin_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let admin = pantry.admin.unwrap();
+    for (addr, path) in [(admin, "/"), (admin, "/api/status"), (pantry.addr, "/")] {
+        let answer = raw(
+            addr,
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: rebound.example:{}\r\nConnection: close\r\n\r\n",
+                addr.port()
+            ),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 403"), "{addr}{path}: {answer}");
+        for host in [format!("localhost:{}", addr.port()), addr.to_string(), format!("[::1]:{}", addr.port())]
+        {
+            let answer =
+                raw(addr, &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")).await;
+            assert!(answer.starts_with("HTTP/1.1 200"), "{host}{path}: {answer}");
+        }
+    }
+    let form = "reference=r.test/x";
+    let answer = raw(admin, &format!("POST /api/purge HTTP/1.1\r\nHost: {admin}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}", form.len())).await;
+    assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
+    let plain = r#"{"reference":"r.test/x"}"#;
+    let answer = raw(admin, &format!("POST /api/purge HTTP/1.1\r\nHost: {admin}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{plain}", plain.len())).await;
+    assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
+}
+
+async fn raw(addr: SocketAddr, request: &str) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: pantry\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n"
-    );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.unwrap();
     answer
+}
+
+async fn get_with(addr: SocketAddr, path: &str, authorization: &str) -> String {
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n"
+    );
+    raw(addr, &request).await
 }
 
 async fn plain_page(admin: SocketAddr) -> String {

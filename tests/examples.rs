@@ -126,13 +126,37 @@ fn load(path: &Path) -> Config {
 #[test]
 fn shell_scripts_parse_and_say_how_to_use_them() {
     let files = of_kind(Kind::Shell);
-    assert!(files.len() >= 2, "{files:?}");
+    assert!(files.len() >= 3, "{files:?}");
     for path in &files {
-        let check = std::process::Command::new("sh").arg("-n").arg(path).output().unwrap();
+        // parsed by the shell their first line names
+        let text = std::fs::read_to_string(path).unwrap();
+        let shell = if text.starts_with("#!/usr/bin/env bash") || text.starts_with("#!/bin/bash") {
+            "bash"
+        } else {
+            "sh"
+        };
+        let check = std::process::Command::new(shell).arg("-n").arg(path).output().unwrap();
         assert!(check.status.success(), "{}: {}", rel(path), String::from_utf8_lossy(&check.stderr));
-        let usage = std::process::Command::new("sh").arg(path).output().unwrap();
-        assert_eq!(usage.status.code(), Some(2), "{}: without up/down it only prints its usage", rel(path));
-        assert!(String::from_utf8_lossy(&usage.stderr).contains("usage:"), "{}", rel(path));
+        // `--help` changes nothing and prints how to use the script
+        let usage = std::process::Command::new(shell).arg(path).arg("--help").output().unwrap();
+        let said =
+            format!("{}{}", String::from_utf8_lossy(&usage.stdout), String::from_utf8_lossy(&usage.stderr));
+        assert!(
+            matches!(usage.status.code(), Some(0 | 2)),
+            "{}: --help exited {:?}",
+            rel(path),
+            usage.status
+        );
+        assert!(said.contains("usage:"), "{}: {said}", rel(path));
+        if shell == "sh" {
+            let bare = std::process::Command::new(shell).arg(path).output().unwrap();
+            assert_eq!(
+                bare.status.code(),
+                Some(2),
+                "{}: without up/down it only prints its usage",
+                rel(path)
+            );
+        }
     }
 }
 

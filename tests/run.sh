@@ -20,6 +20,24 @@ timed() { # timed NAME CMD... : runs CMD, records how long it took (and fails as
 }
 trap 'printf "== times: %s\n" "${TIMES[@]+"${TIMES[@]}"}"' EXIT
 
+# What the in-process suite needs beyond cargo: a C compiler and pkg-config (ring, -sys crates),
+# and for the transparent-mode and disk-full tests ip, nft, iptables and curl (they build network
+# namespaces and mount a small tmpfs). Installed here, so this script is all a new machine needs.
+missing=()
+for tool in cc pkg-config ip nft iptables curl mount; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+    if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
+        echo "missing ${missing[*]}: run as root on Debian so this script can apt-get them" >&2
+        exit 1
+    fi
+    echo "== installing what the tests need (missing: ${missing[*]})"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential pkg-config iproute2 nftables \
+        iptables curl mount >/dev/null
+fi
+
 timed "cargo test" cargo test --all-targets
 if [[ "${PANTRY_SKIP_FUZZ:-0}" == 1 ]]; then
     echo "fuzz run skipped (PANTRY_SKIP_FUZZ=1)"

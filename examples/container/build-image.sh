@@ -4,7 +4,7 @@
 # roots and an unprivileged user, and writes it as a docker-archive that `docker load` and
 # `podman load` read.
 #
-#   examples/container/build-image.sh [--binary PATH] [--out FILE] [--tag NAME]
+# usage: examples/container/build-image.sh [--binary PATH] [--out FILE] [--tag NAME]
 #
 #   --binary  the pantry binary to put in (default: `cargo build --release --locked`, then
 #             target/release/pantry)

@@ -65,24 +65,39 @@ pub struct ContentFile {
 /// Every content file under `root/content-v2` (blocking: run it off the async threads).
 pub fn scan(root: &Path) -> Vec<ContentFile> {
     let mut files = Vec::new();
-    let content = root.join(super::store::CONTENT_DIR);
-    let Ok(algorithms) = std::fs::read_dir(&content) else { return files };
-    for algorithm in algorithms.flatten() {
-        let name = algorithm.file_name().to_string_lossy().into_owned();
-        collect(&algorithm.path(), &name, String::new(), 0, &mut files);
-    }
+    walk(root, &mut |file| files.push(file));
     files
 }
 
-fn collect(dir: &Path, algorithm: &str, prefix: String, depth: usize, files: &mut Vec<ContentFile>) {
+/// How many content files there are under `root/content-v2` and their bytes, holding none of
+/// them in memory (blocking).
+pub fn count(root: &Path) -> (u64, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    walk(root, &mut |file| {
+        files += 1;
+        bytes += file.size;
+    });
+    (files, bytes)
+}
+
+fn walk(root: &Path, visit: &mut dyn FnMut(ContentFile)) {
+    let content = root.join(super::store::CONTENT_DIR);
+    let Ok(algorithms) = std::fs::read_dir(&content) else { return };
+    for algorithm in algorithms.flatten() {
+        let name = algorithm.file_name().to_string_lossy().into_owned();
+        collect(&algorithm.path(), &name, String::new(), 0, visit);
+    }
+}
+
+fn collect(dir: &Path, algorithm: &str, prefix: String, depth: usize, visit: &mut dyn FnMut(ContentFile)) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Ok(meta) = entry.metadata() else { continue };
         if meta.is_dir() && depth < 2 {
-            collect(&entry.path(), algorithm, format!("{prefix}{name}"), depth + 1, files);
+            collect(&entry.path(), algorithm, format!("{prefix}{name}"), depth + 1, visit);
         } else if meta.is_file() && depth == 2 {
-            files.push(ContentFile {
+            visit(ContentFile {
                 path: entry.path(),
                 digest: format!("{algorithm}:{prefix}{name}"),
                 size: meta.len(),

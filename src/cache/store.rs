@@ -11,7 +11,7 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -62,6 +62,9 @@ pub struct Store {
     max_size: u64,
     stored: AtomicU64,
     entries: AtomicU64,
+    /// Whether `stored` and `entries` include what was on disk at open (counted in the background,
+    /// so that a large store does not delay the first request).
+    counted: AtomicBool,
     over_cap: Notify,
     in_use: Arc<InUse>,
     pins: ArcSwap<Vec<PinRule>>,
@@ -70,7 +73,7 @@ pub struct Store {
     touched: Mutex<HashMap<Digest, u64>>,
     clock: Clock,
     /// Whether whole reads of large content are verified while they stream (`verify_reads`).
-    verify_reads: std::sync::atomic::AtomicBool,
+    verify_reads: AtomicBool,
 }
 
 /// Accesses closer together than this update a blob's last-access time once.
@@ -79,8 +82,9 @@ const TOUCH_RESOLUTION: Duration = Duration::from_secs(60);
 const TOUCHED_MAX: usize = 100_000;
 
 impl Store {
-    /// Opens (creating if needed) the store capped at `max_size` bytes, removes spool files a
-    /// previous run left behind and counts what is stored.
+    /// Opens (creating if needed) the store capped at `max_size` bytes and removes spool files a
+    /// previous run left behind. What is stored is counted later ([`Self::count`], the evictor's
+    /// first job), so the time to the first request does not grow with the store.
     pub async fn open(root: &Path, max_size: u64, clock: Clock) -> Result<Self, StoreError> {
         let tmp = root.join("tmp");
         let io = |path: &Path| {
@@ -102,30 +106,30 @@ impl Store {
             }
         }
         let scan_root = root.to_path_buf();
-        let (files, migrated) = tokio::task::spawn_blocking(move || {
+        let migrated = tokio::task::spawn_blocking(move || {
             remove_stale_temp(&scan_root);
-            (evict::scan(&scan_root), records::migrate_from_index(&scan_root))
+            records::migrate_from_index(&scan_root)
         })
         .await
-        .unwrap_or_else(|_| (Vec::new(), Ok(0)));
+        .unwrap_or(Ok(0));
         match migrated {
             Ok(0) => {}
             Ok(moved) => tracing::info!(moved, "moved tag and HTTP-cache records out of the index"),
             Err(source) => return Err(StoreError::Io { path: root.join(records::DIR), source }),
         }
-        let stored = files.iter().map(|f| f.size).sum();
         Ok(Self {
             root: root.to_path_buf(),
             next_spool: AtomicU64::new(0),
             max_size,
-            stored: AtomicU64::new(stored),
-            entries: AtomicU64::new(files.len() as u64),
+            stored: AtomicU64::new(0),
+            entries: AtomicU64::new(0),
+            counted: AtomicBool::new(false),
             over_cap: Notify::new(),
             in_use: Arc::default(),
             pins: ArcSwap::default(),
             touched: Mutex::default(),
             clock,
-            verify_reads: std::sync::atomic::AtomicBool::new(false),
+            verify_reads: AtomicBool::new(false),
         })
     }
 
@@ -144,6 +148,31 @@ impl Store {
         self.entries.load(Ordering::Relaxed)
     }
 
+    /// Whether the byte and entry counts include what was stored before this process opened it.
+    pub fn counted(&self) -> bool {
+        self.counted.load(Ordering::Relaxed)
+    }
+
+    /// Counts what is on disk (blocking work off the async threads) into the byte and entry
+    /// counts, which until then hold only what this process committed.
+    pub async fn count(&self) {
+        let (before, entries_before) = (self.stored_bytes(), self.entries());
+        let root = self.root.clone();
+        let (files, bytes) =
+            tokio::task::spawn_blocking(move || evict::count(&root)).await.unwrap_or_default();
+        Self::resync(&self.stored, bytes, before);
+        Self::resync(&self.entries, files, entries_before);
+        self.counted.store(true, Ordering::Relaxed);
+        tracing::debug!(files, bytes, "counted the store");
+    }
+
+    /// Sets `count` to what is on disk plus what was added since the scan began (`before`).
+    fn resync(count: &AtomicU64, on_disk: u64, before: u64) {
+        let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+            Some(on_disk.saturating_add(now.saturating_sub(before)))
+        });
+    }
+
     /// One eviction run; afterwards the stored-bytes and entry counts are resynced with what is on
     /// disk (a purge, a removed corrupt file or another process may have changed them), plus what
     /// was committed while the run went on.
@@ -151,20 +180,17 @@ impl Store {
         let pins = self.pins.load_full();
         let (before, entries_before) = (self.stored_bytes(), self.entries());
         let run = evict::run(&self.root, self.max_size, &self.in_use, &pins).await;
-        let resync = |count: &AtomicU64, on_disk: u64, before: u64| {
-            let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
-                Some(on_disk.saturating_add(now.saturating_sub(before)))
-            });
-        };
-        resync(&self.stored, run.scanned - run.freed, before);
-        resync(&self.entries, run.files - run.removed, entries_before);
+        Self::resync(&self.stored, run.scanned - run.freed, before);
+        Self::resync(&self.entries, run.files - run.removed, entries_before);
+        self.counted.store(true, Ordering::Relaxed);
         run
     }
 
     /// Runs eviction in the background whenever a write takes the store over its cap.
-    pub fn spawn_evictor(self: &Arc<Self>, metrics: Arc<Metrics>) {
+    pub fn spawn_evictor(self: &Arc<Self>, metrics: Arc<Metrics>, shutdown: &crate::shutdown::Shutdown) {
         let store = Arc::clone(self);
-        tokio::spawn(async move {
+        shutdown.spawn_background(async move {
+            store.count().await;
             loop {
                 if store.stored_bytes() <= store.max_size {
                     // notify_one keeps a permit when nobody waits, so no wake-up is lost here.

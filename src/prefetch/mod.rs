@@ -288,9 +288,9 @@ pub struct Refresh {
 const REFRESH_IDLE_CHECK: Duration = Duration::from_secs(60);
 
 /// Runs the `[refresh]` of the current configuration (re-read every round, so a reload applies)
-/// in the background for as long as the runtime lives.
-pub fn spawn_refresh(proxy: Proxy, config: Arc<ArcSwap<Config>>) {
-    tokio::spawn(async move {
+/// in the background until `shutdown` drains.
+pub fn spawn_refresh(proxy: Proxy, config: Arc<ArcSwap<Config>>, shutdown: &crate::shutdown::Shutdown) {
+    shutdown.spawn_background(async move {
         loop {
             let current = config.load_full();
             let Some(refresh) = current.refresh.as_ref().filter(|_| !current.offline) else {

@@ -122,6 +122,13 @@ impl Api {
         if let Some(refusal) = self.refusal(&request) {
             return refusal;
         }
+        if request.method() == Method::POST && !is_json(request.headers()) {
+            // A page in a browser can POST a form here without asking; it cannot send JSON so.
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the request body as Content-Type: application/json",
+            );
+        }
         let (parts, incoming) = request.into_parts();
         let path = parts.uri.path().to_string();
         let wait = parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "wait=1" || p == "wait=true"));
@@ -260,8 +267,16 @@ pub fn refusal<B>(
     browser: bool,
 ) -> Option<Response<Body>> {
     let Some(token) = &config.admin_token else {
-        if local {
+        if local && names_this_machine(request) {
             return None;
+        }
+        if local {
+            // A browser on this machine sent it for a page of another site whose name resolves
+            // to loopback (DNS rebinding): it must not read the status or act on it.
+            return Some(error(
+                StatusCode::FORBIDDEN,
+                "without admin_token_file, the Host must be localhost or an address",
+            ));
         }
         return Some(error(
             StatusCode::FORBIDDEN,
@@ -282,6 +297,23 @@ pub fn refusal<B>(
     Some(refusal)
 }
 
+/// Whether the request's `Host` names this machine by `localhost` or an address literal, as
+/// requests not sent for some other site's page do.
+fn names_this_machine<B>(request: &Request<B>) -> bool {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_default();
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.ends_with(':') => name,
+        _ => host,
+    };
+    let name = crate::target::bare(name).to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
 /// The token in an `Authorization` value: a Bearer token, or a Basic password.
 fn presented(value: &str) -> Option<String> {
     if let Some(token) = value.strip_prefix("Bearer ") {
@@ -291,6 +323,12 @@ fn presented(value: &str) -> Option<String> {
     let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     text.split_once(':').map(|(_, password)| password.to_string())
+}
+
+fn is_json(headers: &http::HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    })
 }
 
 /// The request's JSON body, or why it is not one of `T`.

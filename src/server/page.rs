@@ -176,7 +176,8 @@ fn store(html: &mut String, store: &Value) {
         .map_or(Vec::new(), |p| p.iter().map(|v| escape(v.as_str().unwrap_or(""))).collect());
     let _ = write!(
         html,
-        "<h2>Store</h2><p>{} of {} · {} entries · {} evicted since start · pinned: {}</p>{}",
+        "<h2>Store</h2><p>{}{} of {} · {} entries · {} evicted since start · pinned: {}</p>{}",
+        if store["counted"] == false { "still counting: " } else { "" },
         size(&store["bytes"]),
         size(&store["max_bytes"]),
         store["entries"],

@@ -56,6 +56,7 @@ pub fn snapshot(ingress: &Ingress) -> Value {
             "bytes": proxy.store().stored_bytes(),
             "max_bytes": proxy.store().max_bytes(),
             "entries": proxy.store().entries(),
+            "counted": proxy.store().counted(),
             "evicted_bytes": load(&totals.evicted_bytes),
             "pins": config.pin.iter().map(ToString::to_string).collect::<Vec<_>>(),
         },

@@ -278,7 +278,7 @@ pub fn spawn_listening_logged(
 pub async fn plain_get(addr: SocketAddr, target: &str) -> String {
     use tokio::io::AsyncReadExt;
     let Ok(mut stream) = TcpStream::connect(addr).await else { return String::new() };
-    let request = format!("GET {target} HTTP/1.1\r\nHost: pantry\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     let _ = stream.write_all(request.as_bytes()).await;
     let mut text = String::new();
     let _ = stream.read_to_string(&mut text).await;

@@ -94,6 +94,12 @@ def table(results, expected, clients, checks, cells, counts):
     results = classify(rows, entries)
     status = {(c, k): s for c, k, s, _, _ in results}
     clients, checks = clients.split(), checks.split()
+    # a cell of a row that ran but recorded nothing (or only SKIP) is a failure, not a blank
+    for cell in cells.split():
+        c, k = cell.split(":", 1)
+        if c in clients and status.get((c, k), "SKIP") == "SKIP":
+            results.append((c, k, "FAIL", "no result recorded: the row ended without checking it", None))
+            status[(c, k)] = "FAIL"
 
     w = max(len(c) for c in clients + ["client"])
     widths = [max(len(k), 5) for k in checks]

@@ -96,3 +96,25 @@ async fn spools_are_private_and_never_follow_a_planted_link() {
     assert!(meta.file_type().is_file(), "a file of its own, not a link");
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
 }
+
+#[tokio::test]
+async fn a_large_store_opens_without_reading_its_content_and_is_counted_afterwards() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3,000 files of 1 GiB each, sparse: reading any of them would take far longer than the test.
+    const FILES: u64 = 3_000;
+    const SIZE: u64 = 1 << 30;
+    for i in 0..FILES {
+        let digest = Digest::of(Algorithm::Sha256, &i.to_le_bytes());
+        let path = content_path(dir.path(), &digest);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::File::create(&path).unwrap().set_len(SIZE).unwrap();
+    }
+    let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
+    assert!(!store.counted(), "opening does not walk the store");
+    assert_eq!((store.entries(), store.stored_bytes()), (0, 0));
+    // what this process committed before the count is counted once
+    store.put(&Digest::of(Algorithm::Sha256, b"new"), b"new", &BlobMeta::default()).await.unwrap();
+    store.count().await;
+    assert!(store.counted());
+    assert_eq!((store.entries(), store.stored_bytes()), (FILES + 1, FILES * SIZE + 3));
+}

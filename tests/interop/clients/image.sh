@@ -70,7 +70,7 @@ image_checks() { # image_checks ROW DIR
   local end=$((SECONDS + 60))
   state=$(docker_cli inspect --format '{{.State.Health.Status}}' pantry 2>/dev/null)
   while [ "$state" != healthy ] && [ "$SECONDS" -lt "$end" ]; do
-    sleep 1
+    sleep 0.2
     state=$(docker_cli inspect --format '{{.State.Health.Status}} {{.State.Status}}' pantry 2>/dev/null)
     case $state in *exited*|*dead*) break ;; esac
     state=${state%% *}

@@ -6,6 +6,31 @@
 UPSTREAM_LOGS=(nginx-front.access.log nginx-cdn.access.log registry-basic.access.log
   registry-token.access.log registry-transparent.access.log)
 
+# upstream_flush : asks every upstream that is up for a marker path and waits until its access
+# log shows it, so that every request before it is logged too (instead of sleeping and hoping).
+# A server that is down is not asked; the transparent row's registry is asked in its namespace.
+upstream_flush() {
+  local id="pantry-marker-$$-$RANDOM$RANDOM" f host port end in
+  for f in "${UPSTREAM_LOGS[@]}"; do
+    in=()
+    case $f in
+      nginx-front.*) host=$REG_HOST port=$PORT_ANON ;;
+      nginx-cdn.*) host=$CDN_HOST port=$PORT_CDN ;;
+      registry-basic.*) host=$REG_HOST port=$PORT_BASIC ;;
+      registry-token.*) host=$REG_HOST port=$PORT_TOKEN ;;
+      registry-transparent.*)   # inside pantry's namespace of the transparent row, while it exists
+        ip netns list 2>/dev/null | grep -qw "${TP_NS_PANTRY:-none}" || continue
+        in=(ip netns exec "$TP_NS_PANTRY") host=$REG_HOST port=$PORT_ANON ;;
+      *) continue ;;
+    esac
+    "${in[@]}" curl -s -o /dev/null --max-time 5 --cacert "$CERTS/testca.pem" --resolve "$host:$port:127.0.0.1" \
+      "https://$host:$port/v2/$id/tags/list" || continue
+    end=$((SECONDS + 10))
+    until grep -q "$id" "$WORK/logs/$f" 2>/dev/null || [ "$SECONDS" -ge "$end" ]; do sleep 0.05; done
+    grep -q "$id" "$WORK/logs/$f" 2>/dev/null || log "upstream_flush: $f did not log the marker within 10 s"
+  done
+}
+
 upstream_mark() { # upstream_mark NAME : remember how long each upstream access log is now
   local f n
   : >"$WORK/marks/$1"
@@ -19,7 +44,7 @@ upstream_mark() { # upstream_mark NAME : remember how long each upstream access 
 # reached the registries, and GETs the CDN served, since the mark. A CDN GET is counted as a blob
 # GET of its own (it is the same blob's bytes crossing the upstream link a second time).
 upstream_since() {
-  sleep 1   # let the servers finish writing their log lines
+  upstream_flush
   local f n blobs=0 mans=0 b m detail=""
   while read -r f n; do
     b=$(tail -n +"$((n + 1))" "$WORK/logs/$f" 2>/dev/null \
