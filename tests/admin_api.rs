@@ -146,6 +146,7 @@ async fn the_status_page_and_its_json_show_what_pantry_is_doing() {
             if let Some(flight) = streaming {
                 assert_eq!(flight["digest"], blob.as_str());
                 assert_eq!(flight["size"], 3000);
+                assert_eq!(flight["repository"], format!("{host}/team/app").as_str());
                 assert!(flight["clients"].as_u64().unwrap() >= 1, "{flight}");
                 let page = plain_page(admin).await;
                 assert!(page.contains(&blob) && page.contains("class=\"bar\""), "{page}");

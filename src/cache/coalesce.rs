@@ -73,6 +73,8 @@ pub struct Flight {
     pub credential: Option<u64>,
     /// The origin the leader fetches from (a `Target::key_name`).
     pub origin: String,
+    /// The repository it was asked for (`origin/name`, for the status page).
+    pub repository: String,
     pub(super) state: watch::Sender<FlightState>,
     pub(super) started: std::time::Instant,
 }
@@ -122,8 +124,13 @@ impl Flights {
     }
 
     /// Joins the fetch of `digest`, or starts one (as its leader, fetching from `origin` with
-    /// `credential`) if there is none.
-    pub fn join(self: &Arc<Self>, digest: &Digest, credential: Option<u64>, origin: &str) -> Role {
+    /// `credential`, for `repository`) if there is none.
+    pub fn join(
+        self: &Arc<Self>,
+        digest: &Digest,
+        credential: Option<u64>,
+        (origin, repository): (&str, &str),
+    ) -> Role {
         let mut active = self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(flight) = active.get(digest) {
             self.metrics.coalesced();
@@ -134,6 +141,7 @@ impl Flights {
             digest: digest.clone(),
             credential,
             origin: origin.to_string(),
+            repository: repository.to_string(),
             state,
             started: std::time::Instant::now(),
         });

@@ -9,6 +9,8 @@ pub struct FlightView {
     pub digest: String,
     /// Where it comes from.
     pub origin: String,
+    /// The repository it was asked for (`origin/name`).
+    pub repository: String,
     /// Bytes received (and verified-safe to send) so far.
     pub received: u64,
     /// Its size, when upstream announced one.
@@ -34,6 +36,7 @@ impl Flights {
                 FlightView {
                     digest: flight.digest.to_string(),
                     origin: flight.origin.clone(),
+                    repository: flight.repository.clone(),
                     received,
                     size,
                     clients: flight.state.receiver_count(),

@@ -75,7 +75,7 @@ pub(super) async fn serve(
             let response = forward::ask(proxy, Method::HEAD, parts, target).await?;
             return Ok(with_status(forward::relay(proxy, response), CacheStatus::Miss));
         }
-        match proxy.flights.join(digest, credential, &origin) {
+        match proxy.flights.join(digest, credential, (&origin, &scope)) {
             Role::Lead(lead) => return lead_fetch(proxy, lead, parts, target, &scope, credential).await,
             Role::Follow(flight) => {
                 let (started, receiver) = flight.started().await;

@@ -200,7 +200,7 @@ fn flights(html: &mut String, status: &Value) {
                 flight["size"].as_u64().map_or("?".to_string(), |s| bytesize::ByteSize::b(s).to_string());
             vec![
                 format!("<code>{}</code>", text(&flight["digest"])),
-                text(&flight["origin"]),
+                text(&flight["repository"]),
                 bar(received, flight["size"].as_u64()),
                 format!("{} / {total}", size(&flight["received"])),
                 flight["clients"].to_string(),
@@ -212,7 +212,7 @@ fn flights(html: &mut String, status: &Value) {
     if rows.is_empty() {
         html.push_str("<p>none</p>");
     }
-    table(html, None, &["digest", "from", "progress", "bytes", "clients", "rate"], rows);
+    table(html, None, &["digest", "repository", "progress", "bytes", "clients", "rate"], rows);
 }
 
 /// A table of `rows` (HTML cells) under `title`, or nothing when there are no rows.
@@ -272,7 +272,7 @@ mod tests {
                 { "at_ms": 10000, "hits": 3, "misses": 1, "served_bytes": 2048, "fetched_bytes": 1024 },
             ],
             "store": { "bytes": 50, "max_bytes": 100, "entries": 7, "evicted_bytes": 0, "pins": ["r.test/app:*"] },
-            "in_flight": [{ "digest": "sha256:ab", "origin": "<script>", "received": 25, "size": 100, "clients": 2, "seconds": 1.0 }],
+            "in_flight": [{ "digest": "sha256:ab", "repository": "<script>", "received": 25, "size": 100, "clients": 2, "seconds": 1.0 }],
             "top_repositories": [{ "repository": "r.test:443/app", "bytes": 2048, "manifests": 1, "blobs": 2 }],
             "rate_limits": [{ "registry": "registry-1.docker.io:443", "remaining": 42 }],
             "mirrors": [{ "registry": "r.test:443", "mirror": "m.test:443", "priority": 0, "skipped_for_seconds": 12 }],
