@@ -49,9 +49,41 @@ pub enum FlightState {
         size: u64,
     },
     /// The fetch failed after it started; followers must abort.
-    Failed(Arc<str>),
+    Failed(Failure),
     /// Upstream did not answer 200; followers should ask again themselves.
     Declined,
+}
+
+/// Why a fetch failed after it started, and whose failure it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Whose failure it was.
+    pub by: FailedBy,
+    /// What happened.
+    pub reason: Arc<str>,
+}
+
+/// The side of a failed fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailedBy {
+    /// The upstream's body broke off, was too long or too short, or was not the digest's content.
+    Upstream,
+    /// pantry could not write the spool (its cache disk).
+    Disk,
+    /// Every client left and `finish_abandoned_fetches` is off.
+    Abandoned,
+}
+
+impl Failure {
+    fn new(by: FailedBy, reason: impl Into<Arc<str>>) -> Self {
+        Self { by, reason: reason.into() }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
 }
 
 /// The spool file of a flight and the response metadata upstream sent.
@@ -248,16 +280,19 @@ async fn pump(
     let finish_abandoned = lead.flights.finish_abandoned;
     let mut body = crate::body::paced(body, lead.flights.pace);
     let flight = Arc::clone(&lead.flight);
-    let outcome: Result<BatchWriter, String> = async {
+    let upstream = |reason: String| Failure::new(FailedBy::Upstream, reason);
+    let disk = |e: io::Error| Failure::new(FailedBy::Disk, format!("spool write failed: {e}"));
+    let outcome: Result<BatchWriter, Failure> = async {
         loop {
             let frame = tokio::select! {
                 frame = body.frame() => frame,
                 () = flight.state.closed(), if !finish_abandoned => {
-                    return Err("every client left; fetch stopped (finish_abandoned_fetches = false)".into());
+                    let reason = "every client left; fetch stopped (finish_abandoned_fetches = false)";
+                    return Err(Failure::new(FailedBy::Abandoned, reason));
                 }
             };
             let Some(frame) = frame else { break };
-            let frame = frame.map_err(|e| format!("upstream body failed: {e}"))?;
+            let frame = frame.map_err(|e| upstream(format!("upstream body failed: {e}")))?;
             let Ok(data) = frame.into_data() else { continue };
             if data.is_empty() {
                 continue; // an empty frame would publish the whole body before it is verified
@@ -266,12 +301,12 @@ async fn pump(
             lead.flights.metrics.fetched_upstream(data.len() as u64);
             written += data.len() as u64;
             if spool.size.is_some_and(|size| written > size) {
-                return Err(format!(
+                return Err(upstream(format!(
                     "upstream sent more than its Content-Length {}",
                     spool.size.unwrap_or(0)
-                ));
+                )));
             }
-            let on_disk = file.push(data).await.map_err(|e| format!("spool write failed: {e}"))?;
+            let on_disk = file.push(data).await.map_err(disk)?;
             // Publish what is on disk (the newest batches are not), and never the last byte: the
             // end is released only once verified (a reader that got every byte would see a clean end).
             if let Some(on_disk) = on_disk {
@@ -282,16 +317,16 @@ async fn pump(
             }
         }
         if let Some(size) = spool.size.filter(|size| *size != written) {
-            return Err(format!("upstream sent {written} bytes, Content-Length said {size}"));
+            return Err(upstream(format!("upstream sent {written} bytes, Content-Length said {size}")));
         }
         verifier
             .finish()
-            .map_err(|mismatch| format!("upstream sent content with digest {}", mismatch.actual))?;
+            .map_err(|mismatch| upstream(format!("upstream sent content with digest {}", mismatch.actual)))?;
         Ok(file)
     }
     .await;
     let outcome = match outcome {
-        Ok(file) => file.finish().await.map(drop).map_err(|e| format!("spool write failed: {e}")),
+        Ok(file) => file.finish().await.map(drop).map_err(disk),
         Err(reason) => Err(reason),
     };
     match outcome {
@@ -304,11 +339,16 @@ async fn pump(
             }
             lead.settle(FlightState::Done { spool, size: written });
         }
-        Err(reason) => {
-            tracing::warn!(%digest, %reason, "fetch aborted; nothing stored");
+        Err(failure) => {
+            match failure.by {
+                FailedBy::Disk => {
+                    tracing::error!(%digest, reason = %failure, "fetch aborted; nothing stored")
+                }
+                _ => tracing::warn!(%digest, reason = %failure, "fetch aborted; nothing stored"),
+            }
             lead.flights.metrics.fetch_aborted();
             let _ = tokio::fs::remove_file(&path).await;
-            lead.settle(FlightState::Failed(reason.into()));
+            lead.settle(FlightState::Failed(failure));
         }
     }
 }
@@ -385,3 +425,6 @@ async fn read_at(file: Arc<std::fs::File>, offset: u64, len: u64) -> io::Result<
     .await
     .map_err(io::Error::other)?
 }
+
+#[cfg(test)]
+mod tests;

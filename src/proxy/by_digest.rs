@@ -81,12 +81,7 @@ pub(super) async fn serve(
                 let (started, receiver) = flight.started().await;
                 let spool = match started {
                     FlightState::Declined => continue,
-                    FlightState::Failed(reason) => {
-                        return Err(ProxyError::Upstream {
-                            target: target.to_string(),
-                            detail: reason.to_string(),
-                        })
-                    }
+                    FlightState::Failed(failure) => return Err(failed(target, &failure)),
                     FlightState::Streaming { spool, .. } | FlightState::Done { spool, .. } => spool,
                     FlightState::Starting => continue,
                 };
@@ -189,9 +184,7 @@ async fn lead_fetch(
                 FlightState::Streaming { spool, .. } | FlightState::Done { spool, .. } => {
                     Ok(from_flight(&flight, &spool, parts, CacheStatus::MissStored, receiver))
                 }
-                FlightState::Failed(reason) => {
-                    Err(ProxyError::Upstream { target: target.to_string(), detail: reason.to_string() })
-                }
+                FlightState::Failed(failure) => Err(failed(target, &failure)),
                 _ => Err(ProxyError::Internal("fetch settled without streaming".into())),
             }
         }
@@ -244,4 +237,38 @@ fn from_flight(
 fn with_status(mut response: Response<Body>, cache_status: CacheStatus) -> Response<Body> {
     cache_status.set(response.headers_mut());
     response
+}
+
+/// The error a client of a fetch that failed gets: the upstream's (502) when its body broke or
+/// lied, pantry's own (500) when its disk failed or the fetch was stopped.
+fn failed(target: &Target, failure: &crate::cache::coalesce::Failure) -> ProxyError {
+    use crate::cache::coalesce::FailedBy;
+    match failure.by {
+        FailedBy::Upstream => {
+            ProxyError::Upstream { target: target.to_string(), detail: failure.to_string() }
+        }
+        FailedBy::Disk => ProxyError::Internal(format!("pantry's cache disk: {failure}")),
+        FailedBy::Abandoned => ProxyError::Internal(failure.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        cache::coalesce::{FailedBy, Failure},
+        error::Side,
+    };
+
+    #[test]
+    fn a_failed_fetch_is_answered_as_its_side() {
+        let target = Target::from_absolute(&"https://r.test/".parse().unwrap()).unwrap();
+        let of = |by| failed(&target, &Failure { by, reason: "it broke".into() });
+        let (upstream, disk, abandoned) =
+            (of(FailedBy::Upstream), of(FailedBy::Disk), of(FailedBy::Abandoned));
+        assert_eq!((upstream.side(), upstream.status()), (Side::Upstream, StatusCode::BAD_GATEWAY));
+        assert_eq!((disk.side(), disk.status()), (Side::Internal, StatusCode::INTERNAL_SERVER_ERROR));
+        assert_eq!(disk.proxy_status_error(), "proxy_internal_error");
+        assert_eq!(abandoned.side(), Side::Internal);
+    }
 }
