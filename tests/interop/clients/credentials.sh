@@ -50,17 +50,7 @@ TOML
     row_pull docker token pantry none
     pull_matches "$r" cred-docker docker token "docker with no credentials of its own; pantry held them"
     if docker_reset; then
-      upstream_mark cred-repull
-      row_pull docker token pantry none
-      local blobs mans detail
-      read -r blobs mans detail < <(upstream_since cred-repull)
-      if [ "$ROW_RC" -ne 0 ]; then
-        fail "$r" cred-repull "second pull failed (rc $ROW_RC): $(failure_msg "$ROW_LOG")"
-      elif [ "$blobs" = 0 ]; then
-        pass "$r" cred-repull "the second anonymous pull cost the registry no blob GET"
-      else
-        fail "$r" cred-repull "the second pull reached the registry: $detail"
-      fi
+      repull_costs_no_blob "$r" cred-repull docker token "anonymous, with pantry's credentials"
     else
       fail "$r" cred-repull "could not empty dockerd's image store before the second pull"
     fi

@@ -97,17 +97,7 @@ image_checks() { # image_checks ROW DIR
   if docker_cli image inspect "$image" >/dev/null 2>&1; then
     fail "$r" image-repull "could not remove $image before the second pull"
   else
-    upstream_mark image-repull
-    row_pull docker anon pantry none
-    local blobs mans detail
-    read -r blobs mans detail < <(upstream_since image-repull)
-    if [ "$ROW_RC" -ne 0 ]; then
-      fail "$r" image-repull "second pull failed (rc $ROW_RC): $(failure_msg "$ROW_LOG")"
-    elif [ "$blobs" = 0 ]; then
-      pass "$r" image-repull "the second pull cost the registry no blob GET (served from the volume)"
-    else
-      fail "$r" image-repull "the second pull reached the registry: $detail"
-    fi
+    repull_costs_no_blob "$r" image-repull docker anon "served from the container's volume"
   fi
   local t0=$SECONDS code
   docker_cli timeout 60 stop -t "$IMAGE_STOP_GRACE" pantry >"$dir/stop.log" 2>&1

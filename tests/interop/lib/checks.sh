@@ -60,6 +60,22 @@ upstream_since() {
   echo "$blobs $mans ${detail:-none}"
 }
 
+# repull_costs_no_blob ROW CHECK CLIENT KIND WHY : pulls KIND's image with CLIENT again (its local
+# store already emptied) and passes when the pull worked and no blob GET reached the registries
+repull_costs_no_blob() {
+  local row=$1 check=$2 client=$3 kind=$4 why=$5 blobs mans detail
+  upstream_mark "$check"
+  row_pull "$client" "$kind" pantry none
+  read -r blobs mans detail < <(upstream_since "$check")
+  if [ "$ROW_RC" -ne 0 ]; then
+    fail "$row" "$check" "second pull failed (rc $ROW_RC): $(failure_msg "$ROW_LOG")"
+  elif [ "$blobs" = 0 ]; then
+    pass "$row" "$check" "the second pull cost the registry no blob GET ($why)"
+  else
+    fail "$row" "$check" "the second pull reached the registry: $detail"
+  fi
+}
+
 # check_zero_upstream CLIENT MARK : the zero-upstream check after a second pull
 check_zero_upstream() {
   local client=$1 mark=$2 blobs mans detail
