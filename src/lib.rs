@@ -13,8 +13,8 @@
 //! redirected (--transparent) ─▶ ingress::transparent (SO_ORIGINAL_DST, SNI peeked: intercept,
 //!               tunnel, or plain HTTP by Host) ─▶ the same paths
 //! registry mirror (--mirror-listen) ─▶ mirror (?ns= routing) ─▶ proxy::handle
-//! h2 clients that cancel most of their requests are sent away: server::cancels; idle and silent
-//! connections (before the first request, over h2) give their slot back: server::idle
+//! h2 clients that cancel most of their requests are sent away: connection::cancels; idle and silent
+//! connections (before the first request, over h2) give their slot back: connection::idle
 //! proxy::handle: registry::route::classify; an anonymous read an `[[upstream_credentials]]` entry
 //!   covers gets pantry's own Authorization (credentials), a token request at its realm a stand-in
 //!   ├─ blob/manifest by digest ─▶ proxy::by_digest: cache::store hit? proxy::access check ─▶ cache::respond
@@ -50,6 +50,7 @@ pub mod cache;
 pub mod cache_status;
 pub mod clock;
 pub mod config;
+pub mod connection;
 pub mod credentials;
 pub mod error;
 pub mod hop_by_hop;

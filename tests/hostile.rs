@@ -343,7 +343,7 @@ async fn h2_rapid_reset_after_each_request_is_taken_up_ends_the_connection() {
 /// and h2) is served to the end: finished answers are never taken for cancelled ones.
 #[tokio::test]
 async fn a_busy_keep_alive_connection_is_served_to_the_end() {
-    const REQUESTS: usize = 3 * pantry::server::cancels::FLOOR;
+    const REQUESTS: usize = 3 * pantry::connection::cancels::FLOOR;
     let registry = common::registry::FakeRegistry::start().await;
     let pantry = start_pantry(|c| registry.configure(c)).await;
     let host = registry.host();

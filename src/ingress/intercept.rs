@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Ingress;
-use crate::{mitm, server::serve_http, target::Target};
+use crate::{connection::serve_http, mitm, target::Target};
 
 /// Terminates the client's TLS and serves its requests until it closes or shutdown aborts.
 pub async fn serve<IO>(ingress: &Arc<Ingress>, io: IO, target: Target)

@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use tokio::net::TcpStream;
 
 use super::{intercept, tunnel, Ingress};
-use crate::{server::serve_http, shutdown::ConnectionPermit, target::Target};
+use crate::{connection::serve_http, shutdown::ConnectionPermit, target::Target};
 
 /// What the client's first bytes say it speaks.
 #[derive(Debug, PartialEq, Eq)]

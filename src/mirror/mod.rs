@@ -82,7 +82,7 @@ where
         let _permit = permit.clone();
         async move { handle(&client, request).await }
     };
-    if let Err(error) = crate::server::serve_http(io, header_timeout, &shutdown, answer).await {
+    if let Err(error) = crate::connection::serve_http(io, header_timeout, &shutdown, answer).await {
         tracing::debug!(%error, "mirror connection ended with an error");
     }
 }
