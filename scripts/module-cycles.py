@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Import cycles between pantry's top-level modules (src/*/ and src/*.rs).
 
-Reads every `crate::a::…` path in src/ (use statements and inline paths) and `super::` paths that
-leave a top-level module, builds the graph "module A uses module B", and prints each strongly
-connected component of more than one module with the edges that close it. Exit status 1 when
-there is a cycle.
+Reads every `crate::a::…` path in src/ (use statements, grouped `use crate::{a, b::c}` and inline
+paths; comments left out), builds the graph "module A uses module B", and prints each strongly
+connected component of more than one module with a file that makes each of its edges. Exit
+status 1 when there is a cycle. (The binary's own modules, such as src/tools.rs, are read too;
+they are leaves.)
 """
 import os, re, sys
 

@@ -28,8 +28,10 @@
 //!                                         may connect: upstream::reach)
 //! ```
 //!
-//! Map: `config` (flags/env/file; host, NO_PROXY-style destination and parent rules; credential
-//! entries), `credentials` (pantry's own upstream credentials: secrets, the token dance, stand-in
+//! Map (layers and the no-cycle rule: docs/ARCHITECTURE.md): `config` (flags/env/file; host,
+//! NO_PROXY-style destination and parent rules; credential entries; mirrors, parent proxy and
+//! refresh values), `connection` (one connection's HTTP/1.1 and h2 with its idle and rapid-reset
+//! guards), `proxy_auth` (htpasswd proxy credentials), `credentials` (pantry's own upstream credentials: secrets, the token dance, stand-in
 //! tokens), `error` (side → status, Proxy-Status), `cache_status` (Cache-Status values and the
 //! outcome metrics count), `body` (streaming body
 //! type), `target` (host:port parsing), `hop_by_hop` (headers that never cross), `shutdown` (drain
@@ -60,6 +62,7 @@ pub mod mirror;
 pub mod mitm;
 pub mod prefetch;
 pub mod proxy;
+pub mod proxy_auth;
 pub mod registry;
 pub mod server;
 pub mod shutdown;

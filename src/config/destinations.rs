@@ -10,7 +10,7 @@ use std::{fmt, net::IpAddr};
 use ipnet::IpNet;
 use wildmatch::WildMatch;
 
-use crate::upstream::parent::ParentProxy;
+use super::ParentProxy;
 
 /// One NO_PROXY-style pattern.
 #[derive(Debug, Clone)]

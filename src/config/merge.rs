@@ -7,11 +7,11 @@ use ipnet::IpNet;
 
 use super::{
     file::{self, FileConfig},
-    Config, ConfigErrors, Destination, HostPattern, LogFormat, ParentRule, ResolveRule, RunArgs,
+    Config, ConfigErrors, Destination, HostPattern, LogFormat, Mirror, ParentProxy, ParentRule, Refresh,
+    ResolveRule, RunArgs,
 };
 use crate::{
-    ingress::proxy_auth::ProxyAuth,
-    prefetch::Refresh,
+    proxy_auth::ProxyAuth,
     registry::{
         manifest::Platform,
         policy::{Action, NamespaceRule, PinRule},
@@ -19,7 +19,6 @@ use crate::{
         tags::{TagRule, Ttl},
     },
     target::Target,
-    upstream::{mirrors::Mirror, parent::ParentProxy},
 };
 
 /// A configuration file: how messages name it, its text and whether only its owner may read it
@@ -152,7 +151,7 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
     let key = args.mirror_key.clone().or(file.mirror_key);
     match (cert, key) {
         (Some(cert), Some(key)) => {
-            match crate::mirror::tls::supplied(&cert, &key) {
+            match crate::mitm::supplied::server_config(&cert, &key) {
                 Ok(tls) => config.mirror_tls_config = Some(std::sync::Arc::new(tls)),
                 Err(e) => problems.push(format!("mirror_cert: {e}")),
             }

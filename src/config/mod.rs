@@ -14,26 +14,28 @@ mod destinations;
 mod explain;
 mod file;
 mod merge;
+mod parent_proxy;
 mod patterns;
 pub mod reference;
 mod show;
+mod values;
 
 pub use args::RunArgs;
 pub use credentials::{private_file, CredentialEntry, PasswordFrom, Secret, SecretSource};
 pub use destinations::{Destination, ParentRule};
+pub use parent_proxy::ParentProxy;
 pub use patterns::{HostPattern, ResolveRule};
+pub use values::{Mirror, Refresh};
 
 use ipnet::IpNet;
 
 use crate::{
     clock::Clock,
-    ingress::proxy_auth::ProxyAuth,
-    prefetch::Refresh,
+    proxy_auth::ProxyAuth,
     registry::{
         policy::{NamespaceRule, PinRule},
         tags::{self, TagRule, Ttl},
     },
-    upstream::{mirrors::Mirror, parent::ParentProxy},
 };
 
 /// Well-known public registries intercepted when no `--intercept` is given.

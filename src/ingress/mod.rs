@@ -4,7 +4,6 @@
 
 pub mod connect;
 pub mod intercept;
-pub mod proxy_auth;
 pub mod transparent;
 pub mod tunnel;
 

@@ -12,7 +12,6 @@
 //! `mirror_allow_clients`; `/healthz` needs none.
 
 pub mod route;
-pub mod tls;
 
 use std::sync::Arc;
 

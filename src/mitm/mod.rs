@@ -4,6 +4,7 @@
 
 pub mod acceptor;
 pub mod authority;
+pub mod supplied;
 
 pub use acceptor::{accept, accept_named, MitmError};
 pub use authority::{Authority, CaError};

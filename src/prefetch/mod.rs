@@ -273,16 +273,7 @@ async fn collect_small(mut body: Body) -> Result<Bytes, String> {
     Ok(bytes.freeze())
 }
 
-/// Images to keep warm: prefetched at start and every `every`.
-#[derive(Debug, Clone)]
-pub struct Refresh {
-    /// The images.
-    pub images: Vec<ImageRef>,
-    /// How often.
-    pub every: Duration,
-    /// One platform, or all of an index.
-    pub platform: Option<Platform>,
-}
+pub use crate::config::Refresh;
 
 /// How often a pantry without a `[refresh]` table (or offline) looks again after a reload.
 const REFRESH_IDLE_CHECK: Duration = Duration::from_secs(60);

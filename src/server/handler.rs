@@ -56,9 +56,7 @@ async fn dispatch(ingress: &Arc<Ingress>, admin: &Admin, request: Request<Incomi
             let given =
                 headers.get(http::header::AUTHORIZATION).or(headers.get(http::header::PROXY_AUTHORIZATION));
             if !auth.verify(given).await {
-                return crate::ingress::proxy_auth::unauthorized(
-                    "/metrics needs pantry's proxy credentials\n",
-                );
+                return crate::proxy_auth::unauthorized("/metrics needs pantry's proxy credentials\n");
             }
         }
         _ => {}

@@ -16,16 +16,7 @@ use crate::target::Target;
 /// How long a failed mirror is skipped.
 pub const COOL_DOWN: Duration = Duration::from_secs(30);
 
-/// One mirror of one registry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mirror {
-    /// The registry (`host:port`) this mirror stands in for.
-    pub registry: String,
-    /// Where the mirror is.
-    pub target: Target,
-    /// Lower is tried first.
-    pub priority: u32,
-}
+pub use crate::config::Mirror;
 
 /// One mirror's state, for the status page.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
