@@ -17,7 +17,11 @@ remove_policy_rc() {
 install_browser_driver() {
   local dir=$INTEROP_DIR/browser
   [ -d "$dir/node_modules/playwright-core" ] && return 0
-  command -v npm >/dev/null || die "npm is missing (Node.js drives chromium for the status-page row)"
+  if ! command -v npm >/dev/null; then   # Node.js drives chromium for the status-page row
+    [ "$(id -u)" = 0 ] || die "npm is missing; run as root so the suite can apt-get nodejs and npm"
+    DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600 install -y nodejs npm \
+      </dev/null >>"$WORK/apt.log" 2>&1 || die "apt-get install npm failed: $(tail_msg "$WORK/apt.log" 3)"
+  fi
   log "installing playwright-core with npm ci; output in $WORK/npm.log"
   (cd "$dir" && npm ci --no-audit --no-fund) </dev/null >"$WORK/npm.log" 2>&1 \
     || die "npm ci failed: $(tail_msg "$WORK/npm.log" 3)"
