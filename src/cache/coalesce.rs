@@ -23,7 +23,10 @@ use super::{
     store::{BlobMeta, Store},
 };
 use crate::body::Pace;
+
+mod failure;
 use crate::{body::Body, metrics::Metrics, registry::digest::Digest};
+pub use failure::{FailedBy, Failure};
 
 /// Reads from the spool in chunks of at most this size: one batch (see `batch_writer`), so a
 /// follower that keeps up reads each batch with one call to the blocking pool.
@@ -52,38 +55,6 @@ pub enum FlightState {
     Failed(Failure),
     /// Upstream did not answer 200; followers should ask again themselves.
     Declined,
-}
-
-/// Why a fetch failed after it started, and whose failure it was.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// Whose failure it was.
-    pub by: FailedBy,
-    /// What happened.
-    pub reason: Arc<str>,
-}
-
-/// The side of a failed fetch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailedBy {
-    /// The upstream's body broke off, was too long or too short, or was not the digest's content.
-    Upstream,
-    /// pantry could not write the spool (its cache disk).
-    Disk,
-    /// Every client left and `finish_abandoned_fetches` is off.
-    Abandoned,
-}
-
-impl Failure {
-    fn new(by: FailedBy, reason: impl Into<Arc<str>>) -> Self {
-        Self { by, reason: reason.into() }
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.reason)
-    }
 }
 
 /// The spool file of a flight and the response metadata upstream sent.
