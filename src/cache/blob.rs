@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     content,
     layout::{blob_key, content_path, index_entry},
+    store::StoreError,
 };
 use crate::registry::digest::Digest;
 
@@ -81,15 +82,30 @@ pub struct CachedBlob {
 pub const SMALL: u64 = 64 * 1024;
 
 /// The blob stored under `digest` in the cache at `root`, if its content is there, whole and
-/// (as far as it is checked on lookup) unchanged. Blocking: the store runs it on the blocking pool.
-pub fn lookup(root: &Path, digest: Digest) -> Option<CachedBlob> {
-    let entry = cacache::metadata_sync(root, blob_key(&digest)).ok()??;
+/// (as far as it is checked on lookup) unchanged: `Ok(None)` when it is not (no entry, no
+/// content, a truncated or corrupt file), an error when the store could not be read. Blocking: the
+/// store runs it on the blocking pool.
+pub fn lookup(root: &Path, digest: Digest) -> Result<Option<CachedBlob>, StoreError> {
+    let Some(entry) = cacache::metadata_sync(root, blob_key(&digest))? else { return Ok(None) };
     let path = content_path(root, &digest);
-    let on_disk = std::fs::metadata(&path).ok()?;
+    let io = |source: std::io::Error| StoreError::Io { path: path.clone(), source };
+    let on_disk = match std::fs::metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
     let size = on_disk.len();
-    let small = if size <= SMALL { Some(Bytes::from(content::read(&path).ok()?)) } else { None };
+    let small = if size <= SMALL {
+        match content::read(&path) {
+            Ok(bytes) => Some(Bytes::from(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        }
+    } else {
+        None
+    };
     if size != entry.size as u64 || small.as_ref().is_some_and(|b| b.len() as u64 != size) {
-        return None;
+        return Ok(None);
     }
     let mut meta: BlobMeta = serde_json::from_value(entry.metadata).unwrap_or_default();
     // Small content (manifests, configs) is read whole anyway: it is verified on every lookup,
@@ -101,20 +117,20 @@ pub fn lookup(root: &Path, digest: Digest) -> Option<CachedBlob> {
     if let Some(bytes) = &small {
         if Digest::of(digest.algorithm(), bytes) != digest {
             corrupt("does not match its digest");
-            return None;
+            return Ok(None);
         }
     }
     // A large file changed since it was committed (its mtime moved) is verified before it is
     // served again; if it still matches, the new mtime is recorded.
     let mtime = Some(content::mtime_ns(&on_disk));
     if small.is_none() && meta.mtime_ns.is_some() && mtime != meta.mtime_ns {
-        if !content::matches(&path, &digest).unwrap_or(false) {
+        if !content::matches(&path, &digest).map_err(io)? {
             corrupt("was changed after it was committed and no longer matches its digest");
-            return None;
+            return Ok(None);
         }
         meta.mtime_ns = mtime;
         let _ = cacache::index::insert(root, &blob_key(&digest), index_entry(&digest, size, &meta))
             .map_err(|error| tracing::warn!(%digest, %error, "cannot record the verified content's mtime"));
     }
-    Some(CachedBlob { digest, path, size, meta, small })
+    Ok(Some(CachedBlob { digest, path, size, meta, small }))
 }

@@ -243,11 +243,24 @@ impl Store {
         UNIX_EPOCH + Duration::from_millis(self.clock.now_ms())
     }
 
-    /// The blob with `digest`, if its index entry and complete content are present.
-    pub async fn blob(&self, digest: &Digest) -> Option<CachedBlob> {
+    /// The blob with `digest`, if its index entry and complete content are present; an error
+    /// when the store could not be read.
+    pub async fn lookup(&self, digest: &Digest) -> Result<Option<CachedBlob>, StoreError> {
         let (root, digest) = (self.root.clone(), digest.clone());
         // one trip to the blocking pool for the index entry, the content's size and small content
-        tokio::task::spawn_blocking(move || blob::lookup(&root, digest)).await.ok()?
+        tokio::task::spawn_blocking(move || blob::lookup(&root, digest)).await.unwrap_or_else(|e| {
+            Err(StoreError::Io { path: self.root.clone(), source: std::io::Error::other(e) })
+        })
+    }
+
+    /// [`Self::lookup`] for serving: a store that cannot be read is logged as an error and
+    /// answered as a miss, so the content is fetched again (and verified) instead of the pull
+    /// failing.
+    pub async fn blob(&self, digest: &Digest) -> Option<CachedBlob> {
+        self.lookup(digest).await.unwrap_or_else(|error| {
+            tracing::error!(%digest, %error, "cannot read the store; fetching the content again");
+            None
+        })
     }
 
     /// The record under `key` and the blob it names (`digest_of`), looked up in one trip to the
@@ -263,7 +276,11 @@ impl Store {
         let (root, key) = (self.root.clone(), key.to_string());
         tokio::task::spawn_blocking(move || {
             let record: T = records::get(&root, &key)?;
-            let blob = blob::lookup(&root, digest_of(&record)?)?;
+            let digest = digest_of(&record)?;
+            let blob = blob::lookup(&root, digest.clone()).unwrap_or_else(|error| {
+                tracing::error!(%digest, %error, "cannot read the store; asking upstream instead");
+                None
+            })?;
             Some((record, blob))
         })
         .await

@@ -118,3 +118,23 @@ async fn a_large_store_opens_without_reading_its_content_and_is_counted_afterwar
     assert!(store.counted());
     assert_eq!((store.entries(), store.stored_bytes()), (FILES + 1, FILES * SIZE + 3));
 }
+
+#[tokio::test]
+async fn a_store_that_cannot_be_read_is_an_error_and_serving_treats_it_as_a_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
+    let bytes = b"a manifest".to_vec();
+    let digest = Digest::of(Algorithm::Sha256, &bytes);
+    store.put(&digest, &bytes, &BlobMeta::default()).await.unwrap();
+    assert!(store.lookup(&digest).await.unwrap().is_some());
+    // the content file replaced by something that cannot be read as one (EISDIR)
+    let path = content_path(dir.path(), &digest);
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    let error = store.lookup(&digest).await.expect_err("an unreadable store is an error, not a miss");
+    assert!(error.to_string().contains(&digest.hex()[4..]), "names the file: {error}");
+    assert!(store.blob(&digest).await.is_none(), "serving fetches it again");
+    // gone entirely: a plain miss
+    std::fs::remove_dir(&path).unwrap();
+    assert!(store.lookup(&digest).await.unwrap().is_none());
+}
