@@ -282,6 +282,7 @@ impl Pantry {
     /// period and aborts the rest.
     pub async fn serve_sockets(&self, sockets: Sockets, signal: impl Future<Output = ()>) {
         let ingress = &self.ingress;
+        server::status::started();
         let limit = Arc::new(Semaphore::new(ingress.config.load().max_connections));
         let stop = CancellationToken::new();
         let admin = Arc::new(Admin::new(Arc::clone(ingress)));

@@ -54,6 +54,15 @@ pub enum StoreError {
     Index(#[from] cacache::Error),
 }
 
+/// A lookup's answer for serving: a store that cannot be read is logged as an error and is a miss,
+/// so the content is asked of the upstream again (and verified).
+fn or_miss(digest: &Digest, found: Result<Option<CachedBlob>, StoreError>) -> Option<CachedBlob> {
+    found.unwrap_or_else(|error| {
+        tracing::error!(%digest, %error, "cannot read the store; asking upstream instead");
+        None
+    })
+}
+
 /// The content-addressed store in `--cache-dir`.
 #[derive(Debug)]
 pub struct Store {
@@ -156,21 +165,30 @@ impl Store {
     /// Counts what is on disk (blocking work off the async threads) into the byte and entry
     /// counts, which until then hold only what this process committed.
     pub async fn count(&self) {
-        let (before, entries_before) = (self.stored_bytes(), self.entries());
+        let before = self.counts();
         let root = self.root.clone();
         let (files, bytes) =
             tokio::task::spawn_blocking(move || evict::count(&root)).await.unwrap_or_default();
-        Self::resync(&self.stored, bytes, before);
-        Self::resync(&self.entries, files, entries_before);
-        self.counted.store(true, Ordering::Relaxed);
+        self.resync(before, (bytes, files));
         tracing::debug!(files, bytes, "counted the store");
     }
 
-    /// Sets `count` to what is on disk plus what was added since the scan began (`before`).
-    fn resync(count: &AtomicU64, on_disk: u64, before: u64) {
-        let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
-            Some(on_disk.saturating_add(now.saturating_sub(before)))
-        });
+    /// The byte and entry counts now.
+    fn counts(&self) -> (u64, u64) {
+        (self.stored_bytes(), self.entries())
+    }
+
+    /// Sets the byte and entry counts to what a scan found on disk plus what was committed since
+    /// it began (the counts were `before` then); from now on they include the whole store.
+    fn resync(&self, before: (u64, u64), on_disk: (u64, u64)) {
+        for (count, on_disk, before) in
+            [(&self.stored, on_disk.0, before.0), (&self.entries, on_disk.1, before.1)]
+        {
+            let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                Some(on_disk.saturating_add(now.saturating_sub(before)))
+            });
+        }
+        self.counted.store(true, Ordering::Relaxed);
     }
 
     /// One eviction run; afterwards the stored-bytes and entry counts are resynced with what is on
@@ -178,11 +196,9 @@ impl Store {
     /// was committed while the run went on.
     pub async fn evict_once(&self) -> evict::Evicted {
         let pins = self.pins.load_full();
-        let (before, entries_before) = (self.stored_bytes(), self.entries());
+        let before = self.counts();
         let run = evict::run(&self.root, self.max_size, &self.in_use, &pins).await;
-        Self::resync(&self.stored, run.scanned - run.freed, before);
-        Self::resync(&self.entries, run.files - run.removed, entries_before);
-        self.counted.store(true, Ordering::Relaxed);
+        self.resync(before, (run.scanned - run.freed, run.files - run.removed));
         run
     }
 
@@ -253,14 +269,9 @@ impl Store {
         })
     }
 
-    /// [`Self::lookup`] for serving: a store that cannot be read is logged as an error and
-    /// answered as a miss, so the content is fetched again (and verified) instead of the pull
-    /// failing.
+    /// [`Self::lookup`] for serving ([`or_miss`]): an unreadable store fails no pull.
     pub async fn blob(&self, digest: &Digest) -> Option<CachedBlob> {
-        self.lookup(digest).await.unwrap_or_else(|error| {
-            tracing::error!(%digest, %error, "cannot read the store; fetching the content again");
-            None
-        })
+        or_miss(digest, self.lookup(digest).await)
     }
 
     /// The record under `key` and the blob it names (`digest_of`), looked up in one trip to the
@@ -277,10 +288,7 @@ impl Store {
         tokio::task::spawn_blocking(move || {
             let record: T = records::get(&root, &key)?;
             let digest = digest_of(&record)?;
-            let blob = blob::lookup(&root, digest.clone()).unwrap_or_else(|error| {
-                tracing::error!(%digest, %error, "cannot read the store; asking upstream instead");
-                None
-            })?;
+            let blob = or_miss(&digest, blob::lookup(&root, digest.clone()))?;
             Some((record, blob))
         })
         .await

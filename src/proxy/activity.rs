@@ -64,7 +64,8 @@ pub struct Served {
 pub struct Activity {
     origins: Mutex<HashMap<String, OriginState>>,
     errors: Mutex<VecDeque<RecentError>>,
-    repositories: Mutex<HashMap<String, Served>>,
+    /// By `origin/name`, with the buffer lookups build that key in.
+    repositories: Mutex<(HashMap<String, Served>, String)>,
 }
 
 impl Activity {
@@ -87,17 +88,9 @@ impl Activity {
         let now = clock.now_ms();
         {
             let mut origins = self.origins.lock().unwrap_or_else(|e| e.into_inner());
-            if origins.len() >= MAX_ORIGINS && !origins.contains_key(origin) {
-                if let Some(oldest) = origins.iter().min_by_key(|(_, s)| s.last_at_ms).map(|(k, _)| k.clone())
-                {
-                    origins.remove(&oldest);
-                }
-            }
-            // The common case (a known origin) allocates nothing.
-            if !origins.contains_key(origin) {
-                origins.insert(origin.to_string(), OriginState::default());
-            }
-            let Some(state) = origins.get_mut(origin) else { return };
+            let Some(state) = bounded_entry(&mut origins, origin, MAX_ORIGINS, |s| s.last_at_ms) else {
+                return;
+            };
             state.last_status = code.as_u16();
             state.last_at_ms = now;
             state.answers += 1;
@@ -133,14 +126,15 @@ impl Activity {
             Route::BlobByDigest { .. } => (0, 1),
             _ => (0, 0),
         };
-        let key = format!("{origin}/{name}");
-        let mut repositories = self.repositories.lock().unwrap_or_else(|e| e.into_inner());
-        if repositories.len() >= MAX_REPOSITORIES && !repositories.contains_key(&key) {
-            if let Some(least) = repositories.iter().min_by_key(|(_, s)| s.bytes).map(|(k, _)| k.clone()) {
-                repositories.remove(&least);
-            }
-        }
-        let served = repositories.entry(key).or_default();
+        let mut guard = self.repositories.lock().unwrap_or_else(|e| e.into_inner());
+        let (repositories, key) = &mut *guard;
+        // The key `origin/name` is built in a buffer kept with the map: a known repository
+        // allocates nothing.
+        key.clear();
+        key.push_str(origin);
+        key.push('/');
+        key.push_str(name);
+        let Some(served) = bounded_entry(repositories, key, MAX_REPOSITORIES, |s| s.bytes) else { return };
         served.bytes += bytes;
         served.manifests += manifest;
         served.blobs += blob;
@@ -148,7 +142,8 @@ impl Activity {
 
     /// The `n` repositories (`origin/name`) served the most bytes, most first.
     pub fn top_repositories(&self, n: usize) -> Vec<(String, Served)> {
-        let repositories = self.repositories.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = self.repositories.lock().unwrap_or_else(|e| e.into_inner());
+        let repositories = &guard.0;
         let mut list: Vec<(String, Served)> =
             repositories.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         list.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then_with(|| a.0.cmp(&b.0)));
@@ -169,6 +164,25 @@ impl Activity {
     pub fn errors(&self) -> Vec<RecentError> {
         self.errors.lock().unwrap_or_else(|e| e.into_inner()).iter().rev().cloned().collect()
     }
+}
+
+/// The value for `key` in `map`, a default one inserted when it is new (always `Some`); a full
+/// map (`max`) first drops the entry `rank` ranks lowest. A known key allocates nothing.
+fn bounded_entry<'m, V: Default, R: Ord>(
+    map: &'m mut HashMap<String, V>,
+    key: &str,
+    max: usize,
+    rank: impl Fn(&V) -> R,
+) -> Option<&'m mut V> {
+    if !map.contains_key(key) {
+        if map.len() >= max {
+            if let Some(lowest) = map.iter().min_by_key(|(_, v)| rank(v)).map(|(k, _)| k.clone()) {
+                map.remove(&lowest);
+            }
+        }
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key)
 }
 
 #[cfg(test)]

@@ -34,13 +34,11 @@ impl Admin {
     /// port serves them).
     pub fn new(ingress: Arc<Ingress>) -> Self {
         let metrics_here = ingress.config.load().admin_listen.is_none();
-        super::status::started();
         Self { ingress, metrics_here, api: None, loopback: false }
     }
 
     /// Admin pages and the API on the admin port; `loopback`: it listens on loopback only.
     pub fn dedicated(ingress: Arc<Ingress>, loopback: bool) -> Self {
-        super::status::started();
         let api = Some(Arc::new(super::api::Api::new(Arc::clone(&ingress), loopback)));
         Self { ingress, metrics_here: true, api, loopback }
     }

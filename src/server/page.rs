@@ -36,7 +36,7 @@ pub fn render(status: &Value) -> String {
     traffic(&mut html, status);
     store(&mut html, &status["store"]);
     flights(&mut html, status);
-    let list = |key: &str| status[key].as_array().cloned().unwrap_or_default();
+    let list = |key: &str| items(&status[key]);
     let text = |v: &Value| escape(v.as_str().unwrap_or(""));
     let top = list("top_repositories")
         .iter()
@@ -123,7 +123,7 @@ fn traffic(html: &mut String, status: &Value) {
         size(&since["fetched_upstream_bytes"]),
     );
     // the kept points, then the totals now: the newest interval is drawn while it fills
-    let mut points = status["history"].as_array().cloned().unwrap_or_default();
+    let mut points = items(&status["history"]).to_vec();
     points.push(serde_json::json!({
         "served_bytes": since["served_from_cache_bytes"],
         "fetched_bytes": since["fetched_upstream_bytes"],
@@ -171,9 +171,7 @@ fn chart(points: &[Value]) -> String {
 }
 
 fn store(html: &mut String, store: &Value) {
-    let pins = store["pins"]
-        .as_array()
-        .map_or(Vec::new(), |p| p.iter().map(|v| escape(v.as_str().unwrap_or(""))).collect());
+    let pins: Vec<String> = items(&store["pins"]).iter().map(|v| escape(v.as_str().unwrap_or(""))).collect();
     let _ = write!(
         html,
         "<h2>Store</h2><p>{}{} of {} · {} entries · {} evicted since start · pinned: {}</p>{}",
@@ -189,9 +187,7 @@ fn store(html: &mut String, store: &Value) {
 
 fn flights(html: &mut String, status: &Value) {
     let text = |v: &Value| escape(v.as_str().unwrap_or(""));
-    let rows: Vec<Vec<String>> = status["in_flight"]
-        .as_array()
-        .map_or(&[][..], Vec::as_slice)
+    let rows: Vec<Vec<String>> = items(&status["in_flight"])
         .iter()
         .map(|flight| {
             let received = flight["received"].as_u64().unwrap_or(0);
@@ -236,6 +232,11 @@ fn table(html: &mut String, title: Option<&str>, columns: &[&str], rows: Vec<Vec
         html.push_str("</tr>");
     }
     html.push_str("</table>");
+}
+
+/// The elements of a JSON array (none when `v` is not one).
+fn items(v: &Value) -> &[Value] {
+    v.as_array().map_or(&[], Vec::as_slice)
 }
 
 fn size(v: &Value) -> String {

@@ -18,7 +18,7 @@ const TOP: usize = 10;
 /// When this process started (for the uptime).
 static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
-/// Notes the start time (called when the admin port is set up).
+/// Notes the start time (called when pantry starts serving).
 pub fn started() {
     STARTED.get_or_init(Instant::now);
 }
@@ -30,9 +30,9 @@ pub fn snapshot(ingress: &Ingress) -> Value {
     let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     let (hits, misses) = (load(&totals.hits), load(&totals.misses));
     let ratio = (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64);
-    let history = &proxy.metrics().history;
-    let current = Point::of(totals, ingress.config.load().clock.now_ms());
     let config = ingress.config.load();
+    let history = &proxy.metrics().history;
+    let current = Point::of(totals, config.clock.now_ms());
     let mut limits: Vec<Value> = proxy
         .upstream_rate_limits()
         .remaining()
@@ -61,20 +61,24 @@ pub fn snapshot(ingress: &Ingress) -> Value {
             "pins": config.pin.iter().map(ToString::to_string).collect::<Vec<_>>(),
         },
         "in_flight": proxy.flights().views(),
-        "top_repositories": proxy.activity().top_repositories(TOP).into_iter().map(|(repository, served)| {
-            let mut value = json!(served);
-            value["repository"] = json!(repository);
-            value
-        }).collect::<Vec<_>>(),
+        "top_repositories": named("repository", proxy.activity().top_repositories(TOP)),
         "mirrors": proxy.mirror_states(),
         "rate_limits": limits,
-        "registries": proxy.activity().origins().into_iter().map(|(origin, state)| {
-            let mut value = json!(state);
-            value["origin"] = json!(origin);
-            value
-        }).collect::<Vec<_>>(),
+        "registries": named("origin", proxy.activity().origins()),
         "recent_errors": proxy.activity().errors(),
         "certificates_minted": ingress.authority.minted(),
         "configuration": config.effective_toml(),
     })
+}
+
+/// Each `(name, value)` as the value's JSON object with the name added under `key`.
+fn named<T: serde::Serialize>(key: &str, items: Vec<(String, T)>) -> Vec<Value> {
+    items
+        .into_iter()
+        .map(|(name, item)| {
+            let mut value = json!(item);
+            value[key] = json!(name);
+            value
+        })
+        .collect()
 }

@@ -56,13 +56,9 @@ image_checks() { # image_checks ROW DIR
     -v "$dir/testca.pem:/etc/pantry/testca.pem:ro"
     -e "PANTRY_LISTEN=127.0.0.1:$PORT_IMAGE" -e "PANTRY_ADMIN_LISTEN=127.0.0.1:$PORT_IMAGE_ADMIN"
     -e PANTRY_UPSTREAM_CA=/etc/pantry/testca.pem)
-  local p intercept="" resolve=""
-  for p in "$PORT_ANON" "$PORT_CDN"; do
-    local host=$REG_HOST
-    [ "$p" = "$PORT_CDN" ] && host=$CDN_HOST
-    intercept+="${intercept:+,}$host:$p" resolve+="${resolve:+,}$host:$p:127.0.0.1"
-  done
-  args+=(-e "PANTRY_INTERCEPT=$intercept" -e "PANTRY_RESOLVE=$resolve" pantry:latest)
+  # the anonymous registry and the CDN its blob GETs are redirected to
+  args+=(-e "PANTRY_INTERCEPT=$REG_HOST:$PORT_ANON,$CDN_HOST:$PORT_CDN"
+    -e "PANTRY_RESOLVE=$REG_HOST:$PORT_ANON:127.0.0.1,$CDN_HOST:$PORT_CDN:127.0.0.1" pantry:latest)
   if ! docker_cli timeout 60 "${args[@]}" >"$dir/run.log" 2>&1; then
     fail_rest "$r" "docker run failed: $(tail_msg "$dir/run.log" 2)"
     return
