@@ -14,7 +14,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Checks the pantry `config` describes (a wildcard listen address is asked on loopback).
 pub fn run(config: &Config) -> anyhow::Result<()> {
-    let mut addr = config.admin_listen.unwrap_or(config.listen);
+    let mut addr = config.startup.admin_listen.unwrap_or(config.startup.listen);
     if addr.ip().is_unspecified() {
         let loopback: std::net::IpAddr =
             if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() };

@@ -143,20 +143,22 @@ pub async fn proxy_core(config: &Config) -> Result<Proxy, StartError> {
 }
 
 async fn core(config: &Config, shutdown: &Shutdown) -> Result<(Proxy, Dialer), StartError> {
-    let dialer = Dialer::new(&config.resolve, config.upstream_connect_timeout)
-        .reach(Reach::new(&config.denied_destinations(), &config.allow_destinations))
-        .via(config.upstream_proxy.clone(), &config.upstream_proxy_for);
+    let dialer = Dialer::new(&config.startup.resolve, config.startup.upstream_connect_timeout)
+        .reach(Reach::new(&config.startup.denied_destinations(), &config.startup.allow_destinations))
+        .via(config.startup.upstream_proxy.clone(), &config.startup.upstream_proxy_for);
     let upstream = Upstream::new(
         dialer.clone(),
-        &config.upstream_ca,
-        config.upstream_response_timeout,
-        config.upstream_idle_timeout,
+        &config.startup.upstream_ca,
+        config.startup.upstream_response_timeout,
+        config.startup.upstream_idle_timeout,
     )?
     .with_clock(config.clock.clone());
-    let store = Arc::new(Store::open(&config.cache_dir, config.max_size, config.clock.clone()).await?);
+    let store = Arc::new(
+        Store::open(&config.startup.cache_dir, config.startup.max_size, config.clock.clone()).await?,
+    );
     let metrics = Arc::new(Metrics::default());
-    store.set_pins(config.pin.clone());
-    store.set_verify_reads(config.verify_reads);
+    store.set_pins(config.live.pin.clone());
+    store.set_verify_reads(config.live.verify_reads);
     store.spawn_evictor(Arc::clone(&metrics), shutdown);
     Ok((Proxy::new(upstream, store, config, metrics), dialer))
 }
@@ -167,10 +169,10 @@ const TALLY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 impl Pantry {
     /// Loads (or creates) the CA, opens the cache and builds the upstream client from `config`.
     pub async fn new(config: Config) -> Result<Self, StartError> {
-        let authority = Arc::new(Authority::load_or_create(&config.certs_dir)?);
+        let authority = Arc::new(Authority::load_or_create(&config.startup.certs_dir)?);
         let shutdown = Shutdown::default();
         let (proxy, dialer) = core(&config, &shutdown).await?;
-        let tally = Tally::load(&config.cache_dir);
+        let tally = Tally::load(&config.startup.cache_dir);
         let config = Arc::new(ArcSwap::from_pointee(config));
         prefetch::spawn_refresh(proxy.clone(), Arc::clone(&config), &shutdown);
         let ingress = Ingress { config, authority, proxy, dialer, shutdown };
@@ -183,7 +185,7 @@ impl Pantry {
     /// Writes the lifetime statistics every few seconds while they change.
     fn spawn_tally_writer(&self) {
         let (base, metrics) = (self.tally, Arc::clone(self.ingress.proxy.metrics()));
-        let root = self.ingress.config.load().cache_dir.clone();
+        let root = self.ingress.config.load().startup.cache_dir.clone();
         self.ingress.shutdown.spawn_background(async move {
             let mut written = base;
             loop {
@@ -212,49 +214,21 @@ impl Pantry {
         });
     }
 
-    /// Applies a reloaded configuration (SIGHUP) without dropping connections: intercept list,
-    /// CONNECT ports, offline mode, tag rules, namespace policy, mirrors, pins, refresh, tunnel
-    /// idle timeout, the mirror's default registry and the upstream credentials take effect for
-    /// new requests. Returns the changed settings that need a restart (listen addresses,
-    /// directories, upstream TLS and name overrides, parent proxy, size cap, connection limit,
-    /// timeouts of the upstream client, log format, finish_abandoned_fetches).
+    /// Applies a reloaded configuration (SIGHUP) without dropping connections: every `Live`
+    /// setting takes effect for new connections and requests; the running `Startup` settings stay.
+    /// Returns the file keys of the restart-only settings that changed.
     pub fn reload(&self, config: Config) -> Vec<&'static str> {
         let old = self.ingress.config.load_full();
-        let mut restart = Vec::new();
-        let checks: [(&'static str, bool); 23] = [
-            ("upstream_min_rate", old.upstream_min_rate != config.upstream_min_rate),
-            ("deny_destinations", old.deny_destinations != config.deny_destinations),
-            ("allow_destinations", old.allow_destinations != config.allow_destinations),
-            ("listen", old.listen != config.listen),
-            ("mirror_listen", old.mirror_listen != config.mirror_listen),
-            ("transparent", old.transparent != config.transparent),
-            ("mirror_tls", old.mirror_tls != config.mirror_tls),
-            ("cache_dir", old.cache_dir != config.cache_dir),
-            ("certs_dir", old.certs_dir != config.certs_dir),
-            ("upstream_ca", old.upstream_ca != config.upstream_ca),
-            ("resolve", old.resolve != config.resolve),
-            // compared whole, credentials included (a changed password needs the restart too)
-            ("upstream_proxy", old.upstream_proxy != config.upstream_proxy),
-            ("upstream_proxy_for", old.upstream_proxy_for != config.upstream_proxy_for),
-            ("admin_listen", old.admin_listen != config.admin_listen),
-            ("admin_token_file", old.admin_token != config.admin_token),
-            ("log_format", old.log_format != config.log_format),
-            ("finish_abandoned_fetches", old.finish_abandoned_fetches != config.finish_abandoned_fetches),
-            ("max_size", old.max_size != config.max_size),
-            ("max_connections", old.max_connections != config.max_connections),
-            ("upstream_connect_timeout", old.upstream_connect_timeout != config.upstream_connect_timeout),
-            ("upstream_response_timeout", old.upstream_response_timeout != config.upstream_response_timeout),
-            ("upstream_idle_timeout", old.upstream_idle_timeout != config.upstream_idle_timeout),
-            ("upstream_body_timeout", old.upstream_body_timeout != config.upstream_body_timeout),
-        ];
-        for (name, changed) in checks {
-            if changed {
-                restart.push(name);
-            }
-        }
+        let restart = old.startup.changed(&config.startup);
+        let config = Config { startup: old.startup.clone(), live: config.live, clock: old.clock.clone() };
         self.ingress.proxy.reload(&config);
         self.ingress.config.store(Arc::new(config));
         restart
+    }
+
+    /// The configuration in force (a reload replaces its live part).
+    pub fn config(&self) -> Arc<Config> {
+        self.ingress.config.load_full()
     }
 
     /// The cache's lifetime statistics: what earlier runs recorded plus this run's counts.
@@ -283,7 +257,7 @@ impl Pantry {
     pub async fn serve_sockets(&self, sockets: Sockets, signal: impl Future<Output = ()>) {
         let ingress = &self.ingress;
         server::status::started();
-        let limit = Arc::new(Semaphore::new(ingress.config.load().max_connections));
+        let limit = Arc::new(Semaphore::new(ingress.config.load().startup.max_connections));
         let stop = CancellationToken::new();
         let admin = Arc::new(Admin::new(Arc::clone(ingress)));
         let own = sockets.addresses();
@@ -307,12 +281,12 @@ impl Pantry {
             signal.await;
             stop.cancel();
         });
-        let grace = ingress.config.load().shutdown_grace;
+        let grace = ingress.config.load().live.shutdown_grace;
         tracing::info!(?grace, "shutting down: no new connections, draining in-flight transfers");
         if !ingress.shutdown.drain(grace).await {
             tracing::warn!("grace period over: aborted the transfers still running");
         }
-        if let Err(error) = self.tally().save(&self.ingress.config.load().cache_dir).await {
+        if let Err(error) = self.tally().save(&self.ingress.config.load().startup.cache_dir).await {
             tracing::warn!(%error, "cannot write the cache statistics");
         }
     }

@@ -142,7 +142,7 @@ fn main() -> ExitCode {
     let result = match task {
         Task::Run => run(config, args),
         Task::ExportCa => export_ca(&config),
-        Task::Cache(tool) => tools::run(&config.cache_dir, tool),
+        Task::Cache(tool) => tools::run(&config.startup.cache_dir, tool),
         Task::Prefetch(prefetch) => prefetch_command::run(config, &prefetch),
         Task::Healthcheck => healthcheck::run(&config),
         Task::CheckConfig(None) => {
@@ -190,7 +190,7 @@ enum Task {
 }
 
 fn export_ca(config: &Config) -> anyhow::Result<()> {
-    let authority = Authority::load_or_create(&config.certs_dir)?;
+    let authority = Authority::load_or_create(&config.startup.certs_dir)?;
     print!("{}", authority.ca_pem());
     Ok(())
 }
@@ -198,7 +198,7 @@ fn export_ca(config: &Config) -> anyhow::Result<()> {
 /// With upstream credentials configured, the process is made non-dumpable: no core dump holds
 /// their secrets or tokens, and other processes of the same user cannot read its memory.
 fn keep_secrets_out_of_dumps(config: &Config) {
-    let holds_secrets = !config.credential_entries().is_empty() || config.upstream_proxy.is_some();
+    let holds_secrets = !config.credential_entries().is_empty() || config.startup.upstream_proxy.is_some();
     if holds_secrets {
         if let Err(error) = nix::sys::prctl::set_dumpable(false) {
             tracing::warn!(%error, "cannot keep core dumps from holding the upstream credentials");
@@ -222,29 +222,29 @@ fn raise_open_file_limit(max_connections: usize) {
 }
 
 fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
-    init_logging(config.log_format);
-    raise_open_file_limit(config.max_connections);
+    init_logging(config.startup.log_format);
+    raise_open_file_limit(config.startup.max_connections);
     keep_secrets_out_of_dumps(&config);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let proxy = bind(config.listen, "proxy").await?;
+        let proxy = bind(config.startup.listen, "proxy").await?;
         let listen = proxy.local_addr().context("cannot read the bound address")?;
-        let mirror = bind_if(config.mirror_listen, "registry mirror").await?;
+        let mirror = bind_if(config.startup.mirror_listen, "registry mirror").await?;
         if let Some((_, addr)) = &mirror {
-            let scheme = if config.mirror_tls { "https" } else { "http" };
+            let scheme = if config.live.mirror_tls { "https" } else { "http" };
             let mirror = format!("{scheme}://{addr}");
-            tracing::info!(%mirror, default = %config.mirror_default, "registry mirror is listening");
-            if !config.mirror_tls && !addr.ip().is_loopback() {
+            tracing::info!(%mirror, default = %config.live.mirror_default, "registry mirror is listening");
+            if !config.live.mirror_tls && !addr.ip().is_loopback() {
                 tracing::warn!(
                     "the mirror speaks plain HTTP beyond loopback: credentials cross the network unencrypted"
                 );
             }
         }
-        let admin = bind_if(config.admin_listen, "admin").await?;
+        let admin = bind_if(config.startup.admin_listen, "admin").await?;
         if let Some((_, admin)) = &admin {
             tracing::info!(%admin, "admin pages (/metrics, /healthz, /ca.pem) are listening");
         }
-        let transparent = bind_if(config.transparent, "transparent").await?;
+        let transparent = bind_if(config.startup.transparent, "transparent").await?;
         if let Some((_, transparent)) = &transparent {
             tracing::info!(%transparent, "accepting redirected connections (transparent mode)");
         }

@@ -45,7 +45,7 @@ pub fn run(config: Config, args: &PrefetchArgs) -> anyhow::Result<()> {
     let images: Vec<ImageRef> =
         args.images.iter().map(|i| i.parse().map_err(anyhow::Error::msg)).collect::<Result<_, _>>()?;
     let platform = args.platform.as_deref().map(Platform::parse).transpose().map_err(anyhow::Error::msg)?;
-    if config.offline {
+    if config.live.offline {
         anyhow::bail!("prefetch needs upstreams; offline is set");
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

@@ -14,7 +14,7 @@ use tokio::{
 #[tokio::test]
 async fn cloud_metadata_is_never_a_destination() {
     let pantry = start_pantry(|c| {
-        c.resolve = vec![ResolveRule::parse("metadata.test:443:169.254.169.254").unwrap()];
+        c.startup.resolve = vec![ResolveRule::parse("metadata.test:443:169.254.169.254").unwrap()];
     })
     .await;
     let (_, head) = connect(pantry.addr, "169.254.169.254:443", "HTTP/1.1").await;
@@ -36,7 +36,7 @@ async fn clients_outside_the_allow_list_are_disconnected() {
         plain_get(open.addr, "/healthz").await.starts_with("HTTP/1.1 200"),
         "loopback is allowed by default"
     );
-    let closed = start_pantry(|c| c.allow_clients = vec!["10.0.0.0/8".parse().unwrap()]).await;
+    let closed = start_pantry(|c| c.live.allow_clients = vec!["10.0.0.0/8".parse().unwrap()]).await;
     assert_eq!(plain_get(closed.addr, "/healthz").await, "", "disconnected without an answer");
 }
 
@@ -60,8 +60,9 @@ async fn proxy_clients_authenticate_and_admin_pages_stay_open() {
     let htpasswd = dir.path().join("htpasswd");
     std::fs::write(&htpasswd, format!("ci:{}\n", bcrypt::hash("runner-pw", 4).unwrap())).unwrap();
     let pantry = start_pantry(|c| {
-        c.proxy_auth_file = Some(htpasswd.clone());
-        c.proxy_auth = Some(std::sync::Arc::new(pantry::proxy_auth::ProxyAuth::load(&htpasswd).unwrap()));
+        c.live.proxy_auth_file = Some(htpasswd.clone());
+        c.live.proxy_auth =
+            Some(std::sync::Arc::new(pantry::proxy_auth::ProxyAuth::load(&htpasswd).unwrap()));
     })
     .await;
     let answer = plain_get(pantry.addr, "http://127.0.0.1:1/").await;

@@ -55,8 +55,8 @@ async fn a_pipeline_warms_the_cache_and_purges_with_a_token() {
     let (registry, blob, _) = registry_with_image().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.admin_token = Some(Secret::new(TOKEN));
+        c.startup.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.live.admin_token = Some(Secret::new(TOKEN));
     })
     .await;
     let admin = pantry.admin.unwrap();
@@ -96,7 +96,7 @@ async fn a_pipeline_warms_the_cache_and_purges_with_a_token() {
 
 #[tokio::test]
 async fn bad_requests_are_clear_errors() {
-    let pantry = start_pantry(|c| c.admin_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let pantry = start_pantry(|c| c.startup.admin_listen = Some("127.0.0.1:0".parse().unwrap())).await;
     let admin = pantry.admin.unwrap();
     for (body, expected) in [
         ("not json", "request body"),
@@ -115,7 +115,7 @@ async fn bad_requests_are_clear_errors() {
 
 #[tokio::test]
 async fn without_a_token_the_api_answers_only_on_a_loopback_admin_port() {
-    let pantry = start_pantry(|c| c.admin_listen = Some("0.0.0.0:0".parse().unwrap())).await;
+    let pantry = start_pantry(|c| c.startup.admin_listen = Some("0.0.0.0:0".parse().unwrap())).await;
     let admin = SocketAddr::from(([127, 0, 0, 1], pantry.admin.unwrap().port()));
     let (status, answer) = call(admin, "POST", "/api/purge", None, r#"{"reference":"r.test/x"}"#).await;
     assert_eq!(status, 403, "{answer}");
@@ -130,7 +130,7 @@ async fn the_status_page_and_its_json_show_what_pantry_is_doing() {
     let (registry, blob, _) = registry_with_image().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.startup.admin_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
     let admin = pantry.admin.unwrap();
@@ -185,8 +185,8 @@ async fn the_status_page_and_its_json_show_what_pantry_is_doing() {
     registry.state.stall.store(true, std::sync::atomic::Ordering::SeqCst);
     let offline = start_pantry(|c| {
         registry.configure(c);
-        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.offline = true;
+        c.startup.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.live.offline = true;
     })
     .await;
     let missing = format!("/v2/team/app/blobs/sha256:{}", "0".repeat(64));
@@ -209,8 +209,8 @@ async fn the_status_json_keeps_its_documented_shape() {
     let (registry, _, manifest) = registry_with_image().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.pin = vec![pantry::registry::policy::PinRule::parse("r.test/team/*").unwrap()];
+        c.startup.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.live.pin = vec![pantry::registry::policy::PinRule::parse("r.test/team/*").unwrap()];
     })
     .await;
     let path = format!("/v2/team/app/manifests/{manifest}");
@@ -277,7 +277,7 @@ async fn the_proxy_port_shows_the_page_to_loopback_clients_under_the_token_rule(
     assert!(page.starts_with("HTTP/1.1 200") && page.contains("<h2>Traffic</h2>"), "{page}");
     assert!(page.to_ascii_lowercase().contains("cache-control: no-store"), "{page}");
 
-    let guarded = start_pantry(|c| c.admin_token = Some(Secret::new(TOKEN))).await;
+    let guarded = start_pantry(|c| c.live.admin_token = Some(Secret::new(TOKEN))).await;
     let page = common::plain_get(guarded.addr, "/").await;
     assert!(page.starts_with("HTTP/1.1 401"), "{page}");
     assert!(page.to_ascii_lowercase().contains("www-authenticate: basic realm="), "a browser asks: {page}");
@@ -303,7 +303,7 @@ async fn the_proxy_port_shows_the_page_to_loopback_clients_under_the_token_rule(
 /// (no JSON content type without asking first).
 #[tokio::test]
 async fn pages_of_other_sites_in_a_local_browser_get_nothing() {
-    let pantry = start_pantry(|c| c.admin_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let pantry = start_pantry(|c| c.startup.admin_listen = Some("127.0.0.1:0".parse().unwrap())).await;
     let admin = pantry.admin.unwrap();
     for (addr, path) in [(admin, "/"), (admin, "/api/status"), (pantry.addr, "/")] {
         let answer = raw(

@@ -59,9 +59,9 @@ async fn pantrys_credentials_never_go_in_cleartext() {
     let dir = tempfile::tempdir().unwrap();
     let name = format!("plain.test:{port}");
     let pantry = start_pantry(|c| {
-        c.resolve.push(ResolveRule::parse(&format!("{name}:127.0.0.1")).unwrap());
-        c.insecure_registries.push(HostPattern::parse(&name).unwrap());
-        c.upstream_credentials = vec![CredentialEntry::new(&name, &[], password_source(dir.path()))];
+        c.startup.resolve.push(ResolveRule::parse(&format!("{name}:127.0.0.1")).unwrap());
+        c.live.insecure_registries.push(HostPattern::parse(&name).unwrap());
+        c.live.upstream_credentials = vec![CredentialEntry::new(&name, &[], password_source(dir.path()))];
     })
     .await;
     for path in ["/v2/team/app/manifests/v1", "/v2/", "/token?scope=repository%3Ateam%2Fapp%3Apull"] {
@@ -89,9 +89,9 @@ async fn a_realm_named_by_a_registry_pantry_holds_no_login_for_is_not_intercepte
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.intercept.retain(|p| p.to_string().starts_with("registry.test"));
+        c.live.intercept.retain(|p| p.to_string().starts_with("registry.test"));
         c.clock = clock.clone();
-        c.docker_config = Some(config);
+        c.live.docker_config = Some(config);
     })
     .await;
     let (ping, _) = request(&pantry, &registry.host(), Method::GET, "/v2/team/app/manifests/v1", &[]).await;
@@ -114,7 +114,7 @@ async fn refusals_a_client_provokes_cost_one_token_per_repository_and_flush_noth
     let pantry = start_pantry(|c| {
         registry.configure(c);
         c.clock = clock.clone();
-        c.upstream_credentials = vec![CredentialEntry::new(&host, &[], password_source(dir.path()))];
+        c.live.upstream_credentials = vec![CredentialEntry::new(&host, &[], password_source(dir.path()))];
     })
     .await;
     let get = |path: String| {

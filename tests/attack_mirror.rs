@@ -16,10 +16,10 @@ async fn a_tls_mirror_mints_only_for_the_names_it_serves() {
     let registry = FakeRegistry::start().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.mirror_tls = true;
-        c.mirror_names = vec!["mirror.test".into()];
-        c.mirror_default = registry.host();
+        c.startup.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.live.mirror_tls = true;
+        c.live.mirror_names = vec!["mirror.test".into()];
+        c.live.mirror_default = registry.host();
     })
     .await;
     let mirror = pantry.mirror.unwrap();
@@ -55,7 +55,7 @@ async fn ns_reaches_only_registry_routes_and_never_carries_cookies() {
     let registry = FakeRegistry::start().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.startup.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
     let mirror = pantry.mirror.unwrap();

@@ -64,9 +64,9 @@ async fn loopback_in_every_spelling_is_refused_on_every_way_in() {
     let port = secret.port();
     let pantry = start_pantry(|c| {
         // The port is open, so only the destination rule stands between the client and the secret.
-        c.allow_ports = vec![port];
-        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.live.allow_ports = vec![port];
+        c.startup.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.startup.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
     let admin = pantry.admin.unwrap().port();
@@ -104,10 +104,10 @@ async fn only_an_explicit_name_or_allow_entry_opens_loopback() {
     let (secret, accepted) = local_secret().await;
     let port = secret.port();
     let pantry = start_pantry(|c| {
-        c.resolve = vec![ResolveRule::parse(&format!("svc.test:{port}:127.0.0.1")).unwrap()];
-        c.allow_destinations = vec![Destination::parse(&format!("localhost:{port}")).unwrap()];
+        c.startup.resolve = vec![ResolveRule::parse(&format!("svc.test:{port}:127.0.0.1")).unwrap()];
+        c.startup.allow_destinations = vec![Destination::parse(&format!("localhost:{port}")).unwrap()];
         // an operator's own range: added to the built-in ones, never replacing them
-        c.deny_destinations = vec!["203.0.113.0/24".parse().unwrap()];
+        c.startup.deny_destinations = vec!["203.0.113.0/24".parse().unwrap()];
     })
     .await;
     for url in [format!("http://svc.test:{port}/"), format!("http://localhost:{port}/")] {
@@ -130,8 +130,8 @@ async fn a_port_no_rule_opens_is_refused_on_every_way_in() {
     let port = secret.port();
     let pantry = start_pantry(|c| {
         // The address is open (no port given), so only the port rule stands in the way.
-        c.allow_destinations = vec![Destination::parse("127.0.0.1").unwrap()];
-        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.startup.allow_destinations = vec![Destination::parse("127.0.0.1").unwrap()];
+        c.startup.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
     for url in [format!("http://127.0.0.1:{port}/"), format!("https://127.0.0.1:{port}/")] {
@@ -156,8 +156,8 @@ fn htpasswd(dir: &std::path::Path, cost: u32) -> std::path::PathBuf {
 }
 
 fn with_auth(c: &mut pantry::config::Config, path: &std::path::Path) {
-    c.proxy_auth_file = Some(path.to_path_buf());
-    c.proxy_auth = Some(Arc::new(pantry::proxy_auth::ProxyAuth::load(path).unwrap()));
+    c.live.proxy_auth_file = Some(path.to_path_buf());
+    c.live.proxy_auth = Some(Arc::new(pantry::proxy_auth::ProxyAuth::load(path).unwrap()));
 }
 
 /// A registry and a pantry with proxy credentials and a mirror for that registry, admitting
@@ -169,9 +169,9 @@ async fn mirror_with_auth(admitted: &[&str]) -> (tempfile::TempDir, FakeRegistry
     let pantry = start_pantry(|c| {
         registry.configure(c);
         with_auth(c, &path);
-        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.mirror_default = registry.host();
-        c.mirror_allow_clients = admitted.iter().map(|n| n.parse().unwrap()).collect();
+        c.startup.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.live.mirror_default = registry.host();
+        c.live.mirror_allow_clients = admitted.iter().map(|n| n.parse().unwrap()).collect();
     })
     .await;
     (dir, registry, pantry)

@@ -36,10 +36,10 @@ async fn silent_holders_are_sent_away_and_the_next_client_is_served() {
     let registry = FakeRegistry::start().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.max_connections = 6;
-        c.client_header_timeout = LIMIT;
-        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.startup.max_connections = 6;
+        c.live.client_header_timeout = LIMIT;
+        c.startup.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.startup.admin_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
     let host = registry.host();
@@ -87,7 +87,7 @@ async fn a_long_transfer_is_not_idle() {
     let registry = FakeRegistry::start().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.client_header_timeout = LIMIT;
+        c.live.client_header_timeout = LIMIT;
     })
     .await;
     let host = registry.host();

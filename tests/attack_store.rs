@@ -16,7 +16,7 @@ use http::Method;
 async fn with_verify_reads(registry: &FakeRegistry, verify: bool) -> TestPantry {
     start_pantry(|c| {
         registry.configure(c);
-        c.verify_reads = verify;
+        c.live.verify_reads = verify;
     })
     .await
 }

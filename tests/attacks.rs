@@ -57,11 +57,11 @@ async fn alice_pulled() -> (FakeRegistry, TestPantry, String, Vec<u8>, SocketAdd
     let (evil, asked) = yes_man().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.resolve.push(ResolveRule::parse(&format!("evil.test:{}:127.0.0.1", evil.port())).unwrap());
+        c.startup.resolve.push(ResolveRule::parse(&format!("evil.test:{}:127.0.0.1", evil.port())).unwrap());
         // Listed as a plain registry, so the attack reaches the grant check instead of being
         // refused for its cleartext (see a_tag_fetched_in_cleartext_is_never_the_answer_over_tls).
         let evil = pantry::config::HostPattern::parse(&format!("evil.test:{}", evil.port())).unwrap();
-        c.insecure_registries.push(evil);
+        c.live.insecure_registries.push(evil);
     })
     .await;
     let (digest, layer) = alice_pulls(&registry, &pantry, 7).await;
@@ -172,8 +172,8 @@ async fn a_tag_fetched_in_cleartext_is_never_the_answer_over_tls() {
     let name = format!("registry.test:{}", dual.port());
     let configure = |c: &mut pantry::config::Config| {
         registry.configure(c);
-        c.intercept.push(HostPattern::parse(&name).unwrap());
-        c.resolve.push(ResolveRule::parse(&format!("{name}:127.0.0.1")).unwrap());
+        c.live.intercept.push(HostPattern::parse(&name).unwrap());
+        c.startup.resolve.push(ResolveRule::parse(&format!("{name}:127.0.0.1")).unwrap());
     };
     let url = format!("http://{name}/v2/app/manifests/v1");
     let accept_header = format!("Accept: {}\r\n", common::registry::MANIFEST_TYPE);
@@ -185,7 +185,7 @@ async fn a_tag_fetched_in_cleartext_is_never_the_answer_over_tls() {
     // Listed as a plain registry, it is spoken to in cleartext, and still never feeds TLS clients.
     let pantry = start_pantry(|c| {
         configure(c);
-        c.insecure_registries.push(HostPattern::parse(&name).unwrap());
+        c.live.insecure_registries.push(HostPattern::parse(&name).unwrap());
     })
     .await;
     let planted = raw(pantry.addr, "GET", &url, &accept_header).await;
@@ -214,7 +214,7 @@ async fn escaped_slashes_do_not_walk_past_repository_policy() {
     let host = registry.host();
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.repositories = vec![
+        c.live.repositories = vec![
             NamespaceRule::new("*", "private/*", Action::Deny, false),
             NamespaceRule::new("*", "public/*", Action::Cache, false),
         ];
@@ -249,9 +249,12 @@ async fn escaped_slashes_do_not_walk_past_repository_policy() {
 async fn evil_registry(pantry_config: &mut pantry::config::Config, evil: &FakeRegistry) {
     use pantry::config::HostPattern;
     let port = evil.addr.port();
-    pantry_config.intercept.push(HostPattern::parse(&format!("registry.test:{port}")).unwrap());
-    pantry_config.resolve.push(ResolveRule::parse(&format!("registry.test:{port}:127.0.0.1")).unwrap());
-    pantry_config.upstream_ca.push(evil.ca.ca_file.clone());
+    pantry_config.live.intercept.push(HostPattern::parse(&format!("registry.test:{port}")).unwrap());
+    pantry_config
+        .startup
+        .resolve
+        .push(ResolveRule::parse(&format!("registry.test:{port}:127.0.0.1")).unwrap());
+    pantry_config.startup.upstream_ca.push(evil.ca.ca_file.clone());
 }
 
 #[tokio::test]
@@ -261,7 +264,7 @@ async fn a_private_digest_named_through_the_mirror_for_another_registry_is_not_s
     let pantry = start_pantry(|c| {
         registry.configure(c);
         futures_util::FutureExt::now_or_never(evil_registry(c, &evil)).unwrap();
-        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.startup.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await;
     let (digest, layer) = alice_pulls(&registry, &pantry, 11).await;
@@ -342,9 +345,9 @@ async fn a_tag_moved_to_a_private_digest_on_another_registry_does_not_unlock_it(
         evil.configure(c);
         let mut other = pantry::config::Config::default();
         alice.configure(&mut other);
-        c.intercept.extend(other.intercept);
-        c.resolve.extend(other.resolve);
-        c.upstream_ca.extend(other.upstream_ca);
+        c.live.intercept.extend(other.live.intercept);
+        c.startup.resolve.extend(other.startup.resolve);
+        c.startup.upstream_ca.extend(other.startup.upstream_ca);
         c.clock = clock.clone();
     })
     .await;

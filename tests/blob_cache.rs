@@ -206,14 +206,14 @@ async fn offline_serves_the_cache_and_answers_misses_with_504() {
     let (host, path) = (registry.host(), format!("/v2/app/blobs/{digest}"));
     let online = start_pantry(|c| {
         registry.configure(c);
-        c.cache_dir = cache.clone();
+        c.startup.cache_dir = cache.clone();
     })
     .await;
     let _ = request(&online, &host, Method::GET, &path, &[]).await;
     let offline = start_pantry(|c| {
         registry.configure(c);
-        c.cache_dir = cache.clone();
-        c.offline = true;
+        c.startup.cache_dir = cache.clone();
+        c.live.offline = true;
     })
     .await;
     let (hit, body) = request(&offline, &host, Method::GET, &path, &[]).await;

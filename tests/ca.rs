@@ -83,10 +83,10 @@ async fn a_supplied_rsa_ca_signs_leaves_that_clients_trust() {
     let port = upstream.port();
     let ca_file = upstream.ca.ca_file.clone();
     let pantry = start_pantry(|c| {
-        install_rsa_ca(&c.certs_dir);
-        c.intercept = vec![HostPattern::parse(&format!("registry.test:{port}")).unwrap()];
-        c.resolve = vec![ResolveRule::parse(&format!("registry.test:{port}:127.0.0.1")).unwrap()];
-        c.upstream_ca = vec![ca_file];
+        install_rsa_ca(&c.startup.certs_dir);
+        c.live.intercept = vec![HostPattern::parse(&format!("registry.test:{port}")).unwrap()];
+        c.startup.resolve = vec![ResolveRule::parse(&format!("registry.test:{port}:127.0.0.1")).unwrap()];
+        c.startup.upstream_ca = vec![ca_file];
     })
     .await;
     assert!(pantry.pantry.authority().ca_pem().contains("BEGIN CERTIFICATE"));

@@ -163,7 +163,7 @@ async fn with_finish_abandoned_fetches_the_fetch_runs_on_and_is_stored() {
     let registry = FakeRegistry::start().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.finish_abandoned_fetches = true;
+        c.startup.finish_abandoned_fetches = true;
     })
     .await;
     let digest = registry.state.add_blob(vec![5u8; 4 * 1024 * 1024], "application/octet-stream");

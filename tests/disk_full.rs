@@ -46,7 +46,7 @@ async fn a_full_disk_passes_content_through_and_caching_resumes() {
     let registry = FakeRegistry::start().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.cache_dir = mount.path().join("cache");
+        c.startup.cache_dir = mount.path().join("cache");
     })
     .await;
     let host = registry.host();

@@ -29,7 +29,7 @@ async fn least_recently_used_content_is_evicted_first() {
     let clock = Clock::manual(1_700_000_000_000);
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.max_size = 100_000;
+        c.startup.max_size = 100_000;
         c.clock = clock.clone();
     })
     .await;
@@ -63,7 +63,7 @@ async fn content_being_read_is_not_evicted() {
     let clock = Clock::manual(1_700_000_000_000);
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.max_size = 24 * 1024 * 1024;
+        c.startup.max_size = 24 * 1024 * 1024;
         c.clock = clock.clone();
     })
     .await;
@@ -102,9 +102,9 @@ async fn pinned_tags_and_repositories_are_never_evicted() {
     let clock = Clock::manual(1_700_000_000_000);
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.max_size = 100_000;
+        c.startup.max_size = 100_000;
         c.clock = clock.clone();
-        c.pin = vec![
+        c.live.pin = vec![
             PinRule::parse(&format!("{host}/app:v1")).unwrap(),
             PinRule::parse(&format!("{host}/keep")).unwrap(),
         ];

@@ -168,15 +168,15 @@ fn pantry_configs_load_with_pantrys_own_loader() {
         load(path);
     }
     let offline = load(&examples_dir().join("pantry-offline.toml"));
-    assert!(offline.offline);
+    assert!(offline.live.offline);
     let egress = load(&examples_dir().join("pantry-egress.toml"));
-    assert!(egress.upstream_proxy.is_some());
+    assert!(egress.startup.upstream_proxy.is_some());
     assert!(egress.intercepts("registry.corp.example", 5000));
     assert!(!egress.intercepts("login.corp.example", 443), "bypassed");
-    assert_eq!(egress.upstream_proxy_for.len(), 3);
+    assert_eq!(egress.startup.upstream_proxy_for.len(), 3);
     let ci = load(&examples_dir().join("pantry-ci.toml"));
-    assert!(ci.refresh.is_some() && !ci.pin.is_empty() && ci.mirror_listen.is_some());
-    assert!(ci.max_size > Config::default().max_size);
+    assert!(ci.live.refresh.is_some() && !ci.live.pin.is_empty() && ci.startup.mirror_listen.is_some());
+    assert!(ci.startup.max_size > Config::default().startup.max_size);
 }
 
 fn toml_file(path: &Path) -> Toml {
@@ -434,7 +434,7 @@ fn check_kubernetes(path: &Path, docs: &[Yaml]) {
                     if key == "pantry.toml" {
                         let config = load_embedded(&what, value);
                         assert!(
-                            !config.listen.ip().is_loopback(),
+                            !config.startup.listen.ip().is_loopback(),
                             "{what}: pantry must listen beyond the pod"
                         );
                     } else {

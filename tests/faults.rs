@@ -96,8 +96,8 @@ async fn run(name: &str, fault: Fault, bound: Duration, adjust: impl FnOnce(&mut
 }
 
 fn quick_timeouts(c: &mut pantry::config::Config) {
-    c.upstream_response_timeout = Duration::from_millis(500);
-    c.upstream_body_timeout = Duration::from_millis(500);
+    c.startup.upstream_response_timeout = Duration::from_millis(500);
+    c.startup.upstream_body_timeout = Duration::from_millis(500);
 }
 
 #[tokio::test]
@@ -134,8 +134,8 @@ async fn a_body_with_the_wrong_digest_breaks_the_transfer() {
 async fn a_drip_slower_than_the_minimum_rate_is_broken_off() {
     let drip = Fault::Drip { every: Duration::from_millis(10) }; // 100 bytes a second
     run("slow drip (100 bytes a second)", drip, Duration::from_secs(3), |c| {
-        c.upstream_body_timeout = Duration::from_millis(500);
-        c.upstream_min_rate = 1024;
+        c.startup.upstream_body_timeout = Duration::from_millis(500);
+        c.startup.upstream_min_rate = 1024;
     })
     .await;
 }
@@ -166,8 +166,8 @@ async fn a_forwarded_body_that_stalls_is_broken_off_too() {
     let registry = FakeRegistry::start().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.upstream_body_timeout = Duration::from_millis(300);
-        c.repositories = vec![pantry::registry::policy::NamespaceRule::new(
+        c.startup.upstream_body_timeout = Duration::from_millis(300);
+        c.live.repositories = vec![pantry::registry::policy::NamespaceRule::new(
             "*",
             "uncached/*",
             pantry::registry::policy::Action::Pass,

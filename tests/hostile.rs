@@ -34,7 +34,7 @@ async fn until_closed(stream: &mut TcpStream) -> (String, Duration) {
 }
 
 fn short_header_timeout(c: &mut pantry::config::Config) {
-    c.client_header_timeout = Duration::from_millis(400);
+    c.live.client_header_timeout = Duration::from_millis(400);
 }
 
 #[tokio::test]
@@ -115,7 +115,7 @@ async fn pipelined_requests_are_answered_in_order() {
 
 #[tokio::test]
 async fn max_connections_caps_the_clients_served_at_once() {
-    let pantry = start_pantry(|c| c.max_connections = 8).await;
+    let pantry = start_pantry(|c| c.startup.max_connections = 8).await;
     let mut held = Vec::new();
     for _ in 0..8 {
         held.push(TcpStream::connect(pantry.addr).await.unwrap());

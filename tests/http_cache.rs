@@ -279,9 +279,10 @@ async fn intercepted_http_1_1_and_h2_requests_share_one_entry() {
     let upstream = common::upstream::FakeUpstream::start("127.0.0.1:0", true).await;
     let port = upstream.port();
     let pantry = start_pantry(|c| {
-        c.intercept = vec![pantry::config::HostPattern::parse(&format!("cdn.test:{port}")).unwrap()];
-        c.resolve = vec![pantry::config::ResolveRule::parse(&format!("cdn.test:{port}:127.0.0.1")).unwrap()];
-        c.upstream_ca = vec![upstream.ca.ca_file.clone()];
+        c.live.intercept = vec![pantry::config::HostPattern::parse(&format!("cdn.test:{port}")).unwrap()];
+        c.startup.resolve =
+            vec![pantry::config::ResolveRule::parse(&format!("cdn.test:{port}:127.0.0.1")).unwrap()];
+        c.startup.upstream_ca = vec![upstream.ca.ca_file.clone()];
     })
     .await;
     let target = format!("cdn.test:{port}");

@@ -15,7 +15,7 @@ async fn scrape(pantry: &TestPantry) -> String {
 
 #[tokio::test]
 async fn an_admin_port_serves_the_metrics_and_the_proxy_port_no_longer_does() {
-    let pantry = start_pantry(|c| c.admin_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let pantry = start_pantry(|c| c.startup.admin_listen = Some("127.0.0.1:0".parse().unwrap())).await;
     let admin = pantry.admin.unwrap();
     let metrics = plain_get(admin, "/metrics").await;
     assert!(metrics.starts_with("HTTP/1.1 200") && metrics.contains("pantry_store_max_bytes"), "{metrics}");
@@ -66,7 +66,7 @@ async fn pantrys_own_errors_are_counted_as_errors_not_as_forwarded() {
     assert_eq!(value(&text, "pantry_requests_total{route=\"blob\",cache=\"miss\"}"), 1.0);
     let offline = start_pantry(|c| {
         registry.configure(c);
-        c.offline = true;
+        c.live.offline = true;
     })
     .await;
     let (refused, _) =

@@ -21,9 +21,9 @@ async fn get(pantry: &TestPantry, uri: &str) -> (http::Response<()>, Bytes) {
 async fn start(registry: &FakeRegistry, default: Option<String>) -> TestPantry {
     start_pantry(|c| {
         registry.configure(c);
-        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.startup.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
         if let Some(default) = default {
-            c.mirror_default = default;
+            c.live.mirror_default = default;
         }
     })
     .await
@@ -98,10 +98,10 @@ async fn the_mirror_speaks_tls_with_a_leaf_from_pantrys_ca() {
     let registry = FakeRegistry::start().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.mirror_tls = true;
-        c.mirror_names = vec!["pantry.local".into()];
-        c.mirror_default = registry.host();
+        c.startup.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.live.mirror_tls = true;
+        c.live.mirror_names = vec!["pantry.local".into()];
+        c.live.mirror_default = registry.host();
     })
     .await;
     let blob = registry.state.add_blob(vec![4u8; 2000], "application/octet-stream");
@@ -133,10 +133,10 @@ async fn the_mirror_presents_a_supplied_certificate() {
     let loaded = pantry::config::Config::load(&args).unwrap();
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.mirror_default = registry.host();
-        c.mirror_tls = loaded.mirror_tls;
-        c.mirror_tls_config = loaded.mirror_tls_config.clone();
+        c.startup.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.live.mirror_default = registry.host();
+        c.live.mirror_tls = loaded.live.mirror_tls;
+        c.live.mirror_tls_config = loaded.live.mirror_tls_config.clone();
     })
     .await;
     let blob = registry.state.add_blob(vec![6u8; 3000], "application/octet-stream");
@@ -175,13 +175,13 @@ async fn mirror_clients_pull_with_pantrys_credentials_for_a_whole_registry() {
     let pantry = start_pantry(|c| {
         registry.configure(c);
         c.clock = clock.clone();
-        c.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.mirror_default = host.clone();
+        c.startup.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.live.mirror_default = host.clone();
         let source = pantry::config::SecretSource::Password {
             username: "ci".into(),
             password: pantry::config::PasswordFrom::File(password),
         };
-        c.upstream_credentials = vec![pantry::config::CredentialEntry::new(&host, &[], source)];
+        c.live.upstream_credentials = vec![pantry::config::CredentialEntry::new(&host, &[], source)];
     })
     .await;
     // The version check says no credentials are needed, so the mirror's clients send none.

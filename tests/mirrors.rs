@@ -26,8 +26,8 @@ async fn with_mirrors(origin: &FakeRegistry, mirrors: &[&FakeRegistry]) -> TestP
     let cas: Vec<_> = mirrors.iter().map(|m| m.ca.ca_file.clone()).collect();
     start_pantry(|c| {
         origin.configure(c);
-        c.upstream_ca.extend(cas);
-        c.mirrors = list;
+        c.startup.upstream_ca.extend(cas);
+        c.live.mirrors = list;
         common::reach_loopback(c, &ports);
     })
     .await

@@ -13,11 +13,12 @@ async fn intercepting(upstream: &FakeUpstream, trust_upstream: bool) -> TestPant
     let port = upstream.port();
     let ca = upstream.ca.ca_file.clone();
     start_pantry(move |c| {
-        c.intercept = vec![pantry::config::HostPattern::parse(&format!("registry.test:{port}")).unwrap()];
-        c.resolve =
+        c.live.intercept =
+            vec![pantry::config::HostPattern::parse(&format!("registry.test:{port}")).unwrap()];
+        c.startup.resolve =
             vec![pantry::config::ResolveRule::parse(&format!("registry.test:{port}:127.0.0.1")).unwrap()];
         if trust_upstream {
-            c.upstream_ca = vec![ca];
+            c.startup.upstream_ca = vec![ca];
         }
     })
     .await

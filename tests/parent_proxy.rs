@@ -12,16 +12,16 @@ async fn intercepted_and_tunnelled_traffic_goes_through_the_parent() {
     let registry = FakeRegistry::start().await;
     let port = registry.addr.port();
     let mut parent = start_pantry(|c| {
-        c.intercept = Vec::new();
+        c.live.intercept = Vec::new();
         common::reach_loopback(c, &[port, registry.cdn.port()]);
-        c.shutdown_grace = std::time::Duration::from_millis(100); // the child's pooled tunnels stay open
+        c.live.shutdown_grace = std::time::Duration::from_millis(100); // the child's pooled tunnels stay open
     })
     .await;
     let parent_url = format!("http://{}", parent.addr);
     let child = start_pantry(|c| {
         registry.configure(c);
         common::reach_loopback(c, &[registry.cdn.port()]);
-        c.upstream_proxy = Some(ParentProxy::parse(&parent_url).unwrap());
+        c.startup.upstream_proxy = Some(ParentProxy::parse(&parent_url).unwrap());
     })
     .await;
     let digest = registry.state.add_blob(vec![3u8; 5000], "application/octet-stream");
@@ -47,11 +47,11 @@ async fn intercepted_and_tunnelled_traffic_goes_through_the_parent() {
 #[tokio::test]
 async fn a_parent_that_refuses_is_reported_with_its_answer() {
     let registry = FakeRegistry::start().await;
-    let parent = start_pantry(|c| c.intercept = Vec::new()).await; // port not allowed there
+    let parent = start_pantry(|c| c.live.intercept = Vec::new()).await; // port not allowed there
     let parent_url = format!("http://{}", parent.addr);
     let child = start_pantry(|c| {
         registry.configure(c);
-        c.upstream_proxy = Some(ParentProxy::parse(&parent_url).unwrap());
+        c.startup.upstream_proxy = Some(ParentProxy::parse(&parent_url).unwrap());
     })
     .await;
     let digest = registry.state.add_blob(vec![3u8; 50], "application/octet-stream");
@@ -68,18 +68,18 @@ async fn per_destination_rules_pick_the_parent_or_a_direct_connection() {
     let registry = FakeRegistry::start().await;
     let port = registry.addr.port();
     let mut parent = start_pantry(|c| {
-        c.intercept = Vec::new();
+        c.live.intercept = Vec::new();
         common::reach_loopback(c, &[port]);
-        c.shutdown_grace = std::time::Duration::from_millis(100); // the child's pooled tunnels stay open
+        c.live.shutdown_grace = std::time::Duration::from_millis(100); // the child's pooled tunnels stay open
     })
     .await;
     let parent_url = format!("http://{}", parent.addr);
     let dead_parent = "http://127.0.0.1:9".to_string(); // nothing listens on the discard port
     let child = start_pantry(|c| {
         registry.configure(c);
-        c.upstream_proxy = Some(ParentProxy::parse(&dead_parent).unwrap());
+        c.startup.upstream_proxy = Some(ParentProxy::parse(&dead_parent).unwrap());
         common::reach_loopback(c, &[registry.cdn.port()]);
-        c.upstream_proxy_for = vec![
+        c.startup.upstream_proxy_for = vec![
             ParentRule::parse(&format!("registry.test:{port}={parent_url}")).unwrap(),
             ParentRule::parse("cdn.test=direct").unwrap(),
         ];

@@ -94,7 +94,8 @@ async fn upstream_down_gets_the_last_answer_marked_stale_and_no_answer_an_error(
 async fn offline_answers_from_the_last_ping_without_asking() {
     let s = setup().await;
     assert_eq!(ping(&s, Method::GET, &[]).await.status(), 200);
-    let offline = Config { offline: true, ..s.config.clone() };
+    let mut offline = s.config.clone();
+    offline.live.offline = true;
     s.pantry.pantry.reload(offline);
     s.clock.advance(60 * MINUTE);
     let answer = ping(&s, Method::GET, &[]).await;
@@ -110,13 +111,13 @@ async fn a_restarted_pantry_answers_from_the_last_ping_while_upstream_is_down() 
     s.pantry.stop().await.unwrap();
     s.registry.state.down.store(true, Ordering::SeqCst);
     s.clock.advance(30 * MINUTE);
-    let cache_dir = s.config.cache_dir.clone();
+    let cache_dir = s.config.startup.cache_dir.clone();
     for offline in [false, true] {
         let restarted = start_pantry(|c| {
             s.registry.configure(c);
             c.clock = s.clock.clone();
-            c.cache_dir = cache_dir.clone();
-            c.offline = offline;
+            c.startup.cache_dir = cache_dir.clone();
+            c.live.offline = offline;
         })
         .await;
         let (answer, body) = request(&restarted, &s.registry.host(), Method::GET, "/v2/", &[]).await;
@@ -139,12 +140,12 @@ async fn without_a_kept_answer_cached_content_still_gets_a_plain_200_during_an_o
     s.pantry.stop().await.unwrap();
     // No version check was ever answered through this store (a prefetch filled it, say).
     let ping_key = format!("pantry/ping/{}", s.registry.host());
-    assert!(!pantry::cache::records::remove(&s.config.cache_dir, &ping_key), "no ping was made");
+    assert!(!pantry::cache::records::remove(&s.config.startup.cache_dir, &ping_key), "no ping was made");
     s.registry.state.down.store(true, Ordering::SeqCst);
     let restarted = start_pantry(|c| {
         s.registry.configure(c);
         c.clock = s.clock.clone();
-        c.cache_dir = s.config.cache_dir.clone();
+        c.startup.cache_dir = s.config.startup.cache_dir.clone();
     })
     .await;
     let (answer, body) = request(&restarted, &s.registry.host(), Method::GET, "/v2/", &[]).await;
@@ -159,7 +160,7 @@ async fn without_a_kept_answer_cached_content_still_gets_a_plain_200_during_an_o
     other.state.down.store(true, Ordering::SeqCst);
     let fresh = start_pantry(|c| {
         other.configure(c);
-        c.cache_dir = s.config.cache_dir.clone();
+        c.startup.cache_dir = s.config.startup.cache_dir.clone();
     })
     .await;
     let (refused, _) = request(&fresh, &other.host(), Method::GET, "/v2/", &[]).await;

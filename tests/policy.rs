@@ -12,7 +12,7 @@ async fn namespace_rules_deny_pass_through_or_refuse_pushes() {
     let host = registry.host();
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.repositories = vec![
+        c.live.repositories = vec![
             NamespaceRule::new("*", "secret/*", Action::Deny, false),
             NamespaceRule::new(&host, "ci/*", Action::Pass, true),
             NamespaceRule::new("*", "*", Action::Cache, false),

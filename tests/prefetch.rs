@@ -111,7 +111,7 @@ async fn configured_images_are_refreshed_at_start() {
     let image: ImageRef = format!("{}/app:v1", registry.host()).parse().unwrap();
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.refresh = Some(Refresh {
+        c.live.refresh = Some(Refresh {
             images: vec![image],
             every: Duration::from_secs(3600),
             platform: Some(Platform::parse("linux/amd64").unwrap()),

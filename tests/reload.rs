@@ -6,7 +6,7 @@ mod common;
 
 use common::{connect, intercepted, registry::FakeRegistry, start_pantry, tls, Sender, TestPantry};
 use pantry::{
-    config::{Config, HostPattern},
+    config::{Config, HostPattern, ParentProxy, Startup},
     registry::policy::{Action, NamespaceRule},
 };
 
@@ -24,8 +24,8 @@ async fn reload_keeps_connections_and_changes_rules() {
     let mut before = Config::default();
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.intercept.retain(|p| !p.to_string().starts_with("cdn.test"));
-        c.allow_ports = vec![registry.cdn.port()];
+        c.live.intercept.retain(|p| !p.to_string().starts_with("cdn.test"));
+        c.live.allow_ports = vec![registry.cdn.port()];
         before = c.clone();
     })
     .await;
@@ -38,9 +38,9 @@ async fn reload_keeps_connections_and_changes_rules() {
     assert!(!intercepts(&pantry, &cdn).await, "the CDN is tunnelled before the reload");
 
     let mut after = before.clone();
-    after.repositories = vec![NamespaceRule::new("*", "team/*", Action::Deny, true)];
-    after.intercept.push(HostPattern::parse(&cdn).unwrap());
-    after.max_size = 1024;
+    after.live.repositories = vec![NamespaceRule::new("*", "team/*", Action::Deny, true)];
+    after.live.intercept.push(HostPattern::parse(&cdn).unwrap());
+    after.startup.max_size = 1024;
     let restart = pantry.pantry.reload(after);
     assert_eq!(restart, ["max_size"], "only the size cap needs a restart");
 
@@ -49,26 +49,56 @@ async fn reload_keeps_connections_and_changes_rules() {
     assert!(intercepts(&pantry, &cdn).await, "the CDN is intercepted after the reload");
 }
 
+/// `startup` with the restart-only setting `name` changed (credentials alone, for the parent proxy).
+fn changed(startup: &Startup, name: &str) -> Startup {
+    use pantry::config::{Destination, LogFormat, ParentRule, ResolveRule};
+    use std::time::Duration;
+    let mut s = startup.clone();
+    let addr = Some("127.0.0.1:9".parse().unwrap());
+    let longer = |d: Duration| d + Duration::from_secs(1);
+    match name {
+        "listen" => s.listen = "127.0.0.1:9".parse().unwrap(),
+        "admin_listen" => s.admin_listen = addr,
+        "transparent" => s.transparent = addr,
+        "mirror_listen" => s.mirror_listen = addr,
+        "cache_dir" => s.cache_dir.push("other"),
+        "certs_dir" => s.certs_dir.push("other"),
+        "upstream_ca" => s.upstream_ca.push("/etc/ssl/other.pem".into()),
+        "resolve" => s.resolve.push(ResolveRule::parse("other.test:443:127.0.0.1").unwrap()),
+        // only the password differs: the parent's redacted form is the same
+        "upstream_proxy" => {
+            s.upstream_proxy = Some(ParentProxy::parse("http://ci:new-secret@parent.test:3128").unwrap())
+        }
+        "upstream_proxy_for" => s.upstream_proxy_for.push(ParentRule::parse("*.corp.test=direct").unwrap()),
+        "deny_destinations" => s.deny_destinations.push("203.0.113.0/24".parse().unwrap()),
+        "allow_destinations" => s.allow_destinations.push(Destination::parse("pkg.test:8080").unwrap()),
+        "log_format" => s.log_format = LogFormat::Json,
+        "finish_abandoned_fetches" => s.finish_abandoned_fetches = !s.finish_abandoned_fetches,
+        "max_size" => s.max_size += 1,
+        "max_connections" => s.max_connections += 1,
+        "upstream_connect_timeout" => s.upstream_connect_timeout = longer(s.upstream_connect_timeout),
+        "upstream_response_timeout" => s.upstream_response_timeout = longer(s.upstream_response_timeout),
+        "upstream_idle_timeout" => s.upstream_idle_timeout = longer(s.upstream_idle_timeout),
+        "upstream_body_timeout" => s.upstream_body_timeout = longer(s.upstream_body_timeout),
+        "upstream_min_rate" => s.upstream_min_rate += 1,
+        other => panic!("no change written for the restart-only setting {other}"),
+    }
+    s
+}
+
 #[tokio::test]
-async fn a_reload_names_every_changed_setting_that_needs_a_restart() {
-    use pantry::upstream::parent::ParentProxy;
+async fn a_reload_names_every_changed_restart_only_setting_and_keeps_its_running_value() {
     let mut before = Config::default();
     let pantry = start_pantry(|c| {
-        c.upstream_proxy = Some(ParentProxy::parse("http://ci:old-secret@parent.test:3128").unwrap());
+        c.startup.upstream_proxy = Some(ParentProxy::parse("http://ci:old-secret@parent.test:3128").unwrap());
         before = c.clone();
     })
     .await;
-    let after = Config {
-        // only the password differs: the parent's redacted form is the same
-        upstream_proxy: Some(ParentProxy::parse("http://ci:new-secret@parent.test:3128").unwrap()),
-        admin_listen: Some("127.0.0.1:9".parse().unwrap()),
-        log_format: pantry::config::LogFormat::Json,
-        finish_abandoned_fetches: !before.finish_abandoned_fetches,
-        ..before.clone()
-    };
-    let restart = pantry.pantry.reload(after);
-    for setting in ["upstream_proxy", "admin_listen", "log_format", "finish_abandoned_fetches"] {
-        assert!(restart.contains(&setting), "{setting} is reported: {restart:?}");
+    for &name in Startup::NAMES {
+        let after = Config { startup: changed(&before.startup, name), ..before.clone() };
+        assert_ne!(after.startup, before.startup, "{name} changed");
+        assert_eq!(pantry.pantry.reload(after), [name], "{name} is the one named");
+        assert_eq!(pantry.pantry.config().startup, before.startup, "{name} keeps its running value");
     }
 }
 
@@ -99,7 +129,7 @@ async fn a_reload_applies_upstream_credentials() {
         username: "ci".into(),
         password: pantry::config::PasswordFrom::File(password),
     };
-    after.upstream_credentials = vec![pantry::config::CredentialEntry::new(&host, &[], source)];
+    after.live.upstream_credentials = vec![pantry::config::CredentialEntry::new(&host, &[], source)];
     assert!(pantry.pantry.reload(after.clone()).is_empty(), "applied live");
     let (pulled, _) = common::request(&pantry, &host, http::Method::GET, &path, &[]).await;
     assert_eq!(pulled.status(), 200);

@@ -85,7 +85,7 @@ async fn no_token_or_password_in_the_cache_the_logs_or_the_metrics() {
         locked.configure(c);
         let source =
             SecretSource::Password { username: "ci".into(), password: PasswordFrom::File(password_file) };
-        c.upstream_credentials = vec![CredentialEntry::new(&locked.host(), &[], source)];
+        c.live.upstream_credentials = vec![CredentialEntry::new(&locked.host(), &[], source)];
     })
     .await;
     let locked_host = locked.host();

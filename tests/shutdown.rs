@@ -28,7 +28,7 @@ async fn gated_response(proxy: std::net::SocketAddr, port: u16) -> hyper::body::
 async fn in_flight_transfer_finishes_after_the_signal() {
     let upstream = FakeUpstream::start("127.0.0.1:0", false).await;
     let mut pantry = start_pantry(|c| {
-        c.shutdown_grace = Duration::from_secs(30);
+        c.live.shutdown_grace = Duration::from_secs(30);
         common::reach_loopback(c, &[upstream.port()]);
     })
     .await;
@@ -52,7 +52,7 @@ async fn in_flight_transfer_finishes_after_the_signal() {
 async fn transfers_still_running_after_the_grace_period_are_aborted() {
     let upstream = FakeUpstream::start("127.0.0.1:0", false).await;
     let mut pantry = start_pantry(|c| {
-        c.shutdown_grace = Duration::from_millis(200);
+        c.live.shutdown_grace = Duration::from_millis(200);
         common::reach_loopback(c, &[upstream.port()]);
     })
     .await;

@@ -215,7 +215,7 @@ async fn a_stalled_upstream_counts_as_down_after_the_response_timeout() {
     let pantry = start_pantry(|c| {
         registry.configure(c);
         c.clock = clock.clone();
-        c.upstream_response_timeout = Duration::from_millis(300);
+        c.startup.upstream_response_timeout = Duration::from_millis(300);
     })
     .await;
     let manifest = registry.state.add_blob("{\"v\":1}", MANIFEST_TYPE);
@@ -241,15 +241,15 @@ async fn offline_serves_known_tags_and_refuses_unknown_ones() {
     let cache = dir.path().join("cache");
     let online = start_pantry(|c| {
         registry.configure(c);
-        c.cache_dir = cache.clone();
+        c.startup.cache_dir = cache.clone();
     })
     .await;
     let host = registry.host();
     request(&online, &host, Method::GET, "/v2/app/manifests/v1", &[ACCEPT]).await.1.unwrap();
     let offline = start_pantry(|c| {
         registry.configure(c);
-        c.cache_dir = cache.clone();
-        c.offline = true;
+        c.startup.cache_dir = cache.clone();
+        c.live.offline = true;
     })
     .await;
     let (known, _) = request(&offline, &host, Method::GET, "/v2/app/manifests/v1", &[ACCEPT]).await;

@@ -164,8 +164,8 @@ fn through(script: &'static str) {
         let registry = FakeRegistry::start().await;
         let pantry = start_pantry(|c| {
             registry.configure(c);
-            c.transparent = Some("[::]:0".parse().unwrap()); // dual stack: IPv4 clients arrive mapped
-            c.allow_clients =
+            c.startup.transparent = Some("[::]:0".parse().unwrap()); // dual stack: IPv4 clients arrive mapped
+            c.live.allow_clients =
                 ["10.77.0.0/16", "fd77::/16", "127.0.0.0/8"].map(|n| n.parse().unwrap()).to_vec();
         })
         .await;

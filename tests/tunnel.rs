@@ -104,7 +104,7 @@ async fn a_tunnel_holds_its_connection_slot_until_it_closes() {
     let port = upstream.port();
     let pantry = start_pantry(|c| {
         reach_loopback(c, &[port]);
-        c.max_connections = 1;
+        c.startup.max_connections = 1;
     })
     .await;
     let (tunnel, head) = connect(pantry.addr, &format!("127.0.0.1:{port}"), "HTTP/1.1").await;
@@ -126,10 +126,12 @@ async fn a_bypassed_destination_is_tunnelled_even_when_it_would_be_intercepted()
     let upstream = FakeUpstream::start("127.0.0.1:0", true).await;
     let port = upstream.port();
     let pantry = start_pantry(|c| {
-        c.intercept = vec![pantry::config::HostPattern::parse(&format!("registry.test:{port}")).unwrap()];
-        c.resolve =
+        c.live.intercept =
+            vec![pantry::config::HostPattern::parse(&format!("registry.test:{port}")).unwrap()];
+        c.startup.resolve =
             vec![pantry::config::ResolveRule::parse(&format!("registry.test:{port}:127.0.0.1")).unwrap()];
-        c.bypass = vec![pantry::config::Destination::parse("test").unwrap()]; // `test` and all under it
+        c.live.bypass = vec![pantry::config::Destination::parse("test").unwrap()];
+        // `test` and all under it
     })
     .await;
     let (stream, head) = connect(pantry.addr, &format!("registry.test:{port}"), "HTTP/1.1").await;

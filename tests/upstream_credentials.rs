@@ -33,7 +33,7 @@ async fn pantry_for(registry: &FakeRegistry, clock: &Clock, entry: CredentialEnt
     start_pantry(move |c| {
         registry.configure(c);
         c.clock = clock;
-        c.upstream_credentials = vec![entry];
+        c.live.upstream_credentials = vec![entry];
     })
     .await
 }
@@ -188,9 +188,9 @@ async fn a_realm_on_another_host_is_intercepted_once_the_registry_names_it() {
     let host = registry.host();
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.intercept.retain(|p| p.to_string().starts_with("registry.test"));
+        c.live.intercept.retain(|p| p.to_string().starts_with("registry.test"));
         c.clock = clock.clone();
-        c.upstream_credentials =
+        c.live.upstream_credentials =
             vec![CredentialEntry::new(&host, &["private/*".to_string()], ci_password(file))];
     })
     .await;

@@ -16,7 +16,7 @@ async fn idle_upstream_connections_are_closed_after_the_idle_timeout() {
     let registry = FakeRegistry::start().await;
     let pantry = start_pantry(|c| {
         registry.configure(c);
-        c.upstream_idle_timeout = Duration::from_millis(300);
+        c.startup.upstream_idle_timeout = Duration::from_millis(300);
     })
     .await;
     let open = || registry.state.open_connections.load(Ordering::SeqCst);

@@ -38,12 +38,12 @@ impl Config {
                     .into(),
             ),
         }
-        match rule_for(&self.repositories, &registry, repository) {
+        match rule_for(&self.live.repositories, &registry, repository) {
             Some(rule) => lines.push(format!("namespace policy: {rule} → {}", rule.action.as_str())),
             None => lines.push("namespace policy: no rule matches → cache".into()),
         }
         if let Reference::Tag(tag) = &image.reference {
-            let ttl = ttl_for(&self.tag_rules, self.tag_ttl, &registry, repository, tag.as_str());
+            let ttl = ttl_for(&self.live.tag_rules, self.live.tag_ttl, &registry, repository, tag.as_str());
             lines.push(format!("tag {tag}: TTL {ttl}"));
         }
         lines.join("\n") + "\n"

@@ -63,7 +63,7 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
     let mut config = Config::default();
     if let Some(listen) = args.listen.clone().or(file.listen) {
         match listen.parse() {
-            Ok(addr) => config.listen = addr,
+            Ok(addr) => config.startup.listen = addr,
             Err(_) => problems.push(format!("listen: {listen:?} is not an address like 127.0.0.1:3128")),
         }
     }
@@ -77,16 +77,16 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
             .collect()
     };
     if let Some(values) = non_empty(args.allow_clients.clone()).or(file.allow_clients) {
-        config.allow_clients = nets("allow_clients", values, problems);
+        config.live.allow_clients = nets("allow_clients", values, problems);
     }
     if let Some(values) = non_empty(args.deny_destinations.clone()).or(file.deny_destinations) {
-        config.deny_destinations = nets("deny_destinations", values, problems);
+        config.startup.deny_destinations = nets("deny_destinations", values, problems);
     }
     if let Some(values) = non_empty(args.mirror_allow_clients.clone()).or(file.mirror_allow_clients) {
-        config.mirror_allow_clients = nets("mirror_allow_clients", values, problems);
+        config.live.mirror_allow_clients = nets("mirror_allow_clients", values, problems);
     }
     let allow = non_empty(args.allow_destinations.clone()).or(file.allow_destinations).unwrap_or_default();
-    config.allow_destinations = allow
+    config.startup.allow_destinations = allow
         .iter()
         .filter_map(|p| {
             Destination::parse(p).map_err(|e| problems.push(format!("allow_destinations: {e}"))).ok()
@@ -94,10 +94,10 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
         .collect();
     if let Some(path) = args.proxy_auth_file.clone().or(file.proxy_auth_file) {
         match ProxyAuth::load(&path) {
-            Ok(auth) => config.proxy_auth = Some(std::sync::Arc::new(auth)),
+            Ok(auth) => config.live.proxy_auth = Some(std::sync::Arc::new(auth)),
             Err(e) => problems.push(e),
         }
-        config.proxy_auth_file = Some(path);
+        config.live.proxy_auth_file = Some(path);
     }
     if let Some(path) = args.admin_token_file.clone().or(file.admin_token_file) {
         let token = super::private_file(&path).and_then(|()| {
@@ -106,14 +106,14 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
             (!token.is_empty()).then_some(token).ok_or_else(|| format!("{} is empty", path.display()))
         });
         match token {
-            Ok(token) => config.admin_token = Some(super::Secret::new(token)),
+            Ok(token) => config.live.admin_token = Some(super::Secret::new(token)),
             Err(e) => problems.push(format!("admin_token_file: {e}")),
         }
-        config.admin_token_file = Some(path);
+        config.live.admin_token_file = Some(path);
     }
     if let Some(listen) = args.admin_listen.clone().or(file.admin_listen) {
         match listen.parse() {
-            Ok(addr) => config.admin_listen = Some(addr),
+            Ok(addr) => config.startup.admin_listen = Some(addr),
             Err(_) => {
                 problems.push(format!("admin_listen: {listen:?} is not an address like 127.0.0.1:9090"))
             }
@@ -121,28 +121,28 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
     }
     if let Some(listen) = args.transparent.clone().or(file.transparent) {
         match listen.parse() {
-            Ok(addr) => config.transparent = Some(addr),
+            Ok(addr) => config.startup.transparent = Some(addr),
             Err(_) => problems.push(format!("transparent: {listen:?} is not an address like 0.0.0.0:3129")),
         }
     }
     if let Some(listen) = args.mirror_listen.clone().or(file.mirror_listen) {
         match listen.parse() {
-            Ok(addr) => config.mirror_listen = Some(addr),
+            Ok(addr) => config.startup.mirror_listen = Some(addr),
             Err(_) => {
                 problems.push(format!("mirror_listen: {listen:?} is not an address like 127.0.0.1:5000"))
             }
         }
     }
     // Flags and environment win over the file in both directions (`PANTRY_OFFLINE=false` too).
-    config.mirror_tls = args.mirror_tls.or(file.mirror_tls).unwrap_or(false);
-    config.mirror_names = match non_empty(args.mirror_names.clone()).or(file.mirror_names) {
+    config.live.mirror_tls = args.mirror_tls.or(file.mirror_tls).unwrap_or(false);
+    config.live.mirror_names = match non_empty(args.mirror_names.clone()).or(file.mirror_names) {
         Some(names) => names.iter().map(|n| crate::target::bare(n.trim()).to_ascii_lowercase()).collect(),
         None => {
-            let listen = config.mirror_listen.map(|a| a.ip()).filter(|ip| !ip.is_unspecified());
+            let listen = config.startup.mirror_listen.map(|a| a.ip()).filter(|ip| !ip.is_unspecified());
             std::iter::once("localhost".to_string()).chain(listen.map(|ip| ip.to_string())).collect()
         }
     };
-    for name in &config.mirror_names {
+    for name in &config.live.mirror_names {
         if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '/' || c == '*') {
             problems.push(format!("mirror_names: {name:?} is not a host name or address"));
         }
@@ -152,11 +152,11 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
     match (cert, key) {
         (Some(cert), Some(key)) => {
             match crate::mitm::supplied::server_config(&cert, &key) {
-                Ok(tls) => config.mirror_tls_config = Some(std::sync::Arc::new(tls)),
+                Ok(tls) => config.live.mirror_tls_config = Some(std::sync::Arc::new(tls)),
                 Err(e) => problems.push(format!("mirror_cert: {e}")),
             }
-            config.mirror_tls = true;
-            config.mirror_cert = Some((cert, key));
+            config.live.mirror_tls = true;
+            config.live.mirror_cert = Some((cert, key));
         }
         (None, None) => {}
         _ => problems.push("mirror_cert and mirror_key go together".into()),
@@ -164,24 +164,24 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
     if let Some(default) = args.mirror_default.clone().or(file.mirror_default) {
         let valid = format!("https://{default}/").parse::<http::Uri>().map_err(|e| e.to_string());
         match valid.and_then(|u| Target::from_absolute(&u)) {
-            Ok(_) if !default.contains('/') => config.mirror_default = default.to_ascii_lowercase(),
+            Ok(_) if !default.contains('/') => config.live.mirror_default = default.to_ascii_lowercase(),
             _ => problems.push(format!("mirror_default: {default:?} is not a registry host[:port]")),
         }
     }
     if let Some(dir) = args.cache_dir.clone().or(file.cache_dir) {
-        config.cache_dir = dir;
+        config.startup.cache_dir = dir;
     }
     if let Some(dir) = args.certs_dir.clone().or(file.certs_dir) {
-        config.certs_dir = dir;
+        config.startup.certs_dir = dir;
     }
     let intercept = non_empty(args.intercept.clone()).or(file.intercept);
     if let Some(patterns) = intercept {
-        config.intercept = patterns
+        config.live.intercept = patterns
             .iter()
             .filter_map(|p| HostPattern::parse(p).map_err(|e| problems.push(e)).ok())
             .collect();
     }
-    config.intercept_all = args.intercept_all.or(file.intercept_all).unwrap_or(false);
+    config.live.intercept_all = args.intercept_all.or(file.intercept_all).unwrap_or(false);
     let insecure =
         non_empty(args.insecure_registries.clone()).or(file.insecure_registries).unwrap_or_default();
     // A plain-HTTP registry named without a port is on port 80 (not 443, as for intercept).
@@ -191,66 +191,75 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
         }
         parsed => parsed,
     };
-    config.insecure_registries = insecure
+    config.live.insecure_registries = insecure
         .iter()
         .filter_map(|p| plain(p).map_err(|e| problems.push(format!("insecure_registries: {e}"))).ok())
         .collect();
     let bypass = non_empty(args.bypass.clone()).or(file.bypass).unwrap_or_default();
-    config.bypass = bypass
+    config.live.bypass = bypass
         .iter()
         .filter_map(|p| Destination::parse(p).map_err(|e| problems.push(format!("bypass: {e}"))).ok())
         .collect();
     let rules = non_empty(args.upstream_proxy_for.clone()).or(file.upstream_proxy_for).unwrap_or_default();
-    config.upstream_proxy_for =
+    config.startup.upstream_proxy_for =
         rules.iter().filter_map(|r| ParentRule::parse(r).map_err(|e| problems.push(e)).ok()).collect();
-    config.upstream_ca = non_empty(args.upstream_ca.clone()).or(file.upstream_ca).unwrap_or_default();
-    for path in &config.upstream_ca {
+    config.startup.upstream_ca = non_empty(args.upstream_ca.clone()).or(file.upstream_ca).unwrap_or_default();
+    for path in &config.startup.upstream_ca {
         if !path.is_file() {
             problems.push(format!("upstream_ca: {} is not a readable file", path.display()));
         }
     }
     let resolve = non_empty(args.resolve.clone()).or(file.resolve).unwrap_or_default();
-    config.resolve =
+    config.startup.resolve =
         resolve.iter().filter_map(|r| ResolveRule::parse(r).map_err(|e| problems.push(e)).ok()).collect();
     if let Some(url) = args.upstream_proxy.clone().or(file.upstream_proxy) {
         match ParentProxy::parse(&url) {
-            Ok(parent) => config.upstream_proxy = Some(parent),
+            Ok(parent) => config.startup.upstream_proxy = Some(parent),
             Err(e) => problems.push(e),
         }
     }
     if let Some(size) = args.max_size.clone().or(file.max_size) {
         match size.parse::<bytesize::ByteSize>() {
-            Ok(size) if size.as_u64() > 0 => config.max_size = size.as_u64(),
+            Ok(size) if size.as_u64() > 0 => config.startup.max_size = size.as_u64(),
             _ => problems.push(format!("max_size: {size:?} is not a size like 20GiB")),
         }
     }
     let pin = non_empty(args.pin.clone()).or(file.pin).unwrap_or_default();
-    config.pin = pin.iter().filter_map(|p| PinRule::parse(p).map_err(|e| problems.push(e)).ok()).collect();
+    config.live.pin =
+        pin.iter().filter_map(|p| PinRule::parse(p).map_err(|e| problems.push(e)).ok()).collect();
     if let Some(rate) = file.upstream_min_rate {
         match rate.trim_end_matches("/s").parse::<bytesize::ByteSize>() {
-            Ok(rate) => config.upstream_min_rate = rate.as_u64(),
+            Ok(rate) => config.startup.upstream_min_rate = rate.as_u64(),
             Err(_) => problems.push(format!("upstream_min_rate: {rate:?} is not a rate like 1KiB/s or 0")),
         }
     }
-    config.offline = args.offline.or(file.offline).unwrap_or(false);
-    config.http_cache = file.http_cache.unwrap_or(true);
-    config.verify_reads = file.verify_reads.unwrap_or(config.verify_reads);
+    config.live.offline = args.offline.or(file.offline).unwrap_or(false);
+    config.live.http_cache = file.http_cache.unwrap_or(true);
+    config.live.verify_reads = file.verify_reads.unwrap_or(config.live.verify_reads);
     if let Some(format) = args.log_format.clone().or(file.log_format) {
         match format.as_str() {
-            "text" => config.log_format = LogFormat::Text,
-            "json" => config.log_format = LogFormat::Json,
+            "text" => config.startup.log_format = LogFormat::Text,
+            "json" => config.startup.log_format = LogFormat::Json,
             _ => problems.push(format!("log_format: {format:?} is neither text nor json")),
         }
     }
-    config.allow_ports = file.allow_ports.unwrap_or_default();
+    config.live.allow_ports = file.allow_ports.unwrap_or_default();
     let durations = [
-        ("tunnel_idle_timeout", file.tunnel_idle_timeout, &mut config.tunnel_idle_timeout),
-        ("client_header_timeout", file.client_header_timeout, &mut config.client_header_timeout),
-        ("upstream_connect_timeout", file.upstream_connect_timeout, &mut config.upstream_connect_timeout),
-        ("upstream_response_timeout", file.upstream_response_timeout, &mut config.upstream_response_timeout),
-        ("upstream_body_timeout", file.upstream_body_timeout, &mut config.upstream_body_timeout),
-        ("upstream_idle_timeout", file.upstream_idle_timeout, &mut config.upstream_idle_timeout),
-        ("shutdown_grace", file.shutdown_grace, &mut config.shutdown_grace),
+        ("tunnel_idle_timeout", file.tunnel_idle_timeout, &mut config.live.tunnel_idle_timeout),
+        ("client_header_timeout", file.client_header_timeout, &mut config.live.client_header_timeout),
+        (
+            "upstream_connect_timeout",
+            file.upstream_connect_timeout,
+            &mut config.startup.upstream_connect_timeout,
+        ),
+        (
+            "upstream_response_timeout",
+            file.upstream_response_timeout,
+            &mut config.startup.upstream_response_timeout,
+        ),
+        ("upstream_body_timeout", file.upstream_body_timeout, &mut config.startup.upstream_body_timeout),
+        ("upstream_idle_timeout", file.upstream_idle_timeout, &mut config.startup.upstream_idle_timeout),
+        ("shutdown_grace", file.shutdown_grace, &mut config.live.shutdown_grace),
     ];
     for (key, text, slot) in durations {
         if let Some(text) = text {
@@ -262,12 +271,12 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
     }
     if let Some(ttl) = file.tag_ttl {
         match Ttl::parse(&ttl) {
-            Ok(ttl) => config.tag_ttl = ttl,
+            Ok(ttl) => config.live.tag_ttl = ttl,
             Err(e) => problems.push(format!("tag_ttl: {e}")),
         }
     }
     if let Some(rules) = file.tag_rules {
-        config.tag_rules = rules
+        config.live.tag_rules = rules
             .into_iter()
             .filter_map(|rule| {
                 let ttl = Ttl::parse(&rule.ttl).map_err(|e| problems.push(format!("tag_rules: {e}"))).ok()?;
@@ -283,7 +292,7 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
         let glob = |g: Option<String>| g.unwrap_or_else(|| "*".into());
         if let Some(action) = action {
             let push = rule.push.unwrap_or(true);
-            config.repositories.push(NamespaceRule::new(
+            config.live.repositories.push(NamespaceRule::new(
                 &registry_glob(&glob(rule.registry)),
                 &glob(rule.repository),
                 action,
@@ -301,16 +310,16 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
         match (target, registry) {
             (Ok(target), Ok(_)) => {
                 let registry = registry_glob(&mirror.registry);
-                config.mirrors.push(Mirror { registry, target, priority: mirror.priority.unwrap_or(0) });
+                config.live.mirrors.push(Mirror { registry, target, priority: mirror.priority.unwrap_or(0) });
             }
             (Err(e), _) => problems.push(format!("mirrors: url {:?}: {e}", mirror.url)),
             (_, Err(e)) => problems.push(format!("mirrors: {e}")),
         }
     }
-    config.finish_abandoned_fetches = file.finish_abandoned_fetches.unwrap_or(false);
+    config.startup.finish_abandoned_fetches = file.finish_abandoned_fetches.unwrap_or(false);
     for entry in file.upstream_credentials.unwrap_or_default() {
         match entry.entry(private) {
-            Ok(entry) => config.upstream_credentials.push(entry),
+            Ok(entry) => config.live.upstream_credentials.push(entry),
             Err(e) => problems.push(e),
         }
     }
@@ -318,16 +327,16 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
         if let Err(e) = super::private_file(&path) {
             problems.push(format!("docker_config: {e}"));
         }
-        config.docker_config = Some(path);
+        config.live.docker_config = Some(path);
     }
     if let Some(refresh) = file.refresh {
-        config.refresh = refresh_from(refresh, problems);
+        config.live.refresh = refresh_from(refresh, problems);
     }
     if let Some(max) = file.max_connections {
         if max == 0 {
             problems.push("max_connections: must be at least 1".into());
         }
-        config.max_connections = max.max(1);
+        config.startup.max_connections = max.max(1);
     }
     config
 }

@@ -42,10 +42,14 @@ pub fn markdown() -> String {
          over the file, the file over the defaults. An invalid configuration lists every problem at once \
          and exits with status 2; `pantry check-config` prints the effective configuration. Registry \
          names in rules (`tag_rules`, `repositories`, `mirrors`, `pin`) mean port 443 when they have no \
-         port, and `docker.io` means Docker Hub's API host `registry-1.docker.io`. SIGHUP reloads the \
-         file; listen addresses, directories, upstream TLS and name overrides, the parent proxy, the \
-         size cap, the connection limit and upstream timeouts need a restart.\n\n\
-         ## Flags, environment, file keys\n\n\
+         port, and `docker.io` means Docker Hub's API host `registry-1.docker.io`. SIGHUP reads the file again \
+         (flags and environment stay as given at start) and applies every setting to new connections and requests, except \
+         these, which keep their running value until a restart (the log names each one that changed): ",
+    );
+    let restart: Vec<String> = super::Startup::NAMES.iter().map(|n| format!("`{n}`")).collect();
+    out.push_str(&restart.join(", "));
+    out.push_str(
+        ".\n\n## Flags, environment, file keys\n\n\
          | flag | environment | file key | meaning |\n|---|---|---|---|\n",
     );
     for arg in command.get_arguments() {

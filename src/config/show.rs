@@ -23,73 +23,73 @@ impl Config {
     /// This configuration as a pantry TOML file.
     pub fn effective_toml(&self) -> String {
         let mut t = Table::new();
-        t.insert("listen".into(), text(self.listen));
-        t.insert("allow_clients".into(), list(&self.allow_clients));
-        t.insert("deny_destinations".into(), list(&self.deny_destinations));
-        t.insert("allow_destinations".into(), list(&self.allow_destinations));
-        t.insert("mirror_allow_clients".into(), list(&self.mirror_allow_clients));
-        if let Some(path) = &self.proxy_auth_file {
+        t.insert("listen".into(), text(self.startup.listen));
+        t.insert("allow_clients".into(), list(&self.live.allow_clients));
+        t.insert("deny_destinations".into(), list(&self.startup.deny_destinations));
+        t.insert("allow_destinations".into(), list(&self.startup.allow_destinations));
+        t.insert("mirror_allow_clients".into(), list(&self.live.mirror_allow_clients));
+        if let Some(path) = &self.live.proxy_auth_file {
             t.insert("proxy_auth_file".into(), text(path.display()));
         }
-        if let Some(path) = &self.admin_token_file {
+        if let Some(path) = &self.live.admin_token_file {
             t.insert("admin_token_file".into(), text(path.display()));
         }
-        if let Some(admin) = self.admin_listen {
+        if let Some(admin) = self.startup.admin_listen {
             t.insert("admin_listen".into(), text(admin));
         }
-        if let Some(transparent) = self.transparent {
+        if let Some(transparent) = self.startup.transparent {
             t.insert("transparent".into(), text(transparent));
         }
-        if let Some(mirror) = self.mirror_listen {
+        if let Some(mirror) = self.startup.mirror_listen {
             t.insert("mirror_listen".into(), text(mirror));
         }
-        t.insert("mirror_tls".into(), Value::Boolean(self.mirror_tls));
-        t.insert("mirror_names".into(), list(&self.mirror_names));
-        t.insert("mirror_default".into(), text(&self.mirror_default));
-        if let Some((cert, key)) = &self.mirror_cert {
+        t.insert("mirror_tls".into(), Value::Boolean(self.live.mirror_tls));
+        t.insert("mirror_names".into(), list(&self.live.mirror_names));
+        t.insert("mirror_default".into(), text(&self.live.mirror_default));
+        if let Some((cert, key)) = &self.live.mirror_cert {
             t.insert("mirror_cert".into(), text(cert.display()));
             t.insert("mirror_key".into(), text(key.display()));
         }
-        t.insert("cache_dir".into(), text(self.cache_dir.display()));
-        t.insert("certs_dir".into(), text(self.certs_dir.display()));
-        t.insert("intercept".into(), list(&self.intercept));
-        t.insert("intercept_all".into(), Value::Boolean(self.intercept_all));
-        t.insert("insecure_registries".into(), list(&self.insecure_registries));
-        let cas: Vec<_> = self.upstream_ca.iter().map(|p| p.display().to_string()).collect();
+        t.insert("cache_dir".into(), text(self.startup.cache_dir.display()));
+        t.insert("certs_dir".into(), text(self.startup.certs_dir.display()));
+        t.insert("intercept".into(), list(&self.live.intercept));
+        t.insert("intercept_all".into(), Value::Boolean(self.live.intercept_all));
+        t.insert("insecure_registries".into(), list(&self.live.insecure_registries));
+        let cas: Vec<_> = self.startup.upstream_ca.iter().map(|p| p.display().to_string()).collect();
         t.insert("upstream_ca".into(), list(&cas));
         let resolve: Vec<_> =
-            self.resolve.iter().map(|r| format!("{}:{}:{}", r.host, r.port, r.addr)).collect();
+            self.startup.resolve.iter().map(|r| format!("{}:{}:{}", r.host, r.port, r.addr)).collect();
         t.insert("resolve".into(), list(&resolve));
-        if let Some(parent) = &self.upstream_proxy {
+        if let Some(parent) = &self.startup.upstream_proxy {
             t.insert("upstream_proxy".into(), text(parent.redacted_url()));
         }
-        let rules: Vec<_> = self.upstream_proxy_for.iter().map(ParentRule::redacted).collect();
+        let rules: Vec<_> = self.startup.upstream_proxy_for.iter().map(ParentRule::redacted).collect();
         t.insert("upstream_proxy_for".into(), list(&rules));
-        t.insert("bypass".into(), list(&self.bypass));
-        t.insert("max_size".into(), text(self.max_size));
-        t.insert("pin".into(), list(&self.pin));
-        t.insert("offline".into(), Value::Boolean(self.offline));
-        t.insert("http_cache".into(), Value::Boolean(self.http_cache));
-        t.insert("verify_reads".into(), Value::Boolean(self.verify_reads));
-        let format = match self.log_format {
+        t.insert("bypass".into(), list(&self.live.bypass));
+        t.insert("max_size".into(), text(self.startup.max_size));
+        t.insert("pin".into(), list(&self.live.pin));
+        t.insert("offline".into(), Value::Boolean(self.live.offline));
+        t.insert("http_cache".into(), Value::Boolean(self.live.http_cache));
+        t.insert("verify_reads".into(), Value::Boolean(self.live.verify_reads));
+        let format = match self.startup.log_format {
             LogFormat::Text => "text",
             LogFormat::Json => "json",
         };
         t.insert("log_format".into(), text(format));
-        let ports = self.allow_ports.iter().map(|p| Value::Integer(i64::from(*p))).collect();
+        let ports = self.live.allow_ports.iter().map(|p| Value::Integer(i64::from(*p))).collect();
         t.insert("allow_ports".into(), Value::Array(ports));
-        t.insert("tunnel_idle_timeout".into(), duration(self.tunnel_idle_timeout));
-        t.insert("client_header_timeout".into(), duration(self.client_header_timeout));
-        t.insert("upstream_connect_timeout".into(), duration(self.upstream_connect_timeout));
-        t.insert("upstream_response_timeout".into(), duration(self.upstream_response_timeout));
-        t.insert("upstream_body_timeout".into(), duration(self.upstream_body_timeout));
-        t.insert("upstream_idle_timeout".into(), duration(self.upstream_idle_timeout));
-        t.insert("upstream_min_rate".into(), text(format!("{}/s", self.upstream_min_rate)));
-        t.insert("shutdown_grace".into(), duration(self.shutdown_grace));
-        t.insert("max_connections".into(), Value::Integer(self.max_connections as i64));
-        t.insert("finish_abandoned_fetches".into(), Value::Boolean(self.finish_abandoned_fetches));
-        t.insert("tag_ttl".into(), text(self.tag_ttl));
-        let tag_rules = self.tag_rules.iter().map(|rule| {
+        t.insert("tunnel_idle_timeout".into(), duration(self.live.tunnel_idle_timeout));
+        t.insert("client_header_timeout".into(), duration(self.live.client_header_timeout));
+        t.insert("upstream_connect_timeout".into(), duration(self.startup.upstream_connect_timeout));
+        t.insert("upstream_response_timeout".into(), duration(self.startup.upstream_response_timeout));
+        t.insert("upstream_body_timeout".into(), duration(self.startup.upstream_body_timeout));
+        t.insert("upstream_idle_timeout".into(), duration(self.startup.upstream_idle_timeout));
+        t.insert("upstream_min_rate".into(), text(format!("{}/s", self.startup.upstream_min_rate)));
+        t.insert("shutdown_grace".into(), duration(self.live.shutdown_grace));
+        t.insert("max_connections".into(), Value::Integer(self.startup.max_connections as i64));
+        t.insert("finish_abandoned_fetches".into(), Value::Boolean(self.startup.finish_abandoned_fetches));
+        t.insert("tag_ttl".into(), text(self.live.tag_ttl));
+        let tag_rules = self.live.tag_rules.iter().map(|rule| {
             let [registry, repository, tag] = rule.globs();
             table([
                 ("registry", text(registry)),
@@ -99,7 +99,7 @@ impl Config {
             ])
         });
         t.insert("tag_rules".into(), Value::Array(tag_rules.collect()));
-        let repositories = self.repositories.iter().map(|rule| {
+        let repositories = self.live.repositories.iter().map(|rule| {
             let [registry, repository] = rule.globs();
             table([
                 ("registry", text(registry)),
@@ -109,7 +109,7 @@ impl Config {
             ])
         });
         t.insert("repositories".into(), Value::Array(repositories.collect()));
-        let mirrors = self.mirrors.iter().map(|mirror| {
+        let mirrors = self.live.mirrors.iter().map(|mirror| {
             let scheme = if mirror.target.https { "https" } else { "http" };
             table([
                 ("registry", text(&mirror.registry)),
@@ -118,12 +118,12 @@ impl Config {
             ])
         });
         t.insert("mirrors".into(), Value::Array(mirrors.collect()));
-        let credentials = self.upstream_credentials.iter().map(credential_table);
+        let credentials = self.live.upstream_credentials.iter().map(credential_table);
         t.insert("upstream_credentials".into(), Value::Array(credentials.collect()));
-        if let Some(path) = &self.docker_config {
+        if let Some(path) = &self.live.docker_config {
             t.insert("docker_config".into(), text(path.display()));
         }
-        if let Some(refresh) = &self.refresh {
+        if let Some(refresh) = &self.live.refresh {
             let mut r = Table::new();
             r.insert("images".into(), list(&refresh.images));
             r.insert("every".into(), duration(refresh.every));

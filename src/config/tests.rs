@@ -1,13 +1,13 @@
 //! The configuration's loading, layering and rules, end to end.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::*;
 
 #[test]
 fn defaults_without_any_input() {
     let config = Config::load(&RunArgs::default()).unwrap();
-    assert_eq!(config.listen.to_string(), "127.0.0.1:3128");
+    assert_eq!(config.startup.listen.to_string(), "127.0.0.1:3128");
     assert!(config.intercepts("ghcr.io", 443));
     assert!(!config.intercepts("example.com", 443));
     let target = |https, host: &str, port| crate::target::Target::new(https, host, port).unwrap();
@@ -16,6 +16,7 @@ fn defaults_without_any_input() {
     assert!(config.refuses_port(&target(false, "example.com", 80)).is_none(), "80 in cleartext");
     assert!(config.refuses_port(&target(true, "example.com", 80)).is_some(), "80 is not a TLS port");
     assert!(config
+        .startup
         .denied_destinations()
         .iter()
         .any(|n| n.contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap())));
@@ -30,7 +31,7 @@ fn denied_destinations_add_to_the_built_in_ones_and_named_ports_open() {
         ..RunArgs::default()
     };
     let config = Config::load(&args).unwrap();
-    let denied = config.denied_destinations();
+    let denied = config.startup.denied_destinations();
     for ip in ["203.0.113.9", "169.254.169.254", "127.0.0.1", "::1", "0.0.0.0"] {
         let ip: std::net::IpAddr = ip.parse().unwrap();
         assert!(denied.iter().any(|n| n.contains(&ip)), "{ip} stays denied");
@@ -61,8 +62,8 @@ fn flags_win_over_file_and_every_problem_is_listed() {
     assert_eq!(errors.len(), 3, "{errors:?}");
     std::fs::write(&path, "listen = \"127.0.0.1:1\"\ncache_dir = \"/file/cache\"\n").unwrap();
     let config = Config::load(&args_without_resolve(&args)).unwrap();
-    assert_eq!(config.listen.port(), 2);
-    assert_eq!(config.cache_dir, PathBuf::from("/file/cache"));
+    assert_eq!(config.startup.listen.port(), 2);
+    assert_eq!(config.startup.cache_dir, PathBuf::from("/file/cache"));
 }
 
 #[test]
@@ -81,12 +82,12 @@ fn flags_and_environment_turn_a_file_s_boolean_off_too() {
         Config::load(&<Cli as clap::Parser>::try_parse_from(argv).unwrap().run).unwrap()
     };
     let from_file = parse(&[]);
-    assert!(from_file.offline && from_file.intercept_all);
+    assert!(from_file.live.offline && from_file.live.intercept_all);
     let overridden = parse(&["--offline=false", "--intercept-all=no"]);
-    assert!(!overridden.offline && !overridden.intercept_all, "false on the command line wins");
-    assert!(parse(&["--offline"]).offline, "a bare flag still means true");
+    assert!(!overridden.live.offline && !overridden.live.intercept_all, "false on the command line wins");
+    assert!(parse(&["--offline"]).live.offline, "a bare flag still means true");
     let args = RunArgs { config: Some(path.clone()), offline: Some(false), ..RunArgs::default() };
-    assert!(!Config::load(&args).unwrap().offline, "PANTRY_OFFLINE=false arrives as Some(false)");
+    assert!(!Config::load(&args).unwrap().live.offline, "PANTRY_OFFLINE=false arrives as Some(false)");
 }
 
 fn args_without_resolve(args: &RunArgs) -> RunArgs {
@@ -97,9 +98,9 @@ fn args_without_resolve(args: &RunArgs) -> RunArgs {
 fn the_example_configuration_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pantry.toml");
     let config = Config::load(&RunArgs { config: Some(path), ..RunArgs::default() }).unwrap();
-    assert_eq!(config.tag_rules.len(), 3);
-    assert_eq!(config.repositories.len(), 3);
-    assert_eq!(config.mirrors[0].registry, "registry-1.docker.io:443");
+    assert_eq!(config.live.tag_rules.len(), 3);
+    assert_eq!(config.live.repositories.len(), 3);
+    assert_eq!(config.live.mirrors[0].registry, "registry-1.docker.io:443");
     assert!(config.intercepts("registry.internal", 5000));
 }
 

@@ -59,12 +59,12 @@ async fn plan(ingress: &Ingress, target: &Target) -> Result<Plan, ProxyError> {
         return Err(ProxyError::Denied(format!("CONNECT to {target}: {why}")));
     }
     if ingress.intercepts(&config, target) {
-        if !config.offline {
+        if !config.live.offline {
             ingress.dialer.resolve(&target.host, target.port).await?;
         }
         return Ok(Plan::Intercept);
     }
-    if config.offline {
+    if config.live.offline {
         return Err(ProxyError::Offline(format!("cannot tunnel to {target} while offline")));
     }
     Ok(Plan::Tunnel(ingress.dialer.connect(&target.host, target.port).await?))

@@ -16,7 +16,7 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // The client must finish its handshake within the header timeout, like a request head.
-    let header_timeout = ingress.config.load().client_header_timeout;
+    let header_timeout = ingress.config.load().live.client_header_timeout;
     let accepting = mitm::accept(&ingress.authority, io, &target.host);
     let tls = match tokio::time::timeout(header_timeout, accepting).await {
         Ok(Ok(tls)) => tls,

@@ -41,7 +41,7 @@ impl Ingress {
     pub fn intercepts(&self, config: &Config, target: &crate::target::Target) -> bool {
         config.intercepts(&target.host, target.port)
             || (self.proxy.credentials().intercepts(&target.host, target.port)
-                && !config.bypass.iter().any(|d| d.matches(&target.host, target.port)))
+                && !config.live.bypass.iter().any(|d| d.matches(&target.host, target.port)))
     }
 }
 

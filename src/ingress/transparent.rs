@@ -53,7 +53,7 @@ pub async fn serve(
             "refused: the connection's destination is pantry itself (not redirected, or a redirect loop)"
         );
     }
-    let sniff_time = ingress.config.load().client_header_timeout.min(Duration::from_secs(2));
+    let sniff_time = ingress.config.load().live.client_header_timeout.min(Duration::from_secs(2));
     match sniff(&stream, sniff_time).await {
         Speaks::Tls(name) => tls(stream, &ingress, original, name).await,
         Speaks::Http => http(stream, &ingress, original).await,
@@ -157,7 +157,7 @@ async fn tls(stream: TcpStream, ingress: &Arc<Ingress>, original: SocketAddr, na
         tracing::debug!(%target, %original, "transparent: intercepting");
         return intercept::serve(ingress, stream, target).await;
     }
-    if config.offline {
+    if config.live.offline {
         return tracing::info!(%target, "refused: cannot tunnel while offline");
     }
     drop(config);
@@ -193,7 +193,7 @@ async fn http(stream: TcpStream, ingress: &Arc<Ingress>, original: SocketAddr) {
             }
         }
     };
-    let header_timeout = ingress.config.load().client_header_timeout;
+    let header_timeout = ingress.config.load().live.client_header_timeout;
     if let Err(error) = serve_http(stream, header_timeout, &ingress.shutdown, answer).await {
         tracing::debug!(%error, "transparent HTTP connection ended with an error");
     }

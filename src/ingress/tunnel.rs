@@ -26,7 +26,7 @@ pub async fn serve<C>(ingress: &Ingress, client: C, upstream: TcpStream, target:
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    let idle = ingress.config.load().tunnel_idle_timeout;
+    let idle = ingress.config.load().live.tunnel_idle_timeout;
     tokio::select! {
         result = copy_until_idle(client, upstream, idle) => match result {
             Ok((up, down)) => tracing::debug!(%target, up, down, "tunnel closed"),

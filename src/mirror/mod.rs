@@ -34,25 +34,25 @@ use crate::{
 /// Serves one mirror client (TLS first when configured) until it closes or shutdown aborts.
 pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, permit: ConnectionPermit) {
     let config = ingress.config.load_full();
-    let admitted = match (&config.proxy_auth, stream.peer_addr()) {
+    let admitted = match (&config.live.proxy_auth, stream.peer_addr()) {
         (None, _) => true,
         (Some(_), Ok(peer)) => config.mirror_admits(peer.ip()),
         (Some(_), Err(_)) => false,
     };
     let client = Client { ingress, admitted };
     // A TLS handshake must end within the header timeout, like a request head.
-    let limit = config.client_header_timeout;
-    if let Some(tls) = config.mirror_tls_config.clone() {
+    let limit = config.live.client_header_timeout;
+    if let Some(tls) = config.live.mirror_tls_config.clone() {
         match tokio::time::timeout(limit, tokio_rustls::TlsAcceptor::from(tls).accept(stream)).await {
             Ok(Ok(tls)) => serve_http(tls, client, permit).await,
             Ok(Err(error)) => tracing::info!(%error, "mirror TLS handshake failed"),
             Err(_) => tracing::info!(?limit, "mirror TLS handshake: none in time"),
         }
-    } else if config.mirror_tls {
+    } else if config.live.mirror_tls {
         // Without SNI (a client that dialled an address) the leaf names the address it reached.
         let fallback = stream.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
         let accepting =
-            mitm::accept_named(&client.ingress.authority, stream, &fallback, &config.mirror_names);
+            mitm::accept_named(&client.ingress.authority, stream, &fallback, &config.live.mirror_names);
         match tokio::time::timeout(limit, accepting).await {
             Ok(Ok(tls)) => serve_http(tls, client, permit).await,
             Ok(Err(error)) => tracing::info!(%error, "mirror TLS handshake failed"),
@@ -75,7 +75,8 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let ingress = &client.ingress;
-    let (shutdown, header_timeout) = (ingress.shutdown.clone(), ingress.config.load().client_header_timeout);
+    let (shutdown, header_timeout) =
+        (ingress.shutdown.clone(), ingress.config.load().live.client_header_timeout);
     let answer = move |request: Request<Incoming>| {
         let client = client.clone();
         let _permit = permit.clone();
@@ -92,7 +93,7 @@ async fn handle(client: &Client, request: Request<Incoming>) -> Response<Body> {
     if request.uri().path() == "/healthz" {
         return Response::new(body::full("ok\n"));
     }
-    let auth = ingress.config.load().proxy_auth.clone();
+    let auth = ingress.config.load().live.proxy_auth.clone();
     if let (Some(auth), false) = (auth, client.admitted) {
         if !auth.verify(request.headers().get(header::PROXY_AUTHORIZATION)).await {
             return registry_error(
@@ -103,7 +104,7 @@ async fn handle(client: &Client, request: Request<Incoming>) -> Response<Body> {
             );
         }
     }
-    let upstream = match route::upstream_of(request.uri(), &ingress.config.load().mirror_default) {
+    let upstream = match route::upstream_of(request.uri(), &ingress.config.load().live.mirror_default) {
         Ok(upstream) => upstream,
         Err(reason) => return not_found(reason),
     };

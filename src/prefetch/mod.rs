@@ -284,7 +284,7 @@ pub fn spawn_refresh(proxy: Proxy, config: Arc<ArcSwap<Config>>, shutdown: &crat
     shutdown.spawn_background(async move {
         loop {
             let current = config.load_full();
-            let Some(refresh) = current.refresh.as_ref().filter(|_| !current.offline) else {
+            let Some(refresh) = current.live.refresh.as_ref().filter(|_| !current.live.offline) else {
                 tokio::time::sleep(REFRESH_IDLE_CHECK).await;
                 continue;
             };

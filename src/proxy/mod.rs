@@ -61,13 +61,13 @@ struct Rules {
 impl Rules {
     fn from(config: &Config) -> Self {
         Self {
-            offline: config.offline,
-            tag_rules: config.tag_rules.clone(),
-            tag_ttl: config.tag_ttl,
-            repositories: config.repositories.clone(),
-            mirrors: Mirrors::new(&config.mirrors),
-            http_cache: config.http_cache,
-            insecure_registries: config.insecure_registries.clone(),
+            offline: config.live.offline,
+            tag_rules: config.live.tag_rules.clone(),
+            tag_ttl: config.live.tag_ttl,
+            repositories: config.live.repositories.clone(),
+            mirrors: Mirrors::new(&config.live.mirrors),
+            http_cache: config.live.http_cache,
+            insecure_registries: config.live.insecure_registries.clone(),
         }
     }
 }
@@ -97,10 +97,10 @@ impl Proxy {
             store,
             flights: Arc::new(Flights::new(
                 Arc::clone(&metrics),
-                config.finish_abandoned_fetches,
-                config.pace(),
+                config.startup.finish_abandoned_fetches,
+                config.startup.pace(),
             )),
-            pace: config.pace(),
+            pace: config.startup.pace(),
             metrics,
             revalidations: Arc::default(),
             pings: Arc::default(),
@@ -117,8 +117,8 @@ impl Proxy {
     pub fn reload(&self, config: &Config) {
         self.rules.store(Arc::new(Rules::from(config)));
         self.credentials.reload(config.credential_entries());
-        self.store.set_pins(config.pin.clone());
-        self.store.set_verify_reads(config.verify_reads);
+        self.store.set_pins(config.live.pin.clone());
+        self.store.set_verify_reads(config.live.verify_reads);
     }
 
     fn rules(&self) -> Arc<Rules> {

@@ -33,7 +33,7 @@ impl Admin {
     /// Admin pages on the proxy port about `ingress` (its CA, its proxy's metrics unless an admin
     /// port serves them).
     pub fn new(ingress: Arc<Ingress>) -> Self {
-        let metrics_here = ingress.config.load().admin_listen.is_none();
+        let metrics_here = ingress.config.load().startup.admin_listen.is_none();
         Self { ingress, metrics_here, api: None, loopback: false }
     }
 

@@ -244,7 +244,7 @@ impl Api {
             Ok(what) => what,
             Err(e) => return error(StatusCode::BAD_REQUEST, &e),
         };
-        let root = self.ingress.config.load().cache_dir.clone();
+        let root = self.ingress.config.load().startup.cache_dir.clone();
         match tokio::task::spawn_blocking(move || inventory::purge(&root, &what)).await {
             Ok(removed) => {
                 tracing::info!(target = text, removed, "API purge");
@@ -266,7 +266,7 @@ pub fn refusal<B>(
     local: bool,
     browser: bool,
 ) -> Option<Response<Body>> {
-    let Some(token) = &config.admin_token else {
+    let Some(token) = &config.live.admin_token else {
         if local && names_this_machine(request) {
             return None;
         }

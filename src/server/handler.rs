@@ -21,7 +21,7 @@ pub async fn serve(
     permit: ConnectionPermit,
 ) {
     let shutdown = ingress.shutdown.clone();
-    let header_timeout = ingress.config.load().client_header_timeout;
+    let header_timeout = ingress.config.load().live.client_header_timeout;
     let service = service_fn(move |mut request: Request<Incoming>| {
         let ingress = Arc::clone(&ingress);
         let admin = Arc::clone(&admin);
@@ -43,7 +43,7 @@ pub async fn serve(
 
 async fn dispatch(ingress: &Arc<Ingress>, admin: &Admin, request: Request<Incoming>) -> http::Response<Body> {
     let is_proxy_request = request.method() == Method::CONNECT || request.uri().scheme().is_some();
-    let auth = ingress.config.load().proxy_auth.clone();
+    let auth = ingress.config.load().live.proxy_auth.clone();
     match auth {
         Some(auth) if is_proxy_request => {
             if let Err(refusal) = auth.check(request.headers()).await {

@@ -80,7 +80,7 @@ impl Listener {
                     self.ingress.shutdown.spawn(task.instrument(span));
                 }
                 Role::Admin(admin) => {
-                    let timeout = ingress.config.load().client_header_timeout;
+                    let timeout = ingress.config.load().live.client_header_timeout;
                     let task =
                         handler::serve_admin(stream, Arc::clone(admin), ingress.shutdown.clone(), timeout);
                     // The permit is held for the connection's life like any other.

@@ -58,7 +58,7 @@ pub fn snapshot(ingress: &Ingress) -> Value {
             "entries": proxy.store().entries(),
             "counted": proxy.store().counted(),
             "evicted_bytes": load(&totals.evicted_bytes),
-            "pins": config.pin.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "pins": config.live.pin.iter().map(ToString::to_string).collect::<Vec<_>>(),
         },
         "in_flight": proxy.flights().views(),
         "top_repositories": named("repository", proxy.activity().top_repositories(TOP)),

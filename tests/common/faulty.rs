@@ -105,9 +105,10 @@ impl FaultyRegistry {
     pub fn configure(&self, config: &mut pantry::config::Config) {
         use pantry::config::{HostPattern, ResolveRule};
         let port = self.addr.port();
-        config.intercept = vec![HostPattern::parse(&format!("registry.test:{port}")).unwrap()];
-        config.resolve = vec![ResolveRule::parse(&format!("registry.test:{port}:127.0.0.1")).unwrap()];
-        config.upstream_ca = vec![self.ca.ca_file.clone()];
+        config.live.intercept = vec![HostPattern::parse(&format!("registry.test:{port}")).unwrap()];
+        config.startup.resolve =
+            vec![ResolveRule::parse(&format!("registry.test:{port}:127.0.0.1")).unwrap()];
+        config.startup.upstream_ca = vec![self.ca.ca_file.clone()];
     }
 }
 

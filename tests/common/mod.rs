@@ -61,7 +61,7 @@ pub fn reach_loopback(config: &mut Config, ports: &[u16]) {
     for port in ports {
         for host in ["127.0.0.1", "[::1]"] {
             let entry = pantry::config::Destination::parse(&format!("{host}:{port}")).unwrap();
-            config.allow_destinations.push(entry);
+            config.startup.allow_destinations.push(entry);
         }
     }
 }
@@ -69,31 +69,29 @@ pub fn reach_loopback(config: &mut Config, ports: &[u16]) {
 /// Starts pantry on 127.0.0.1:0 with temp cache/certs dirs; `adjust` edits the config first.
 pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        cache_dir: dir.path().join("cache"),
-        certs_dir: dir.path().join("certs"),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.startup.cache_dir = dir.path().join("cache");
+    config.startup.certs_dir = dir.path().join("certs");
     adjust(&mut config);
-    let mirror_listener = match config.mirror_listen {
+    let mirror_listener = match config.startup.mirror_listen {
         Some(_) => Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
         None => None,
     };
     let mirror = mirror_listener.as_ref().map(|l| l.local_addr().unwrap());
-    config.mirror_listen = mirror;
+    config.startup.mirror_listen = mirror;
     // On the configured address (a wildcard one is what some tests are about), any free port.
-    let admin_listener = match config.admin_listen {
+    let admin_listener = match config.startup.admin_listen {
         Some(addr) => Some(TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await.unwrap()),
         None => None,
     };
     let admin = admin_listener.as_ref().map(|l| l.local_addr().unwrap());
-    config.admin_listen = admin;
-    let transparent_listener = match config.transparent {
+    config.startup.admin_listen = admin;
+    let transparent_listener = match config.startup.transparent {
         Some(addr) => Some(TcpListener::bind(addr).await.unwrap()),
         None => None,
     };
     let transparent = transparent_listener.as_ref().map(|l| l.local_addr().unwrap());
-    config.transparent = transparent;
+    config.startup.transparent = transparent;
     let pantry = Arc::new(Pantry::new(config).await.unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

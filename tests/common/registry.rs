@@ -135,15 +135,15 @@ impl FakeRegistry {
     pub fn configure(&self, config: &mut pantry::config::Config) {
         use pantry::config::{HostPattern, ResolveRule};
         let (registry, cdn) = (self.addr.port(), self.cdn.port());
-        config.intercept = vec![
+        config.live.intercept = vec![
             HostPattern::parse(&format!("registry.test:{registry}")).unwrap(),
             HostPattern::parse(&format!("cdn.test:{cdn}")).unwrap(),
         ];
-        config.resolve = vec![
+        config.startup.resolve = vec![
             ResolveRule::parse(&format!("registry.test:{registry}:127.0.0.1")).unwrap(),
             ResolveRule::parse(&format!("cdn.test:{cdn}:127.0.0.1")).unwrap(),
         ];
-        config.upstream_ca = vec![self.ca.ca_file.clone()];
+        config.startup.upstream_ca = vec![self.ca.ca_file.clone()];
     }
 }
 
