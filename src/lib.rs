@@ -28,9 +28,10 @@
 //!                                         may connect: upstream::reach)
 //! ```
 //!
-//! Map (layers and the no-cycle rule: docs/ARCHITECTURE.md): `config` (flags/env/file; host,
-//! NO_PROXY-style destination and parent rules; credential entries; mirrors, parent proxy and
-//! refresh values), `connection` (one connection's HTTP/1.1 and h2 with its idle and rapid-reset
+//! Map (layers and the no-cycle rule: docs/ARCHITECTURE.md): `config` (flags/env/file as plain
+//! values, `Startup` kept until a restart and `Live` replaced by a reload; host, NO_PROXY-style
+//! destination and parent rules; credential entries; mirrors, parent proxy and refresh values;
+//! the files they name are read by `ingress::loaded`), `connection` (one connection's HTTP/1.1 and h2 with its idle and rapid-reset
 //! guards), `proxy_auth` (htpasswd proxy credentials), `credentials` (pantry's own upstream credentials: secrets, the token dance, stand-in
 //! tokens), `error` (side → status, Proxy-Status), `cache_status` (Cache-Status values and the
 //! outcome metrics count), `body` (streaming body
@@ -77,8 +78,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     cache::{store::StoreError, tally::Tally, Store},
-    config::Config,
-    ingress::Ingress,
+    config::{Config, ConfigErrors, RunArgs},
+    ingress::{loaded::Loaded, Ingress},
     metrics::Metrics,
     mitm::{Authority, CaError},
     proxy::Proxy,
@@ -102,6 +103,18 @@ pub enum StartError {
     /// The cache directory could not be opened.
     #[error("cache: {0}")]
     Store(#[from] StoreError),
+    /// A file the configuration names could not be read.
+    #[error("{0}")]
+    Files(ConfigErrors),
+}
+
+/// What a reload changed, by file key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Live settings that changed and now apply.
+    pub applied: Vec<&'static str>,
+    /// Restart-only settings that changed and keep their running value until a restart.
+    pub restart: Vec<&'static str>,
 }
 
 /// The bound sockets pantry serves: the proxy port, and the mirror, admin and transparent ports if
@@ -134,6 +147,12 @@ impl Sockets {
 pub struct Pantry {
     ingress: Arc<Ingress>,
     tally: Tally,
+}
+
+/// The configuration `args` (and the file they name) give, with the files its settings name
+/// readable: every problem at once. What `pantry run`, `check-config` and a reload use.
+pub fn configuration(args: &RunArgs) -> Result<Config, ConfigErrors> {
+    Config::load_checked(args, |config| Loaded::problems(&config.live))
 }
 
 /// The proxy core without CA or listener (what `pantry prefetch` drives): upstream client, store
@@ -169,13 +188,15 @@ const TALLY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 impl Pantry {
     /// Loads (or creates) the CA, opens the cache and builds the upstream client from `config`.
     pub async fn new(config: Config) -> Result<Self, StartError> {
+        let loaded = Loaded::read(&config.live).map_err(|e| StartError::Files(ConfigErrors(e)))?;
         let authority = Arc::new(Authority::load_or_create(&config.startup.certs_dir)?);
         let shutdown = Shutdown::default();
         let (proxy, dialer) = core(&config, &shutdown).await?;
         let tally = Tally::load(&config.startup.cache_dir);
         let config = Arc::new(ArcSwap::from_pointee(config));
         prefetch::spawn_refresh(proxy.clone(), Arc::clone(&config), &shutdown);
-        let ingress = Ingress { config, authority, proxy, dialer, shutdown };
+        let ingress =
+            Ingress { config, loaded: ArcSwap::from_pointee(loaded), authority, proxy, dialer, shutdown };
         let pantry = Self { ingress: Arc::new(ingress), tally };
         pantry.spawn_tally_writer();
         pantry.spawn_history();
@@ -215,15 +236,21 @@ impl Pantry {
     }
 
     /// Applies a reloaded configuration (SIGHUP) without dropping connections: every `Live`
-    /// setting takes effect for new connections and requests; the running `Startup` settings stay.
-    /// Returns the file keys of the restart-only settings that changed.
-    pub fn reload(&self, config: Config) -> Vec<&'static str> {
+    /// setting, and the files they name (read again even when their names did not change), take
+    /// effect for new connections and requests; the running `Startup` settings stay. Says which
+    /// settings changed on either side, or why the files cannot be read (then nothing changes).
+    pub fn reload(&self, config: Config) -> Result<Reloaded, ConfigErrors> {
+        let loaded = Loaded::read(&config.live).map_err(ConfigErrors)?;
         let old = self.ingress.config.load_full();
-        let restart = old.startup.changed(&config.startup);
+        let reloaded = Reloaded {
+            applied: old.live.changed(&config.live),
+            restart: old.startup.changed(&config.startup),
+        };
         let config = Config { startup: old.startup.clone(), live: config.live, clock: old.clock.clone() };
         self.ingress.proxy.reload(&config);
+        self.ingress.loaded.store(Arc::new(loaded));
         self.ingress.config.store(Arc::new(config));
-        restart
+        Ok(reloaded)
     }
 
     /// The configuration in force (a reload replaces its live part).

@@ -132,7 +132,7 @@ fn main() -> ExitCode {
         Some(Command::Healthcheck(args)) => (args, Task::Healthcheck),
         Some(Command::Completions { .. } | Command::Man) => unreachable!("answered above"),
     };
-    let config = match Config::load(&args) {
+    let config = match pantry::configuration(&args) {
         Ok(config) => config,
         Err(errors) => {
             eprintln!("pantry: {errors}");
@@ -287,13 +287,15 @@ fn reload_on_hangup(pantry: std::sync::Arc<Pantry>, args: RunArgs) {
             return;
         };
         while hangup.recv().await.is_some() {
-            match Config::load(&args) {
-                Ok(config) => {
-                    keep_secrets_out_of_dumps(&config);
-                    let restart = pantry.reload(config);
-                    tracing::info!("configuration reloaded");
-                    if !restart.is_empty() {
-                        tracing::warn!(settings = ?restart, "changed settings that take effect only after a restart");
+            let reloaded = pantry::configuration(&args).and_then(|config| {
+                keep_secrets_out_of_dumps(&config);
+                pantry.reload(config)
+            });
+            match reloaded {
+                Ok(reloaded) => {
+                    tracing::info!(applied = ?reloaded.applied, "configuration reloaded");
+                    if !reloaded.restart.is_empty() {
+                        tracing::warn!(settings = ?reloaded.restart, "changed settings that take effect only after a restart");
                     }
                 }
                 Err(errors) => tracing::error!(

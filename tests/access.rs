@@ -61,8 +61,6 @@ async fn proxy_clients_authenticate_and_admin_pages_stay_open() {
     std::fs::write(&htpasswd, format!("ci:{}\n", bcrypt::hash("runner-pw", 4).unwrap())).unwrap();
     let pantry = start_pantry(|c| {
         c.live.proxy_auth_file = Some(htpasswd.clone());
-        c.live.proxy_auth =
-            Some(std::sync::Arc::new(pantry::proxy_auth::ProxyAuth::load(&htpasswd).unwrap()));
     })
     .await;
     let answer = plain_get(pantry.addr, "http://127.0.0.1:1/").await;

@@ -7,7 +7,6 @@ mod common;
 use std::net::SocketAddr;
 
 use common::{registry::FakeRegistry, registry::MANIFEST_TYPE, start_pantry};
-use pantry::config::Secret;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -56,7 +55,7 @@ async fn a_pipeline_warms_the_cache_and_purges_with_a_token() {
     let pantry = start_pantry(|c| {
         registry.configure(c);
         c.startup.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-        c.live.admin_token = Some(Secret::new(TOKEN));
+        common::admin_token(c, TOKEN);
     })
     .await;
     let admin = pantry.admin.unwrap();
@@ -277,7 +276,7 @@ async fn the_proxy_port_shows_the_page_to_loopback_clients_under_the_token_rule(
     assert!(page.starts_with("HTTP/1.1 200") && page.contains("<h2>Traffic</h2>"), "{page}");
     assert!(page.to_ascii_lowercase().contains("cache-control: no-store"), "{page}");
 
-    let guarded = start_pantry(|c| c.live.admin_token = Some(Secret::new(TOKEN))).await;
+    let guarded = start_pantry(|c| common::admin_token(c, TOKEN)).await;
     let page = common::plain_get(guarded.addr, "/").await;
     assert!(page.starts_with("HTTP/1.1 401"), "{page}");
     assert!(page.to_ascii_lowercase().contains("www-authenticate: basic realm="), "a browser asks: {page}");

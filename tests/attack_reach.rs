@@ -157,7 +157,6 @@ fn htpasswd(dir: &std::path::Path, cost: u32) -> std::path::PathBuf {
 
 fn with_auth(c: &mut pantry::config::Config, path: &std::path::Path) {
     c.live.proxy_auth_file = Some(path.to_path_buf());
-    c.live.proxy_auth = Some(Arc::new(pantry::proxy_auth::ProxyAuth::load(path).unwrap()));
 }
 
 /// A registry and a pantry with proxy credentials and a mirror for that registry, admitting

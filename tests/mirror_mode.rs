@@ -130,13 +130,13 @@ async fn the_mirror_presents_a_supplied_certificate() {
         mirror_key: Some(key_file),
         ..Default::default()
     };
-    let loaded = pantry::config::Config::load(&args).unwrap();
+    let loaded = pantry::configuration(&args).unwrap();
     let pantry = start_pantry(|c| {
         registry.configure(c);
         c.startup.mirror_listen = Some("127.0.0.1:0".parse().unwrap());
         c.live.mirror_default = registry.host();
         c.live.mirror_tls = loaded.live.mirror_tls;
-        c.live.mirror_tls_config = loaded.live.mirror_tls_config.clone();
+        c.live.mirror_cert = loaded.live.mirror_cert.clone();
     })
     .await;
     let blob = registry.state.add_blob(vec![6u8; 3000], "application/octet-stream");
@@ -155,7 +155,7 @@ async fn the_mirror_presents_a_supplied_certificate() {
         mirror_key: Some(dir.path().join("missing.key")),
         ..Default::default()
     };
-    let errors = pantry::config::Config::load(&mismatched).unwrap_err().0;
+    let errors = pantry::configuration(&mismatched).unwrap_err().0;
     assert!(errors[0].contains("mirror_cert") && errors[0].contains("missing.key"), "{errors:?}");
 }
 

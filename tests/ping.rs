@@ -96,7 +96,7 @@ async fn offline_answers_from_the_last_ping_without_asking() {
     assert_eq!(ping(&s, Method::GET, &[]).await.status(), 200);
     let mut offline = s.config.clone();
     offline.live.offline = true;
-    s.pantry.pantry.reload(offline);
+    s.pantry.pantry.reload(offline).unwrap();
     s.clock.advance(60 * MINUTE);
     let answer = ping(&s, Method::GET, &[]).await;
     assert_eq!(answer.status(), 200);

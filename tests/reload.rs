@@ -6,7 +6,7 @@ mod common;
 
 use common::{connect, intercepted, registry::FakeRegistry, start_pantry, tls, Sender, TestPantry};
 use pantry::{
-    config::{Config, HostPattern, ParentProxy, Startup},
+    config::{Config, HostPattern, Live, ParentProxy, Startup},
     registry::policy::{Action, NamespaceRule},
 };
 
@@ -41,7 +41,7 @@ async fn reload_keeps_connections_and_changes_rules() {
     after.live.repositories = vec![NamespaceRule::new("*", "team/*", Action::Deny, true)];
     after.live.intercept.push(HostPattern::parse(&cdn).unwrap());
     after.startup.max_size = 1024;
-    let restart = pantry.pantry.reload(after);
+    let restart = pantry.pantry.reload(after).unwrap().restart;
     assert_eq!(restart, ["max_size"], "only the size cap needs a restart");
 
     let (second, _) = open.get(&format!("/v2/team/app/blobs/{blob}"), &host).await;
@@ -97,7 +97,7 @@ async fn a_reload_names_every_changed_restart_only_setting_and_keeps_its_running
     for &name in Startup::NAMES {
         let after = Config { startup: changed(&before.startup, name), ..before.clone() };
         assert_ne!(after.startup, before.startup, "{name} changed");
-        assert_eq!(pantry.pantry.reload(after), [name], "{name} is the one named");
+        assert_eq!(pantry.pantry.reload(after).unwrap().restart, [name], "{name} is the one named");
         assert_eq!(pantry.pantry.config().startup, before.startup, "{name} keeps its running value");
     }
 }
@@ -130,13 +130,161 @@ async fn a_reload_applies_upstream_credentials() {
         password: pantry::config::PasswordFrom::File(password),
     };
     after.live.upstream_credentials = vec![pantry::config::CredentialEntry::new(&host, &[], source)];
-    assert!(pantry.pantry.reload(after.clone()).is_empty(), "applied live");
+    assert!(pantry.pantry.reload(after.clone()).unwrap().restart.is_empty(), "applied live");
     let (pulled, _) = common::request(&pantry, &host, http::Method::GET, &path, &[]).await;
     assert_eq!(pulled.status(), 200);
-    assert!(pantry.pantry.reload(before).is_empty());
+    assert!(pantry.pantry.reload(before).unwrap().restart.is_empty());
     let other = registry.state.add_blob(vec![7u8; 1000], "application/octet-stream");
     let (removed, _) =
         common::request(&pantry, &host, http::Method::GET, &format!("/v2/private/app/blobs/{other}"), &[])
             .await;
     assert_eq!(removed.status(), 401, "the entry is gone after the next reload");
+}
+
+/// A file only its owner may read, holding `text`.
+fn private(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// A self-signed certificate and its key, as files.
+fn certificate(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap().self_signed(&key).unwrap();
+    (
+        private(dir, &format!("{name}.pem"), &cert.pem()),
+        private(dir, &format!("{name}.key"), &key.serialize_pem()),
+    )
+}
+
+/// `live` with the live setting `name` changed; files it names are written to `dir`.
+fn changed_live(live: &Live, name: &str, dir: &std::path::Path) -> Live {
+    use pantry::{
+        config::{CredentialEntry, Destination, Mirror, PasswordFrom, Refresh, SecretSource},
+        registry::{
+            policy::{Action, PinRule},
+            tags::{TagRule, Ttl},
+        },
+    };
+    use std::time::Duration;
+    let mut l = live.clone();
+    let longer = |d: Duration| d + Duration::from_secs(1);
+    match name {
+        "allow_clients" => l.allow_clients.push("192.0.2.0/24".parse().unwrap()),
+        "proxy_auth_file" => {
+            let users = format!("ci:{}\n", bcrypt::hash("pw", 4).unwrap());
+            l.proxy_auth_file = Some(private(dir, "htpasswd", &users));
+        }
+        "admin_token_file" => l.admin_token_file = Some(private(dir, "token", "s3cret\n")),
+        "mirror_tls" => l.mirror_tls = !l.mirror_tls,
+        "mirror_names" => l.mirror_names.push("mirror.test".into()),
+        "mirror_default" => l.mirror_default = "registry.test:5000".into(),
+        "mirror_cert" => l.mirror_cert = Some(certificate(dir, "mirror.test")),
+        "intercept" => l.intercept.push(HostPattern::parse("other.test").unwrap()),
+        "intercept_all" => l.intercept_all = !l.intercept_all,
+        "http_cache" => l.http_cache = !l.http_cache,
+        "insecure_registries" => l.insecure_registries.push(HostPattern::parse("plain.test:80").unwrap()),
+        "verify_reads" => l.verify_reads = !l.verify_reads,
+        "bypass" => l.bypass.push(Destination::parse(".corp.test").unwrap()),
+        "pin" => l.pin.push(PinRule::parse("registry.test/base/*").unwrap()),
+        "offline" => l.offline = !l.offline,
+        "allow_ports" => l.allow_ports.push(8443),
+        "mirror_allow_clients" => l.mirror_allow_clients.push("10.0.0.0/8".parse().unwrap()),
+        "tunnel_idle_timeout" => l.tunnel_idle_timeout = longer(l.tunnel_idle_timeout),
+        "client_header_timeout" => l.client_header_timeout = longer(l.client_header_timeout),
+        "shutdown_grace" => l.shutdown_grace = longer(l.shutdown_grace),
+        "tag_ttl" => l.tag_ttl = Ttl::Immutable,
+        "tag_rules" => l.tag_rules.push(TagRule::new("*", "*", "stable", Ttl::For(Duration::from_secs(5)))),
+        "repositories" => l.repositories.push(NamespaceRule::new("*", "secret/*", Action::Deny, false)),
+        "mirrors" => l.mirrors.push(Mirror {
+            registry: "registry.test:443".into(),
+            target: pantry::target::Target::new(true, "mirror.test", 443).unwrap(),
+            priority: 1,
+        }),
+        "refresh" => {
+            let images = vec!["registry.test/team/app:v1".parse().unwrap()];
+            l.refresh = Some(Refresh { images, every: Duration::from_secs(3600), platform: None })
+        }
+        "upstream_credentials" => {
+            let password = PasswordFrom::File(private(dir, "registry-password", "pw\n"));
+            let source = SecretSource::Password { username: "ci".into(), password };
+            l.upstream_credentials.push(CredentialEntry::new("registry.test", &[], source));
+        }
+        "docker_config" => l.docker_config = Some(private(dir, "config.json", "{\"auths\":{}}")),
+        other => panic!("no change written for the live setting {other}"),
+    }
+    l
+}
+
+#[tokio::test]
+async fn a_reload_applies_every_live_setting_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut before = Config::default();
+    let pantry = start_pantry(|c| before = c.clone()).await;
+    for &name in Live::NAMES {
+        let after = Config { live: changed_live(&before.live, name, dir.path()), ..before.clone() };
+        let reloaded = pantry.pantry.reload(after.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((reloaded.applied, reloaded.restart), (vec![name], vec![]), "{name} is applied and named");
+        assert_eq!(pantry.pantry.config().live, after.live, "{name} is in force");
+        pantry.pantry.reload(before.clone()).unwrap();
+    }
+}
+
+/// Sends one request head to `addr` and reads the answer's status line.
+async fn status_of(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = common::raw_request(&mut stream, request.as_bytes()).await;
+    head.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_reload_reads_the_files_its_settings_name_again_and_refuses_broken_ones() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("htpasswd");
+    std::fs::write(&users, format!("old:{}\n", bcrypt::hash("old-pw", 4).unwrap())).unwrap();
+    let token = private(dir.path(), "token", "first-token\n");
+    let mut config = Config::default();
+    let pantry = start_pantry(|c| {
+        c.live.proxy_auth_file = Some(users.clone());
+        c.live.admin_token_file = Some(token.clone());
+        config = c.clone();
+    })
+    .await;
+    let proxy_as = |user: &str| {
+        let basic = base64::engine::general_purpose::STANDARD.encode(user);
+        format!("GET http://closed.invalid/ HTTP/1.1\r\nHost: closed.invalid\r\nProxy-Authorization: Basic {basic}\r\n\r\n")
+    };
+    let status_with =
+        |token: &str| format!("GET / HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n");
+    assert!(status_of(pantry.addr, &proxy_as("old:old-pw")).await.contains(" 502"), "old user admitted");
+    let first = status_of(pantry.addr, &status_with("first-token")).await;
+    assert!(first.contains(" 200"), "{first}");
+
+    // The same names, new contents: the files are read again.
+    std::fs::write(&users, format!("new:{}\n", bcrypt::hash("new-pw", 4).unwrap())).unwrap();
+    private(dir.path(), "token", "second-token\n");
+    let reloaded = pantry.pantry.reload(config.clone()).unwrap();
+    assert!(reloaded.applied.is_empty() && reloaded.restart.is_empty(), "{reloaded:?}");
+    assert!(status_of(pantry.addr, &proxy_as("old:old-pw")).await.contains(" 407"), "old user gone");
+    assert!(status_of(pantry.addr, &proxy_as("new:new-pw")).await.contains(" 502"), "new user admitted");
+    assert!(status_of(pantry.addr, &status_with("first-token")).await.contains(" 401"), "old token gone");
+    assert!(status_of(pantry.addr, &status_with("second-token")).await.contains(" 200"));
+
+    // A broken file refuses the whole reload, other settings included.
+    std::fs::write(&users, "new:not-a-bcrypt-hash\n").unwrap();
+    let mut offline = config.clone();
+    offline.live.offline = true;
+    let refused = pantry.pantry.reload(offline).unwrap_err().to_string();
+    assert!(refused.contains("proxy_auth_file") && refused.contains("bcrypt"), "{refused}");
+    assert!(!pantry.pantry.config().live.offline, "nothing of the refused reload applies");
+    assert!(status_of(pantry.addr, &proxy_as("new:new-pw")).await.contains(" 502"), "users kept");
+    // A token file others may read is refused too (as at start).
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    std::fs::write(&users, format!("new:{}\n", bcrypt::hash("new-pw", 4).unwrap())).unwrap();
+    let refused = pantry.pantry.reload(config).unwrap_err().to_string();
+    assert!(refused.contains("admin_token_file") && refused.contains("chmod 600"), "{refused}");
 }

@@ -7,81 +7,73 @@ use std::{path::PathBuf, time::Duration};
 use ipnet::IpNet;
 
 use super::{
-    CredentialEntry, Destination, HostPattern, Mirror, Refresh, Secret, DEFAULT_ALLOW_CLIENTS,
-    DEFAULT_INTERCEPT,
+    CredentialEntry, Destination, HostPattern, Mirror, Refresh, DEFAULT_ALLOW_CLIENTS, DEFAULT_INTERCEPT,
 };
-use crate::{
-    proxy_auth::ProxyAuth,
-    registry::{
-        policy::{NamespaceRule, PinRule},
-        tags::{self, TagRule, Ttl},
-    },
+use crate::registry::{
+    policy::{NamespaceRule, PinRule},
+    tags::{self, TagRule, Ttl},
 };
 
-/// The settings a reload replaces.
-#[derive(Debug, Clone)]
-pub struct Live {
-    /// Clients allowed to connect to any of pantry's ports.
-    pub allow_clients: Vec<IpNet>,
-    /// The htpasswd file proxy clients authenticate against, if any.
-    pub proxy_auth_file: Option<PathBuf>,
-    /// Its users, loaded.
-    pub proxy_auth: Option<std::sync::Arc<ProxyAuth>>,
-    /// The file holding the admin API's bearer token, if any.
-    pub admin_token_file: Option<PathBuf>,
-    /// That token, loaded.
-    pub admin_token: Option<Secret>,
-    /// Whether the mirror speaks TLS (leaf from pantry's CA) rather than plain HTTP.
-    pub mirror_tls: bool,
-    /// The names (lower case; addresses without brackets) `mirror_tls` mints leaves for.
-    pub mirror_names: Vec<String>,
-    /// Registry (`host[:port]`) of mirror requests without `?ns=`.
-    pub mirror_default: String,
-    /// The supplied certificate and key files of the mirror, if any.
-    pub mirror_cert: Option<(PathBuf, PathBuf)>,
-    /// TLS with the supplied certificate, loaded.
-    pub mirror_tls_config: Option<std::sync::Arc<rustls::ServerConfig>>,
-    /// Hosts whose TLS is terminated and inspected.
-    pub intercept: Vec<HostPattern>,
-    /// Intercept every allowed CONNECT.
-    pub intercept_all: bool,
-    /// Whether plain HTTP and non-registry intercepted content is cached by RFC 9111.
-    pub http_cache: bool,
-    /// Registries spoken to in cleartext (`http://`); registry requests to other plain hosts are refused.
-    pub insecure_registries: Vec<HostPattern>,
-    /// Whether every whole read of stored content is verified against its digest as it streams.
-    pub verify_reads: bool,
-    /// Destinations never intercepted (tunnelled untouched), NO_PROXY style.
-    pub bypass: Vec<Destination>,
-    /// Content eviction never removes.
-    pub pin: Vec<PinRule>,
-    /// Serve from cache only.
-    pub offline: bool,
-    /// Ports clients may reach besides 443 (and 80 in cleartext), the intercept entries' and the
-    /// `--resolve` rules' ports.
-    pub allow_ports: Vec<u16>,
-    /// Mirror clients admitted without proxy credentials when `proxy_auth_file` is set.
-    pub mirror_allow_clients: Vec<IpNet>,
-    /// A tunnel with no bytes either way for this long is closed.
-    pub tunnel_idle_timeout: Duration,
-    /// A client must send each request head within this long (slow or idle clients are closed).
-    pub client_header_timeout: Duration,
-    /// How long in-flight transfers may run on after a shutdown signal.
-    pub shutdown_grace: Duration,
-    /// TTL of a tag no rule matches.
-    pub tag_ttl: Ttl,
-    /// TTL rules for tags, first match wins.
-    pub tag_rules: Vec<TagRule>,
-    /// Namespace policy for registry repositories, first match wins.
-    pub repositories: Vec<NamespaceRule>,
-    /// Mirrors tried before their registry for content and tag lookups.
-    pub mirrors: Vec<Mirror>,
-    /// Images prefetched at start and on a schedule.
-    pub refresh: Option<Refresh>,
-    /// Registries and repositories pantry asks with its own credentials, first match wins.
-    pub upstream_credentials: Vec<CredentialEntry>,
-    /// A docker `config.json` used for every registry it names (after `upstream_credentials`).
-    pub docker_config: Option<PathBuf>,
+super::declare::settings! {
+    /// The settings a reload replaces.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Live {
+        /// Clients allowed to connect to any of pantry's ports.
+        pub allow_clients: Vec<IpNet>,
+        /// The htpasswd file proxy clients authenticate against, if any.
+        pub proxy_auth_file: Option<PathBuf>,
+        /// The file holding the admin API's bearer token, if any.
+        pub admin_token_file: Option<PathBuf>,
+        /// Whether the mirror speaks TLS (leaf from pantry's CA) rather than plain HTTP.
+        pub mirror_tls: bool,
+        /// The names (lower case; addresses without brackets) `mirror_tls` mints leaves for.
+        pub mirror_names: Vec<String>,
+        /// Registry (`host[:port]`) of mirror requests without `?ns=`.
+        pub mirror_default: String,
+        /// The supplied certificate and key files of the mirror, if any.
+        pub mirror_cert: Option<(PathBuf, PathBuf)>,
+        /// Hosts whose TLS is terminated and inspected.
+        pub intercept: Vec<HostPattern>,
+        /// Intercept every allowed CONNECT.
+        pub intercept_all: bool,
+        /// Whether plain HTTP and non-registry intercepted content is cached by RFC 9111.
+        pub http_cache: bool,
+        /// Registries spoken to in cleartext (`http://`); registry requests to other plain hosts are refused.
+        pub insecure_registries: Vec<HostPattern>,
+        /// Whether every whole read of stored content is verified against its digest as it streams.
+        pub verify_reads: bool,
+        /// Destinations never intercepted (tunnelled untouched), NO_PROXY style.
+        pub bypass: Vec<Destination>,
+        /// Content eviction never removes.
+        pub pin: Vec<PinRule>,
+        /// Serve from cache only.
+        pub offline: bool,
+        /// Ports clients may reach besides 443 (and 80 in cleartext), the intercept entries' and the
+        /// `--resolve` rules' ports.
+        pub allow_ports: Vec<u16>,
+        /// Mirror clients admitted without proxy credentials when `proxy_auth_file` is set.
+        pub mirror_allow_clients: Vec<IpNet>,
+        /// A tunnel with no bytes either way for this long is closed.
+        pub tunnel_idle_timeout: Duration,
+        /// A client must send each request head within this long (slow or idle clients are closed).
+        pub client_header_timeout: Duration,
+        /// How long in-flight transfers may run on after a shutdown signal.
+        pub shutdown_grace: Duration,
+        /// TTL of a tag no rule matches.
+        pub tag_ttl: Ttl,
+        /// TTL rules for tags, first match wins.
+        pub tag_rules: Vec<TagRule>,
+        /// Namespace policy for registry repositories, first match wins.
+        pub repositories: Vec<NamespaceRule>,
+        /// Mirrors tried before their registry for content and tag lookups.
+        pub mirrors: Vec<Mirror>,
+        /// Images prefetched at start and on a schedule.
+        pub refresh: Option<Refresh>,
+        /// Registries and repositories pantry asks with its own credentials, first match wins.
+        pub upstream_credentials: Vec<CredentialEntry>,
+        /// A docker `config.json` used for every registry it names (after `upstream_credentials`).
+        pub docker_config: Option<PathBuf>,
+    }
 }
 
 impl Default for Live {
@@ -92,14 +84,11 @@ impl Default for Live {
                 .map(|n| n.parse().expect("built-in ranges are valid"))
                 .collect(),
             proxy_auth_file: None,
-            proxy_auth: None,
             admin_token_file: None,
-            admin_token: None,
             mirror_tls: false,
             mirror_names: vec!["localhost".to_string()],
             mirror_default: crate::registry::reference::DOCKER_HUB.to_string(),
             mirror_cert: None,
-            mirror_tls_config: None,
             intercept: DEFAULT_INTERCEPT
                 .iter()
                 .map(|p| HostPattern::parse(p).expect("built-in patterns are valid"))

@@ -11,7 +11,6 @@ use super::{
     ResolveRule, RunArgs,
 };
 use crate::{
-    proxy_auth::ProxyAuth,
     registry::{
         manifest::Platform,
         policy::{Action, NamespaceRule, PinRule},
@@ -26,7 +25,11 @@ use crate::{
 pub(super) type FileText = Result<(String, String, bool), String>;
 
 /// The configuration `args` and the file (if any) give, or every problem found at once.
-pub(super) fn layered(args: &RunArgs, file: Option<FileText>) -> Result<Config, ConfigErrors> {
+pub(super) fn layered(
+    args: &RunArgs,
+    file: Option<FileText>,
+    check: impl FnOnce(&Config) -> Vec<String>,
+) -> Result<Config, ConfigErrors> {
     let mut problems = Vec::new();
     let mut private = false;
     let file = match file {
@@ -44,6 +47,7 @@ pub(super) fn layered(args: &RunArgs, file: Option<FileText>) -> Result<Config, 
         None => FileConfig::default(),
     };
     let config = merge(args, file, private, &mut problems);
+    problems.extend(check(&config));
     if problems.is_empty() {
         Ok(config)
     } else {
@@ -92,25 +96,8 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
             Destination::parse(p).map_err(|e| problems.push(format!("allow_destinations: {e}"))).ok()
         })
         .collect();
-    if let Some(path) = args.proxy_auth_file.clone().or(file.proxy_auth_file) {
-        match ProxyAuth::load(&path) {
-            Ok(auth) => config.live.proxy_auth = Some(std::sync::Arc::new(auth)),
-            Err(e) => problems.push(e),
-        }
-        config.live.proxy_auth_file = Some(path);
-    }
-    if let Some(path) = args.admin_token_file.clone().or(file.admin_token_file) {
-        let token = super::private_file(&path).and_then(|()| {
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let token = text.trim().to_string();
-            (!token.is_empty()).then_some(token).ok_or_else(|| format!("{} is empty", path.display()))
-        });
-        match token {
-            Ok(token) => config.live.admin_token = Some(super::Secret::new(token)),
-            Err(e) => problems.push(format!("admin_token_file: {e}")),
-        }
-        config.live.admin_token_file = Some(path);
-    }
+    config.live.proxy_auth_file = args.proxy_auth_file.clone().or(file.proxy_auth_file);
+    config.live.admin_token_file = args.admin_token_file.clone().or(file.admin_token_file);
     if let Some(listen) = args.admin_listen.clone().or(file.admin_listen) {
         match listen.parse() {
             Ok(addr) => config.startup.admin_listen = Some(addr),
@@ -151,10 +138,6 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
     let key = args.mirror_key.clone().or(file.mirror_key);
     match (cert, key) {
         (Some(cert), Some(key)) => {
-            match crate::mitm::supplied::server_config(&cert, &key) {
-                Ok(tls) => config.live.mirror_tls_config = Some(std::sync::Arc::new(tls)),
-                Err(e) => problems.push(format!("mirror_cert: {e}")),
-            }
             config.live.mirror_tls = true;
             config.live.mirror_cert = Some((cert, key));
         }

@@ -8,6 +8,7 @@
 
 mod args;
 mod credentials;
+mod declare;
 mod destinations;
 mod explain;
 mod file;
@@ -87,13 +88,23 @@ pub struct ConfigErrors(pub Vec<String>);
 impl Config {
     /// Merges flags/env with the file named by `--config` (if any) over the defaults.
     pub fn load(args: &RunArgs) -> Result<Self, ConfigErrors> {
-        merge::layered(args, args.config.as_deref().map(merge::read))
+        Self::load_checked(args, |_| Vec::new())
+    }
+
+    /// Like `load`, with the problems `check` finds in the merged values (those of the files the
+    /// settings name, which other modules read) listed with the rest.
+    pub fn load_checked(
+        args: &RunArgs,
+        check: impl FnOnce(&Config) -> Vec<String>,
+    ) -> Result<Self, ConfigErrors> {
+        merge::layered(args, args.config.as_deref().map(merge::read), check)
     }
 
     /// The configuration a TOML file's text gives on its own (no flags or environment), as
     /// `--config` would load it. Used by the config fuzz target.
     pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
-        merge::layered(&RunArgs::default(), Some(Ok(("config file".into(), text.to_string(), false))))
+        let file = Some(Ok(("config file".into(), text.to_string(), false)));
+        merge::layered(&RunArgs::default(), file, |_| Vec::new())
     }
 
     /// The credential entries in the order they are tried: `upstream_credentials`, then

@@ -5,7 +5,7 @@ use std::{fmt, net::IpAddr};
 use wildmatch::WildMatch;
 
 /// A `HOST[:PORT]` pattern with globs in the host (`*.example.com`); no port means 443, `*` any port.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HostPattern {
     text: String,
     host: WildMatch,

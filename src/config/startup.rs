@@ -9,75 +9,55 @@ use ipnet::IpNet;
 
 use super::{Destination, LogFormat, ParentProxy, ParentRule, ResolveRule};
 
-/// Declares `Startup` and its `changed` from one list of fields, so a new restart-only setting is
-/// compared (and named on reload) without a second list to keep.
-macro_rules! restart_only {
-    ($( $(#[$doc:meta])* pub $field:ident: $ty:ty, )*) => {
-        /// The settings a running pantry keeps until it restarts.
-        #[derive(Debug, Clone, PartialEq)]
-        pub struct Startup {
-            $( $(#[$doc])* pub $field: $ty, )*
-        }
-
-        impl Startup {
-            /// Every restart-only setting, by its file key.
-            pub const NAMES: &'static [&'static str] = &[$(stringify!($field)),*];
-
-            /// The file keys of the settings that differ in `other` (credentials compared too).
-            pub fn changed(&self, other: &Self) -> Vec<&'static str> {
-                let mut names = Vec::new();
-                $( if self.$field != other.$field { names.push(stringify!($field)); } )*
-                names
-            }
-        }
-    };
-}
-
-restart_only! {
-    /// Proxy listen address.
-    pub listen: SocketAddr,
-    /// Upstream addresses pantry never connects to, besides the built-in ones (unless `--resolve`
-    /// or `allow_destinations` opens them).
-    pub deny_destinations: Vec<IpNet>,
-    /// Destinations opened despite the deny lists: names, domains, globs, networks, with ports.
-    pub allow_destinations: Vec<Destination>,
-    /// Admin listen address (`/metrics` only there when set).
-    pub admin_listen: Option<SocketAddr>,
-    /// Listen address for connections redirected by the kernel (transparent mode), if any.
-    pub transparent: Option<SocketAddr>,
-    /// Registry-mirror listen address, if pantry also serves as a mirror.
-    pub mirror_listen: Option<SocketAddr>,
-    /// Content cache directory.
-    pub cache_dir: PathBuf,
-    /// CA directory.
-    pub certs_dir: PathBuf,
-    /// Extra upstream trust anchors (PEM files).
-    pub upstream_ca: Vec<PathBuf>,
-    /// Name overrides for upstream connections.
-    pub resolve: Vec<ResolveRule>,
-    /// Parent proxy every upstream connection goes through (unless a rule below says otherwise).
-    pub upstream_proxy: Option<ParentProxy>,
-    /// Parent proxy per destination (`None`: direct); the first matching rule wins.
-    pub upstream_proxy_for: Vec<ParentRule>,
-    /// Cache size cap in bytes.
-    pub max_size: u64,
-    /// Log format.
-    pub log_format: LogFormat,
-    /// Upper bound for DNS + TCP connect to an upstream.
-    pub upstream_connect_timeout: Duration,
-    /// Upper bound for an upstream's response headers (a stalled upstream counts as down).
-    pub upstream_response_timeout: Duration,
-    /// An idle pooled upstream connection is closed after this long.
-    pub upstream_idle_timeout: Duration,
-    /// Longest silence within an upstream body before the transfer is aborted.
-    pub upstream_body_timeout: Duration,
-    /// Slowest average (bytes a second, over each `upstream_body_timeout` window) an upstream body
-    /// may keep before the transfer is aborted; 0 allows any.
-    pub upstream_min_rate: u64,
-    /// Concurrent client connections at most.
-    pub max_connections: usize,
-    /// Whether a fetch every client left runs on to the end (and is stored) or stops.
-    pub finish_abandoned_fetches: bool,
+super::declare::settings! {
+    /// The settings a running pantry keeps until it restarts.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Startup {
+        /// Proxy listen address.
+        pub listen: SocketAddr,
+        /// Upstream addresses pantry never connects to, besides the built-in ones (unless `--resolve`
+        /// or `allow_destinations` opens them).
+        pub deny_destinations: Vec<IpNet>,
+        /// Destinations opened despite the deny lists: names, domains, globs, networks, with ports.
+        pub allow_destinations: Vec<Destination>,
+        /// Admin listen address (`/metrics` only there when set).
+        pub admin_listen: Option<SocketAddr>,
+        /// Listen address for connections redirected by the kernel (transparent mode), if any.
+        pub transparent: Option<SocketAddr>,
+        /// Registry-mirror listen address, if pantry also serves as a mirror.
+        pub mirror_listen: Option<SocketAddr>,
+        /// Content cache directory.
+        pub cache_dir: PathBuf,
+        /// CA directory.
+        pub certs_dir: PathBuf,
+        /// Extra upstream trust anchors (PEM files).
+        pub upstream_ca: Vec<PathBuf>,
+        /// Name overrides for upstream connections.
+        pub resolve: Vec<ResolveRule>,
+        /// Parent proxy every upstream connection goes through (unless a rule below says otherwise).
+        pub upstream_proxy: Option<ParentProxy>,
+        /// Parent proxy per destination (`None`: direct); the first matching rule wins.
+        pub upstream_proxy_for: Vec<ParentRule>,
+        /// Cache size cap in bytes.
+        pub max_size: u64,
+        /// Log format.
+        pub log_format: LogFormat,
+        /// Upper bound for DNS + TCP connect to an upstream.
+        pub upstream_connect_timeout: Duration,
+        /// Upper bound for an upstream's response headers (a stalled upstream counts as down).
+        pub upstream_response_timeout: Duration,
+        /// An idle pooled upstream connection is closed after this long.
+        pub upstream_idle_timeout: Duration,
+        /// Longest silence within an upstream body before the transfer is aborted.
+        pub upstream_body_timeout: Duration,
+        /// Slowest average (bytes a second, over each `upstream_body_timeout` window) an upstream body
+        /// may keep before the transfer is aborted; 0 allows any.
+        pub upstream_min_rate: u64,
+        /// Concurrent client connections at most.
+        pub max_connections: usize,
+        /// Whether a fetch every client left runs on to the end (and is stored) or stops.
+        pub finish_abandoned_fetches: bool,
+    }
 }
 
 impl Default for Startup {
@@ -109,11 +89,6 @@ impl Default for Startup {
 }
 
 impl Startup {
-    /// How upstream bodies must keep coming.
-    pub fn pace(&self) -> crate::body::Pace {
-        crate::body::Pace { idle: self.upstream_body_timeout, min_rate: self.upstream_min_rate }
-    }
-
     /// Every network pantry never connects to: the built-in ones and `deny_destinations`.
     pub fn denied_destinations(&self) -> Vec<IpNet> {
         let built_in =

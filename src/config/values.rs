@@ -20,7 +20,7 @@ pub struct Mirror {
 }
 
 /// Images to keep warm: prefetched at start and every `every`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Refresh {
     /// The images.
     pub images: Vec<ImageRef>,

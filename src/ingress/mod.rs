@@ -4,6 +4,7 @@
 
 pub mod connect;
 pub mod intercept;
+pub mod loaded;
 pub mod transparent;
 pub mod tunnel;
 
@@ -24,6 +25,8 @@ use crate::{
 pub struct Ingress {
     /// Policy and limits; a reload replaces it (connections keep what they started with).
     pub config: Arc<ArcSwap<Config>>,
+    /// The files the live settings name, read; a reload replaces them with the settings.
+    pub loaded: ArcSwap<loaded::Loaded>,
     /// Mints leaves for intercepted hosts.
     pub authority: Arc<Authority>,
     /// Answers intercepted and plain requests.

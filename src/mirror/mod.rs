@@ -34,7 +34,8 @@ use crate::{
 /// Serves one mirror client (TLS first when configured) until it closes or shutdown aborts.
 pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, permit: ConnectionPermit) {
     let config = ingress.config.load_full();
-    let admitted = match (&config.live.proxy_auth, stream.peer_addr()) {
+    let loaded = ingress.loaded.load_full();
+    let admitted = match (&loaded.proxy_auth, stream.peer_addr()) {
         (None, _) => true,
         (Some(_), Ok(peer)) => config.mirror_admits(peer.ip()),
         (Some(_), Err(_)) => false,
@@ -42,7 +43,7 @@ pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, permit: ConnectionP
     let client = Client { ingress, admitted };
     // A TLS handshake must end within the header timeout, like a request head.
     let limit = config.live.client_header_timeout;
-    if let Some(tls) = config.live.mirror_tls_config.clone() {
+    if let Some(tls) = loaded.mirror_tls.clone() {
         match tokio::time::timeout(limit, tokio_rustls::TlsAcceptor::from(tls).accept(stream)).await {
             Ok(Ok(tls)) => serve_http(tls, client, permit).await,
             Ok(Err(error)) => tracing::info!(%error, "mirror TLS handshake failed"),
@@ -93,7 +94,7 @@ async fn handle(client: &Client, request: Request<Incoming>) -> Response<Body> {
     if request.uri().path() == "/healthz" {
         return Response::new(body::full("ok\n"));
     }
-    let auth = ingress.config.load().live.proxy_auth.clone();
+    let auth = ingress.loaded.load().proxy_auth.clone();
     if let (Some(auth), false) = (auth, client.admitted) {
         if !auth.verify(request.headers().get(header::PROXY_AUTHORIZATION)).await {
             return registry_error(

@@ -92,15 +92,17 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy over `store` sending through `upstream`, with `config`'s offline mode and tag rules.
     pub fn new(upstream: Upstream, store: Arc<Store>, config: &Config, metrics: Arc<Metrics>) -> Self {
+        let pace =
+            Pace { idle: config.startup.upstream_body_timeout, min_rate: config.startup.upstream_min_rate };
         Self {
             upstream,
             store,
             flights: Arc::new(Flights::new(
                 Arc::clone(&metrics),
                 config.startup.finish_abandoned_fetches,
-                config.startup.pace(),
+                pace,
             )),
-            pace: config.startup.pace(),
+            pace,
             metrics,
             revalidations: Arc::default(),
             pings: Arc::default(),

@@ -30,7 +30,7 @@ impl Action {
 }
 
 /// One rule of the namespace policy.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NamespaceRule {
     registry: WildMatch,
     repository: WildMatch,
@@ -91,7 +91,7 @@ pub fn rule_for<'a>(
 /// Content that eviction never removes: `registry/repository[:tag]` globs. Without a tag every tag
 /// of the repository and every blob seen in it is pinned; with one, the manifests the matching tags
 /// point at and everything they refer to. A registry without a port means port 443.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PinRule {
     text: String,
     registry: WildMatch,

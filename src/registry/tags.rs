@@ -50,7 +50,7 @@ impl std::fmt::Display for Ttl {
 }
 
 /// One TTL rule: globs over registry (`host[:port]`), repository and tag.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TagRule {
     registry: WildMatch,
     repository: WildMatch,

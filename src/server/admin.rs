@@ -65,7 +65,7 @@ impl Admin {
             "/" if self.api.is_some() || from_loopback(request) => {
                 // The page shows what the API does (the configuration too): the same rule holds.
                 let local = if self.api.is_some() { self.loopback } else { true };
-                if let Some(refusal) = super::api::refusal(&self.ingress.config.load(), request, local, true)
+                if let Some(refusal) = super::api::refusal(&self.ingress.loaded.load(), request, local, true)
                 {
                     return refusal;
                 }

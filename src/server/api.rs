@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use crate::{
     body::{self, Body},
     cache::inventory::{self, Purge},
-    config::Config,
+    ingress::loaded::Loaded,
     ingress::Ingress,
     prefetch::{Prefetcher, Progress},
     registry::{manifest::Platform, reference::ImageRef},
@@ -161,7 +161,7 @@ impl Api {
 
     /// Why `request` may not use the API, as the answer to give; `None` when it may.
     pub fn refusal<B>(&self, request: &Request<B>) -> Option<Response<Body>> {
-        refusal(&self.ingress.config.load(), request, self.loopback, false)
+        refusal(&self.ingress.loaded.load(), request, self.loopback, false)
     }
 
     async fn prefetch(&self, asked: PrefetchRequest, wait: bool) -> Response<Body> {
@@ -261,12 +261,12 @@ impl Api {
 /// challenge is then Basic). Without one only a `local` request may: one to a loopback admin port,
 /// or from a loopback client.
 pub fn refusal<B>(
-    config: &Config,
+    loaded: &Loaded,
     request: &Request<B>,
     local: bool,
     browser: bool,
 ) -> Option<Response<Body>> {
-    let Some(token) = &config.live.admin_token else {
+    let Some(token) = &loaded.admin_token else {
         if local && names_this_machine(request) {
             return None;
         }

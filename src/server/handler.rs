@@ -43,7 +43,7 @@ pub async fn serve(
 
 async fn dispatch(ingress: &Arc<Ingress>, admin: &Admin, request: Request<Incoming>) -> http::Response<Body> {
     let is_proxy_request = request.method() == Method::CONNECT || request.uri().scheme().is_some();
-    let auth = ingress.config.load().live.proxy_auth.clone();
+    let auth = ingress.loaded.load().proxy_auth.clone();
     match auth {
         Some(auth) if is_proxy_request => {
             if let Err(refusal) = auth.check(request.headers()).await {

@@ -66,6 +66,16 @@ pub fn reach_loopback(config: &mut Config, ports: &[u16]) {
     }
 }
 
+/// Writes `token` to a file only its owner may read, beside the pantry's cache, and names it as
+/// the admin token file.
+pub fn admin_token(config: &mut Config, token: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = config.startup.cache_dir.with_file_name("admin-token");
+    std::fs::write(&path, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    config.live.admin_token_file = Some(path);
+}
+
 /// Starts pantry on 127.0.0.1:0 with temp cache/certs dirs; `adjust` edits the config first.
 pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
     let dir = tempfile::tempdir().unwrap();
