@@ -118,9 +118,9 @@ impl fmt::Display for CredentialEntry {
 }
 
 /// An `[[upstream_credentials]]` table as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct FileCredential {
+pub struct FileCredential {
     registry: String,
     #[serde(default)]
     repositories: Vec<String>,

@@ -1,6 +1,7 @@
-//! One declaration per group of settings: `settings!` writes the struct and, from the same list of
-//! fields, its `NAMES` (the file keys) and `changed` (which of them differ), so that a new setting
-//! is compared on reload and named in logs without a second list to keep.
+//! One declaration per group of settings. `given!` writes the struct of what flags, environment
+//! and file give with its layering (`over`); `settings!` writes a struct of validated settings
+//! and, from the same list of fields, its `NAMES` (the file keys) and `changed` (which of them
+//! differ), so that a new setting is compared on reload and named in logs without a second list.
 
 /// Declares a settings struct with `NAMES` and `changed`.
 macro_rules! settings {
@@ -24,4 +25,22 @@ macro_rules! settings {
     };
 }
 
-pub(super) use settings;
+/// Declares the struct of given settings (every field an `Option`) with `over`, which layers it
+/// over a lower one field by field.
+macro_rules! given {
+    ($(#[$meta:meta])* pub struct $name:ident { $( $(#[$attr:meta])* pub $field:ident: $ty:ty, )* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $( $(#[$attr])* pub $field: $ty, )*
+        }
+
+        impl $name {
+            /// Each setting from `self` where it is set, otherwise from `lower`.
+            pub fn over(self, lower: Self) -> Self {
+                Self { $( $field: self.$field.or(lower.$field), )* }
+            }
+        }
+    };
+}
+
+pub(super) use {given, settings};

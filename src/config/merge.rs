@@ -6,9 +6,8 @@ use std::path::Path;
 use ipnet::IpNet;
 
 use super::{
-    file::{self, FileConfig},
-    Config, ConfigErrors, Destination, HostPattern, LogFormat, Mirror, ParentProxy, ParentRule, Refresh,
-    ResolveRule, RunArgs,
+    file, Config, ConfigErrors, Destination, HostPattern, LogFormat, Mirror, ParentProxy, ParentRule,
+    Refresh, ResolveRule, RunArgs,
 };
 use crate::{
     registry::{
@@ -37,14 +36,14 @@ pub(super) fn layered(
             private = owner_only;
             toml::from_str(&text).unwrap_or_else(|e| {
                 problems.push(format!("{source}: {e}"));
-                FileConfig::default()
+                RunArgs::default()
             })
         }
         Some(Err(e)) => {
             problems.push(e);
-            FileConfig::default()
+            RunArgs::default()
         }
-        None => FileConfig::default(),
+        None => RunArgs::default(),
     };
     let config = merge(args, file, private, &mut problems);
     problems.extend(check(&config));
@@ -63,9 +62,10 @@ pub(super) fn read(path: &Path) -> FileText {
 }
 
 /// Picks flag/env first, then file, then default, and validates each value.
-fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<String>) -> Config {
+fn merge(args: &RunArgs, file: RunArgs, private: bool, problems: &mut Vec<String>) -> Config {
+    let given = args.clone().over(file);
     let mut config = Config::default();
-    if let Some(listen) = args.listen.clone().or(file.listen) {
+    if let Some(listen) = given.listen {
         match listen.parse() {
             Ok(addr) => config.startup.listen = addr,
             Err(_) => problems.push(format!("listen: {listen:?} is not an address like 127.0.0.1:3128")),
@@ -80,25 +80,25 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
             })
             .collect()
     };
-    if let Some(values) = non_empty(args.allow_clients.clone()).or(file.allow_clients) {
+    if let Some(values) = given.allow_clients {
         config.live.allow_clients = nets("allow_clients", values, problems);
     }
-    if let Some(values) = non_empty(args.deny_destinations.clone()).or(file.deny_destinations) {
+    if let Some(values) = given.deny_destinations {
         config.startup.deny_destinations = nets("deny_destinations", values, problems);
     }
-    if let Some(values) = non_empty(args.mirror_allow_clients.clone()).or(file.mirror_allow_clients) {
+    if let Some(values) = given.mirror_allow_clients {
         config.live.mirror_allow_clients = nets("mirror_allow_clients", values, problems);
     }
-    let allow = non_empty(args.allow_destinations.clone()).or(file.allow_destinations).unwrap_or_default();
+    let allow = given.allow_destinations.unwrap_or_default();
     config.startup.allow_destinations = allow
         .iter()
         .filter_map(|p| {
             Destination::parse(p).map_err(|e| problems.push(format!("allow_destinations: {e}"))).ok()
         })
         .collect();
-    config.live.proxy_auth_file = args.proxy_auth_file.clone().or(file.proxy_auth_file);
-    config.live.admin_token_file = args.admin_token_file.clone().or(file.admin_token_file);
-    if let Some(listen) = args.admin_listen.clone().or(file.admin_listen) {
+    config.live.proxy_auth_file = given.proxy_auth_file;
+    config.live.admin_token_file = given.admin_token_file;
+    if let Some(listen) = given.admin_listen {
         match listen.parse() {
             Ok(addr) => config.startup.admin_listen = Some(addr),
             Err(_) => {
@@ -106,13 +106,13 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
             }
         }
     }
-    if let Some(listen) = args.transparent.clone().or(file.transparent) {
+    if let Some(listen) = given.transparent {
         match listen.parse() {
             Ok(addr) => config.startup.transparent = Some(addr),
             Err(_) => problems.push(format!("transparent: {listen:?} is not an address like 0.0.0.0:3129")),
         }
     }
-    if let Some(listen) = args.mirror_listen.clone().or(file.mirror_listen) {
+    if let Some(listen) = given.mirror_listen {
         match listen.parse() {
             Ok(addr) => config.startup.mirror_listen = Some(addr),
             Err(_) => {
@@ -121,8 +121,8 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
         }
     }
     // Flags and environment win over the file in both directions (`PANTRY_OFFLINE=false` too).
-    config.live.mirror_tls = args.mirror_tls.or(file.mirror_tls).unwrap_or(false);
-    config.live.mirror_names = match non_empty(args.mirror_names.clone()).or(file.mirror_names) {
+    config.live.mirror_tls = given.mirror_tls.unwrap_or(false);
+    config.live.mirror_names = match given.mirror_names {
         Some(names) => names.iter().map(|n| crate::target::bare(n.trim()).to_ascii_lowercase()).collect(),
         None => {
             let listen = config.startup.mirror_listen.map(|a| a.ip()).filter(|ip| !ip.is_unspecified());
@@ -134,8 +134,8 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
             problems.push(format!("mirror_names: {name:?} is not a host name or address"));
         }
     }
-    let cert = args.mirror_cert.clone().or(file.mirror_cert);
-    let key = args.mirror_key.clone().or(file.mirror_key);
+    let cert = given.mirror_cert;
+    let key = given.mirror_key;
     match (cert, key) {
         (Some(cert), Some(key)) => {
             config.live.mirror_tls = true;
@@ -144,29 +144,28 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
         (None, None) => {}
         _ => problems.push("mirror_cert and mirror_key go together".into()),
     }
-    if let Some(default) = args.mirror_default.clone().or(file.mirror_default) {
+    if let Some(default) = given.mirror_default {
         let valid = format!("https://{default}/").parse::<http::Uri>().map_err(|e| e.to_string());
         match valid.and_then(|u| Target::from_absolute(&u)) {
             Ok(_) if !default.contains('/') => config.live.mirror_default = default.to_ascii_lowercase(),
             _ => problems.push(format!("mirror_default: {default:?} is not a registry host[:port]")),
         }
     }
-    if let Some(dir) = args.cache_dir.clone().or(file.cache_dir) {
+    if let Some(dir) = given.cache_dir {
         config.startup.cache_dir = dir;
     }
-    if let Some(dir) = args.certs_dir.clone().or(file.certs_dir) {
+    if let Some(dir) = given.certs_dir {
         config.startup.certs_dir = dir;
     }
-    let intercept = non_empty(args.intercept.clone()).or(file.intercept);
+    let intercept = given.intercept;
     if let Some(patterns) = intercept {
         config.live.intercept = patterns
             .iter()
             .filter_map(|p| HostPattern::parse(p).map_err(|e| problems.push(e)).ok())
             .collect();
     }
-    config.live.intercept_all = args.intercept_all.or(file.intercept_all).unwrap_or(false);
-    let insecure =
-        non_empty(args.insecure_registries.clone()).or(file.insecure_registries).unwrap_or_default();
+    config.live.intercept_all = given.intercept_all.unwrap_or(false);
+    let insecure = given.insecure_registries.unwrap_or_default();
     // A plain-HTTP registry named without a port is on port 80 (not 443, as for intercept).
     let plain = |p: &String| match HostPattern::parse(p) {
         Ok(parsed) if parsed.port() == Some(443) && !p.trim().ends_with(":443") => {
@@ -178,71 +177,71 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
         .iter()
         .filter_map(|p| plain(p).map_err(|e| problems.push(format!("insecure_registries: {e}"))).ok())
         .collect();
-    let bypass = non_empty(args.bypass.clone()).or(file.bypass).unwrap_or_default();
+    let bypass = given.bypass.unwrap_or_default();
     config.live.bypass = bypass
         .iter()
         .filter_map(|p| Destination::parse(p).map_err(|e| problems.push(format!("bypass: {e}"))).ok())
         .collect();
-    let rules = non_empty(args.upstream_proxy_for.clone()).or(file.upstream_proxy_for).unwrap_or_default();
+    let rules = given.upstream_proxy_for.unwrap_or_default();
     config.startup.upstream_proxy_for =
         rules.iter().filter_map(|r| ParentRule::parse(r).map_err(|e| problems.push(e)).ok()).collect();
-    config.startup.upstream_ca = non_empty(args.upstream_ca.clone()).or(file.upstream_ca).unwrap_or_default();
+    config.startup.upstream_ca = given.upstream_ca.unwrap_or_default();
     for path in &config.startup.upstream_ca {
         if !path.is_file() {
             problems.push(format!("upstream_ca: {} is not a readable file", path.display()));
         }
     }
-    let resolve = non_empty(args.resolve.clone()).or(file.resolve).unwrap_or_default();
+    let resolve = given.resolve.unwrap_or_default();
     config.startup.resolve =
         resolve.iter().filter_map(|r| ResolveRule::parse(r).map_err(|e| problems.push(e)).ok()).collect();
-    if let Some(url) = args.upstream_proxy.clone().or(file.upstream_proxy) {
+    if let Some(url) = given.upstream_proxy {
         match ParentProxy::parse(&url) {
             Ok(parent) => config.startup.upstream_proxy = Some(parent),
             Err(e) => problems.push(e),
         }
     }
-    if let Some(size) = args.max_size.clone().or(file.max_size) {
+    if let Some(size) = given.max_size {
         match size.parse::<bytesize::ByteSize>() {
             Ok(size) if size.as_u64() > 0 => config.startup.max_size = size.as_u64(),
             _ => problems.push(format!("max_size: {size:?} is not a size like 20GiB")),
         }
     }
-    let pin = non_empty(args.pin.clone()).or(file.pin).unwrap_or_default();
+    let pin = given.pin.unwrap_or_default();
     config.live.pin =
         pin.iter().filter_map(|p| PinRule::parse(p).map_err(|e| problems.push(e)).ok()).collect();
-    if let Some(rate) = file.upstream_min_rate {
+    if let Some(rate) = given.upstream_min_rate {
         match rate.trim_end_matches("/s").parse::<bytesize::ByteSize>() {
             Ok(rate) => config.startup.upstream_min_rate = rate.as_u64(),
             Err(_) => problems.push(format!("upstream_min_rate: {rate:?} is not a rate like 1KiB/s or 0")),
         }
     }
-    config.live.offline = args.offline.or(file.offline).unwrap_or(false);
-    config.live.http_cache = file.http_cache.unwrap_or(true);
-    config.live.verify_reads = file.verify_reads.unwrap_or(config.live.verify_reads);
-    if let Some(format) = args.log_format.clone().or(file.log_format) {
+    config.live.offline = given.offline.unwrap_or(false);
+    config.live.http_cache = given.http_cache.unwrap_or(true);
+    config.live.verify_reads = given.verify_reads.unwrap_or(config.live.verify_reads);
+    if let Some(format) = given.log_format {
         match format.as_str() {
             "text" => config.startup.log_format = LogFormat::Text,
             "json" => config.startup.log_format = LogFormat::Json,
             _ => problems.push(format!("log_format: {format:?} is neither text nor json")),
         }
     }
-    config.live.allow_ports = file.allow_ports.unwrap_or_default();
+    config.live.allow_ports = given.allow_ports.unwrap_or_default();
     let durations = [
-        ("tunnel_idle_timeout", file.tunnel_idle_timeout, &mut config.live.tunnel_idle_timeout),
-        ("client_header_timeout", file.client_header_timeout, &mut config.live.client_header_timeout),
+        ("tunnel_idle_timeout", given.tunnel_idle_timeout, &mut config.live.tunnel_idle_timeout),
+        ("client_header_timeout", given.client_header_timeout, &mut config.live.client_header_timeout),
         (
             "upstream_connect_timeout",
-            file.upstream_connect_timeout,
+            given.upstream_connect_timeout,
             &mut config.startup.upstream_connect_timeout,
         ),
         (
             "upstream_response_timeout",
-            file.upstream_response_timeout,
+            given.upstream_response_timeout,
             &mut config.startup.upstream_response_timeout,
         ),
-        ("upstream_body_timeout", file.upstream_body_timeout, &mut config.startup.upstream_body_timeout),
-        ("upstream_idle_timeout", file.upstream_idle_timeout, &mut config.startup.upstream_idle_timeout),
-        ("shutdown_grace", file.shutdown_grace, &mut config.live.shutdown_grace),
+        ("upstream_body_timeout", given.upstream_body_timeout, &mut config.startup.upstream_body_timeout),
+        ("upstream_idle_timeout", given.upstream_idle_timeout, &mut config.startup.upstream_idle_timeout),
+        ("shutdown_grace", given.shutdown_grace, &mut config.live.shutdown_grace),
     ];
     for (key, text, slot) in durations {
         if let Some(text) = text {
@@ -252,13 +251,13 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
             }
         }
     }
-    if let Some(ttl) = file.tag_ttl {
+    if let Some(ttl) = given.tag_ttl {
         match Ttl::parse(&ttl) {
             Ok(ttl) => config.live.tag_ttl = ttl,
             Err(e) => problems.push(format!("tag_ttl: {e}")),
         }
     }
-    if let Some(rules) = file.tag_rules {
+    if let Some(rules) = given.tag_rules {
         config.live.tag_rules = rules
             .into_iter()
             .filter_map(|rule| {
@@ -269,7 +268,7 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
             })
             .collect();
     }
-    for rule in file.repositories.unwrap_or_default() {
+    for rule in given.repositories.unwrap_or_default() {
         let action = Action::parse(rule.action.as_deref().unwrap_or("cache"));
         let action = action.map_err(|e| problems.push(format!("repositories: {e}"))).ok();
         let glob = |g: Option<String>| g.unwrap_or_else(|| "*".into());
@@ -283,7 +282,7 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
             ));
         }
     }
-    for mirror in file.mirrors.unwrap_or_default() {
+    for mirror in given.mirrors.unwrap_or_default() {
         let target = mirror
             .url
             .parse::<http::Uri>()
@@ -299,23 +298,23 @@ fn merge(args: &RunArgs, file: FileConfig, private: bool, problems: &mut Vec<Str
             (_, Err(e)) => problems.push(format!("mirrors: {e}")),
         }
     }
-    config.startup.finish_abandoned_fetches = file.finish_abandoned_fetches.unwrap_or(false);
-    for entry in file.upstream_credentials.unwrap_or_default() {
+    config.startup.finish_abandoned_fetches = given.finish_abandoned_fetches.unwrap_or(false);
+    for entry in given.upstream_credentials.unwrap_or_default() {
         match entry.entry(private) {
             Ok(entry) => config.live.upstream_credentials.push(entry),
             Err(e) => problems.push(e),
         }
     }
-    if let Some(path) = args.docker_config.clone().or(file.docker_config) {
+    if let Some(path) = given.docker_config {
         if let Err(e) = super::private_file(&path) {
             problems.push(format!("docker_config: {e}"));
         }
         config.live.docker_config = Some(path);
     }
-    if let Some(refresh) = file.refresh {
+    if let Some(refresh) = given.refresh {
         config.live.refresh = refresh_from(refresh, problems);
     }
-    if let Some(max) = file.max_connections {
+    if let Some(max) = given.max_connections {
         if max == 0 {
             problems.push("max_connections: must be at least 1".into());
         }
@@ -342,8 +341,4 @@ fn refresh_from(refresh: file::FileRefresh, problems: &mut Vec<String>) -> Optio
         }
     };
     Some(Refresh { images, every: every?, platform })
-}
-
-fn non_empty<T>(values: Vec<T>) -> Option<Vec<T>> {
-    (!values.is_empty()).then_some(values)
 }

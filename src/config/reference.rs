@@ -6,23 +6,9 @@ use clap::{Args, Command};
 
 use super::RunArgs;
 
-/// Keys that exist only in the TOML file, with their meaning and default.
+/// Keys that exist only in the TOML file (its tables), with their meaning and default.
 pub const FILE_ONLY: &[(&str, &str)] = &[
-    ("allow_ports", "extra ports clients may reach, by CONNECT, absolute-form URL, transparent plain HTTP or the mirror's `?ns=`; 443, 80 in cleartext and the ports of intercept entries, `--resolve` rules and `allow_destinations` entries with a port are always allowed, so pantry is never a relay to any port [default: none]"),
     ("connect_ports", "the old name of `allow_ports`, still read"),
-    ("tunnel_idle_timeout", "a tunnel with no bytes either way for this long is closed [default: 10m]"),
-    ("client_header_timeout", "a client must finish its TLS handshake and send each request head within this long, on every port, and a connection with no request in flight for this long is closed (h2 and before the first request too); slow (slowloris), silent and idle keep-alive clients so give their slot back [default: 30s]"),
-    ("upstream_connect_timeout", "DNS + TCP connect to an upstream [default: 10s]"),
-    ("upstream_response_timeout", "an upstream's response headers; a stalled upstream then counts as down [default: 30s]"),
-    ("upstream_body_timeout", "longest silence within an upstream body before the transfer is aborted (the clients see a broken transfer, nothing is stored) [default: 60s]"),
-    ("upstream_idle_timeout", "an idle pooled connection to an upstream is closed after this long (each holds its TLS and h2 buffers, ~45 KiB) [default: 30s]"),
-    ("upstream_min_rate", "slowest average an upstream body may keep over each `upstream_body_timeout` window (a drip is as good as a stall), e.g. `1KiB/s`; `0` allows any [default: 1KiB/s]"),
-    ("shutdown_grace", "how long transfers in flight may run on after SIGINT/SIGTERM [default: 30s]"),
-    ("max_connections", "concurrent client connections over all ports [default: 4096]"),
-    ("http_cache", "cache plain HTTP and intercepted non-registry hosts by RFC 9111 (Cache-Control, Vary, revalidation) in the same store; `false` only forwards them [default: true]"),
-    ("verify_reads", "verify every whole read of stored content against its digest while it streams; a mismatch breaks the transfer off before its end and removes the file (small content such as manifests is verified on every read regardless, and large content whose mtime changed since its commit before it is served; ranges are not). It halves warm throughput on the benchmark (476 vs 942 MB/s for a 1 GiB blob, bench `pantry_verify`), hence off by default [default: false]"),
-    ("finish_abandoned_fetches", "`false`: a fetch every client has left stops (spares metered links); `true`: it finishes and is stored [default: false]"),
-    ("tag_ttl", "how long a tag's answer is trusted when no `[[tag_rules]]` entry matches: a duration, `0` (always revalidate) or `immutable` [default: 10m]"),
     ("tag_rules", "`[[tag_rules]]` entries `registry`, `repository`, `tag` (globs, default `*`) and `ttl`; first match wins; built in: `latest` 1m"),
     ("repositories", "`[[repositories]]` entries `registry`, `repository` (globs), `action` (`cache`, `pass`, `deny`), `push` (bool); first match wins"),
     ("mirrors", "`[[mirrors]]` entries `registry` (the one mirrored), `url` (`https://host[:port]`), `priority` (lower first); tried before the registry for content and tags, with failover"),
@@ -88,8 +74,7 @@ mod tests {
 
     /// The keys the file parser accepts, read from its own "unknown field" error.
     fn parser_keys() -> Vec<String> {
-        let error =
-            toml::from_str::<super::super::file::FileConfig>("no_such_key = 1").unwrap_err().to_string();
+        let error = toml::from_str::<super::super::RunArgs>("no_such_key = 1").unwrap_err().to_string();
         let expected = error.split("expected one of").nth(1).expect("serde lists the fields");
         expected.split(',').map(|k| k.trim().trim_matches(|c| c == '`' || c == '\n').to_string()).collect()
     }

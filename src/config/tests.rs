@@ -25,9 +25,9 @@ fn defaults_without_any_input() {
 #[test]
 fn denied_destinations_add_to_the_built_in_ones_and_named_ports_open() {
     let args = RunArgs {
-        deny_destinations: vec!["203.0.113.0/24".into()],
-        allow_destinations: vec!["pkg.test:8080".into()],
-        resolve: vec!["registry.test:5000:127.0.0.1".into()],
+        deny_destinations: Some(vec!["203.0.113.0/24".into()]),
+        allow_destinations: Some(vec!["pkg.test:8080".into()]),
+        resolve: Some(vec!["registry.test:5000:127.0.0.1".into()]),
         ..RunArgs::default()
     };
     let config = Config::load(&args).unwrap();
@@ -55,7 +55,7 @@ fn flags_win_over_file_and_every_problem_is_listed() {
     let args = RunArgs {
         config: Some(path.clone()),
         listen: Some("127.0.0.1:2".into()),
-        resolve: vec!["bad".into()],
+        resolve: Some(vec!["bad".into()]),
         ..RunArgs::default()
     };
     let errors = Config::load(&args).unwrap_err().0;
@@ -86,12 +86,21 @@ fn flags_and_environment_turn_a_file_s_boolean_off_too() {
     let overridden = parse(&["--offline=false", "--intercept-all=no"]);
     assert!(!overridden.live.offline && !overridden.live.intercept_all, "false on the command line wins");
     assert!(parse(&["--offline"]).live.offline, "a bare flag still means true");
+    let file = "upstream_body_timeout = \"5m\"\nhttp_cache = true\nallow_ports = [8443]\noffline = true\n";
+    std::fs::write(&path, file).unwrap();
+    let flagged = parse(&["--upstream-body-timeout=5s", "--http-cache=false", "--allow-ports=9443,9444"]);
+    assert_eq!(
+        flagged.startup.upstream_body_timeout,
+        std::time::Duration::from_secs(5),
+        "once declared, a flag too"
+    );
+    assert!(!flagged.live.http_cache && flagged.live.allow_ports == [9443, 9444]);
     let args = RunArgs { config: Some(path.clone()), offline: Some(false), ..RunArgs::default() };
     assert!(!Config::load(&args).unwrap().live.offline, "PANTRY_OFFLINE=false arrives as Some(false)");
 }
 
 fn args_without_resolve(args: &RunArgs) -> RunArgs {
-    RunArgs { resolve: Vec::new(), ..args.clone() }
+    RunArgs { resolve: None, ..args.clone() }
 }
 
 #[test]
