@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     content,
+    in_use::InUseGuard,
     layout::{blob_key, content_path, index_entry},
     store::StoreError,
 };
@@ -76,6 +77,9 @@ pub struct CachedBlob {
     /// The whole content, when it is small enough to be read with the lookup ([`SMALL`] bytes):
     /// manifests and configs are answered without another trip to the file system.
     pub small: Option<Bytes>,
+    /// Keeps it from eviction from before its lookup until the last clone is dropped (the end of
+    /// the responses sending it).
+    pub held: InUseGuard,
 }
 
 /// Content up to this size is read whole when it is looked up.
@@ -85,7 +89,7 @@ pub const SMALL: u64 = 64 * 1024;
 /// (as far as it is checked on lookup) unchanged: `Ok(None)` when it is not (no entry, no
 /// content, a truncated or corrupt file), an error when the store could not be read. Blocking: the
 /// store runs it on the blocking pool.
-pub fn lookup(root: &Path, digest: Digest) -> Result<Option<CachedBlob>, StoreError> {
+pub fn lookup(root: &Path, digest: Digest, held: InUseGuard) -> Result<Option<CachedBlob>, StoreError> {
     let Some(entry) = cacache::metadata_sync(root, blob_key(&digest))? else { return Ok(None) };
     let path = content_path(root, &digest);
     let io = |source: std::io::Error| StoreError::Io { path: path.clone(), source };
@@ -132,5 +136,5 @@ pub fn lookup(root: &Path, digest: Digest) -> Result<Option<CachedBlob>, StoreEr
         let _ = cacache::index::insert(root, &blob_key(&digest), index_entry(&digest, size, &meta))
             .map_err(|error| tracing::warn!(%digest, %error, "cannot record the verified content's mtime"));
     }
-    Ok(Some(CachedBlob { digest, path, size, meta, small }))
+    Ok(Some(CachedBlob { digest, path, size, meta, small, held }))
 }

@@ -4,50 +4,13 @@
 //! index entries of evicted content are removed with it.
 
 use std::{
-    collections::HashMap,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use super::pinning::pinned;
-use crate::registry::{digest::Digest, policy::PinRule};
-
-/// Content a response is reading, by digest (how many readers).
-#[derive(Debug, Default)]
-pub struct InUse(Mutex<HashMap<String, usize>>);
-
-/// Keeps one digest from eviction while it lives.
-#[derive(Debug)]
-pub struct InUseGuard {
-    in_use: Arc<InUse>,
-    digest: String,
-}
-
-impl InUse {
-    /// Holds `digest` until the returned guard is dropped.
-    pub fn hold(self: &Arc<Self>, digest: &Digest) -> InUseGuard {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *map.entry(digest.to_string()).or_default() += 1;
-        InUseGuard { in_use: Arc::clone(self), digest: digest.to_string() }
-    }
-
-    fn contains(&self, digest: &str) -> bool {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).contains_key(digest)
-    }
-}
-
-impl Drop for InUseGuard {
-    fn drop(&mut self) {
-        let mut map = self.in_use.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = map.get_mut(&self.digest) {
-            *count -= 1;
-            if *count == 0 {
-                map.remove(&self.digest);
-            }
-        }
-    }
-}
+use super::{in_use::InUse, pinning::pinned};
+use crate::registry::policy::PinRule;
 
 /// One stored content file.
 #[derive(Debug, Clone)]
@@ -145,17 +108,21 @@ pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinR
     }
     let target = max / 10 * 9;
     let (mut freed, mut removed) = (0, 0);
-    for file in choose(files, total, target, |d| pinned.contains(d) || in_use.contains(d)) {
-        if in_use.contains(&file.digest) {
-            continue; // pinned since the scan
+    let chosen = choose(files, total, target, |d| pinned.contains(d) || in_use.contains(d));
+    let (root, in_use) = (root.to_path_buf(), Arc::clone(in_use));
+    let removal = tokio::task::spawn_blocking(move || {
+        for file in chosen {
+            // held since the scan: a response found it and is reading it
+            if in_use.remove_unless_held(&file.digest, &file.path) {
+                let _ = cacache::index::delete(&root, &super::store::blob_key(&file.digest));
+                freed += file.size;
+                removed += 1;
+                tracing::info!(digest = %file.digest, size = file.size, "evicted");
+            }
         }
-        if tokio::fs::remove_file(&file.path).await.is_ok() {
-            let _ = cacache::index::delete_async(root, &super::store::blob_key(&file.digest)).await;
-            freed += file.size;
-            removed += 1;
-            tracing::info!(digest = %file.digest, size = file.size, "evicted");
-        }
-    }
+        (freed, removed)
+    });
+    (freed, removed) = removal.await.unwrap_or((freed, removed));
     Evicted { scanned: total, freed, files: count, removed }
 }
 

@@ -10,6 +10,7 @@ pub mod coalesce;
 pub mod content;
 pub mod evict;
 pub mod flight_view;
+pub mod in_use;
 pub mod inventory;
 pub mod layout;
 pub mod pinning;

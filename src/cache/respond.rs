@@ -10,7 +10,7 @@ use hyper::body::Frame;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::{evict::InUseGuard, range::ByteRange, store::CachedBlob};
+use super::{in_use::InUseGuard, range::ByteRange, store::CachedBlob};
 use crate::{
     body::{self, Body, BoxError},
     cache_status::CacheStatus,

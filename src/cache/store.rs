@@ -27,8 +27,8 @@ pub use super::layout::{
     blob_key, content_path, exists, integrity, remove_stale_temp, BLOB_PREFIX, CONTENT_DIR, INDEX_DIR,
 };
 use super::{
-    blob, content,
-    evict::{self, InUse, InUseGuard},
+    blob, content, evict,
+    in_use::InUse,
     layout::index_entry,
     records,
 };
@@ -231,11 +231,6 @@ impl Store {
         self.pins.store(Arc::new(pins));
     }
 
-    /// Keeps `digest` from eviction while the returned guard lives.
-    pub fn hold(&self, digest: &Digest) -> InUseGuard {
-        self.in_use.hold(digest)
-    }
-
     /// Records a read of `blob` as its last access (on disk at most once per [`TOUCH_RESOLUTION`]).
     pub async fn touch(&self, blob: &CachedBlob) {
         let now = self.clock.now_ms();
@@ -262,9 +257,9 @@ impl Store {
     /// The blob with `digest`, if its index entry and complete content are present; an error
     /// when the store could not be read.
     pub async fn lookup(&self, digest: &Digest) -> Result<Option<CachedBlob>, StoreError> {
-        let (root, digest) = (self.root.clone(), digest.clone());
+        let (root, digest, held) = (self.root.clone(), digest.clone(), self.in_use.hold(digest));
         // one trip to the blocking pool for the index entry, the content's size and small content
-        tokio::task::spawn_blocking(move || blob::lookup(&root, digest)).await.unwrap_or_else(|e| {
+        tokio::task::spawn_blocking(move || blob::lookup(&root, digest, held)).await.unwrap_or_else(|e| {
             Err(StoreError::Io { path: self.root.clone(), source: std::io::Error::other(e) })
         })
     }
@@ -284,11 +279,12 @@ impl Store {
     where
         T: for<'de> Deserialize<'de> + Send + 'static,
     {
-        let (root, key) = (self.root.clone(), key.to_string());
+        let (root, key, in_use) = (self.root.clone(), key.to_string(), Arc::clone(&self.in_use));
         tokio::task::spawn_blocking(move || {
             let record: T = records::get(&root, &key)?;
             let digest = digest_of(&record)?;
-            let blob = or_miss(&digest, blob::lookup(&root, digest.clone()))?;
+            let held = in_use.hold(&digest);
+            let blob = or_miss(&digest, blob::lookup(&root, digest.clone(), held))?;
             Some((record, blob))
         })
         .await

@@ -57,11 +57,9 @@ pub(super) async fn serve(
                             tracing::warn!(%digest, %error, "cannot record where a blob was seen");
                         }
                     }
-                    // Pinned now; if it was evicted since the lookup, it is fetched instead.
-                    match proxy.serve_stored_if_present(&blob, parts, CacheStatus::Hit).await {
-                        Some(response) => return Ok(response),
-                        None => continue,
-                    }
+                    // Held since its lookup (the access check may have asked upstream meanwhile):
+                    // eviction has left it in place.
+                    return Ok(proxy.serve_stored(&blob, parts, CacheStatus::Hit).await);
                 }
             }
         }

@@ -277,7 +277,7 @@ async fn from_store(
     method: &Method,
     cache_status: CacheStatus,
 ) -> Response<Body> {
-    let pin = proxy.store.hold(&blob.digest);
+    let pin = blob.held.clone();
     proxy.store.touch(blob).await;
     let mut headers: HeaderMap = parts.headers;
     hop_by_hop::strip(&mut headers);

@@ -224,31 +224,15 @@ impl Proxy {
         .await
     }
 
-    /// Answers from stored content, keeping it from eviction while it is sent and recording the access.
+    /// Answers from stored content, held from eviction since its lookup until it is sent, and
+    /// records the access.
     async fn serve_stored(
         &self,
         blob: &CachedBlob,
         parts: &Parts,
         cache_status: CacheStatus,
     ) -> Response<Body> {
-        let pin = self.store.hold(&blob.digest);
-        self.respond_held(blob, parts, cache_status, pin).await
-    }
-
-    /// [`Self::serve_stored`], or `None` when the content left the store between its lookup and
-    /// now (evicted while access was being checked): the caller fetches it instead of failing.
-    async fn serve_stored_if_present(
-        &self,
-        blob: &CachedBlob,
-        parts: &Parts,
-        cache_status: CacheStatus,
-    ) -> Option<Response<Body>> {
-        let pin = self.store.hold(&blob.digest);
-        if blob.small.is_none() && tokio::fs::metadata(&blob.path).await.is_err() {
-            tracing::debug!(digest = %blob.digest, "evicted since it was looked up; fetching it");
-            return None;
-        }
-        Some(self.respond_held(blob, parts, cache_status, pin).await)
+        self.respond_held(blob, parts, cache_status, blob.held.clone()).await
     }
 
     async fn respond_held(
@@ -256,7 +240,7 @@ impl Proxy {
         blob: &CachedBlob,
         parts: &Parts,
         cache_status: CacheStatus,
-        pin: crate::cache::evict::InUseGuard,
+        pin: crate::cache::in_use::InUseGuard,
     ) -> Response<Body> {
         self.store.touch(blob).await;
         let verify = self.store.verifies_reads();

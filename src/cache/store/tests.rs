@@ -66,6 +66,26 @@ async fn the_stored_count_follows_the_disk_after_content_vanishes() {
 }
 
 #[tokio::test]
+async fn content_found_by_a_lookup_stays_until_the_lookup_s_blob_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1000, Clock::System).await.unwrap();
+    let bytes = vec![7u8; 1500];
+    let digest = Digest::of(Algorithm::Sha256, &bytes);
+    store.put(&digest, &bytes, &BlobMeta::default()).await.unwrap();
+    // Found, then (while the access check asks upstream, say) the store goes over its cap.
+    let found = store.blob(&digest).await.unwrap();
+    let copy = found.clone();
+    drop(found);
+    let run = store.evict_once().await;
+    assert_eq!((run.scanned, run.freed), (1500, 0), "held since the lookup: not evicted");
+    assert_eq!(std::fs::read(&copy.path).unwrap(), bytes, "still there to be sent");
+    drop(copy);
+    let run = store.evict_once().await;
+    assert_eq!(run.freed, 1500, "no longer held: evicted");
+    assert!(store.blob(&digest).await.is_none());
+}
+
+#[tokio::test]
 async fn a_new_store_is_private_to_its_owner() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("new/cache");
