@@ -26,12 +26,7 @@ pub use super::blob::{BlobMeta, CachedBlob, SMALL};
 pub use super::layout::{
     blob_key, content_path, exists, integrity, remove_stale_temp, BLOB_PREFIX, CONTENT_DIR, INDEX_DIR,
 };
-use super::{
-    blob, content, evict,
-    in_use::InUse,
-    layout::index_entry,
-    records,
-};
+use super::{blob, content, evict, in_use::InUse, layout::index_entry, records};
 use crate::{
     clock::Clock,
     metrics::Metrics,

@@ -31,23 +31,32 @@ impl ParentProxy {
         format!("http://{credentials}{host}:{}", self.port)
     }
 
-    /// Parses `http://[user:pass@]host[:port]` (port 3128 by default).
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let bad = |why: &str| format!("upstream proxy {}: {why}", redact(url));
-        let rest = url.strip_prefix("http://").ok_or_else(|| bad("must start with http://"))?;
-        let rest = rest.trim_end_matches('/');
-        let (userinfo, hostport) = match rest.rsplit_once('@') {
-            Some((userinfo, hostport)) => (Some(userinfo), hostport),
-            None => (None, rest),
-        };
-        let authority: http::uri::Authority = hostport.parse().map_err(|_| bad("bad host:port"))?;
-        let host = crate::target::bare(authority.host()).to_string();
-        if host.is_empty() || hostport.contains('/') {
-            return Err(bad("bad host:port"));
+    /// Parses `http://[user:pass@]host[:port]` (port 3128 by default) as a URL: user and
+    /// password may be percent-encoded (`p%40ss` is `p@ss`), as curl and other clients accept them.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = |why: &str| format!("upstream proxy {}: {why}", redact(text));
+        let url = url::Url::parse(text).map_err(|_| bad("not a URL like http://host:port"))?;
+        if url.scheme() != "http" {
+            return Err(bad("must start with http://"));
         }
-        let authorization = userinfo
-            .map(|u| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(u.as_bytes())));
-        Ok(Self { host, port: authority.port_u16().unwrap_or(3128), authorization })
+        if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("a parent proxy URL has no path"));
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(name)) => name.to_string(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(bad("no host")),
+        };
+        // `Url` drops a port equal to http's default; 3128 applies only when none was written.
+        let written = text.split('/').nth(2).and_then(|a| a.parse::<http::uri::Authority>().ok());
+        let port = url.port().or(written.and_then(|a| a.port_u16())).unwrap_or(3128);
+        let decode = |part: &str| percent_encoding::percent_decode_str(part).decode_utf8_lossy().into_owned();
+        let authorization = (!url.username().is_empty() || url.password().is_some()).then(|| {
+            let user = format!("{}:{}", decode(url.username()), decode(url.password().unwrap_or_default()));
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user.as_bytes()))
+        });
+        Ok(Self { host, port, authorization })
     }
 }
 
@@ -80,5 +89,10 @@ mod tests {
             assert!(!error.contains("s3cret"), "{error}");
         }
         assert!(!ParentProxy::parse("ftp://alice:s3cret@x").unwrap_err().contains("s3cret"));
+        let encoded = ParentProxy::parse("http://ci%40corp:p%40ss%3Aword@proxy.corp").unwrap();
+        let basic = base64::engine::general_purpose::STANDARD.encode("ci@corp:p@ss:word");
+        assert_eq!(encoded.authorization, Some(format!("Basic {basic}")), "percent-decoded, like curl");
+        assert_eq!(ParentProxy::parse("http://proxy.corp:80").unwrap().port, 80, "a written :80 stays");
+        assert_eq!(ParentProxy::parse("http://user@proxy.corp:80/").unwrap().port, 80);
     }
 }
