@@ -36,7 +36,8 @@
 //! tokens), `error` (side → status, Proxy-Status), `cache_status` (Cache-Status values and the
 //! outcome metrics count), `body` (streaming body
 //! type), `target` (host:port parsing), `hop_by_hop` (headers that never cross), `shutdown` (drain
-//! then abort), `server`, `ingress`, `mitm`, `proxy`, `cache` (store, its disk layout, a blob as a lookup finds it, content files read
+//! then abort), `single_flight` (work in progress by key: fetches, revalidations, tokens and leaves
+//! are each run once for their concurrent askers), `server`, `ingress`, `mitm`, `proxy`, `cache` (store, its disk layout, a blob as a lookup finds it, content files read
 //! without touching their atime and checked against their digest, mutable records, single
 //! flight, ranges, access grants, eviction and pinning, lifetime tally, inventory tools), `upstream`
 //! (dialing, where pantry may connect, the pooled client, parents, mirrors, redirects, rate
@@ -67,6 +68,7 @@ pub mod proxy_auth;
 pub mod registry;
 pub mod server;
 pub mod shutdown;
+pub mod single_flight;
 pub mod target;
 pub mod upstream;
 

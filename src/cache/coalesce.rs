@@ -7,12 +7,7 @@
 //! nothing is stored. The fetch runs in its own task, so it goes on when the client that started it
 //! leaves. Memory per transfer is two batches for the leader and one chunk per reader.
 
-use std::{
-    collections::HashMap,
-    io,
-    path::PathBuf,
-    sync::{Arc, Mutex},
-};
+use std::{io, path::PathBuf, sync::Arc};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -22,10 +17,14 @@ use super::{
     batch_writer::BatchWriter,
     store::{BlobMeta, Store},
 };
-use crate::body::Pace;
+use crate::{
+    body::{Body, Pace},
+    metrics::Metrics,
+    registry::digest::Digest,
+    single_flight::{InProgress, Joined},
+};
 
 mod failure;
-use crate::{body::Body, metrics::Metrics, registry::digest::Digest};
 pub use failure::{FailedBy, Failure};
 
 /// Reads from the spool in chunks of at most this size: one batch (see `batch_writer`), so a
@@ -103,7 +102,7 @@ impl Flight {
 /// The in-flight fetches, by digest.
 #[derive(Debug)]
 pub struct Flights {
-    pub(super) active: Mutex<HashMap<Digest, Arc<Flight>>>,
+    pub(super) active: InProgress<Digest, Flight>,
     metrics: Arc<Metrics>,
     finish_abandoned: bool,
     pace: Pace,
@@ -123,7 +122,7 @@ impl Flights {
     /// runs to the end (and is stored); otherwise it stops. An upstream body silent for
     /// slower than `pace` aborts its fetch.
     pub fn new(metrics: Arc<Metrics>, finish_abandoned: bool, pace: Pace) -> Self {
-        Self { active: Mutex::default(), metrics, finish_abandoned, pace }
+        Self { active: InProgress::default(), metrics, finish_abandoned, pace }
     }
 
     /// Joins the fetch of `digest`, or starts one (as its leader, fetching from `origin` with
@@ -134,39 +133,35 @@ impl Flights {
         credential: Option<u64>,
         (origin, repository): (&str, &str),
     ) -> Role {
-        let mut active = self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(flight) = active.get(digest) {
-            self.metrics.coalesced();
-            return Role::Follow(Arc::clone(flight));
-        }
-        let (state, _) = watch::channel(FlightState::Starting);
-        let flight = Arc::new(Flight {
+        let start = || Flight {
             digest: digest.clone(),
             credential,
             origin: origin.to_string(),
             repository: repository.to_string(),
-            state,
+            state: watch::channel(FlightState::Starting).0,
             started: std::time::Instant::now(),
-        });
-        active.insert(digest.clone(), Arc::clone(&flight));
-        Role::Lead(Lead { flights: Arc::clone(self), flight, settled: false })
+        };
+        match self.active.join(digest, start) {
+            Joined::Follows(flight) => {
+                self.metrics.coalesced();
+                Role::Follow(flight)
+            }
+            Joined::Leads(flight) => Role::Lead(Lead { flights: Arc::clone(self), flight, settled: false }),
+        }
     }
 
     /// The running fetch of `digest`, if any, without joining it.
     pub fn peek(&self, digest: &Digest) -> Option<Arc<Flight>> {
-        self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(digest).cloned()
+        self.active.get(digest)
     }
 
     /// How many fetches are running.
     pub fn in_flight(&self) -> usize {
-        self.active.lock().map(|a| a.len()).unwrap_or(0)
+        self.active.len()
     }
 
     fn finish(&self, flight: &Arc<Flight>) {
-        let mut active = self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if active.get(&flight.digest).is_some_and(|f| Arc::ptr_eq(f, flight)) {
-            active.remove(&flight.digest);
-        }
+        self.active.finish(&flight.digest, flight);
     }
 }
 

@@ -24,9 +24,10 @@ pub struct FlightView {
 impl Flights {
     /// The running fetches, oldest first.
     pub fn views(&self) -> Vec<FlightView> {
-        let active = self.active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut views: Vec<FlightView> = active
-            .values()
+        let mut views: Vec<FlightView> = self
+            .active
+            .entries()
+            .iter()
             .map(|flight| {
                 let (received, size) = match &*flight.state.borrow() {
                     FlightState::Streaming { spool, sendable } => (*sendable, spool.size),

@@ -17,7 +17,6 @@ pub mod pinning;
 pub mod range;
 pub mod records;
 pub mod respond;
-pub mod single_call;
 pub mod store;
 pub mod tally;
 

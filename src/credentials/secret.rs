@@ -12,10 +12,10 @@ use tokio::io::AsyncWriteExt;
 use super::docker_config::{from_docker_config, FromConfig};
 
 use crate::{
-    cache::single_call::SingleCall,
     clock::Clock,
     config::{PasswordFrom, Secret, SecretSource},
     registry::reference::DOCKER_HUB,
+    single_flight::SingleCall,
 };
 
 /// How long a helper's answer is used when it gives no `ExpiresAt`.

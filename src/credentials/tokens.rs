@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::{challenge, challenge::Challenge, realms::Realms, secret::Login};
-use crate::{body, cache::single_call::SingleCall, clock::Clock, target::Target, upstream::Upstream};
+use crate::{body, clock::Clock, single_flight::SingleCall, target::Target, upstream::Upstream};
 
 /// A token's lifetime when its realm does not say (the distribution spec's default).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);

@@ -22,6 +22,8 @@ use rustls::{crypto::CryptoProvider, sign::CertifiedKey};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::OffsetDateTime;
 
+use crate::single_flight::SingleCall;
+
 /// Leaves are valid this long (DESIGN: at most 30 days)…
 const LEAF_VALIDITY: time::Duration = time::Duration::days(30);
 /// …and re-minted after this long, well before they expire.
@@ -98,7 +100,9 @@ pub struct Authority {
     key: KeyPair,
     pem: String,
     cert_path: PathBuf,
-    leaves: moka::future::Cache<String, Arc<CertifiedKey>>,
+    leaves: moka::sync::Cache<String, Arc<CertifiedKey>>,
+    /// One mint per host however many connections ask at once.
+    minting: SingleCall<String, Result<Arc<CertifiedKey>, Arc<CaError>>>,
     minted: AtomicU64,
     provider: Arc<CryptoProvider>,
 }
@@ -132,10 +136,11 @@ impl Authority {
             key,
             pem,
             cert_path,
-            leaves: moka::future::Cache::builder()
+            leaves: moka::sync::Cache::builder()
                 .max_capacity(LEAF_CACHE_CAPACITY)
                 .time_to_live(LEAF_CACHE_TTL)
                 .build(),
+            minting: SingleCall::default(),
             minted: AtomicU64::new(0),
             provider: Arc::new(rustls::crypto::ring::default_provider()),
         })
@@ -159,7 +164,15 @@ impl Authority {
     /// The leaf for `host` (a DNS name or IP literal), minted on first use and cached.
     pub async fn leaf(&self, host: &str) -> Result<Arc<CertifiedKey>, Arc<CaError>> {
         let host = crate::target::bare(host).to_ascii_lowercase();
-        self.leaves.try_get_with(host.clone(), async { self.mint(&host).map(Arc::new) }).await
+        if let Some(leaf) = self.leaves.get(&host) {
+            return Ok(leaf);
+        }
+        let mint = || async {
+            let leaf = self.mint(&host).map(Arc::new).map_err(Arc::new)?;
+            self.leaves.insert(host.clone(), Arc::clone(&leaf));
+            Ok(leaf)
+        };
+        self.minting.run(host.clone(), mint, || {}).await.0
     }
 
     fn mint(&self, host: &str) -> Result<CertifiedKey, CaError> {

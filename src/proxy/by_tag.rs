@@ -17,7 +17,6 @@ use crate::{
     body::{self, Body},
     cache::{
         respond,
-        single_call::SingleCall,
         store::{BlobMeta, CachedBlob},
     },
     cache_status::CacheStatus,
@@ -27,6 +26,7 @@ use crate::{
         route::{Repository, Tag},
         tags::{normalize_accept, tag_key, ttl_for, TagRecord},
     },
+    single_flight::SingleCall,
     target::Target,
 };
 

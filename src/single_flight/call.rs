@@ -1,25 +1,22 @@
 //! One call for many: concurrent callers with the same key share one run of an async call and
 //! all receive its (cloned) result; the next caller after it finished runs it again. Used for tag
-//! revalidations (one HEAD for many askers).
+//! revalidations (one HEAD for many askers), tokens, credential helpers and CA leaves.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    hash::Hash,
-    sync::{Arc, Mutex},
-};
+use std::{future::Future, hash::Hash};
 
 use tokio::sync::OnceCell;
+
+use super::{InProgress, Joined};
 
 /// Calls in progress, by key.
 #[derive(Debug)]
 pub struct SingleCall<K, V> {
-    running: Mutex<HashMap<K, Arc<OnceCell<V>>>>,
+    running: InProgress<K, OnceCell<V>>,
 }
 
 impl<K, V> Default for SingleCall<K, V> {
     fn default() -> Self {
-        Self { running: Mutex::new(HashMap::new()) }
+        Self { running: InProgress::default() }
     }
 }
 
@@ -32,32 +29,25 @@ impl<K: Eq + Hash + Clone, V: Clone> SingleCall<K, V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
     {
-        let (cell, joined) = {
-            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            match running.get(&key) {
-                Some(cell) => (Arc::clone(cell), true),
-                None => {
-                    let cell = Arc::new(OnceCell::new());
-                    running.insert(key.clone(), Arc::clone(&cell));
-                    (cell, false)
-                }
-            }
+        let (cell, joined) = match self.running.join(&key, OnceCell::new) {
+            Joined::Leads(cell) => (cell, false),
+            Joined::Follows(cell) => (cell, true),
         };
         if joined {
             on_join();
         }
         let value = cell.get_or_init(call).await.clone();
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if running.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-            running.remove(&key);
-        }
+        self.running.finish(&key, &cell);
         (value, joined)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    };
 
     use super::*;
 
@@ -82,7 +72,7 @@ mod tests {
                     .await
             }));
         }
-        while calls.running.lock().unwrap().is_empty() {
+        while calls.running.is_empty() {
             tokio::task::yield_now().await;
         }
         for _ in 0..50 {
