@@ -319,3 +319,25 @@ async fn a_head_for_a_tag_pantry_has_not_seen_is_answered_without_a_body_over_h2
         }
     }
 }
+
+#[tokio::test]
+async fn a_tag_fetched_just_now_answers_conditional_and_range_requests_like_a_stored_one() {
+    let s = setup("app", "v1").await;
+    let etag = format!("\"{}\"", s.manifest);
+    let (unchanged, _) = get_tag(&s, "app", "v1", &[ACCEPT, ("if-none-match", &etag)]).await;
+    assert_eq!(unchanged.status(), 304, "the client already has the digest the tag names");
+    assert_eq!(unchanged.headers()["docker-content-digest"], s.manifest.as_str());
+    let (stored, body) = get_tag(&s, "app", "v1", &[ACCEPT]).await;
+    let whole = body.unwrap();
+    assert_eq!(stored.headers()["cache-status"], "pantry; hit");
+    for (label, fetch) in [("just fetched", true), ("stored", false)] {
+        if fetch {
+            s.registry.state.tag("app", "v2", &s.manifest);
+        }
+        let tag = if fetch { "v2" } else { "v1" };
+        let (part, body) = get_tag(&s, "app", tag, &[ACCEPT, ("range", "bytes=2-5")]).await;
+        assert_eq!(part.status(), 206, "{label}");
+        assert_eq!(body.unwrap(), whole.slice(2..6), "{label}");
+        assert_eq!(part.headers()["content-range"], format!("bytes 2-5/{}", whole.len()).as_str(), "{label}");
+    }
+}

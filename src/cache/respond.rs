@@ -1,5 +1,7 @@
-//! Responses built from cached content: GET, HEAD, single ranges and `If-None-Match`, with the
-//! headers registries send (`Content-Type`, `Docker-Content-Digest`, `ETag`, `Content-Length`).
+//! Responses built from content by digest, in one place ([`answer`]) whether the bytes are stored,
+//! in flight or in memory: GET, HEAD, single ranges and `If-None-Match`, with the headers
+//! registries send (`Content-Type`, `Docker-Content-Digest`, `ETag`, `Content-Length`). The
+//! HTTP cache builds its headers from its policy and takes its body from [`file_body`] too.
 
 use std::io::SeekFrom;
 
@@ -10,7 +12,10 @@ use hyper::body::Frame;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::{in_use::InUseGuard, range::ByteRange, store::CachedBlob};
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use super::{coalesce::FlightState, in_use::InUseGuard, range::ByteRange, store::CachedBlob};
 use crate::{
     body::{self, Body, BoxError},
     cache_status::CacheStatus,
@@ -39,7 +44,7 @@ pub fn digest_headers(digest: &Digest, media_type: Option<&str>, cache_status: C
 }
 
 /// Whether `If-None-Match` names this digest (quoted, weak or bare) or `*`.
-pub fn not_modified(request: &Parts, digest: &Digest) -> bool {
+fn not_modified(request: &Parts, digest: &Digest) -> bool {
     request.headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(|v| {
         v.split(',')
             .map(|tag| tag.trim().trim_start_matches("W/").trim_matches('"'))
@@ -47,38 +52,80 @@ pub fn not_modified(request: &Parts, digest: &Digest) -> bool {
     })
 }
 
-/// Answers `request` from a stored blob; `pin` keeps it from eviction until the body is sent.
-pub async fn from_store(
-    blob: &CachedBlob,
+/// Where the bytes of an answer about a digest come from.
+pub enum Content<'a> {
+    /// A stored blob, held from eviction until the body is sent; `served` counts its bytes, and
+    /// `verify` checks a whole read against the digest (see [`file_body`]).
+    Stored {
+        /// The blob (its hold travels into the body).
+        blob: &'a CachedBlob,
+        /// Counts the bytes sent.
+        served: metrics::Counter,
+        /// Whether a whole read is verified as it streams.
+        verify: bool,
+    },
+    /// A fetch in flight: what is spooled, then the rest as it arrives; without a size known in
+    /// advance the whole body is sent as it comes (no ranges, no length).
+    Flight {
+        /// The fetch's state, followed by the body.
+        receiver: watch::Receiver<FlightState>,
+        /// Its size, when the upstream said it.
+        size: Option<u64>,
+    },
+    /// Bytes in memory (a manifest just fetched).
+    Memory(Bytes),
+}
+
+/// The one answer about `digest` for every source of its bytes: registry headers (`Content-Type`
+/// from `media_type`, `Docker-Content-Digest`, `ETag`, `Cache-Status`), then 304 for a matching
+/// `If-None-Match`, 206 or 416 for a `Range`, 200 otherwise; no body for HEAD.
+pub async fn answer(
     request: &Parts,
+    digest: &Digest,
+    media_type: Option<&str>,
     cache_status: CacheStatus,
-    pin: InUseGuard,
-    served: metrics::Counter,
-    verify: bool,
+    content: Content<'_>,
 ) -> Response<Body> {
-    let headers = digest_headers(&blob.digest, blob.meta.media_type.as_deref(), cache_status);
+    let headers = digest_headers(digest, media_type, cache_status);
+    let size = match &content {
+        Content::Stored { blob, .. } => Some(blob.size),
+        Content::Flight { size, .. } => *size,
+        Content::Memory(bytes) => Some(bytes.len() as u64),
+    };
     let range = request.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let (status, start, len) = match plan(request, &blob.digest, range, blob.size) {
-        Plan::Send { status, start, len } => (status, start, len),
-        other => return early(other, blob.size, headers),
+    let (status, start, len) = match size {
+        Some(size) => match plan(request, digest, range, size) {
+            Plan::Send { status, start, len } => (status, start, len),
+            other => return early(other, size, headers),
+        },
+        None => (StatusCode::OK, 0, u64::MAX),
     };
     let mut response = Response::new(body::empty());
     *response.status_mut() = status;
     *response.headers_mut() = headers;
-    set_length(&mut response, status, start, len, blob.size);
+    if let Some(size) = size {
+        set_length(&mut response, status, start, len, size);
+    }
     if request.method == Method::HEAD || len == 0 {
         return response;
     }
-    match file_body(blob, start, len, pin, served, verify).await {
-        Ok(body) => {
-            *response.body_mut() = body;
-            response
+    *response.body_mut() = match content {
+        Content::Stored { blob, served, verify } => {
+            match file_body(blob, start, len, blob.held.clone(), served, verify).await {
+                Ok(body) => body,
+                Err(error) => {
+                    tracing::warn!(%error, path = %blob.path.display(), "cached blob vanished while serving");
+                    let error = crate::error::ProxyError::Internal("cached content could not be read".into());
+                    return error.into_response();
+                }
+            }
         }
-        Err(error) => {
-            tracing::warn!(%error, path = %blob.path.display(), "cached blob vanished while serving");
-            crate::error::ProxyError::Internal("cached content could not be read".into()).into_response()
+        Content::Flight { receiver, size } => {
+            super::coalesce::follow(receiver, start, size.map(|_| start + len))
         }
-    }
+        Content::Memory(bytes) => body::full(bytes.slice(start as usize..(start + len) as usize)),
+    };
+    response
 }
 
 /// `len` bytes of `blob` from `start` as a body; `pin` keeps the content from eviction until the
@@ -151,7 +198,7 @@ impl ReadCheck {
 
 /// What to answer for a read of content of a known size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plan {
+enum Plan {
     /// Send `len` bytes from `start` with `status` (200 or 206).
     Send {
         /// 200 or 206.
@@ -168,7 +215,7 @@ pub enum Plan {
 }
 
 /// Decides between 200, 206, 304 and 416.
-pub fn plan(request: &Parts, digest: &Digest, range: Option<&str>, size: u64) -> Plan {
+fn plan(request: &Parts, digest: &Digest, range: Option<&str>, size: u64) -> Plan {
     if not_modified(request, digest) {
         return Plan::NotModified;
     }
@@ -182,7 +229,7 @@ pub fn plan(request: &Parts, digest: &Digest, range: Option<&str>, size: u64) ->
 }
 
 /// The bodiless answer for [`Plan::NotModified`] or [`Plan::Unsatisfiable`], with `headers`.
-pub fn early(plan: Plan, size: u64, headers: HeaderMap) -> Response<Body> {
+fn early(plan: Plan, size: u64, headers: HeaderMap) -> Response<Body> {
     let mut response = Response::new(body::empty());
     *response.headers_mut() = headers;
     if plan == Plan::Unsatisfiable {
@@ -197,7 +244,7 @@ pub fn early(plan: Plan, size: u64, headers: HeaderMap) -> Response<Body> {
 }
 
 /// Sets `Content-Length` (and `Content-Range` for 206).
-pub fn set_length<B>(response: &mut Response<B>, status: StatusCode, start: u64, len: u64, size: u64) {
+fn set_length<B>(response: &mut Response<B>, status: StatusCode, start: u64, len: u64, size: u64) {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if status == StatusCode::PARTIAL_CONTENT {

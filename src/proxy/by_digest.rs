@@ -104,7 +104,7 @@ pub(super) async fn serve(
                         continue;
                     }
                     Access::Allowed { .. } => {
-                        return Ok(from_flight(&flight, &spool, parts, CacheStatus::Collapsed, receiver))
+                        return Ok(from_flight(&flight, &spool, parts, CacheStatus::Collapsed, receiver).await)
                     }
                 }
             }
@@ -148,7 +148,7 @@ async fn head_from_flight(
         Access::Refused(response) => Ok(Some(response)),
         Access::Unproven => Ok(None),
         Access::Allowed { .. } => {
-            Ok(Some(from_flight(&flight, &spool, parts, CacheStatus::Collapsed, flight.subscribe())))
+            Ok(Some(from_flight(&flight, &spool, parts, CacheStatus::Collapsed, flight.subscribe()).await))
         }
     }
 }
@@ -180,7 +180,7 @@ async fn lead_fetch(
             let now = receiver.borrow().clone();
             match now {
                 FlightState::Streaming { spool, .. } | FlightState::Done { spool, .. } => {
-                    Ok(from_flight(&flight, &spool, parts, CacheStatus::MissStored, receiver))
+                    Ok(from_flight(&flight, &spool, parts, CacheStatus::MissStored, receiver).await)
                 }
                 FlightState::Failed(failure) => Err(failed(target, &failure)),
                 _ => Err(ProxyError::Internal("fetch settled without streaming".into())),
@@ -203,33 +203,15 @@ async fn lead_fetch(
 }
 
 /// Answers from a running (or just finished) flight: the bytes so far, then the rest as it arrives.
-fn from_flight(
+async fn from_flight(
     flight: &Flight,
     spool: &Spool,
     parts: &Parts,
     cache_status: CacheStatus,
     receiver: watch::Receiver<FlightState>,
 ) -> Response<Body> {
-    let headers = respond::digest_headers(&flight.digest, spool.media_type.as_deref(), cache_status);
-    let range = parts.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let (status, start, len) = match spool.size {
-        Some(size) => match respond::plan(parts, &flight.digest, range, size) {
-            respond::Plan::Send { status, start, len } => (status, start, len),
-            other => return respond::early(other, size, headers),
-        },
-        None => (StatusCode::OK, 0, u64::MAX),
-    };
-    let mut response = Response::new(body::empty());
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    if let Some(size) = spool.size {
-        respond::set_length(&mut response, status, start, len, size);
-    }
-    if parts.method != Method::HEAD {
-        let end = spool.size.map(|_| start + len);
-        *response.body_mut() = coalesce::follow(receiver, start, end);
-    }
-    response
+    let content = respond::Content::Flight { receiver, size: spool.size };
+    respond::answer(parts, &flight.digest, spool.media_type.as_deref(), cache_status, content).await
 }
 
 fn with_status(mut response: Response<Body>, cache_status: CacheStatus) -> Response<Body> {

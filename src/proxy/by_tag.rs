@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use super::{
@@ -197,7 +196,8 @@ async fn fetch(
         Ok(()) => remember(proxy, key, &digest).await,
         Err(error) => tracing::warn!(%digest, %error, "manifest could not be stored; served without caching"),
     }
-    Ok(from_memory(&digest, media_type.as_deref(), bytes, parts))
+    let content = respond::Content::Memory(bytes);
+    Ok(respond::answer(parts, &digest, media_type.as_deref(), CacheStatus::MissStored, content).await)
 }
 
 /// The manifest's digest: the one upstream announced, if the bytes match it; else their sha256.
@@ -235,16 +235,6 @@ fn held_for(meta: &BlobMeta, origin: &str, scope: &str, covered: bool, mirrored:
         Standing::Holder { .. } => !mirrored,
         Standing::Stranger => false,
     }
-}
-
-fn from_memory(digest: &Digest, media_type: Option<&str>, bytes: Bytes, parts: &Parts) -> Response<Body> {
-    let mut response = Response::new(body::empty());
-    *response.headers_mut() = respond::digest_headers(digest, media_type, CacheStatus::MissStored);
-    response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    if parts.method != Method::HEAD {
-        *response.body_mut() = body::full(bytes);
-    }
-    response
 }
 
 /// Marks an answer as stale (RFC 9111 §5.5-style warning, kept for clients that show it).

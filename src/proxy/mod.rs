@@ -232,19 +232,10 @@ impl Proxy {
         parts: &Parts,
         cache_status: CacheStatus,
     ) -> Response<Body> {
-        self.respond_held(blob, parts, cache_status, blob.held.clone()).await
-    }
-
-    async fn respond_held(
-        &self,
-        blob: &CachedBlob,
-        parts: &Parts,
-        cache_status: CacheStatus,
-        pin: crate::cache::in_use::InUseGuard,
-    ) -> Response<Body> {
         self.store.touch(blob).await;
-        let verify = self.store.verifies_reads();
-        respond::from_store(blob, parts, cache_status, pin, self.metrics.served_counter(), verify).await
+        let (served, verify) = (self.metrics.served_counter(), self.store.verifies_reads());
+        let content = respond::Content::Stored { blob, served, verify };
+        respond::answer(parts, &blob.digest, blob.meta.media_type.as_deref(), cache_status, content).await
     }
 
     /// [`Self::route`], with pantry's own credentials for the anonymous requests they cover, and
