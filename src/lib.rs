@@ -87,7 +87,7 @@ use crate::{
     proxy::Proxy,
     server::{
         admin::Admin,
-        listener::{Listener, Role},
+        listener::{Listener, Port},
     },
     shutdown::Shutdown,
     upstream::{client::UpstreamSetupError, Dialer, Reach, Upstream},
@@ -292,17 +292,17 @@ impl Pantry {
         let own = sockets.addresses();
         ingress.dialer.rules().set_own(own.clone());
         let mut listeners =
-            vec![Listener::new(sockets.proxy, Arc::clone(ingress), Role::Proxy(admin), Arc::clone(&limit))];
+            vec![Listener::new(sockets.proxy, Arc::clone(ingress), Port::Proxy(admin), Arc::clone(&limit))];
         if let Some(mirror) = sockets.mirror {
-            listeners.push(Listener::new(mirror, Arc::clone(ingress), Role::Mirror, Arc::clone(&limit)));
+            listeners.push(Listener::new(mirror, Arc::clone(ingress), Port::Mirror, Arc::clone(&limit)));
         }
         if let Some(socket) = sockets.transparent {
-            let role = Role::Transparent(own.into());
+            let role = Port::Transparent(own.into());
             listeners.push(Listener::new(socket, Arc::clone(ingress), role, Arc::clone(&limit)));
         }
         if let Some(socket) = sockets.admin {
             let loopback = socket.local_addr().is_ok_and(|a| a.ip().is_loopback());
-            let admin = Role::Admin(Arc::new(Admin::dedicated(Arc::clone(ingress), loopback)));
+            let admin = Port::Admin(Arc::new(Admin::dedicated(Arc::clone(ingress), loopback)));
             listeners.push(Listener::new(socket, Arc::clone(ingress), admin, Arc::clone(&limit)));
         }
         let accepting = listeners.into_iter().map(|l| l.accept_until(stop.clone().cancelled_owned()));

@@ -110,7 +110,7 @@ pub struct Flights {
 
 /// The caller's part in a fetch.
 #[derive(Debug)]
-pub enum Role {
+pub enum FetchRole {
     /// Ask upstream, then [`Lead::stream`] or [`Lead::decline`].
     Lead(Lead),
     /// Someone else is fetching; follow it.
@@ -132,7 +132,7 @@ impl Flights {
         digest: &Digest,
         credential: Option<u64>,
         (origin, repository): (&str, &str),
-    ) -> Role {
+    ) -> FetchRole {
         let start = || Flight {
             digest: digest.clone(),
             credential,
@@ -144,9 +144,11 @@ impl Flights {
         match self.active.join(digest, start) {
             Joined::Follows(flight) => {
                 self.metrics.coalesced();
-                Role::Follow(flight)
+                FetchRole::Follow(flight)
             }
-            Joined::Leads(flight) => Role::Lead(Lead { flights: Arc::clone(self), flight, settled: false }),
+            Joined::Leads(flight) => {
+                FetchRole::Lead(Lead { flights: Arc::clone(self), flight, settled: false })
+            }
         }
     }
 

@@ -3,13 +3,13 @@
 //!
 //! Knows no TLS, CONNECT or sockets; upstream bytes come in as a body stream.
 
-pub mod access;
 pub mod batch_writer;
 pub mod blob;
 pub mod coalesce;
 pub mod content;
 pub mod evict;
 pub mod flight_view;
+pub mod grants;
 pub mod in_use;
 pub mod inventory;
 pub mod layout;

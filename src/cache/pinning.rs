@@ -14,13 +14,10 @@ use super::{
 };
 use crate::registry::{
     digest::Digest,
-    manifest::{self, References},
+    manifest::{self, References, MAX_MANIFEST_SIZE},
     policy::PinRule,
     tags::{TagRecord, TAG_PREFIX},
 };
-
-/// Manifests larger than this are not read for references (registries cap them at 4 MiB).
-const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
 
 /// The digests `rules` pin in the cache at `root`.
 pub fn pinned(root: &Path, rules: &[PinRule]) -> HashSet<String> {
@@ -88,7 +85,7 @@ fn is_manifest_type(media_type: &str) -> bool {
 fn read_manifest(root: &Path, digest: &Digest) -> Option<Vec<u8>> {
     let path = content_path(root, digest);
     let size = std::fs::metadata(&path).ok()?.len();
-    (size <= MAX_MANIFEST).then(|| super::content::read(&path).ok()).flatten()
+    (size <= MAX_MANIFEST_SIZE as u64).then(|| super::content::read(&path).ok()).flatten()
 }
 
 #[cfg(test)]

@@ -95,7 +95,7 @@ pub async fn answer(
     let range = request.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, start, len) = match size {
         Some(size) => match plan(request, digest, range, size) {
-            Plan::Send { status, start, len } => (status, start, len),
+            ReadPlan::Send { status, start, len } => (status, start, len),
             other => return early(other, size, headers),
         },
         None => (StatusCode::OK, 0, u64::MAX),
@@ -198,7 +198,7 @@ impl ReadCheck {
 
 /// What to answer for a read of content of a known size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Plan {
+enum ReadPlan {
     /// Send `len` bytes from `start` with `status` (200 or 206).
     Send {
         /// 200 or 206.
@@ -215,24 +215,24 @@ enum Plan {
 }
 
 /// Decides between 200, 206, 304 and 416.
-fn plan(request: &Parts, digest: &Digest, range: Option<&str>, size: u64) -> Plan {
+fn plan(request: &Parts, digest: &Digest, range: Option<&str>, size: u64) -> ReadPlan {
     if not_modified(request, digest) {
-        return Plan::NotModified;
+        return ReadPlan::NotModified;
     }
     match ByteRange::parse(range, size) {
-        ByteRange::Full => Plan::Send { status: StatusCode::OK, start: 0, len: size },
+        ByteRange::Full => ReadPlan::Send { status: StatusCode::OK, start: 0, len: size },
         ByteRange::Partial { start, end } => {
-            Plan::Send { status: StatusCode::PARTIAL_CONTENT, start, len: end - start + 1 }
+            ReadPlan::Send { status: StatusCode::PARTIAL_CONTENT, start, len: end - start + 1 }
         }
-        ByteRange::Unsatisfiable => Plan::Unsatisfiable,
+        ByteRange::Unsatisfiable => ReadPlan::Unsatisfiable,
     }
 }
 
-/// The bodiless answer for [`Plan::NotModified`] or [`Plan::Unsatisfiable`], with `headers`.
-fn early(plan: Plan, size: u64, headers: HeaderMap) -> Response<Body> {
+/// The bodiless answer for [`ReadPlan::NotModified`] or [`ReadPlan::Unsatisfiable`], with `headers`.
+fn early(plan: ReadPlan, size: u64, headers: HeaderMap) -> Response<Body> {
     let mut response = Response::new(body::empty());
     *response.headers_mut() = headers;
-    if plan == Plan::Unsatisfiable {
+    if plan == ReadPlan::Unsatisfiable {
         *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
         if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
             response.headers_mut().insert(header::CONTENT_RANGE, value);

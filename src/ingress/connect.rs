@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// What to do with an accepted CONNECT.
-enum Plan {
+enum ConnectPlan {
     Intercept,
     Tunnel(TcpStream),
 }
@@ -43,8 +43,10 @@ pub async fn handle(ingress: &Arc<Ingress>, mut request: Request<Incoming>) -> R
             Err(error) => return tracing::debug!(%error, "client left before the tunnel opened"),
         };
         match plan {
-            Plan::Intercept => intercept::serve(&ingress_for_task, upgraded, target).await,
-            Plan::Tunnel(upstream) => tunnel::serve(&ingress_for_task, upgraded, upstream, &target).await,
+            ConnectPlan::Intercept => intercept::serve(&ingress_for_task, upgraded, target).await,
+            ConnectPlan::Tunnel(upstream) => {
+                tunnel::serve(&ingress_for_task, upgraded, upstream, &target).await
+            }
         }
     });
     let mut response = Response::new(body::empty());
@@ -53,7 +55,7 @@ pub async fn handle(ingress: &Arc<Ingress>, mut request: Request<Incoming>) -> R
 }
 
 /// Applies policy: allowed port, intercept or tunnel, and checks the upstream is reachable.
-async fn plan(ingress: &Ingress, target: &Target) -> Result<Plan, ProxyError> {
+async fn plan(ingress: &Ingress, target: &Target) -> Result<ConnectPlan, ProxyError> {
     let config = ingress.config.load();
     if let Some(why) = config.refuses_port(target) {
         return Err(ProxyError::Denied(format!("CONNECT to {target}: {why}")));
@@ -62,12 +64,12 @@ async fn plan(ingress: &Ingress, target: &Target) -> Result<Plan, ProxyError> {
         if !config.live.offline {
             ingress.dialer.resolve(&target.host, target.port).await?;
         }
-        return Ok(Plan::Intercept);
+        return Ok(ConnectPlan::Intercept);
     }
     if config.live.offline {
         return Err(ProxyError::Offline(format!("cannot tunnel to {target} while offline")));
     }
-    Ok(Plan::Tunnel(ingress.dialer.connect(&target.host, target.port).await?))
+    Ok(ConnectPlan::Tunnel(ingress.dialer.connect(&target.host, target.port).await?))
 }
 
 fn refuse(error: ProxyError, uri: &http::Uri) -> Response<Body> {

@@ -15,7 +15,7 @@ use http::{request::Parts, Method, Response};
 use super::{forward, Proxy};
 use crate::{
     body::Body,
-    cache::{access::Credential, store::BlobMeta},
+    cache::{grants::Credential, store::BlobMeta},
     credentials::Covered,
     error::ProxyError,
     target::Target,

@@ -12,7 +12,7 @@ use super::{
 use crate::{
     body::{self, Body},
     cache::{
-        coalesce::{self, Flight, FlightState, Role, Spool},
+        coalesce::{self, FetchRole, Flight, FlightState, Spool},
         respond,
         store::BlobMeta,
     },
@@ -74,8 +74,8 @@ pub(super) async fn serve(
             return Ok(with_status(forward::relay(proxy, response), CacheStatus::Miss));
         }
         match proxy.flights.join(digest, credential, (&origin, &scope)) {
-            Role::Lead(lead) => return lead_fetch(proxy, lead, parts, target, &scope, credential).await,
-            Role::Follow(flight) => {
+            FetchRole::Lead(lead) => return lead_fetch(proxy, lead, parts, target, &scope, credential).await,
+            FetchRole::Follow(flight) => {
                 let (started, receiver) = flight.started().await;
                 let spool = match started {
                     FlightState::Declined => continue,

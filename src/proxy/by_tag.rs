@@ -22,15 +22,13 @@ use crate::{
     error::ProxyError,
     registry::{
         digest::{Algorithm, Digest},
+        manifest::MAX_MANIFEST_SIZE,
         route::{Repository, Tag},
         tags::{normalize_accept, tag_key, ttl_for, TagRecord},
     },
     single_flight::SingleCall,
     target::Target,
 };
-
-/// Manifests larger than this are passed through, not stored (the distribution spec's limit).
-const MAX_MANIFEST: usize = 4 * 1024 * 1024;
 
 /// What a revalidating HEAD said; shared by every asker of the same tag with the same credential.
 #[derive(Debug, Clone)]
@@ -174,7 +172,7 @@ async fn fetch(
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|len| len > MAX_MANIFEST);
+        .is_some_and(|len| len > MAX_MANIFEST_SIZE);
     if response.status() != StatusCode::OK || too_large {
         let mut relayed = forward::relay(proxy, response);
         CacheStatus::Miss.set(relayed.headers_mut());
@@ -186,7 +184,8 @@ async fn fetch(
     let media_type = header_text(header::CONTENT_TYPE.as_str());
     let announced = header_text("docker-content-digest");
     let bytes =
-        forward::collect_small(proxy, response.into_body(), MAX_MANIFEST, target, "manifest body").await?;
+        forward::collect_small(proxy, response.into_body(), MAX_MANIFEST_SIZE, target, "manifest body")
+            .await?;
     proxy.metrics.fetched_upstream(bytes.len() as u64);
     let digest = manifest_digest(announced.as_deref(), &bytes).map_err(upstream_error)?;
     proxy.grants.grant(credential, scope);

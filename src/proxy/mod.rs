@@ -23,7 +23,7 @@ use tracing::Instrument;
 
 use crate::{
     body::{Body, Pace},
-    cache::{access::Grants, respond, store::CachedBlob, Flights, Store},
+    cache::{grants::Grants, respond, store::CachedBlob, Flights, Store},
     clock::Clock,
     config::Config,
     credentials::{Covered, Credentials},

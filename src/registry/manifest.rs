@@ -5,6 +5,10 @@ use serde::Deserialize;
 
 use super::digest::Digest;
 
+/// The largest manifest pantry stores or reads for references: the distribution spec's limit
+/// (registries refuse larger ones). Larger manifests are passed through uncached.
+pub const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
+
 /// One platform a child of an index is for.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 pub struct Platform {

@@ -16,7 +16,7 @@ use crate::{
 
 /// What a listener's clients speak.
 #[derive(Debug, Clone)]
-pub enum Role {
+pub enum Port {
     /// Proxy clients: CONNECT, absolute-form requests, and pantry's own pages.
     Proxy(Arc<Admin>),
     /// Registry clients of the mirror mode.
@@ -32,13 +32,13 @@ pub enum Role {
 pub struct Listener {
     listener: TcpListener,
     ingress: Arc<Ingress>,
-    role: Role,
+    role: Port,
     limit: Arc<Semaphore>,
 }
 
 impl Listener {
     /// A listener for `role` on an already bound socket; `limit` is shared by all listeners.
-    pub fn new(listener: TcpListener, ingress: Arc<Ingress>, role: Role, limit: Arc<Semaphore>) -> Self {
+    pub fn new(listener: TcpListener, ingress: Arc<Ingress>, role: Port, limit: Arc<Semaphore>) -> Self {
         Self { listener, ingress, role, limit }
     }
 
@@ -74,12 +74,12 @@ impl Listener {
             let ingress = Arc::clone(&self.ingress);
             let permit = ConnectionPermit::new(permit, ingress.proxy.metrics().connection());
             match &self.role {
-                Role::Proxy(admin) => {
+                Port::Proxy(admin) => {
                     let span = handler::span(next_id, peer);
                     let task = handler::serve(stream, peer, ingress, Arc::clone(admin), permit);
                     self.ingress.shutdown.spawn(task.instrument(span));
                 }
-                Role::Admin(admin) => {
+                Port::Admin(admin) => {
                     let timeout = ingress.config.load().live.client_header_timeout;
                     let task =
                         handler::serve_admin(stream, Arc::clone(admin), ingress.shutdown.clone(), timeout);
@@ -89,12 +89,12 @@ impl Listener {
                         drop(permit);
                     });
                 }
-                Role::Transparent(own) => {
+                Port::Transparent(own) => {
                     let span = tracing::info_span!("transparent", id = next_id, %peer);
                     let task = transparent::serve(stream, ingress, permit, Arc::clone(own));
                     self.ingress.shutdown.spawn(task.instrument(span));
                 }
-                Role::Mirror => {
+                Port::Mirror => {
                     let span = tracing::info_span!("mirror", id = next_id, %peer);
                     self.ingress.shutdown.spawn(mirror::serve(stream, ingress, permit).instrument(span));
                 }

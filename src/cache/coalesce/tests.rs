@@ -14,7 +14,7 @@ async fn settle_with(content: &[u8], body: Vec<u8>, writer: std::fs::File) -> Fl
     let pace = crate::body::Pace { idle: std::time::Duration::from_secs(30), min_rate: 0 };
     let flights = Arc::new(Flights::new(Arc::default(), true, pace));
     let digest = Digest::of(Algorithm::Sha256, content);
-    let Role::Lead(lead) = flights.join(&digest, None, ("r.test:443", "r.test:443/app")) else {
+    let FetchRole::Lead(lead) = flights.join(&digest, None, ("r.test:443", "r.test:443/app")) else {
         panic!("the first to join leads")
     };
     let (_, path) = store.new_spool().unwrap();
