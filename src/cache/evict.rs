@@ -44,7 +44,7 @@ pub fn count(root: &Path) -> (u64, u64) {
 }
 
 fn walk(root: &Path, visit: &mut dyn FnMut(ContentFile)) {
-    let content = root.join(super::store::CONTENT_DIR);
+    let content = root.join(super::layout::CONTENT_DIR);
     let Ok(algorithms) = std::fs::read_dir(&content) else { return };
     for algorithm in algorithms.flatten() {
         let name = algorithm.file_name().to_string_lossy().into_owned();
@@ -114,7 +114,7 @@ pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinR
         for file in chosen {
             // held since the scan: a response found it and is reading it
             if in_use.remove_unless_held(&file.digest, &file.path) {
-                let _ = cacache::index::delete(&root, &super::store::blob_key(&file.digest));
+                let _ = cacache::index::delete(&root, &super::layout::blob_key(&file.digest));
                 freed += file.size;
                 removed += 1;
                 tracing::info!(digest = %file.digest, size = file.size, "evicted");

@@ -11,14 +11,12 @@ use std::{
 };
 
 use super::{
+    blob::BlobMeta,
     evict::{self, ContentFile},
+    layout::{blob_key, remove_stale_temp, TagRecord, BLOB_PREFIX, TAG_PREFIX},
     records,
-    store::{blob_key, remove_stale_temp, BlobMeta, BLOB_PREFIX},
 };
-use crate::registry::{
-    digest::Digest,
-    tags::{TagRecord, TAG_PREFIX},
-};
+use crate::registry::digest::Digest;
 
 /// One stored blob as `pantry cache ls` shows it.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -1,11 +1,12 @@
 //! The store's disk format, spelled in one place: cacache's directories under the cache root, where
-//! a digest's content lives in them, the index key and entry of a blob, and the temp files of
-//! pantry processes under `tmp/`. Everything that reads or writes the cache directory (the store,
+//! a digest's content lives in them, the index key and entry of a blob, the keys and records of
+//! tags and version-check answers, and the temp files of pantry processes under `tmp/`. Everything that reads or writes the cache directory (the store,
 //! eviction, pinning, the inventory tools) names paths and keys through here.
 
 use std::path::{Path, PathBuf};
 
 use cacache::{Algorithm as SriAlgorithm, Integrity, WriteOpts};
+use serde::{Deserialize, Serialize};
 
 use super::blob::BlobMeta;
 use crate::registry::digest::{Algorithm, Digest};
@@ -52,6 +53,40 @@ pub fn blob_key(digest: &impl std::fmt::Display) -> String {
     format!("{BLOB_PREFIX}{digest}")
 }
 
+/// The prefix of tags' record keys.
+pub const TAG_PREFIX: &str = "pantry/tag/";
+
+/// The record key of a tag as asked with one `Accept` (normalized).
+pub fn tag_key(registry: &str, repository: &str, tag: &str, accept: &str) -> String {
+    format!("{TAG_PREFIX}{registry}/{repository}:{tag}#{accept}")
+}
+
+/// A tag key without [`TAG_PREFIX`], `registry/repository:tag#accept`, → its three parts (registry has no `/`, a tag no `:` or `/`).
+pub fn split_tag_key(rest: &str) -> Option<(&str, &str, &str)> {
+    let (reference, _accept) = rest.split_once('#')?;
+    let reference = reference.strip_prefix("http://").unwrap_or(reference);
+    let (registry, name) = reference.split_once('/')?;
+    let (repository, tag) = name.rsplit_once(':')?;
+    Some((registry, repository, tag))
+}
+
+/// What a tag pointed at when it was last checked (the record under its [`tag_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagRecord {
+    /// The manifest's digest.
+    pub digest: String,
+    /// When upstream last confirmed it (ms since the epoch, pantry's clock).
+    pub checked_at_ms: u64,
+}
+
+/// The prefix of registries' version-check answers.
+pub const PING_PREFIX: &str = "pantry/ping/";
+
+/// The record key of a registry's version-check answer.
+pub fn ping_key(registry: &str) -> String {
+    format!("{PING_PREFIX}{registry}")
+}
+
 /// The ssri form of a digest (same algorithm, same bytes).
 pub fn integrity(digest: &Digest) -> Integrity {
     let algorithm = match digest.algorithm() {
@@ -68,4 +103,23 @@ pub fn index_entry(digest: &Digest, size: u64, meta: &BlobMeta) -> WriteOpts {
         .integrity(integrity(digest))
         .size(size as usize)
         .metadata(serde_json::to_value(meta).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_keys_split_into_registry_repository_and_tag() {
+        assert_eq!(
+            split_tag_key("registry.test:5000/team/app:v1#application/json"),
+            Some(("registry.test:5000", "team/app", "v1"))
+        );
+        assert_eq!(split_tag_key("no-accept"), None);
+        assert_eq!(
+            split_tag_key("http://registry.test:5000/app:v1#"),
+            Some(("registry.test:5000", "app", "v1")),
+            "a cleartext registry's tags pin by its host too"
+        );
+    }
 }

@@ -9,14 +9,14 @@ use std::{
 };
 
 use super::{
+    blob::BlobMeta,
+    layout::{content_path, split_tag_key, TagRecord, BLOB_PREFIX, TAG_PREFIX},
     records,
-    store::{content_path, BlobMeta, BLOB_PREFIX},
 };
 use crate::registry::{
     digest::Digest,
     manifest::{self, References, MAX_MANIFEST_SIZE},
     policy::PinRule,
-    tags::{TagRecord, TAG_PREFIX},
 };
 
 /// The digests `rules` pin in the cache at `root`.
@@ -69,15 +69,6 @@ pub fn pinned(root: &Path, rules: &[PinRule]) -> HashSet<String> {
     pinned
 }
 
-/// `registry/repository:tag#accept` → its three parts (registry has no `/`, a tag no `:` or `/`).
-fn split_tag_key(rest: &str) -> Option<(&str, &str, &str)> {
-    let (reference, _accept) = rest.split_once('#')?;
-    let reference = reference.strip_prefix("http://").unwrap_or(reference);
-    let (registry, name) = reference.split_once('/')?;
-    let (repository, tag) = name.rsplit_once(':')?;
-    Some((registry, repository, tag))
-}
-
 fn is_manifest_type(media_type: &str) -> bool {
     media_type.contains("manifest") || media_type.contains("index")
 }
@@ -86,23 +77,4 @@ fn read_manifest(root: &Path, digest: &Digest) -> Option<Vec<u8>> {
     let path = content_path(root, digest);
     let size = std::fs::metadata(&path).ok()?.len();
     (size <= MAX_MANIFEST_SIZE as u64).then(|| super::content::read(&path).ok()).flatten()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tag_keys_split_into_registry_repository_and_tag() {
-        assert_eq!(
-            split_tag_key("registry.test:5000/team/app:v1#application/json"),
-            Some(("registry.test:5000", "team/app", "v1"))
-        );
-        assert_eq!(split_tag_key("no-accept"), None);
-        assert_eq!(
-            split_tag_key("http://registry.test:5000/app:v1#"),
-            Some(("registry.test:5000", "app", "v1")),
-            "a cleartext registry's tags pin by its host too"
-        );
-    }
 }

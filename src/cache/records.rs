@@ -102,7 +102,7 @@ pub fn migrate_from_index(root: &Path) -> std::io::Result<usize> {
     }
     let mut latest = std::collections::BTreeMap::new();
     for entry in cacache::list_sync(root).flatten() {
-        if !entry.key.starts_with(super::store::BLOB_PREFIX) {
+        if !entry.key.starts_with(super::layout::BLOB_PREFIX) {
             latest.insert(entry.key, entry.metadata);
         }
     }
@@ -166,7 +166,7 @@ mod tests {
             let opts = opts().metadata(serde_json::json!({ "n": n }));
             cacache::index::insert(root, "pantry/tag/r/a:v1#", opts).unwrap();
         }
-        let blob_key = format!("{}sha256:00", super::super::store::BLOB_PREFIX);
+        let blob_key = format!("{}sha256:00", super::super::layout::BLOB_PREFIX);
         cacache::index::insert(root, &blob_key, opts().metadata(serde_json::json!({}))).unwrap();
         assert_eq!(migrate_from_index(root).unwrap(), 1);
         assert_eq!(get::<serde_json::Value>(root, "pantry/tag/r/a:v1#"), Some(serde_json::json!({ "n": 2 })));

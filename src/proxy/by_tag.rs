@@ -15,6 +15,7 @@ use super::{
 use crate::{
     body::{self, Body},
     cache::{
+        layout::{tag_key, TagRecord},
         respond,
         store::{BlobMeta, CachedBlob},
     },
@@ -24,7 +25,7 @@ use crate::{
         digest::{Algorithm, Digest},
         manifest::MAX_MANIFEST_SIZE,
         route::{Repository, Tag},
-        tags::{normalize_accept, tag_key, ttl_for, TagRecord},
+        tags::{normalize_accept, ttl_for},
     },
     single_flight::SingleCall,
     target::Target,

@@ -55,23 +55,20 @@ impl Pings {
         if let Some(answer) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(registry).cloned() {
             return Some(answer);
         }
-        let record: Record = proxy.store.record(&key(registry)).await?;
+        let record: Record = proxy.store.record(&crate::cache::layout::ping_key(registry)).await?;
         let answer = Answer::from_record(record)?;
         self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(registry.to_string(), answer.clone());
         Some(answer)
     }
 
     async fn put(&self, proxy: &Proxy, registry: String, answer: Answer) {
-        if let Err(error) = proxy.store.put_record(&key(&registry), &answer.to_record()).await {
+        if let Err(error) =
+            proxy.store.put_record(&crate::cache::layout::ping_key(&registry), &answer.to_record()).await
+        {
             tracing::warn!(%error, "cannot record the version check's answer");
         }
         self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(registry, answer);
     }
-}
-
-/// The store key of a registry's version-check answer.
-fn key(registry: &str) -> String {
-    format!("pantry/ping/{registry}")
 }
 
 /// Whether this ping may be answered from memory: no credentials, no query.
@@ -110,7 +107,7 @@ pub(super) async fn serve(
             Ok(stale(answer.response(&parts, CacheStatus::Stale)))
         }
         (Err(error), None) => {
-            let tags = format!("{}{registry}/", crate::registry::tags::TAG_PREFIX);
+            let tags = format!("{}{registry}/", crate::cache::layout::TAG_PREFIX);
             if !proxy.store.has_record_under(&tags).await {
                 return Err(error);
             }

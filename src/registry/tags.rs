@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use http::{header, HeaderMap};
-use serde::{Deserialize, Serialize};
 use wildmatch::WildMatch;
 
 /// How long a tag's answer is trusted without asking upstream.
@@ -103,23 +102,6 @@ pub fn normalize_accept(headers: &HeaderMap) -> String {
     types.sort();
     types.dedup();
     types.join(",")
-}
-
-/// The prefix of tags' record keys.
-pub const TAG_PREFIX: &str = "pantry/tag/";
-
-/// The store key of a tag's record.
-pub fn tag_key(registry: &str, repository: &str, tag: &str, accept: &str) -> String {
-    format!("{TAG_PREFIX}{registry}/{repository}:{tag}#{accept}")
-}
-
-/// What a tag pointed at when it was last checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TagRecord {
-    /// The manifest's digest.
-    pub digest: String,
-    /// When upstream last confirmed it (ms since the epoch, pantry's clock).
-    pub checked_at_ms: u64,
 }
 
 #[cfg(test)]
