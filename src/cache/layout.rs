@@ -87,6 +87,11 @@ pub fn ping_key(registry: &str) -> String {
     format!("{PING_PREFIX}{registry}")
 }
 
+/// The record key of an HTTP-cache entry (its policy and the content it names) for `uri`.
+pub fn http_cache_key(uri: &impl std::fmt::Display) -> String {
+    format!("http-cache:{uri}")
+}
+
 /// The ssri form of a digest (same algorithm, same bytes).
 pub fn integrity(digest: &Digest) -> Integrity {
     let algorithm = match digest.algorithm() {

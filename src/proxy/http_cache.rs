@@ -58,7 +58,7 @@ pub(super) async fn serve(
     }
     let (client, _) = request.into_parts();
     let upstream = forward::to_upstream(client.clone(), target)?;
-    let key = format!("http-cache:{}", upstream.uri);
+    let key = crate::cache::layout::http_cache_key(&upstream.uri);
     let now = now(proxy);
 
     if let Some((record, blob)) = stored(proxy, &key).await {
