@@ -49,6 +49,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// O_NOATIME reads, /proc, prctl and SO_ORIGINAL_DST (see README's "Run it"): said once, here,
+// rather than as a cascade of unresolved names.
+#[cfg(not(target_os = "linux"))]
+compile_error!("pantry runs on Linux only (O_NOATIME, /proc, prctl, SO_ORIGINAL_DST)");
+
 pub mod body;
 pub mod cache;
 pub mod cache_status;
