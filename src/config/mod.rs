@@ -1,10 +1,13 @@
 //! Configuration: command-line flags, `PANTRY_*` environment variables and an optional TOML file, merged
 //! (flags > env > file > embedded defaults) and validated with every problem reported at once.
 //!
-//! This module only parses and checks values; it opens no sockets and reads no files but the TOML
-//! one and those it names (htpasswd, the mirror's certificate). `args`: the flags; `file`: the TOML
-//! keys; `merge`: layering and validation; `patterns`: host patterns and `--resolve` rules; `show`:
-//! the effective configuration as TOML (`check-config`); `reference`: docs/CONFIGURATION.md.
+//! Plain values only: it opens no sockets and reads no file but the TOML one (the files settings
+//! name are read by `ingress::loaded`, secrets by `credentials`; `private_file` checks their
+//! permissions). `args`: what flags, environment and file give, declared once; `file`: the file's
+//! tables; `merge`: layering and validation; `startup`/`live`: the validated settings, split by
+//! whether a reload may change them (`declare` writes both); `patterns`: host patterns and
+//! `--resolve` rules; `show`: the effective configuration as TOML (`check-config`); `reference`:
+//! docs/CONFIGURATION.md.
 
 mod args;
 mod credentials;
