@@ -302,8 +302,8 @@ impl Pantry {
             listeners.push(Listener::new(mirror, Arc::clone(ingress), Port::Mirror, Arc::clone(&limit)));
         }
         if let Some(socket) = sockets.transparent {
-            let role = Port::Transparent(own.into());
-            listeners.push(Listener::new(socket, Arc::clone(ingress), role, Arc::clone(&limit)));
+            let port = Port::Transparent(own.into());
+            listeners.push(Listener::new(socket, Arc::clone(ingress), port, Arc::clone(&limit)));
         }
         if let Some(socket) = sockets.admin {
             let loopback = socket.local_addr().is_ok_and(|a| a.ip().is_loopback());

@@ -107,10 +107,10 @@ pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinR
         return Evicted { scanned: total, files: count, ..Evicted::default() };
     }
     let target = max / 10 * 9;
-    let (mut freed, mut removed) = (0, 0);
     let chosen = choose(files, total, target, |d| pinned.contains(d) || in_use.contains(d));
     let (root, in_use) = (root.to_path_buf(), Arc::clone(in_use));
     let removal = tokio::task::spawn_blocking(move || {
+        let (mut freed, mut removed) = (0, 0);
         for file in chosen {
             // held since the scan: a response found it and is reading it
             if in_use.remove_unless_held(&file.digest, &file.path) {
@@ -122,7 +122,7 @@ pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinR
         }
         (freed, removed)
     });
-    (freed, removed) = removal.await.unwrap_or((freed, removed));
+    let (freed, removed) = removal.await.unwrap_or_default();
     Evicted { scanned: total, freed, files: count, removed }
 }
 

@@ -15,7 +15,7 @@ use tokio_util::io::ReaderStream;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::{coalesce::FlightState, in_use::InUseGuard, range::ByteRange, store::CachedBlob};
+use super::{coalesce::FlightState, range::ByteRange, store::CachedBlob};
 use crate::{
     body::{self, Body, BoxError},
     cache_status::CacheStatus,
@@ -110,16 +110,10 @@ pub async fn answer(
         return response;
     }
     *response.body_mut() = match content {
-        Content::Stored { blob, served, verify } => {
-            match file_body(blob, start, len, blob.held.clone(), served, verify).await {
-                Ok(body) => body,
-                Err(error) => {
-                    tracing::warn!(%error, path = %blob.path.display(), "cached blob vanished while serving");
-                    let error = crate::error::ProxyError::Internal("cached content could not be read".into());
-                    return error.into_response();
-                }
-            }
-        }
+        Content::Stored { blob, served, verify } => match file_body(blob, start, len, served, verify).await {
+            Ok(body) => body,
+            Err(answer) => return answer,
+        },
         Content::Flight { receiver, size } => {
             super::coalesce::follow(receiver, start, size.map(|_| start + len))
         }
@@ -128,16 +122,29 @@ pub async fn answer(
     response
 }
 
-/// `len` bytes of `blob` from `start` as a body; `pin` keeps the content from eviction until the
-/// body is sent or dropped, and `served` counts the bytes. With `verify`, a whole read is hashed
-/// as it streams and its last chunk is sent only if the content matches its digest; otherwise
-/// the body ends in an error (the client never sees a complete transfer) and the file is removed.
-/// Small content was verified when it was looked up.
+/// `len` bytes of `blob` from `start` as a body, or pantry's own 500 when the file cannot be
+/// opened (logged). The blob's hold travels into the body, keeping the content from eviction until
+/// the body is sent or dropped, and `served` counts the bytes. With `verify`, a whole read is
+/// hashed as it streams and its last chunk is sent only if the content matches its digest;
+/// otherwise the body ends in an error (the client never sees a complete transfer) and the file is
+/// removed. Small content was verified when it was looked up.
 pub async fn file_body(
     blob: &CachedBlob,
     start: u64,
     len: u64,
-    pin: InUseGuard,
+    served: metrics::Counter,
+    verify: bool,
+) -> Result<Body, Response<Body>> {
+    readable_body(blob, start, len, served, verify).await.map_err(|error| {
+        tracing::warn!(%error, path = %blob.path.display(), "cached content vanished while serving");
+        crate::error::ProxyError::Internal("cached content could not be read".into()).into_response()
+    })
+}
+
+async fn readable_body(
+    blob: &CachedBlob,
+    start: u64,
+    len: u64,
     served: metrics::Counter,
     verify: bool,
 ) -> std::io::Result<Body> {
@@ -148,7 +155,7 @@ pub async fn file_body(
         served.increment(len);
         return Ok(body::full(bytes.slice_ref(part)));
     }
-    let file = open_at(&blob.path, start).await?;
+    let (file, pin) = (open_at(&blob.path, start).await?, blob.held.clone());
     let mut check = (verify && start == 0 && len == blob.size).then(|| ReadCheck {
         verifier: Some(blob.digest.verifier()),
         remaining: len,

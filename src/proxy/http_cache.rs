@@ -277,7 +277,6 @@ async fn from_store(
     method: &Method,
     cache_status: CacheStatus,
 ) -> Response<Body> {
-    let pin = blob.held.clone();
     proxy.store.touch(blob).await;
     let mut headers: HeaderMap = parts.headers;
     hop_by_hop::strip(&mut headers);
@@ -287,12 +286,9 @@ async fn from_store(
         body::empty()
     } else {
         let (served, verify) = (proxy.metrics.served_counter(), proxy.store.verifies_reads());
-        match crate::cache::respond::file_body(blob, 0, blob.size, pin, served, verify).await {
+        match crate::cache::respond::file_body(blob, 0, blob.size, served, verify).await {
             Ok(body) => body,
-            Err(error) => {
-                tracing::warn!(%error, path = %blob.path.display(), "cached content vanished while serving");
-                return ProxyError::Internal("cached content could not be read".into()).into_response();
-            }
+            Err(answer) => return answer,
         }
     };
     let mut response = Response::new(body);
