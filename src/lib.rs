@@ -156,10 +156,28 @@ pub struct Pantry {
     tally: Tally,
 }
 
-/// The configuration `args` (and the file they name) give, with the files its settings name
-/// readable: every problem at once. What `pantry run`, `check-config` and a reload use.
-pub fn configuration(args: &RunArgs) -> Result<Config, ConfigErrors> {
-    Config::load_checked(args, |config| Loaded::problems(&config.live))
+/// A configuration with the files its live settings name, read.
+#[derive(Debug)]
+pub struct Configured {
+    /// The settings.
+    pub config: Config,
+    /// What the files they name hold (htpasswd users, admin token, mirror certificate).
+    pub loaded: Loaded,
+}
+
+/// The configuration `args` (and the file they name) give, with the files its settings name read:
+/// every problem at once. What `pantry run`, `check-config` and a reload use; the files are read
+/// once, here, and handed on ([`Pantry::with_files`], [`Pantry::apply`]).
+pub fn configuration(args: &RunArgs) -> Result<Configured, ConfigErrors> {
+    let mut loaded = None;
+    let config = Config::load_checked(args, |config| match Loaded::read(&config.live) {
+        Ok(files) => {
+            loaded = Some(files);
+            Vec::new()
+        }
+        Err(problems) => problems,
+    })?;
+    Ok(Configured { config, loaded: loaded.unwrap_or_default() })
 }
 
 /// The proxy core without CA or listener (what `pantry prefetch` drives): upstream client, store
@@ -193,9 +211,15 @@ async fn core(config: &Config, shutdown: &Shutdown) -> Result<(Proxy, Dialer), S
 const TALLY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Pantry {
-    /// Loads (or creates) the CA, opens the cache and builds the upstream client from `config`.
+    /// Reads the files `config` names, then [`Self::with_files`].
     pub async fn new(config: Config) -> Result<Self, StartError> {
         let loaded = Loaded::read(&config.live).map_err(|e| StartError::Files(ConfigErrors(e)))?;
+        Self::with_files(Configured { config, loaded }).await
+    }
+
+    /// Loads (or creates) the CA, opens the cache and builds the upstream client from a
+    /// configuration whose files are read.
+    pub async fn with_files(Configured { config, loaded }: Configured) -> Result<Self, StartError> {
         let authority = Arc::new(Authority::load_or_create(&config.startup.certs_dir)?);
         let shutdown = Shutdown::default();
         let (proxy, dialer) = core(&config, &shutdown).await?;
@@ -242,12 +266,17 @@ impl Pantry {
         });
     }
 
-    /// Applies a reloaded configuration (SIGHUP) without dropping connections: every `Live`
-    /// setting, and the files they name (read again even when their names did not change), take
-    /// effect for new connections and requests; the running `Startup` settings stay. Says which
-    /// settings changed on either side, or why the files cannot be read (then nothing changes).
+    /// Reads the files `config` names (again, even when their names did not change), then
+    /// [`Self::apply`]; if they cannot be read, nothing changes.
     pub fn reload(&self, config: Config) -> Result<Reloaded, ConfigErrors> {
         let loaded = Loaded::read(&config.live).map_err(ConfigErrors)?;
+        Ok(self.apply(Configured { config, loaded }))
+    }
+
+    /// Applies a reloaded configuration (SIGHUP) without dropping connections: every `Live`
+    /// setting, and what its files hold, take effect for new connections and requests; the
+    /// running `Startup` settings stay. Says which settings changed on either side.
+    pub fn apply(&self, Configured { config, loaded }: Configured) -> Reloaded {
         let old = self.ingress.config.load_full();
         let reloaded = Reloaded {
             applied: old.live.changed(&config.live),
@@ -257,7 +286,7 @@ impl Pantry {
         self.ingress.proxy.reload(&config);
         self.ingress.loaded.store(Arc::new(loaded));
         self.ingress.config.store(Arc::new(config));
-        Ok(reloaded)
+        reloaded
     }
 
     /// The configuration in force (a reload replaces its live part).

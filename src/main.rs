@@ -132,19 +132,20 @@ fn main() -> ExitCode {
         Some(Command::Healthcheck(args)) => (args, Task::Healthcheck),
         Some(Command::Completions { .. } | Command::Man) => unreachable!("answered above"),
     };
-    let config = match pantry::configuration(&args) {
-        Ok(config) => config,
+    let configured = match pantry::configuration(&args) {
+        Ok(configured) => configured,
         Err(errors) => {
             eprintln!("pantry: {errors}");
             return ExitCode::from(2);
         }
     };
+    let config = &configured.config;
     let result = match task {
-        Task::Run => run(config, args),
-        Task::ExportCa => export_ca(&config),
+        Task::Run => run(configured, args),
+        Task::ExportCa => export_ca(config),
         Task::Cache(tool) => tools::run(&config.startup.cache_dir, tool),
-        Task::Prefetch(prefetch) => prefetch_command::run(config, &prefetch),
-        Task::Healthcheck => healthcheck::run(&config),
+        Task::Prefetch(prefetch) => prefetch_command::run(config.clone(), &prefetch),
+        Task::Healthcheck => healthcheck::run(config),
         Task::CheckConfig(None) => {
             eprintln!("pantry: the configuration is valid; effective values:");
             print!("{}", config.effective_toml());
@@ -221,12 +222,13 @@ fn raise_open_file_limit(max_connections: usize) {
     }
 }
 
-fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
-    init_logging(config.startup.log_format);
-    raise_open_file_limit(config.startup.max_connections);
-    keep_secrets_out_of_dumps(&config);
+fn run(configured: pantry::Configured, args: RunArgs) -> anyhow::Result<()> {
+    init_logging(configured.config.startup.log_format);
+    raise_open_file_limit(configured.config.startup.max_connections);
+    keep_secrets_out_of_dumps(&configured.config);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let config = &configured.config;
         let proxy = bind(config.startup.listen, "proxy").await?;
         let listen = proxy.local_addr().context("cannot read the bound address")?;
         let mirror = bind_if(config.startup.mirror_listen, "registry mirror").await?;
@@ -248,7 +250,7 @@ fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
         if let Some((_, transparent)) = &transparent {
             tracing::info!(%transparent, "accepting redirected connections (transparent mode)");
         }
-        let pantry = std::sync::Arc::new(Pantry::new(config).await?);
+        let pantry = std::sync::Arc::new(Pantry::with_files(configured).await?);
         reload_on_hangup(std::sync::Arc::clone(&pantry), args);
         let ca = pantry.authority().ca_path().display().to_string();
         tracing::info!(%listen, ca = %ca, "pantry is listening");
@@ -287,10 +289,19 @@ fn reload_on_hangup(pantry: std::sync::Arc<Pantry>, args: RunArgs) {
             return;
         };
         while hangup.recv().await.is_some() {
-            let reloaded = pantry::configuration(&args).and_then(|config| {
-                keep_secrets_out_of_dumps(&config);
-                pantry.reload(config)
+            // Reading the files may be slow (the htpasswd check costs one bcrypt hash): off the
+            // async threads.
+            let read = tokio::task::spawn_blocking({
+                let args = args.clone();
+                move || pantry::configuration(&args)
             });
+            let reloaded = match read.await {
+                Ok(read) => read.map(|configured| {
+                    keep_secrets_out_of_dumps(&configured.config);
+                    pantry.apply(configured)
+                }),
+                Err(error) => Err(pantry::config::ConfigErrors(vec![format!("reading it failed: {error}")])),
+            };
             match reloaded {
                 Ok(reloaded) => {
                     tracing::info!(applied = ?reloaded.applied, "configuration reloaded");

@@ -120,7 +120,7 @@ fn of_kind(kind: Kind) -> Vec<PathBuf> {
 
 fn load(path: &Path) -> Config {
     let args = RunArgs { config: Some(path.to_path_buf()), ..RunArgs::default() };
-    pantry::configuration(&args).unwrap_or_else(|e| panic!("{}: {e}", rel(path)))
+    pantry::configuration(&args).map(|c| c.config).unwrap_or_else(|e| panic!("{}: {e}", rel(path)))
 }
 
 #[test]
@@ -411,7 +411,7 @@ fn load_embedded(what: &str, text: &str) -> Config {
     let path = dir.path().join("pantry.toml");
     std::fs::write(&path, text).unwrap();
     let args = RunArgs { config: Some(path), ..RunArgs::default() };
-    pantry::configuration(&args).unwrap_or_else(|e| panic!("{what}: pantry.toml: {e}"))
+    pantry::configuration(&args).map(|c| c.config).unwrap_or_else(|e| panic!("{what}: pantry.toml: {e}"))
 }
 
 fn check_kubernetes(path: &Path, docs: &[Yaml]) {

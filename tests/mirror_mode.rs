@@ -130,7 +130,7 @@ async fn the_mirror_presents_a_supplied_certificate() {
         mirror_key: Some(key_file),
         ..Default::default()
     };
-    let loaded = pantry::configuration(&args).unwrap();
+    let loaded = pantry::configuration(&args).unwrap().config;
     let pantry = start_pantry(|c| {
         registry.configure(c);
         c.startup.mirror_listen = Some("127.0.0.1:0".parse().unwrap());

@@ -42,11 +42,6 @@ impl Loaded {
             false => Err(problems),
         }
     }
-
-    /// What `read` would find wrong (for checking a configuration before it is used).
-    pub fn problems(live: &Live) -> Vec<String> {
-        Self::read(live).err().unwrap_or_default()
-    }
 }
 
 /// The value, or `None` with the problem noted.
