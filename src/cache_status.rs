@@ -1,5 +1,6 @@
 //! `Cache-Status` (RFC 9211) as pantry sends it: one enum, rendered to its header text here and
-//! read back here (exactly, never by substring), and the outcome the metrics count it as.
+//! read back here (exactly, never by substring), and the outcome the metrics count it as. The texts
+//! are constants; a test parses each with `sfv` to hold them to RFC 8941's grammar.
 
 use http::{HeaderMap, HeaderValue};
 
@@ -111,5 +112,33 @@ mod tests {
         headers.insert(NAME, HeaderValue::from_static("other-cache; hit"));
         assert_eq!(CacheStatus::of(&headers), None, "an upstream cache's own status is not pantry's");
         assert_eq!(CacheStatus::of(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn every_status_is_an_rfc_9211_list_member_with_only_its_parameters() {
+        const PARAMETERS: [&str; 8] =
+            ["hit", "fwd", "fwd-status", "ttl", "stored", "collapsed", "key", "detail"];
+        for status in ALL {
+            let list: sfv::List =
+                sfv::Parser::new(status.text()).parse().unwrap_or_else(|e| panic!("{status:?}: {e}"));
+            let [sfv::ListEntry::Item(item)] = list.as_slice() else { panic!("{status:?}: one member") };
+            assert_eq!(
+                item.bare_item,
+                sfv::BareItem::Token(sfv::token_ref("pantry").to_owned()),
+                "{status:?}"
+            );
+            for (key, _) in &item.params {
+                assert!(
+                    PARAMETERS.contains(&key.as_str()),
+                    "{status:?}: {key:?} is not an RFC 9211 parameter"
+                );
+            }
+            // The text is the canonical serialization but for the space after each `;` that the
+            // RFC's own examples carry.
+            let mut serializer = sfv::ListSerializer::new();
+            serializer.members(&list);
+            let canonical = serializer.finish().expect("one member");
+            assert_eq!(canonical, status.text().replace("; ", ";"), "{status:?}");
+        }
     }
 }

@@ -138,9 +138,19 @@ impl ProxyError {
         }
     }
 
-    /// The full `Proxy-Status` header value, e.g. `pantry; error=dns_error; details="..."`.
+    /// The full `Proxy-Status` header value (RFC 9209), e.g. `pantry;error=dns_error;details="..."`.
     pub fn proxy_status(&self) -> String {
-        format!("{PROXY_NAME}; error={}; details={}", self.proxy_status_error(), sf_string(&self.to_string()))
+        // Both conversions hold by construction (the kinds are RFC 9209 tokens, `printable` leaves
+        // only what a string may hold); the fallbacks keep a header even if one ever did not.
+        let error = sfv::TokenRef::from_str(self.proxy_status_error())
+            .unwrap_or(sfv::token_ref("proxy_internal_error"));
+        let details = printable(&self.to_string());
+        let details = sfv::StringRef::from_str(&details).unwrap_or(sfv::string_ref(""));
+        sfv::ItemSerializer::new()
+            .bare_item(sfv::token_ref(PROXY_NAME))
+            .parameter(sfv::key_ref("error"), error)
+            .parameter(sfv::key_ref("details"), details)
+            .finish()
     }
 
     /// A complete response telling the client what went wrong.
@@ -159,22 +169,10 @@ impl ProxyError {
     }
 }
 
-/// Encodes text as an RFC 8941 structured-field string (printable ASCII, quoted, escaped).
-fn sf_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            _ => out.push('?'),
-        }
-    }
-    out.push('"');
-    out
+/// `text` with every character a structured-field string cannot hold (RFC 8941 §3.3.3: printable
+/// ASCII only) replaced by `?`.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if (' '..='~').contains(&c) { c } else { '?' }).collect()
 }
 
 #[cfg(test)]
@@ -198,7 +196,7 @@ mod tests {
         for (error, status, kind) in cases {
             assert_eq!(error.status().as_u16(), status, "{error}");
             assert_eq!(error.proxy_status_error(), kind);
-            assert!(error.proxy_status().starts_with("pantry; error="));
+            assert!(error.proxy_status().starts_with("pantry;error="));
         }
         let offline = ProxyError::Offline("x".into());
         assert_eq!(offline.side(), Side::Configured, "offline is pantry's choice, no upstream's failure");
@@ -206,7 +204,22 @@ mod tests {
     }
 
     #[test]
-    fn details_are_a_valid_structured_string() {
-        assert_eq!(sf_string(r#"a "b" \ é"#), r#""a \"b\" \\ ?""#);
+    fn proxy_status_is_a_structured_item_whose_details_survive_quotes_and_non_ascii() {
+        let error = ProxyError::BadRequest(r#"a "b" \ é"#.into());
+        let header = error.proxy_status();
+        let item: sfv::Item = sfv::Parser::new(&header).parse().unwrap_or_else(|e| panic!("{header}: {e}"));
+        assert_eq!(item.bare_item, sfv::BareItem::Token(sfv::token_ref(PROXY_NAME).to_owned()));
+        let param = |name: &str| {
+            item.params.iter().find(|(key, _)| key.as_str() == name).map(|(_, value)| value.clone())
+        };
+        assert_eq!(
+            param("error"),
+            Some(sfv::BareItem::Token(sfv::token_ref("http_request_error").to_owned()))
+        );
+        let details = param("details").expect("details");
+        assert_eq!(
+            details.as_string().map(|s| s.as_str()),
+            Some(format!("{error}").replace('é', "?").as_str())
+        );
     }
 }

@@ -99,7 +99,7 @@ async fn untrusted_upstream_certificate_is_502_with_proxy_status() {
     let (response, _) = Sender::h1(stream).await.get("/echo", &target).await;
     assert_eq!(response.status(), 502);
     let status = response.headers()["proxy-status"].to_str().unwrap();
-    assert!(status.starts_with("pantry; error=tls_certificate_error"), "{status}");
+    assert!(status.starts_with("pantry;error=tls_certificate_error"), "{status}");
     assert_eq!(upstream.observed.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 

@@ -54,7 +54,7 @@ async fn disallowed_port_is_refused_with_a_reason() {
     let pantry = start_pantry(|_| {}).await;
     let (_, head) = connect(pantry.addr, "127.0.0.1:22", "HTTP/1.1").await;
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("proxy-status: pantry; error=http_request_denied"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("proxy-status: pantry;error=http_request_denied"), "{head}");
 }
 
 #[tokio::test]
@@ -82,7 +82,7 @@ async fn unresolvable_host_is_502_with_proxy_status() {
     for target in ["nonexistent.invalid:443", "ghcr.invalid:443"] {
         let (_, head) = connect(pantry.addr, target, "HTTP/1.1").await;
         assert!(head.starts_with("HTTP/1.1 502"), "{head}");
-        assert!(head.to_ascii_lowercase().contains("proxy-status: pantry; error=dns_error"), "{head}");
+        assert!(head.to_ascii_lowercase().contains("proxy-status: pantry;error=dns_error"), "{head}");
     }
 }
 

@@ -251,7 +251,7 @@ impl Session<'_> {
     }
 }
 
-/// `503 Service Unavailable (pantry; error=…)`: the status and pantry's reason when there is one.
+/// `503 Service Unavailable (pantry;error=…)`: the status and pantry's reason when there is one.
 fn failure(response: &Response<Body>) -> String {
     let status = response.status();
     match response.headers().get("proxy-status").and_then(|v| v.to_str().ok()) {

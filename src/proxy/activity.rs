@@ -205,12 +205,12 @@ mod tests {
         let activity = Activity::default();
         let clock = Clock::manual(1_000);
         activity.record(("r.test:443", "/v2/"), OTHER, &answer(200, None), CacheStatus::Miss, &clock);
-        let refused = answer(502, Some("pantry; error=dns_error"));
+        let refused = answer(502, Some("pantry;error=dns_error"));
         activity.record(("r.test:443", "/v2/a/blobs/x"), OTHER, &refused, CacheStatus::Error, &clock);
         let origins = activity.origins();
         assert_eq!(origins[0].1.answers, 2);
         assert_eq!((origins[0].1.errors, origins[0].1.last_status), (1, 502));
-        assert_eq!(activity.errors()[0].proxy_status.as_deref(), Some("pantry; error=dns_error"));
+        assert_eq!(activity.errors()[0].proxy_status.as_deref(), Some("pantry;error=dns_error"));
         for i in 0..30 {
             let path = format!("/{i}");
             activity.record(("r.test:443", &path), OTHER, &answer(503, None), CacheStatus::Miss, &clock);
