@@ -204,7 +204,7 @@ async fn core(config: &Config, shutdown: &Shutdown) -> Result<(Proxy, Dialer), S
     store.set_pins(config.live.pin.clone());
     store.set_verify_reads(config.live.verify_reads);
     store.spawn_evictor(Arc::clone(&metrics), shutdown);
-    Ok((Proxy::new(upstream, store, config, metrics), dialer))
+    Ok((Proxy::new(upstream, store, config, metrics, shutdown), dialer))
 }
 
 /// How often a running pantry writes the cache's lifetime statistics.

@@ -40,6 +40,22 @@ impl Shutdown {
         });
     }
 
+    /// Spawns work a request started that may outlive its connection (a fetch storing what it
+    /// streams, the HTTP cache writing an answer): tracked, so a drain lets it finish within the
+    /// grace period, and dropped at abort.
+    pub fn spawn_work<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let abort = self.abort.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                () = task => {}
+                () = abort.cancelled() => {}
+            }
+        });
+    }
+
     /// Completes when tasks should finish their current work and take no more.
     pub async fn draining(&self) {
         self.draining.cancelled().await

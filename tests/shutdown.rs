@@ -60,3 +60,32 @@ async fn transfers_still_running_after_the_grace_period_are_aborted() {
     tokio::time::timeout(Duration::from_secs(10), pantry.stop()).await.unwrap().unwrap();
     assert!(body.collect().await.is_err(), "an aborted transfer ends with an error, not a clean end");
 }
+
+#[tokio::test]
+async fn a_fetch_its_client_left_is_stored_before_the_drain_ends() {
+    use common::{intercepted, registry::FakeRegistry, Sender};
+    use std::sync::atomic::Ordering;
+    let registry = FakeRegistry::start().await;
+    let mut pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.startup.finish_abandoned_fetches = true;
+        c.live.shutdown_grace = Duration::from_secs(30);
+    })
+    .await;
+    let digest = registry.state.add_blob(vec![7u8; 4 * 1024 * 1024], "application/octet-stream");
+    registry.state.gated.store(true, Ordering::SeqCst);
+    let (host, path) = (registry.host(), format!("/v2/app/blobs/{digest}"));
+    let mut sender = Sender::h1(intercepted(&pantry, &host, &[b"http/1.1"]).await).await;
+    let request =
+        Request::get(&path).header("host", &host).body(http_body_util::Full::new(Bytes::new())).unwrap();
+    let mut body = sender.send(request).await.into_body();
+    body.frame().await.unwrap().unwrap();
+    drop((body, sender)); // the only client leaves; the fetch runs on
+    let serving = pantry.stop();
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut *serving).await;
+    assert!(early.is_err(), "the drain waits for the fetch its client left");
+    registry.state.gate.notify_one();
+    tokio::time::timeout(Duration::from_secs(10), serving).await.unwrap().unwrap();
+    let stored = pantry.pantry.proxy().store().lookup(&digest.parse().unwrap()).await.unwrap();
+    assert!(stored.is_some(), "the fetch finished and was stored before pantry stopped");
+}

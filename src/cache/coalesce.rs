@@ -21,6 +21,7 @@ use crate::{
     body::{Body, Pace},
     metrics::Metrics,
     registry::digest::Digest,
+    shutdown::Shutdown,
     single_flight::{InProgress, Joined},
 };
 
@@ -106,6 +107,7 @@ pub struct Flights {
     metrics: Arc<Metrics>,
     finish_abandoned: bool,
     pace: Pace,
+    shutdown: Shutdown,
 }
 
 /// The caller's part in a fetch.
@@ -121,8 +123,8 @@ impl Flights {
     /// No fetches yet; counts into `metrics`. With `finish_abandoned`, a fetch every client left
     /// runs to the end (and is stored); otherwise it stops. An upstream body silent for
     /// slower than `pace` aborts its fetch.
-    pub fn new(metrics: Arc<Metrics>, finish_abandoned: bool, pace: Pace) -> Self {
-        Self { active: InProgress::default(), metrics, finish_abandoned, pace }
+    pub fn new(metrics: Arc<Metrics>, finish_abandoned: bool, pace: Pace, shutdown: Shutdown) -> Self {
+        Self { active: InProgress::default(), metrics, finish_abandoned, pace, shutdown }
     }
 
     /// Joins the fetch of `digest`, or starts one (as its leader, fetching from `origin` with
@@ -213,7 +215,8 @@ impl Lead {
         let spool = Arc::new(Spool { file: Arc::new(reader), size, media_type: meta.media_type.clone() });
         self.flight.state.send_replace(FlightState::Streaming { spool: Arc::clone(&spool), sendable: 0 });
         let (flight, receiver) = (self.flight(), self.flight.subscribe());
-        tokio::spawn(pump(self, store, path, BatchWriter::new(writer), spool, body, meta));
+        let shutdown = self.flights.shutdown.clone();
+        shutdown.spawn_work(pump(self, store, path, BatchWriter::new(writer), spool, body, meta));
         Ok((flight, receiver))
     }
 

@@ -147,7 +147,7 @@ fn fill(
     CacheStatus::MissStored.set(&mut parts.headers);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(4);
     let teeing = Tee { proxy: proxy.clone(), key, policy: stored_policy, media_type };
-    tokio::spawn(teeing.run(upstream, sender));
+    proxy.shutdown.spawn_work(teeing.run(upstream, sender));
     Response::from_parts(parts, stream_from(receiver))
 }
 

@@ -34,6 +34,7 @@ use crate::{
         policy::{rule_for, Action, NamespaceRule},
         tags::{TagRule, Ttl},
     },
+    shutdown::Shutdown,
     target::Target,
     upstream::{mirrors::Mirrors, Upstream},
 };
@@ -87,11 +88,20 @@ pub struct Proxy {
     credentials: Arc<Credentials>,
     activity: Arc<activity::Activity>,
     clock: Clock,
+    /// Tracks work that outlives a request, so a drain waits for it.
+    shutdown: Shutdown,
 }
 
 impl Proxy {
     /// A proxy over `store` sending through `upstream`, with `config`'s offline mode and tag rules.
-    pub fn new(upstream: Upstream, store: Arc<Store>, config: &Config, metrics: Arc<Metrics>) -> Self {
+    /// Work that outlives a request (fetches storing what they stream) is spawned on `shutdown`.
+    pub fn new(
+        upstream: Upstream,
+        store: Arc<Store>,
+        config: &Config,
+        metrics: Arc<Metrics>,
+        shutdown: &Shutdown,
+    ) -> Self {
         let pace =
             Pace { idle: config.startup.upstream_body_timeout, min_rate: config.startup.upstream_min_rate };
         Self {
@@ -101,8 +111,10 @@ impl Proxy {
                 Arc::clone(&metrics),
                 config.startup.finish_abandoned_fetches,
                 pace,
+                shutdown.clone(),
             )),
             pace,
+            shutdown: shutdown.clone(),
             metrics,
             revalidations: Arc::default(),
             pings: Arc::default(),

@@ -4,6 +4,7 @@ use super::*;
 use crate::{
     clock::Clock,
     registry::digest::{Algorithm, Digest},
+    shutdown::Shutdown,
 };
 
 /// Pumps `body` for the digest of `content` into a spool whose writes go to `writer`, and
@@ -12,7 +13,7 @@ async fn settle_with(content: &[u8], body: Vec<u8>, writer: std::fs::File) -> Fl
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap());
     let pace = crate::body::Pace { idle: std::time::Duration::from_secs(30), min_rate: 0 };
-    let flights = Arc::new(Flights::new(Arc::default(), true, pace));
+    let flights = Arc::new(Flights::new(Arc::default(), true, pace, Shutdown::default()));
     let digest = Digest::of(Algorithm::Sha256, content);
     let FetchRole::Lead(lead) = flights.join(&digest, None, ("r.test:443", "r.test:443/app")) else {
         panic!("the first to join leads")
