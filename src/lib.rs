@@ -37,13 +37,17 @@
 //! outcome metrics count), `body` (streaming body
 //! type), `target` (host:port parsing), `hop_by_hop` (headers that never cross), `shutdown` (drain
 //! then abort), `single_flight` (work in progress by key: fetches, revalidations, tokens and leaves
-//! are each run once for their concurrent askers), `server`, `ingress`, `mitm`, `proxy`, `cache` (store, its disk layout, a blob as a lookup finds it, content files read
+//! are each run once for their concurrent askers), `server`, `ingress`, `mirror` (the registry-mirror
+//! port), `mitm`, `proxy`, `cache` (store, its disk layout, a blob as a lookup finds it, content files read
 //! without touching their atime and checked against their digest, mutable records, single
 //! flight, ranges, access grants, eviction and pinning, lifetime tally, inventory tools), `upstream`
 //! (dialing, where pantry may connect, the pooled client, parents, mirrors, redirects, rate
 //! limits), `registry`
 //! (pure: routes, digests, manifests, image references), `prefetch` (images pulled ahead through
 //! the proxy core; scheduled refresh), `metrics` (and its last hour, `metrics::history`), `clock`.
+//!
+//! The `pantry` binary adds the command line (`main`), the cache tools (`tools`, `listing`),
+//! `pantry prefetch` (`prefetch_command`) and `pantry healthcheck` (`healthcheck`) on top.
 //!
 //! The design, the store's format and the access model: docs/ARCHITECTURE.md.
 #![forbid(unsafe_code)]

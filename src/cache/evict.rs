@@ -117,7 +117,7 @@ pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinR
                 let _ = cacache::index::delete(&root, &super::layout::blob_key(&file.digest));
                 freed += file.size;
                 removed += 1;
-                tracing::info!(digest = %file.digest, size = file.size, "evicted");
+                tracing::debug!(digest = %file.digest, size = file.size, "evicted");
             }
         }
         (freed, removed)

@@ -11,7 +11,7 @@ use std::{
 };
 
 use super::{
-    blob::BlobMeta,
+    blob_meta::BlobMeta,
     evict::{self, ContentFile},
     layout::{blob_key, remove_stale_temp, TagRecord, BLOB_PREFIX, TAG_PREFIX},
     records,

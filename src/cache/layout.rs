@@ -1,20 +1,39 @@
 //! The store's disk format, spelled in one place: cacache's directories under the cache root, where
 //! a digest's content lives in them, the index key and entry of a blob, the keys and records of
-//! tags and version-check answers, and the temp files of pantry processes under `tmp/`. Everything that reads or writes the cache directory (the store,
-//! eviction, pinning, the inventory tools) names paths and keys through here.
+//! tags and version-check answers, where mutable records and the lifetime totals live, and the
+//! temp files of pantry processes under `tmp/`. Everything that reads or writes the cache
+//! directory (the store, eviction, pinning, records, the tally, the inventory tools) names paths
+//! and keys through here.
 
 use std::path::{Path, PathBuf};
 
 use cacache::{Algorithm as SriAlgorithm, Integrity, WriteOpts};
 use serde::{Deserialize, Serialize};
 
-use super::blob::BlobMeta;
+use super::blob_meta::BlobMeta;
 use crate::registry::digest::{Algorithm, Digest};
 
 /// cacache's content directory under the root (`content-v2/ALGORITHM/xx/yy/rest`).
 pub const CONTENT_DIR: &str = "content-v2";
 /// cacache's index directory under the root.
 pub const INDEX_DIR: &str = "index-v5";
+
+/// Mutable records (tags, HTTP-cache policies, version-check answers), one file per key.
+pub const RECORDS_DIR: &str = "records";
+/// The lifetime totals (`cache::tally`).
+pub const STATS_FILE: &str = "pantry-stats.json";
+
+/// Where spools and other temp files of running pantry processes live under `root`.
+pub fn tmp_dir(root: &Path) -> PathBuf {
+    root.join("tmp")
+}
+
+/// Where the record for `key` lives under `root` (`records/<2 hex>/<62 hex>` of the key's SHA-256).
+pub fn record_path(root: &Path, key: &str) -> PathBuf {
+    let hash = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    root.join(RECORDS_DIR).join(&hex[0..2]).join(&hex[2..])
+}
 
 /// Whether `root` holds a store at all (content or index).
 pub fn exists(root: &Path) -> bool {
@@ -31,7 +50,7 @@ pub fn content_path(root: &Path, digest: &Digest) -> PathBuf {
 /// those of a pantry (or `pantry prefetch`) still running on this directory; returns how many.
 /// Blocking.
 pub fn remove_stale_temp(root: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(root.join("tmp")) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(tmp_dir(root)) else { return 0 };
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();

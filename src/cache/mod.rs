@@ -5,6 +5,7 @@
 
 pub mod batch_writer;
 pub mod blob;
+pub mod blob_meta;
 pub mod coalesce;
 pub mod content;
 pub mod evict;
@@ -18,6 +19,7 @@ pub mod range;
 pub mod records;
 pub mod respond;
 pub mod store;
+pub mod store_error;
 pub mod tally;
 
 pub use coalesce::Flights;

@@ -9,7 +9,7 @@ use std::{
 };
 
 use super::{
-    blob::BlobMeta,
+    blob_meta::BlobMeta,
     layout::{content_path, split_tag_key, TagRecord, BLOB_PREFIX, TAG_PREFIX},
     records,
 };

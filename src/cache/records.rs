@@ -8,15 +8,11 @@
 //! The file holds the key as well, so a listing (pinning, `cache stats`, `cache purge`) needs no
 //! other index. Blocking code: callers run it on the blocking pool.
 
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+use std::{io::Write, path::Path};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-/// The directory under the cache root.
-pub const DIR: &str = "records";
+use super::layout::{record_path, RECORDS_DIR};
 
 #[derive(Serialize, Deserialize)]
 struct Stored<T> {
@@ -24,23 +20,16 @@ struct Stored<T> {
     value: T,
 }
 
-/// Where the record for `key` lives under `root`.
-fn path(root: &Path, key: &str) -> PathBuf {
-    let hash = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-    let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    root.join(DIR).join(&hex[0..2]).join(&hex[2..])
-}
-
 /// The record under `key`, if there is one and it parses.
 pub fn get<T: DeserializeOwned>(root: &Path, key: &str) -> Option<T> {
-    let bytes = std::fs::read(path(root, key)).ok()?;
+    let bytes = std::fs::read(record_path(root, key)).ok()?;
     let stored: Stored<T> = serde_json::from_slice(&bytes).ok()?;
     (stored.key == key).then_some(stored.value)
 }
 
 /// Replaces the record under `key` with `value`.
 pub fn put<T: Serialize>(root: &Path, key: &str, value: &T) -> std::io::Result<()> {
-    let target = path(root, key);
+    let target = record_path(root, key);
     let dir = target.parent().expect("a record path has a parent");
     std::fs::create_dir_all(dir)?;
     let json = serde_json::to_vec(&Stored { key: key.to_string(), value })?;
@@ -52,7 +41,7 @@ pub fn put<T: Serialize>(root: &Path, key: &str, value: &T) -> std::io::Result<(
 
 /// Removes the record under `key`; whether there was one.
 pub fn remove(root: &Path, key: &str) -> bool {
-    std::fs::remove_file(path(root, key)).is_ok()
+    std::fs::remove_file(record_path(root, key)).is_ok()
 }
 
 /// Every record whose key starts with `prefix`, as raw JSON values.
@@ -77,7 +66,7 @@ pub fn any(root: &Path, prefix: &str) -> bool {
 
 /// Calls `found` with each record whose key starts with `prefix` while it returns true.
 fn visit(root: &Path, prefix: &str, mut found: impl FnMut(String, serde_json::Value) -> bool) {
-    let Ok(shards) = std::fs::read_dir(root.join(DIR)) else { return };
+    let Ok(shards) = std::fs::read_dir(root.join(RECORDS_DIR)) else { return };
     for shard in shards.flatten() {
         let Ok(files) = std::fs::read_dir(shard.path()) else { continue };
         for file in files.flatten() {
@@ -97,7 +86,7 @@ fn visit(root: &Path, prefix: &str, mut found: impl FnMut(String, serde_json::Va
 /// Moves the records an earlier version kept in cacache's index (every key but blobs') into
 /// `records/`, once: when `records/` does not exist yet. Blocking.
 pub fn migrate_from_index(root: &Path) -> std::io::Result<usize> {
-    if root.join(DIR).exists() {
+    if root.join(RECORDS_DIR).exists() {
         return Ok(0);
     }
     let mut latest = std::collections::BTreeMap::new();
@@ -114,7 +103,7 @@ pub fn migrate_from_index(root: &Path) -> std::io::Result<usize> {
         put(root, key, value)?;
         moved += 1;
     }
-    std::fs::create_dir_all(root.join(DIR))?;
+    std::fs::create_dir_all(root.join(RECORDS_DIR))?;
     for key in latest.keys() {
         let _ = cacache::index::delete(root, key);
     }
@@ -133,9 +122,9 @@ mod tests {
             put(dir.path(), key, &n).unwrap();
         }
         assert_eq!(get::<u64>(dir.path(), key), Some(9_999));
-        let file = path(dir.path(), key);
+        let file = record_path(dir.path(), key);
         assert!(std::fs::metadata(&file).unwrap().len() < 100, "one record, not a log");
-        let files: usize = walk(&dir.path().join(DIR));
+        let files: usize = walk(&dir.path().join(RECORDS_DIR));
         assert_eq!(files, 1, "no temporary files left behind");
         assert_eq!(list(dir.path(), "pantry/tag/"), vec![(key.to_string(), serde_json::json!(9_999))]);
         assert!(remove(dir.path(), key));
@@ -146,11 +135,11 @@ mod tests {
     fn a_torn_or_foreign_file_is_no_record() {
         let dir = tempfile::tempdir().unwrap();
         put(dir.path(), "a", &1u32).unwrap();
-        std::fs::write(path(dir.path(), "a"), b"{\"key\":\"a\",\"va").unwrap();
+        std::fs::write(record_path(dir.path(), "a"), b"{\"key\":\"a\",\"va").unwrap();
         assert_eq!(get::<u32>(dir.path(), "a"), None);
         // a file under another key's name (a hash collision cannot happen; a copied file can)
         put(dir.path(), "c", &3u32).unwrap();
-        std::fs::copy(path(dir.path(), "c"), path(dir.path(), "a")).unwrap();
+        std::fs::copy(record_path(dir.path(), "c"), record_path(dir.path(), "a")).unwrap();
         assert_eq!(get::<u32>(dir.path(), "a"), None, "the key inside must match");
     }
 

@@ -22,32 +22,18 @@ use serde::{Deserialize, Serialize};
 
 use tokio::sync::Notify;
 
-pub use super::blob::{BlobMeta, CachedBlob, SMALL};
+pub use super::blob::{CachedBlob, SMALL};
 pub use super::layout::{
-    blob_key, content_path, exists, integrity, remove_stale_temp, BLOB_PREFIX, CONTENT_DIR, INDEX_DIR,
+    blob_key, content_path, exists, integrity, remove_stale_temp, tmp_dir, BLOB_PREFIX, CONTENT_DIR,
+    INDEX_DIR,
 };
 use super::{blob, content, evict, in_use::InUse, layout::index_entry, records};
+pub use super::{blob_meta::BlobMeta, store_error::StoreError};
 use crate::{
     clock::Clock,
     metrics::Metrics,
     registry::{digest::Digest, policy::PinRule},
 };
-
-/// Why the store failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A file operation failed.
-    #[error("cache {path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The index could not be read or written.
-    #[error("cache index: {0}")]
-    Index(#[from] cacache::Error),
-}
 
 /// A lookup's answer for serving: a store that cannot be read is logged as an error and is a miss,
 /// so the content is asked of the upstream again (and verified).
@@ -90,7 +76,7 @@ impl Store {
     /// previous run left behind. What is stored is counted later ([`Self::count`], the evictor's
     /// first job), so the time to the first request does not grow with the store.
     pub async fn open(root: &Path, max_size: u64, clock: Clock) -> Result<Self, StoreError> {
-        let tmp = root.join("tmp");
+        let tmp = tmp_dir(root);
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StoreError::Io { path, source }
@@ -119,7 +105,9 @@ impl Store {
         match migrated {
             Ok(0) => {}
             Ok(moved) => tracing::info!(moved, "moved tag and HTTP-cache records out of the index"),
-            Err(source) => return Err(StoreError::Io { path: root.join(records::DIR), source }),
+            Err(source) => {
+                return Err(StoreError::Io { path: root.join(super::layout::RECORDS_DIR), source })
+            }
         }
         Ok(Self {
             root: root.to_path_buf(),
@@ -160,12 +148,13 @@ impl Store {
     /// Counts what is on disk (blocking work off the async threads) into the byte and entry
     /// counts, which until then hold only what this process committed.
     pub async fn count(&self) {
-        let before = self.counts();
+        let (before, began) = (self.counts(), tokio::time::Instant::now());
         let root = self.root.clone();
         let (files, bytes) =
             tokio::task::spawn_blocking(move || evict::count(&root)).await.unwrap_or_default();
         self.resync(before, (bytes, files));
-        tracing::debug!(files, bytes, "counted the store");
+        let ms = began.elapsed().as_millis() as u64;
+        tracing::info!(files, bytes, ms, "counted the store");
     }
 
     /// The byte and entry counts now.
@@ -191,9 +180,11 @@ impl Store {
     /// was committed while the run went on.
     pub async fn evict_once(&self) -> evict::Evicted {
         let pins = self.pins.load_full();
-        let before = self.counts();
+        let (before, began) = (self.counts(), tokio::time::Instant::now());
         let run = evict::run(&self.root, self.max_size, &self.in_use, &pins).await;
         self.resync(before, (run.scanned - run.freed, run.files - run.removed));
+        let ms = began.elapsed().as_millis() as u64;
+        tracing::info!(files = run.files, removed = run.removed, freed = run.freed, ms, "eviction pass");
         run
     }
 
@@ -290,7 +281,7 @@ impl Store {
     /// plus a margin; a full disk then passes content through uncached instead of failing it.
     pub fn room_for(&self, size: Option<u64>) -> std::io::Result<()> {
         const MARGIN: u64 = 1024 * 1024;
-        let available = fs4::available_space(self.root.join("tmp"))?;
+        let available = fs4::available_space(tmp_dir(&self.root))?;
         let needed = size.unwrap_or(0) + MARGIN;
         if available < needed {
             return Err(std::io::Error::new(
@@ -318,7 +309,7 @@ impl Store {
         let n = self.next_spool.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("spool-{}-{n}-", std::process::id());
         let spool =
-            tempfile::Builder::new().prefix(&prefix).rand_bytes(8).tempfile_in(self.root.join("tmp"))?;
+            tempfile::Builder::new().prefix(&prefix).rand_bytes(8).tempfile_in(tmp_dir(&self.root))?;
         spool.keep().map_err(|e| e.error)
     }
 
@@ -362,7 +353,7 @@ impl Store {
     /// Stores small content already in memory and verified against `digest` (manifests).
     pub async fn put(&self, digest: &Digest, bytes: &[u8], meta: &BlobMeta) -> Result<(), StoreError> {
         let (file, spool) =
-            self.new_spool().map_err(|source| StoreError::Io { path: self.root.join("tmp"), source })?;
+            self.new_spool().map_err(|source| StoreError::Io { path: tmp_dir(&self.root), source })?;
         let written = async {
             let mut file = tokio::fs::File::from_std(file);
             tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
@@ -398,7 +389,7 @@ impl Store {
     pub async fn put_record<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
         let (root, key) = (self.root.clone(), key.to_string());
         let value = serde_json::to_value(value).unwrap_or_default();
-        let path = root.join(records::DIR);
+        let path = root.join(super::layout::RECORDS_DIR);
         tokio::task::spawn_blocking(move || records::put(&root, &key, &value))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))

@@ -7,10 +7,8 @@ use std::{path::Path, sync::atomic::Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use super::layout::{tmp_dir, STATS_FILE};
 use crate::metrics::Totals;
-
-/// The file under the cache directory.
-pub const FILE: &str = "pantry-stats.json";
 
 /// Lifetime counts of a cache directory.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +26,10 @@ pub struct Tally {
 impl Tally {
     /// The tally stored under `root` (zero when there is none or it is unreadable).
     pub fn load(root: &Path) -> Self {
-        std::fs::read(root.join(FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        std::fs::read(root.join(STATS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     /// This tally plus what `totals` counted since it was loaded.
@@ -54,9 +55,9 @@ impl Tally {
         let root = root.to_path_buf();
         let write = move || {
             let prefix = format!("stats-{}-", std::process::id());
-            let mut temp = tempfile::Builder::new().prefix(&prefix).tempfile_in(root.join("tmp"))?;
+            let mut temp = tempfile::Builder::new().prefix(&prefix).tempfile_in(tmp_dir(&root))?;
             std::io::Write::write_all(&mut temp, &bytes)?;
-            temp.persist(root.join(FILE)).map(drop).map_err(|e| e.error)
+            temp.persist(root.join(STATS_FILE)).map(drop).map_err(|e| e.error)
         };
         tokio::task::spawn_blocking(write).await.map_err(std::io::Error::other)?
     }
@@ -79,7 +80,7 @@ mod tests {
         let second_run = Tally::load(dir.path()).plus(&totals);
         assert_eq!(second_run, Tally { hits: 6, misses: 2, served_bytes: 600, fetched_bytes: 0 });
         assert_eq!(second_run.hit_ratio(), Some(0.75));
-        std::fs::write(dir.path().join(FILE), b"{garbage").unwrap();
+        std::fs::write(dir.path().join(STATS_FILE), b"{garbage").unwrap();
         assert_eq!(Tally::load(dir.path()), Tally::default(), "an unreadable file starts over");
     }
 }

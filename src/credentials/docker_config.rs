@@ -7,7 +7,7 @@ use std::{collections::HashMap, path::Path};
 use base64::Engine;
 use serde::Deserialize;
 
-use super::secret::{server_name, Login};
+use super::login::{server_name, Login};
 use crate::config::Secret;
 
 /// What a docker `config.json` holds for one registry.

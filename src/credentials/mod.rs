@@ -14,6 +14,7 @@
 
 pub mod challenge;
 pub mod docker_config;
+pub mod login;
 pub mod realms;
 pub mod secret;
 pub mod tokens;
@@ -23,12 +24,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use http::{request::Parts, HeaderValue, Response};
 
-use self::{
-    challenge::Challenge,
-    realms::Realms,
-    secret::{Login, Secrets},
-    tokens::Tokens,
-};
+use self::{challenge::Challenge, login::Login, realms::Realms, secret::Secrets, tokens::Tokens};
 use crate::{body::Body, clock::Clock, config::CredentialEntry, target::Target, upstream::Upstream};
 
 /// A request pantry sends with its own credentials: which entry covers it. Kept in the request's

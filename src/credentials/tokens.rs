@@ -17,7 +17,7 @@ use http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use super::{challenge, challenge::Challenge, realms::Realms, secret::Login};
+use super::{challenge, challenge::Challenge, login::Login, realms::Realms};
 use crate::{body, clock::Clock, single_flight::SingleCall, target::Target, upstream::Upstream};
 
 /// A token's lifetime when its realm does not say (the distribution spec's default).
