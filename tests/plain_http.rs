@@ -134,3 +134,59 @@ async fn admin_pages_and_unknown_origin_form() {
     let missing = sender.send_request(get("/ca.key")).await.unwrap();
     assert_eq!(missing.status(), 404);
 }
+
+/// An upstream whose first `closes` connections end once a request arrives, unanswered (a server
+/// closing a kept-alive connection as a request goes out); later ones answer 200 "ok". Returns
+/// its port and the number of requests it saw.
+async fn closing_upstream(closes: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{atomic::Ordering, Arc};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            if counted.fetch_add(1, Ordering::SeqCst) < closes {
+                continue; // dropped: closed without an answer
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncache-control: no-store\r\n\r\nok").await;
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn a_get_the_upstream_closed_on_unanswered_is_sent_once_more_a_post_is_not() {
+    use std::sync::atomic::Ordering;
+    let (port, seen) = closing_upstream(1).await;
+    let pantry = start_pantry(|c| common::reach_loopback(c, &[port])).await;
+    let mut sender = proxy_sender(pantry.addr).await;
+    let get = Request::get(format!("http://127.0.0.1:{port}/x"))
+        .header("host", format!("127.0.0.1:{port}"))
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(get).await.unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.headers());
+    assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "ok");
+    assert_eq!(seen.load(Ordering::SeqCst), 2, "sent twice: once closed on, once answered");
+
+    let (port, seen) = closing_upstream(1).await;
+    let pantry = start_pantry(|c| common::reach_loopback(c, &[port])).await;
+    let mut sender = proxy_sender(pantry.addr).await;
+    let post = Request::post(format!("http://127.0.0.1:{port}/x"))
+        .header("host", format!("127.0.0.1:{port}"))
+        .body(http_body_util::Full::new(Bytes::from_static(b"data")))
+        .unwrap();
+    let response = sender.send_request(post).await.unwrap();
+    assert_eq!(response.status(), 502, "a request with a body may have been processed: not sent again");
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+}

@@ -16,7 +16,7 @@ use rustls_pki_types::{pem::PemObject, CertificateDer};
 use super::{
     dial::{DialError, Dialer},
     rate_limit::RateLimits,
-    redirect,
+    redirect, retry,
 };
 use crate::{
     body::{self, Body},
@@ -135,7 +135,17 @@ impl Upstream {
         if let Some(wait) = self.limits.blocked(&target, identity) {
             return Err(ProxyError::RateLimited { target, retry_after: wait.as_secs().max(1) });
         }
-        match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
+        let again = retry::resendable(&request);
+        let sent = async {
+            match (self.client.request(request).await, again) {
+                (Err(error), Some(again)) if retry::unprocessed(&error) => {
+                    tracing::debug!(%target, %error, "upstream did not process the request; sending it again");
+                    self.client.request(again).await
+                }
+                (result, _) => result,
+            }
+        };
+        match tokio::time::timeout(self.response_timeout, sent).await {
             Ok(result) => {
                 let response = result.map_err(|e| classify(&target, &e))?;
                 self.limits.observe(&target, identity, response.status(), response.headers());

@@ -10,6 +10,7 @@ pub mod parent;
 pub mod rate_limit;
 pub mod reach;
 pub mod redirect;
+pub mod retry;
 
 pub use client::Upstream;
 pub use dial::Dialer;
