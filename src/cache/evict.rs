@@ -114,7 +114,11 @@ pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinR
         for file in chosen {
             // held since the scan: a response found it and is reading it
             if in_use.remove_unless_held(&file.digest, &file.path) {
-                let _ = cacache::index::delete(&root, &super::layout::blob_key(&file.digest));
+                let key = super::layout::blob_key(&file.digest);
+                if let Err(error) = cacache::index::delete(&root, &key) {
+                    // the content is gone: a lookup of the entry finds no file and misses
+                    tracing::warn!(digest = %file.digest, %error, "evicted, but its index entry stays");
+                }
                 freed += file.size;
                 removed += 1;
                 tracing::debug!(digest = %file.digest, size = file.size, "evicted");

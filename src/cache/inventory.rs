@@ -13,7 +13,7 @@ use std::{
 use super::{
     blob_meta::BlobMeta,
     evict::{self, ContentFile},
-    layout::{blob_key, remove_stale_temp, TagRecord, BLOB_PREFIX, TAG_PREFIX},
+    layout::{blob_key, content_path, remove_stale_temp, TagRecord, BLOB_PREFIX, TAG_PREFIX},
     records,
 };
 use crate::registry::digest::Digest;
@@ -114,18 +114,17 @@ pub fn gc(root: &Path) -> std::io::Result<GcReport> {
         report.checked += 1;
         let key = blob_key(&file.digest);
         if !verifies(&file)? {
-            report.corrupt.push(file.digest.clone());
-            remove(root, &file, &key);
+            if remove(root, &file.path, &key) {
+                report.corrupt.push(file.digest.clone());
+            }
         } else if !index.contains_key(&key) {
-            report.orphan_content += 1;
-            remove(root, &file, &key);
+            report.orphan_content += u64::from(remove(root, &file.path, &key));
         } else {
             present.insert(key);
         }
     }
     for key in index.keys().filter(|k| k.starts_with(BLOB_PREFIX) && !present.contains(*k)) {
-        report.orphan_entries += 1;
-        let _ = cacache::index::delete(root, key);
+        report.orphan_entries += u64::from(delete_entry(root, key));
     }
     report.stale_spools = remove_stale_temp(root);
     Ok(report)
@@ -136,9 +135,25 @@ fn verifies(file: &ContentFile) -> std::io::Result<bool> {
     super::content::matches(&file.path, &digest)
 }
 
-fn remove(root: &Path, file: &ContentFile, key: &str) {
-    let _ = std::fs::remove_file(&file.path);
-    let _ = cacache::index::delete(root, key);
+/// Removes a content file and its index entry; true if the file went (a failure is logged).
+fn remove(root: &Path, path: &Path, key: &str) -> bool {
+    let removed = match std::fs::remove_file(path) {
+        Ok(()) => true,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => false,
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "cannot remove a content file");
+            false
+        }
+    };
+    delete_entry(root, key);
+    removed
+}
+
+/// Deletes an index entry; true if it was deleted (a failure is logged).
+fn delete_entry(root: &Path, key: &str) -> bool {
+    cacache::index::delete(root, key)
+        .map_err(|error| tracing::warn!(key, %error, "cannot delete a cache index entry"))
+        .is_ok()
 }
 
 /// What `pantry cache purge` removes: a digest's content, or the remembered tags of a repository.
@@ -168,16 +183,9 @@ pub fn purge(root: &Path, what: &Purge) -> usize {
     match what {
         Purge::Digest(digest) => {
             let key = blob_key(digest);
-            let files: Vec<ContentFile> =
-                evict::scan(root).into_iter().filter(|f| f.digest == digest.as_str()).collect();
             let had_entry = cacache::index::find(root, &key).ok().flatten().is_some();
-            for file in &files {
-                remove(root, file, &key);
-            }
-            if had_entry {
-                let _ = cacache::index::delete(root, &key);
-            }
-            files.len().max(usize::from(had_entry))
+            let removed = remove(root, &content_path(root, digest), &key);
+            usize::from(removed || had_entry)
         }
         Purge::Tags(scope) => {
             migrate(root);
