@@ -15,7 +15,7 @@ import sys
 
 from sections.common import med
 
-ORDER = ["warm", "cold", "image", "small", "ageing", "handshakes"]
+ORDER = ["warm", "cold", "image", "small", "ageing", "store-size", "handshakes"]
 
 
 def load(work):
@@ -73,7 +73,7 @@ def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     for w in ORDER:
         if w in meta.get("workloads", "").split(","):
-            lines += importlib.import_module(f"sections.{w}").section(tables, meta)
+            lines += importlib.import_module(f"sections.{w.replace('-', '_')}").section(tables, meta)
     lines += configurations(meta)
     if meta.get("note") or len(sys.argv) > 2:
         lines += ["## Notes", ""]

@@ -18,6 +18,8 @@
 #   image       a 24-layer image pulled with skopeo, cold then warm: time, upstream requests
 #   small       many small requests (manifests by digest and by tag) with oha through the proxy
 #   ageing      by-tag hits after 100,000 revalidations of the tag (tag_ttl = 0) vs a fresh store
+#   store-size  1k, 100k and 1M stored entries: start to first hit, hit latency, idle RSS, an
+#               eviction pass and the hits during it, `cache stats` and `cache ls` time
 #   handshakes  new CONNECT + TLS + GET to many distinct host names per second
 #
 #   bench/run.sh --quick     small sizes, 1 repetition, every workload (a few minutes; CI's smoke test)
@@ -26,7 +28,8 @@
 #   throttled repository's limit_rate)  --note TEXT  --notes-file FILE (markdown for RESULTS.md's
 #   notes)  --results FILE (default bench/RESULTS.md)  --no-install  --no-build (use
 #   target/release/pantry as it is)  --pantry-bin FILE  --keep (keep caches and blobs)
-# For diagnosis, COLD_MIB, COLD_CLIENTS and COLD_UPSTREAMS narrow the cold workload (workloads/cold.sh).
+# For diagnosis, COLD_MIB, COLD_CLIENTS and COLD_UPSTREAMS narrow the cold workload (workloads/cold.sh),
+# STORE_SIZE_ENTRIES (e.g. 1000,100000) the store-size workload's sizes.
 # squid's memory settings can be varied through SQUID_CACHE_MEM ("64 MB"), SQUID_MEM_OBJ ("1 MB"),
 # SQUID_CACHE_DIR_TYPE (ufs) and SQUID_READ_AHEAD ("1 MB").
 # Needs root (apt-get, squid drops to user proxy, private /etc/hosts in a mount namespace). Uses
@@ -39,7 +42,7 @@ REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd)
 WORK=${BENCH_WORK:-$BENCH_DIR/work}   # BENCH_WORK: another work dir, so two runs can coexist
 UP_HOST=registry.test
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
-ALL_WORKLOADS=warm,cold,image,small,ageing,handshakes
+ALL_WORKLOADS=warm,cold,image,small,ageing,store-size,handshakes
 ALL_SYSTEMS=direct,limit,pantry,pantry_verify,squid,distribution,mitmproxy
 
 QUICK="" ONLY=$ALL_WORKLOADS SYSTEMS=$ALL_SYSTEMS REPS="" RATE=5m NOTE="" NOTES_FILE=""
@@ -134,7 +137,7 @@ install_deps() {
     if [ -n "$OWN_POLICY_RC" ]; then rm -f /usr/sbin/policy-rc.d; OWN_POLICY_RC=; fi
   fi
   for w in "${WORKLOAD_LIST[@]}"; do
-    if declare -F "${w}_install" >/dev/null; then "${w}_install"; fi
+    if declare -F "${w//-/_}_install" >/dev/null; then "${w//-/_}_install"; fi
   done
 }
 
@@ -193,7 +196,7 @@ read -r PORT_UP PORT_PANTRY PORT_SQUID PORT_MIRROR PORT_MITM <<<"$(free_ports 5)
 log "ports: nginx $PORT_UP, pantry $PORT_PANTRY, squid $PORT_SQUID, distribution $PORT_MIRROR, mitmproxy $PORT_MITM"
 make_certs
 write_hosts
-for w in "${WORKLOAD_LIST[@]}"; do "${w}_prepare"; done   # blobs, fixtures, nginx.d snippets
+for w in "${WORKLOAD_LIST[@]}"; do "${w//-/_}_prepare"; done   # blobs, fixtures, nginx.d snippets
 backdate_fixtures
 start_nginx
 squid_setup
@@ -201,7 +204,7 @@ write_meta
 for w in "${WORKLOAD_LIST[@]}"; do
   log "== workload $w"
   t=$SECONDS
-  "${w}_run"
+  "${w//-/_}_run"   # a workload's functions are named with _ for its -
   echo "elapsed_$w=$((SECONDS - t))" >>"$WORK/meta"
 done
 echo "elapsed=$((SECONDS - START)) s" >>"$WORK/meta"

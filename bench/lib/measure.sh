@@ -29,7 +29,11 @@ sampler_stop() {
 
 # failed WORKLOAD WHAT : a measurement went wrong (a body not verified, a pull or request failed);
 # run.sh lists them at the end and exits 1, so a broken run is never mistaken for a result
-failed() { log "  FAILED: $1: ${*:2}"; printf '%s\t%s\n' "$1" "${*:2}" >>"$WORK/results/failures.txt"; }
+failed() { # one line each (what it quotes may hold newlines)
+  local what
+  what=$(printf '%s' "${*:2}" | tr '\r\n\t' '   ')
+  log "  FAILED: $1: $what"; printf '%s\t%s\n' "$1" "$what" >>"$WORK/results/failures.txt"
+}
 
 load_now() { cut -d' ' -f1 /proc/loadavg; }   # what else this machine was doing
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }

@@ -90,13 +90,14 @@ http {
       default_type application/json;
       return 200 '{}';
     }
+    # workloads' own locations first: their regex locations win over the generic blob one below
+    include $WORK/conf/nginx.d/*.locations;
     location ~ "^/v2/[a-z0-9/]+/blobs/(sha256:[0-9a-f]{64})\$" {
       alias $WORK/blobs/\$1;
       add_header Docker-Distribution-Api-Version registry/2.0 always;
       add_header Docker-Content-Digest \$1 always;
       limit_rate \$bench_rate;
     }
-    include $WORK/conf/nginx.d/*.locations;
     location / { return 404; }
   }
   include $WORK/conf/nginx.d/*.servers;
