@@ -98,9 +98,10 @@ pub fn choose(
 /// pin; says how much was on disk and how much it freed.
 pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinRule>>) -> Evicted {
     let (scan_root, pins) = (root.to_path_buf(), Arc::clone(pins));
-    let (files, pinned) = tokio::task::spawn_blocking(move || (scan(&scan_root), pinned(&scan_root, &pins)))
-        .await
-        .unwrap_or_default();
+    let (files, pinned) =
+        super::idle_work::run("pantry-evict", move || (scan(&scan_root), pinned(&scan_root, &pins)))
+            .await
+            .unwrap_or_default();
     let total: u64 = files.iter().map(|f| f.size).sum();
     let count = files.len() as u64;
     if total <= max {
@@ -143,18 +144,20 @@ pub struct Evicted {
     pub removed: u64,
 }
 
-/// Records an access as the file's atime, at most once per `resolution` (blocking-free). The
+/// Records an access as the file's atime, at most once per `resolution`, and waits for it. The
 /// mtime stays what the commit left, so that a change of the file shows (`store::blob`).
 pub async fn touch(path: PathBuf, now: SystemTime, resolution: Duration) {
-    let _ = tokio::task::spawn_blocking(move || {
-        let file = super::content::open(&path)?;
-        let old = file.metadata()?.accessed()?;
-        if now.duration_since(old).unwrap_or_default() >= resolution {
-            file.set_times(std::fs::FileTimes::new().set_accessed(now))?;
-        }
-        Ok::<_, std::io::Error>(())
-    })
-    .await;
+    let _ = tokio::task::spawn_blocking(move || touch_blocking(&path, now, resolution)).await;
+}
+
+/// [`touch`] on the calling thread (blocking).
+pub fn touch_blocking(path: &Path, now: SystemTime, resolution: Duration) -> std::io::Result<()> {
+    let file = super::content::open(path)?;
+    let old = file.metadata()?.accessed()?;
+    if now.duration_since(old).unwrap_or_default() >= resolution {
+        file.set_times(std::fs::FileTimes::new().set_accessed(now))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

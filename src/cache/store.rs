@@ -151,7 +151,7 @@ impl Store {
         let (before, began) = (self.counts(), tokio::time::Instant::now());
         let root = self.root.clone();
         let (files, bytes) =
-            tokio::task::spawn_blocking(move || evict::count(&root)).await.unwrap_or_default();
+            super::idle_work::run("pantry-count", move || evict::count(&root)).await.unwrap_or_default();
         self.resync(before, (bytes, files));
         let ms = began.elapsed().as_millis() as u64;
         tracing::info!(files, bytes, ms, "counted the store");
@@ -217,8 +217,10 @@ impl Store {
         self.pins.store(Arc::new(pins));
     }
 
-    /// Records a read of `blob` as its last access (on disk at most once per [`TOUCH_RESOLUTION`]).
-    pub async fn touch(&self, blob: &CachedBlob) {
+    /// Records a read of `blob` as its last access (on disk at most once per [`TOUCH_RESOLUTION`]),
+    /// off the response's path: the answer does not wait for the file's metadata write (the blob
+    /// is held from eviction until its response ends anyway).
+    pub fn touch(&self, blob: &CachedBlob) {
         let now = self.clock.now_ms();
         {
             let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
@@ -233,7 +235,8 @@ impl Store {
             }
             touched.insert(blob.digest.clone(), now);
         }
-        evict::touch(blob.path.clone(), self.now(), TOUCH_RESOLUTION).await;
+        let (path, now) = (blob.path.clone(), self.now());
+        drop(tokio::task::spawn_blocking(move || evict::touch_blocking(&path, now, TOUCH_RESOLUTION)));
     }
 
     fn now(&self) -> SystemTime {

@@ -277,7 +277,7 @@ async fn from_store(
     method: &Method,
     cache_status: CacheStatus,
 ) -> Response<Body> {
-    proxy.store.touch(blob).await;
+    proxy.store.touch(blob);
     let mut headers: HeaderMap = parts.headers;
     hop_by_hop::strip(&mut headers);
     headers.insert(header::CONTENT_LENGTH, blob.size.into());

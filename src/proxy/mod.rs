@@ -244,7 +244,7 @@ impl Proxy {
         parts: &Parts,
         cache_status: CacheStatus,
     ) -> Response<Body> {
-        self.store.touch(blob).await;
+        self.store.touch(blob);
         let (served, verify) = (self.metrics.served_counter(), self.store.verifies_reads());
         let content = respond::Content::Stored { blob, served, verify };
         respond::answer(parts, &blob.digest, blob.meta.media_type.as_deref(), cache_status, content).await
