@@ -246,11 +246,15 @@ impl Store {
     /// The blob with `digest`, if its index entry and complete content are present; an error
     /// when the store could not be read.
     pub async fn lookup(&self, digest: &Digest) -> Result<Option<CachedBlob>, StoreError> {
-        let (root, digest, held) = (self.root.clone(), digest.clone(), self.in_use.hold(digest));
-        // one trip to the blocking pool for the index entry, the content's size and small content
-        tokio::task::spawn_blocking(move || blob::lookup(&root, digest, held)).await.unwrap_or_else(|e| {
-            Err(StoreError::Io { path: self.root.clone(), source: std::io::Error::other(e) })
+        let (root, digest, in_use) = (self.root.clone(), digest.clone(), Arc::clone(&self.in_use));
+        // one trip to the blocking pool for the hold, the index entry, the content's size and
+        // small content
+        tokio::task::spawn_blocking(move || {
+            let held = in_use.hold(&digest);
+            blob::lookup(&root, digest, held)
         })
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Io { path: self.root.clone(), source: std::io::Error::other(e) }))
     }
 
     /// [`Self::lookup`] for serving ([`or_miss`]): an unreadable store fails no pull.
