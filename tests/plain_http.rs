@@ -158,7 +158,9 @@ async fn closing_upstream(closes: usize) -> (u16, std::sync::Arc<std::sync::atom
             if counted.fetch_add(1, Ordering::SeqCst) < closes {
                 continue; // dropped: closed without an answer
             }
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncache-control: no-store\r\n\r\nok").await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncache-control: no-store\r\n\r\nok")
+                .await;
         }
     });
     (port, seen)
