@@ -209,8 +209,12 @@ for w in "${WORKLOAD_LIST[@]}"; do
 done
 echo "elapsed=$((SECONDS - START)) s" >>"$WORK/meta"
 stop_all
-"$PY" "$BENCH_DIR/report.py" "$WORK" ${NOTES_FILE:+"$NOTES_FILE"} >"$RESULTS.new" \
+# the charts go beside RESULTS.md (charts/NAME.svg), drawn anew from this run's numbers
+CHARTS=$(dirname "$RESULTS")/charts
+rm -rf "$CHARTS.new" && mkdir -p "$CHARTS.new"
+BENCH_CHARTS=$CHARTS.new BENCH_CHARTS_LINK=charts "$PY" "$BENCH_DIR/report.py" "$WORK" ${NOTES_FILE:+"$NOTES_FILE"} >"$RESULTS.new" \
   || die "report.py failed"
+rm -rf "$CHARTS" && mv "$CHARTS.new" "$CHARTS"
 mv "$RESULTS.new" "$RESULTS"
 log "done in $((SECONDS - START)) s; wrote $RESULTS"
 if [ -s "$WORK/results/failures.txt" ]; then

@@ -1,6 +1,7 @@
 """RESULTS.md section of the cold workload: one blob no cache has, 1/8/32 clients at once."""
 from collections import defaultdict
 
+from sections.charts import chart
 from sections.common import kinds, med, size_name, spread, verdict
 
 SYSTEMS = ["direct", "pantry", "squid", "distribution"]
@@ -59,6 +60,12 @@ def section(tables, meta):
                     f"| {spread([float(r['slowest']) for r in rows], '{:.1f}')} | {ok} | {rss} | {cpu} "
                     f"| {kinds(rows, 'other')} |")
         out.append("")
+        for key, label, unit, scale in (("wall", "wall time", "s", 1), ("rss_kib", "peak RSS", "MiB", 1 / 1024)):
+            series = {s: [(n, med([float(r[key]) * scale for r in runs[(upstream, s, n)]]))
+                          for n in ups if (upstream, s, n) in runs]
+                      for s in SYSTEMS if not (s == "direct" and key == "rss_kib")}
+            out += chart(f"cold-{upstream}-{key.split('_')[0]}", f"Cold {size_name(mibs[upstream])}, {upstream}: {label}",
+                         "clients", unit, series)
     out += targets(runs)
     return out
 

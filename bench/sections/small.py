@@ -1,6 +1,7 @@
 """RESULTS.md section of the small workload: a cached manifest asked for many times (oha)."""
 from collections import defaultdict
 
+from sections.charts import chart
 from sections.common import kinds, med, spread, verdict
 
 SYSTEMS = ["direct", "pantry", "squid", "distribution"]
@@ -67,6 +68,10 @@ def section(tables, meta):
                 out.append(f"| {n} | {s} | {spread(rps, '{:.0f}')} | {ratio} | {spread(p50, '{:.3f}')} "
                            f"| {spread(p99, '{:.2f}')} | {over} | {failed_s} | {ups} | {rss} | {cpu} |")
         out.append("")
+        series = {s: [(n, med([float(r["rps"]) for r in runs[(what, s, n)]])) for n in conns if (what, s, n) in runs]
+                  for s in SYSTEMS}
+        out += chart(f"small-{what}-rps", f"Cached manifest {what.replace('digest', 'by digest').replace('tag', 'by tag')}: "
+                     "requests/s", "connections", "req/s", series)
     out += target(runs, conns)
     return out
 

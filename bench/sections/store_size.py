@@ -1,5 +1,6 @@
 """RESULTS.md section of the store-size workload: what start, memory, hits, eviction and the cache
 tools cost as the number of stored entries grows."""
+from sections.charts import chart
 from sections.common import med, spread, verdict
 
 TARGETS = "start ≤ 2 s, hit p50 ≤ 1.2× the 1k store's, idle RSS ≤ 64 MiB, hits during an eviction pass p99 ≤ 2× idle, `cache stats` ≤ 5 s"
@@ -42,6 +43,14 @@ def section(tables, meta):
             f"| {spread(col(n, 'pass_ms'), '{:.0f}') if col(n, 'pass_ms') else '–'} "
             f"| {spread(col(n, 'during_n'), '{:.0f}')} | {spread(during, '{:.3f}') if during else '–'} "
             f"| {fmt(x_during)} | {spread(col(n, 'stats_s'), '{:.2f}')} | {spread(col(n, 'ls_s'), '{:.2f}')} |")
+    lat = {label: [(n, med(col(n, key))) for n in sizes if col(n, key)]
+           for label, key in (("p50", "p50_ms"), ("p99", "p99_ms"), ("p99 during eviction", "during_p99_ms"))}
+    out += [""] + chart("store-size-hits", "pantry's hits by store size: latency", "stored entries", "ms", lat,
+                        log_x=True)
+    out += chart("store-size-start", "pantry's start to first hit by store size", "stored entries", "s",
+                 {"pantry": [(n, med(col(n, "start_s"))) for n in sizes]}, log_x=True)
+    out += chart("store-size-rss", "pantry's idle RSS by store size", "stored entries", "MiB",
+                 {"pantry": [(n, med([float(r["rss_kib"]) / 1024 for r in by[n]])) for n in sizes]}, log_x=True)
     misses = []
     if last["start"] > 2:
         misses.append(f"start {last['start']:.2f} s")
