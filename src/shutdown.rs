@@ -69,7 +69,7 @@ impl Shutdown {
     /// Drives a client connection to its end; on draining, or once `unwelcome` completes (the
     /// client misbehaves), asks it to finish gracefully (with `graceful`, e.g. hyper's
     /// `graceful_shutdown`), and on abort drops it.
-    pub async fn serve<C, E>(
+    pub async fn drive<C, E>(
         &self,
         connection: C,
         graceful: impl FnOnce(std::pin::Pin<&mut C>),

@@ -67,7 +67,7 @@ where
         idle.expired(header_timeout).await;
     };
     tokio::select! {
-        served = shutdown.serve(connection, |c| c.graceful_shutdown(), unwelcome) => served,
+        served = shutdown.drive(connection, |c| c.graceful_shutdown(), unwelcome) => served,
         () = dropped => Ok(()),
     }
 }

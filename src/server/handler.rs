@@ -35,7 +35,7 @@ pub async fn serve(
         .timer(hyper_util::rt::TokioTimer::new())
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
-    let result = shutdown.serve(connection, |c| c.graceful_shutdown(), std::future::pending()).await;
+    let result = shutdown.drive(connection, |c| c.graceful_shutdown(), std::future::pending()).await;
     if let Err(error) = result {
         tracing::debug!(%error, "client connection ended with an error");
     }
@@ -91,7 +91,7 @@ pub async fn serve_admin(
         .header_read_timeout(header_timeout)
         .timer(hyper_util::rt::TokioTimer::new())
         .serve_connection(TokioIo::new(stream), service);
-    let result = shutdown.serve(connection, |c| c.graceful_shutdown(), std::future::pending()).await;
+    let result = shutdown.drive(connection, |c| c.graceful_shutdown(), std::future::pending()).await;
     if let Err(error) = result {
         tracing::debug!(%error, "admin connection ended with an error");
     }
