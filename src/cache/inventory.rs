@@ -42,13 +42,14 @@ fn index(root: &Path) -> BTreeMap<String, cacache::Metadata> {
 
 /// Every stored blob, most recently used first.
 pub fn list(root: &Path) -> Vec<Entry> {
-    let index = index(root);
+    // each file's own index entry (one bucket read), not the whole index held in memory at once
     let mut entries: Vec<Entry> = evict::scan(root)
         .into_iter()
         .map(|file| {
-            let meta: BlobMeta = index
-                .get(&blob_key(&file.digest))
-                .and_then(|m| serde_json::from_value(m.metadata.clone()).ok())
+            let meta: BlobMeta = cacache::index::find(root, &blob_key(&file.digest))
+                .ok()
+                .flatten()
+                .and_then(|m| serde_json::from_value(m.metadata).ok())
                 .unwrap_or_default();
             Entry {
                 accessed: file.accessed.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
