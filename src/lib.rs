@@ -238,6 +238,15 @@ impl Pantry {
         Ok(pantry)
     }
 
+    /// Runs `task` (a loop that lives as long as pantry serves, such as the binary's SIGHUP
+    /// handler) until draining begins, tracked with every other task.
+    pub fn spawn_background<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.ingress.shutdown.spawn_background(task);
+    }
+
     /// Writes the lifetime statistics every few seconds while they change.
     fn spawn_tally_writer(&self) {
         let (base, metrics) = (self.tally, Arc::clone(self.ingress.proxy.metrics()));

@@ -283,7 +283,7 @@ async fn bind_if(
 /// SIGHUP: reads flags, environment and the config file again and applies what can change live.
 fn reload_on_hangup(pantry: std::sync::Arc<Pantry>, args: RunArgs) {
     #[cfg(unix)]
-    tokio::spawn(async move {
+    pantry.clone().spawn_background(async move {
         let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
             tracing::warn!("cannot listen for SIGHUP; configuration reloads need a restart");
             return;
