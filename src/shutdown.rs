@@ -31,13 +31,7 @@ impl Shutdown {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let draining = self.draining.clone();
-        self.tracker.spawn(async move {
-            tokio::select! {
-                () = task => {}
-                () = draining.cancelled() => {}
-            }
-        });
+        self.spawn_until(self.draining.clone(), task);
     }
 
     /// Spawns work a request started that may outlive its connection (a fetch storing what it
@@ -47,11 +41,18 @@ impl Shutdown {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let abort = self.abort.clone();
+        self.spawn_until(self.abort.clone(), task);
+    }
+
+    /// Spawns `task`, tracked, and drops it once `stop` is cancelled.
+    fn spawn_until<F>(&self, stop: CancellationToken, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         self.tracker.spawn(async move {
             tokio::select! {
                 () = task => {}
-                () = abort.cancelled() => {}
+                () = stop.cancelled() => {}
             }
         });
     }
