@@ -189,6 +189,10 @@ write_meta() {
 }
 
 # ---- the run -----------------------------------------------------------------------------------
+# RESULTS.md's charts directory is replaced only if an earlier run made it (its marker file)
+CHARTS=$(dirname "$RESULTS")/charts
+MARK=.written-by-pantry-bench
+[ ! -e "$CHARTS" ] || [ -e "$CHARTS/$MARK" ] || die "$CHARTS exists and was not written by bench/run.sh"
 START=$SECONDS
 [ -n "$INSTALL" ] && install_deps
 build_pantry
@@ -210,8 +214,7 @@ done
 echo "elapsed=$((SECONDS - START)) s" >>"$WORK/meta"
 stop_all
 # the charts go beside RESULTS.md (charts/NAME.svg), drawn anew from this run's numbers
-CHARTS=$(dirname "$RESULTS")/charts
-rm -rf "$CHARTS.new" && mkdir -p "$CHARTS.new"
+rm -rf "$CHARTS.new" && mkdir -p "$CHARTS.new" && : >"$CHARTS.new/$MARK"
 BENCH_CHARTS=$CHARTS.new BENCH_CHARTS_LINK=charts "$PY" "$BENCH_DIR/report.py" "$WORK" ${NOTES_FILE:+"$NOTES_FILE"} >"$RESULTS.new" \
   || die "report.py failed"
 rm -rf "$CHARTS" && mv "$CHARTS.new" "$CHARTS"

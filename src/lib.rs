@@ -40,9 +40,10 @@
 //! are each run once for their concurrent askers), `server`, `ingress`, `mirror` (the registry-mirror
 //! port), `mitm`, `proxy`, `cache` (store, its disk layout, a blob as a lookup finds it, content files read
 //! without touching their atime and checked against their digest, mutable records, single
-//! flight, ranges, access grants, eviction and pinning, lifetime tally, inventory tools), `upstream`
-//! (dialing, where pantry may connect, the pooled client, parents, mirrors, redirects, rate
-//! limits), `registry`
+//! flight, ranges, access grants, holds against eviction (`in_use`), eviction and pinning with
+//! its store walks at low priority (`idle_work`), lifetime tally, inventory tools), `upstream`
+//! (dialing, where pantry may connect, the pooled client and its resending of requests a server
+//! closed on (`retry`), parents, mirrors, redirects, rate limits), `registry`
 //! (pure: routes, digests, manifests, image references), `prefetch` (images pulled ahead through
 //! the proxy core; scheduled refresh), `metrics` (and its last hour, `metrics::history`), `clock`.
 //!

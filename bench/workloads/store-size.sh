@@ -26,7 +26,9 @@ store_size_prepare() {
     IFS=, read -r -a STORE_SIZES <<<"$STORE_SIZE_ENTRIES"
   elif [ -n "$QUICK" ]; then STORE_SIZES=(1000 5000); else STORE_SIZES=(1000 100000 1000000); fi
   [ -n "${SMALL_SECS:-}" ] || small_prepare   # also finds oha
-  local n=$((STORE_SIZES[-1] + 1)) t=$SECONDS   # one more: the write that starts an eviction pass
+  local largest n t=$SECONDS
+  largest=$(printf '%s\n' "${STORE_SIZES[@]}" | sort -n | tail -n 1)
+  n=$((largest + 1))   # one more: the write that starts an eviction pass
   STORE_SIZE_URLS=$WORK/image/many.urls
   mkdir -p "$WORK/blobs/many" "$WORK/image"
   "$PY" "$BENCH_DIR/many_blobs.py" "$WORK/blobs/many" "$n" "$STORE_SIZE_BLOB" \
@@ -87,7 +89,11 @@ print(f"{len(rows)} {q(0.5):.3f} {q(0.99):.3f}")
 PY
 }
 
-store_size_upstream_gets() { grep -c '^GET /v2/many/' "$UP_LOG" 2>/dev/null || echo 0; }
+store_size_upstream_gets() { # GETs of the store's blobs nginx logged so far
+  local n
+  n=$(grep -c '^GET /v2/many/' "$UP_LOG" 2>/dev/null) || true
+  echo "${n:-0}"
+}
 
 store_size_phase() { # store_size_phase N REP
   local n=$1 rep=$2 d ok fill_s disk_kib files t0 t1 stats_s ls_s start_s first count rss
@@ -114,9 +120,10 @@ store_size_phase() { # store_size_phase N REP
   first=$(head -n 1 "$STORE_SIZE_URLS")
   t0=$(date +%s.%N)
   sys_pantry_start "$d"
-  until curl -sS --fail -o /dev/null -D "$d/first.head" "${CLIENT_ARGS[@]}" "$first" 2>>"$d/first.err" \
+  until curl -sS --fail -m 10 -o /dev/null -D "$d/first.head" "${CLIENT_ARGS[@]}" "$first" 2>>"$d/first.err" \
       && grep -qi '^cache-status: pantry; hit' "$d/first.head"; do
     [ "$(elapsed "$t0" "$(date +%s.%N)" | cut -d. -f1)" -lt 60 ] || { failed store-size "$n: no hit within 60 s"; break; }
+    sleep 0.02
   done
   t1=$(date +%s.%N)
   start_s=$(elapsed "$t0" "$t1")
@@ -124,7 +131,8 @@ store_size_phase() { # store_size_phase N REP
     || failed store-size "$n: pantry never said it counted the store"
   read -r count _ < <(store_size_log_ms "$d/pantry.log" "counted the store")
   sleep 1
-  rss=$(awk '/^VmRSS/ {print $2}' "/proc/$SYS_PID/status")
+  rss=$(awk '/^VmRSS/ {print $2}' "/proc/$SYS_PID/status" 2>/dev/null)
+  [ -n "$rss" ] || failed store-size "$n: pantry was gone before its idle RSS was read"
 
   # hits over random entries; none may reach the upstream
   before=$(store_size_upstream_gets)
@@ -161,7 +169,7 @@ store_size_phase() { # store_size_phase N REP
     if [ "$round" = 0 ]; then
       sleep 1   # the hits' connection is up and warm before the write
       sed -n "$((n + 1))p" "$STORE_SIZE_URLS" >"$d/extra.url"
-      curl -sS --fail -o /dev/null -A pantry-bench "${CLIENT_ARGS[@]}" "$(cat "$d/extra.url")" 2>"$d/extra.err" \
+      curl -sS --fail -m 30 -o /dev/null -A pantry-bench "${CLIENT_ARGS[@]}" "$(cat "$d/extra.url")" 2>"$d/extra.err" \
         || failed store-size "$n: the write over the cap failed: $(head -c 200 "$d/extra.err")"
     fi
     wait "${CLIENT_PIDS[0]}" || log "store-size $n: oha exited $?"
@@ -176,16 +184,17 @@ store_size_phase() { # store_size_phase N REP
     local i dbs=()
     for ((i = 0; i < round; i++)); do dbs+=("$d/during-$i.db" "${starts[$i]}"); done
     read -r during _ during_p99 < <(store_size_window "$pass" "$pass_end" "${dbs[@]}")
+    [ "${during:-0}" -gt 0 ] || during_p99=   # no hit during the pass: nothing measured
   else
     failed store-size "$n: no eviction pass within $((round * secs)) s of a write over the cap"
-    during=0 during_p99=0
+    during=0 during_p99=
   fi
   tsv_row store-size entries="$n" rep="$rep" fill_s="$fill_s" disk_kib="$disk_kib" files="$files" \
     stats_s="$stats_s" ls_s="$ls_s" start_s="$start_s" count_ms="${count:-}" rss_kib="$rss" rps="$rps" \
     p50_ms="$p50" p99_ms="$p99" hits="$hits" pass_ms="${pass_ms:-}" during_n="$during" during_p99_ms="$during_p99"
   log "store-size $n (rep $rep): filled in $fill_s s; $((disk_kib / 1024)) MiB, $files files on disk;" \
     "stats $stats_s s, ls $ls_s s; first hit after $start_s s, counted in ${count:-?} ms, idle RSS $((rss / 1024)) MiB;" \
-    "hits p50 $p50 ms p99 $p99 ms; eviction pass ${pass_ms:-?} ms, $during hits during it, p99 $during_p99 ms"
+    "hits p50 $p50 ms p99 $p99 ms; eviction pass ${pass_ms:-?} ms, $during hits during it, p99 ${during_p99:-?} ms"
   [ -n "$KEEP" ] || rm -rf "$d/cache" "$d"/during-*.db
 }
 

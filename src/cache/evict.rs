@@ -96,16 +96,15 @@ pub fn choose(
 
 /// Removes least recently used content until the store fits in 90 % of `max`, never what `pins`
 /// pin; says how much was on disk and how much it freed.
-pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinRule>>) -> Evicted {
+/// `None` when the scan could not run.
+pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinRule>>) -> Option<Evicted> {
     let (scan_root, pins) = (root.to_path_buf(), Arc::clone(pins));
     let (files, pinned) =
-        super::idle_work::run("pantry-evict", move || (scan(&scan_root), pinned(&scan_root, &pins)))
-            .await
-            .unwrap_or_default();
+        super::idle_work::run("pantry-evict", move || (scan(&scan_root), pinned(&scan_root, &pins))).await?;
     let total: u64 = files.iter().map(|f| f.size).sum();
     let count = files.len() as u64;
     if total <= max {
-        return Evicted { scanned: total, files: count, ..Evicted::default() };
+        return Some(Evicted { scanned: total, files: count, ..Evicted::default() });
     }
     let target = max / 10 * 9;
     let chosen = choose(files, total, target, |d| pinned.contains(d) || in_use.contains(d));
@@ -128,7 +127,7 @@ pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinR
         (freed, removed)
     });
     let (freed, removed) = removal.await.unwrap_or_default();
-    Evicted { scanned: total, freed, files: count, removed }
+    Some(Evicted { scanned: total, freed, files: count, removed })
 }
 
 /// What an eviction run found and did.

@@ -3,9 +3,9 @@
 //! over a million files yields to the hits instead of taking a core's fair share while they wait,
 //! and still always progresses (the idle class, `SCHED_IDLE`, could starve it on a machine that is
 //! never idle, and eviction waits for the count). On a blocking-pool thread the priority would
-//! stay with the thread and slow the hits that later run there, so each walk gets a thread. Work
-//! that holds a lock hits also take (eviction's removals) stays at normal priority, so a
-//! preempted walk never keeps a hit waiting.
+//! stay with the thread and slow the hits that later run there, so each walk gets a thread.
+//! Eviction's removals stay at normal priority: a hold of a digest being removed waits for its
+//! unlink, which a preempted low-priority thread would draw out.
 
 use thread_priority::{
     unix::{

@@ -135,10 +135,15 @@ mod tests {
         let (removing, other) = (digest(1), digest(2));
         in_use.map().insert(removing.to_string(), State::Removing);
         let (sent, got) = std::sync::mpsc::channel();
+        let (asking, asked) = std::sync::mpsc::channel();
         let waiting = {
             let (in_use, removing) = (Arc::clone(&in_use), removing.clone());
-            std::thread::spawn(move || sent.send(in_use.hold(&removing)).unwrap())
+            std::thread::spawn(move || {
+                asking.send(()).unwrap();
+                sent.send(in_use.hold(&removing)).unwrap()
+            })
         };
+        asked.recv().unwrap(); // the thread is about to ask for its hold
         drop(in_use.hold(&other)); // another digest: at once
         assert!(got.recv_timeout(Duration::from_millis(100)).is_err(), "waits while its content is removed");
         in_use.map().remove(removing.as_str());

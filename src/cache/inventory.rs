@@ -115,9 +115,9 @@ pub fn gc(root: &Path) -> std::io::Result<GcReport> {
         report.checked += 1;
         let key = blob_key(&file.digest);
         if !verifies(&file)? {
-            if remove(root, &file.path, &key) {
-                report.corrupt.push(file.digest.clone());
-            }
+            // reported as found; a removal that failed is logged by `remove`
+            remove(root, &file.path, &key);
+            report.corrupt.push(file.digest.clone());
         } else if !index.contains_key(&key) {
             report.orphan_content += u64::from(remove(root, &file.path, &key));
         } else {

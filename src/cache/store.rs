@@ -147,14 +147,18 @@ impl Store {
 
     /// Counts what is on disk (blocking work off the async threads) into the byte and entry
     /// counts, which until then hold only what this process committed.
-    pub async fn count(&self) {
+    /// False when the walk could not run (no thread, or it failed): the counts stay as they were.
+    pub async fn count(&self) -> bool {
         let (before, began) = (self.counts(), tokio::time::Instant::now());
         let root = self.root.clone();
-        let (files, bytes) =
-            super::idle_work::run("pantry-count", move || evict::count(&root)).await.unwrap_or_default();
+        let Some((files, bytes)) = super::idle_work::run("pantry-count", move || evict::count(&root)).await
+        else {
+            return false;
+        };
         self.resync(before, (bytes, files));
         let ms = began.elapsed().as_millis() as u64;
         tracing::info!(files, bytes, ms, "counted the store");
+        true
     }
 
     /// The byte and entry counts now.
@@ -181,7 +185,10 @@ impl Store {
     pub async fn evict_once(&self) -> evict::Evicted {
         let pins = self.pins.load_full();
         let (before, began) = (self.counts(), tokio::time::Instant::now());
-        let run = evict::run(&self.root, self.max_size, &self.in_use, &pins).await;
+        // a scan that could not run leaves the counts as they were (the evictor tries again)
+        let Some(run) = evict::run(&self.root, self.max_size, &self.in_use, &pins).await else {
+            return evict::Evicted::default();
+        };
         self.resync(before, (run.scanned - run.freed, run.files - run.removed));
         let ms = began.elapsed().as_millis() as u64;
         tracing::info!(files = run.files, removed = run.removed, freed = run.freed, ms, "eviction pass");
@@ -192,7 +199,9 @@ impl Store {
     pub fn spawn_evictor(self: &Arc<Self>, metrics: Arc<Metrics>, shutdown: &crate::shutdown::Shutdown) {
         let store = Arc::clone(self);
         shutdown.spawn_background(async move {
-            store.count().await;
+            while !store.count().await {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
             loop {
                 if store.stored_bytes() <= store.max_size {
                     // notify_one keeps a permit when nobody waits, so no wake-up is lost here.

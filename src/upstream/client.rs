@@ -139,7 +139,7 @@ impl Upstream {
         let sent = async {
             match (self.client.request(request).await, again) {
                 (Err(error), Some(again)) if retry::unprocessed(&error) => {
-                    tracing::debug!(%target, %error, "upstream did not process the request; sending it again");
+                    tracing::debug!(%target, %error, "the upstream connection ended before an answer; sending the request again");
                     self.client.request(again).await
                 }
                 (result, _) => result,

@@ -1,9 +1,10 @@
-//! Sending a request again when the upstream never processed it. A pooled connection can end as
-//! a request goes out: an h2 server going away (GOAWAY, RFC 9113 §6.8: streams past its last
-//! stream id were not processed) or refusing a stream, an HTTP/1.1 server closing a kept-alive
-//! connection before it answered. Servers do this routinely (nginx ends a connection after
-//! `keepalive_requests`), so a body-less request that failed that way is sent once more instead of
-//! answering the client 502.
+//! Sending a body-less request again when it failed before any answer. A pooled connection can
+//! end as a request goes out: an h2 server going away (GOAWAY, RFC 9113 §6.8: streams past its
+//! last stream id were not processed) or refusing a stream, an HTTP/1.1 server closing a
+//! kept-alive connection before it answered (the request may have been processed, but GET and
+//! HEAD are idempotent, RFC 9110 §9.2.2). Servers do this routinely (nginx ends a connection after
+//! `keepalive_requests`), so such a request is sent once more instead of answering the client
+//! 502. A request with a body is never sent again.
 
 use http::{Method, Request};
 use http_body::Body as _;
@@ -24,7 +25,8 @@ pub fn resendable(request: &Request<Body>) -> Option<Request<Body>> {
     Some(copy)
 }
 
-/// Whether `error` says the upstream did not process the request (see the module's text).
+/// Whether `error` says the request failed before any answer, in a way that sending a GET or
+/// HEAD again is safe (see the module's text).
 pub fn unprocessed(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(e) = cause {
