@@ -192,3 +192,65 @@ async fn a_get_the_upstream_closed_on_unanswered_is_sent_once_more_a_post_is_not
     assert_eq!(response.status(), 502, "a request with a body may have been processed: not sent again");
     assert_eq!(seen.load(Ordering::SeqCst), 1);
 }
+
+/// An h2 upstream (TLS, ALPN h2) whose first connection sends GOAWAY (NO_ERROR, last stream 0)
+/// before it takes any stream, as a server ending a kept-alive connection does; later connections
+/// answer 200 "ok". Returns its port and how many connections it accepted.
+async fn going_away_h2_upstream(
+    ca: &common::upstream::TestCa,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{atomic::Ordering, Arc};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(ca.server_config());
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let Ok(mut connection) = h2::server::handshake(tls).await else { return };
+                if first {
+                    connection.abrupt_shutdown(h2::Reason::NO_ERROR);
+                    while connection.accept().await.is_some() {}
+                    return;
+                }
+                while let Some(Ok((_request, mut respond))) = connection.accept().await {
+                    let response = http::Response::builder().status(200).header("cache-control", "no-store");
+                    let mut send = respond.send_response(response.body(()).unwrap(), false).unwrap();
+                    let _ = send.send_data(Bytes::from_static(b"ok"), true);
+                }
+            });
+        }
+    });
+    (port, connections)
+}
+
+#[tokio::test]
+async fn a_get_refused_by_an_h2_goaway_is_sent_again_on_a_new_connection() {
+    use std::sync::atomic::Ordering;
+    let ca = common::upstream::TestCa::new();
+    let (port, connections) = going_away_h2_upstream(&ca).await;
+    let pantry = start_pantry(|c| {
+        common::reach_loopback(c, &[port]);
+        c.live.intercept =
+            vec![pantry::config::HostPattern::parse(&format!("registry.test:{port}")).unwrap()];
+        c.startup.resolve =
+            vec![pantry::config::ResolveRule::parse(&format!("registry.test:{port}:127.0.0.1")).unwrap()];
+        c.startup.upstream_ca = vec![ca.ca_file.clone()];
+    })
+    .await;
+    let host = format!("registry.test:{port}");
+    let stream = common::intercepted(&pantry, &host, &[b"http/1.1"]).await;
+    let mut sender = common::Sender::h1(stream).await;
+    let request = Request::get("/anything")
+        .header("host", &host)
+        .body(http_body_util::Full::new(Bytes::new()))
+        .unwrap();
+    let response = sender.send(request).await;
+    assert_eq!(response.status(), 200, "{:?}", response.headers());
+    assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "ok");
+    assert_eq!(connections.load(Ordering::SeqCst), 2, "the refused request went again, on a new connection");
+}
