@@ -18,8 +18,11 @@ pub const CONTENT_DIR: &str = "content-v2";
 /// cacache's index directory under the root.
 pub const INDEX_DIR: &str = "index-v5";
 
-/// Mutable records (tags, HTTP-cache policies, version-check answers), one file per key.
-pub const RECORDS_DIR: &str = "records";
+/// Where mutable records (tags, HTTP-cache policies, version-check answers) live under `root`,
+/// one file per key.
+pub fn records_dir(root: &Path) -> PathBuf {
+    root.join("records")
+}
 /// The lifetime totals (`cache::tally`).
 pub const STATS_FILE: &str = "pantry-stats.json";
 
@@ -30,9 +33,9 @@ pub fn tmp_dir(root: &Path) -> PathBuf {
 
 /// Where the record for `key` lives under `root` (`records/<2 hex>/<62 hex>` of the key's SHA-256).
 pub fn record_path(root: &Path, key: &str) -> PathBuf {
-    let hash = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
-    let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    root.join(RECORDS_DIR).join(&hex[0..2]).join(&hex[2..])
+    let hashed = Digest::of(Algorithm::Sha256, key.as_bytes());
+    let hex = hashed.hex();
+    records_dir(root).join(&hex[0..2]).join(&hex[2..])
 }
 
 /// Whether `root` holds a store at all (content or index).
@@ -132,6 +135,15 @@ pub fn index_entry(digest: &Digest, size: u64, meta: &BlobMeta) -> WriteOpts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_lives_under_the_sha256_of_its_key() {
+        let path = record_path(Path::new("/c"), "a"); // SHA-256("a") = ca978112…48bb
+        assert_eq!(
+            path,
+            Path::new("/c/records/ca/978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb")
+        );
+    }
 
     #[test]
     fn tag_keys_split_into_registry_repository_and_tag() {

@@ -12,7 +12,7 @@ use std::{io::Write, path::Path};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use super::layout::{record_path, RECORDS_DIR};
+use super::layout::{record_path, records_dir};
 
 #[derive(Serialize, Deserialize)]
 struct Stored<T> {
@@ -66,7 +66,7 @@ pub fn any(root: &Path, prefix: &str) -> bool {
 
 /// Calls `found` with each record whose key starts with `prefix` while it returns true.
 fn visit(root: &Path, prefix: &str, mut found: impl FnMut(String, serde_json::Value) -> bool) {
-    let Ok(shards) = std::fs::read_dir(root.join(RECORDS_DIR)) else { return };
+    let Ok(shards) = std::fs::read_dir(records_dir(root)) else { return };
     for shard in shards.flatten() {
         let Ok(files) = std::fs::read_dir(shard.path()) else { continue };
         for file in files.flatten() {
@@ -86,7 +86,7 @@ fn visit(root: &Path, prefix: &str, mut found: impl FnMut(String, serde_json::Va
 /// Moves the records an earlier version kept in cacache's index (every key but blobs') into
 /// `records/`, once: when `records/` does not exist yet. Blocking.
 pub fn migrate_from_index(root: &Path) -> std::io::Result<usize> {
-    if root.join(RECORDS_DIR).exists() {
+    if records_dir(root).exists() {
         return Ok(0);
     }
     let mut latest = std::collections::BTreeMap::new();
@@ -103,7 +103,7 @@ pub fn migrate_from_index(root: &Path) -> std::io::Result<usize> {
         put(root, key, value)?;
         moved += 1;
     }
-    std::fs::create_dir_all(root.join(RECORDS_DIR))?;
+    std::fs::create_dir_all(records_dir(root))?;
     for key in latest.keys() {
         let _ = cacache::index::delete(root, key);
     }
@@ -124,7 +124,7 @@ mod tests {
         assert_eq!(get::<u64>(dir.path(), key), Some(9_999));
         let file = record_path(dir.path(), key);
         assert!(std::fs::metadata(&file).unwrap().len() < 100, "one record, not a log");
-        let files: usize = walk(&dir.path().join(RECORDS_DIR));
+        let files: usize = walk(&records_dir(dir.path()));
         assert_eq!(files, 1, "no temporary files left behind");
         assert_eq!(list(dir.path(), "pantry/tag/"), vec![(key.to_string(), serde_json::json!(9_999))]);
         assert!(remove(dir.path(), key));

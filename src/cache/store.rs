@@ -27,7 +27,12 @@ pub use super::layout::{
     blob_key, content_path, exists, integrity, remove_stale_temp, tmp_dir, BLOB_PREFIX, CONTENT_DIR,
     INDEX_DIR,
 };
-use super::{blob, content, evict, in_use::InUse, layout::index_entry, records};
+use super::{
+    blob, content, evict,
+    in_use::InUse,
+    layout::{index_entry, records_dir},
+    records,
+};
 pub use super::{blob_meta::BlobMeta, store_error::StoreError};
 use crate::{
     clock::Clock,
@@ -105,9 +110,7 @@ impl Store {
         match migrated {
             Ok(0) => {}
             Ok(moved) => tracing::info!(moved, "moved tag and HTTP-cache records out of the index"),
-            Err(source) => {
-                return Err(StoreError::Io { path: root.join(super::layout::RECORDS_DIR), source })
-            }
+            Err(source) => return Err(StoreError::Io { path: records_dir(root), source }),
         }
         Ok(Self {
             root: root.to_path_buf(),
@@ -405,7 +408,7 @@ impl Store {
     pub async fn put_record<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
         let (root, key) = (self.root.clone(), key.to_string());
         let value = serde_json::to_value(value).unwrap_or_default();
-        let path = root.join(super::layout::RECORDS_DIR);
+        let path = records_dir(&root);
         tokio::task::spawn_blocking(move || records::put(&root, &key, &value))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))
