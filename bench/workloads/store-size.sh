@@ -89,6 +89,16 @@ print(f"{len(rows)} {q(0.5):.3f} {q(0.99):.3f}")
 PY
 }
 
+# store_size_oha OUT SECS URLS [OHA ARGS...] : oha at 1 connection through the running pantry for
+# SECS seconds over random URLs of the file URLS; its JSON summary in OUT.json, messages in OUT.log
+store_size_oha() {
+  local out=$1 secs=$2 urls=$3
+  shift 3
+  "$OHA" --no-tui --output-format json -o "$out.json" -z "${secs}s" -c 1 --http-version 1.1 \
+    --disable-compression --cacert "$CA_FILE" -t 10s -x "$PROXY_URL" --no-pre-lookup \
+    --urls-from-file "$urls" "$@" </dev/null >"$out.log" 2>&1
+}
+
 store_size_upstream_gets() { # GETs of the store's blobs nginx logged so far
   local n
   n=$(grep -c '^GET /v2/many/' "$UP_LOG" 2>/dev/null) || true
@@ -137,9 +147,7 @@ store_size_phase() { # store_size_phase N REP
   # hits over random entries; none may reach the upstream
   before=$(store_size_upstream_gets)
   head -n "$n" "$STORE_SIZE_URLS" >"$d/urls"
-  "$OHA" --no-tui --output-format json -o "$d/hits.json" -z "${SMALL_SECS}s" -c 1 --http-version 1.1 \
-    --disable-compression --cacert "$CA_FILE" -t 10s -x "$PROXY_URL" --no-pre-lookup \
-    --urls-from-file "$d/urls" </dev/null >"$d/hits.log" 2>&1 || log "store-size $n: oha exited $?"
+  store_size_oha "$d/hits" "$SMALL_SECS" "$d/urls" || log "store-size $n: oha exited $?"
   after=$(store_size_upstream_gets)
   read -r rps p50 p99 hits errors kinds < <(small_parse "$d/hits.json")
   [ "$errors" = 0 ] && [ "${hits:-0}" -gt 0 ] || failed store-size "$n hits: $hits ok, $errors failed ($kinds)"
@@ -162,9 +170,7 @@ store_size_phase() { # store_size_phase N REP
   local round=0 starts=()
   while [ "$round" -lt 60 ]; do
     starts+=("$(date +%s.%N)")
-    "$OHA" --no-tui --output-format json -o "$d/during-$round.json" -z "${secs}s" -c 1 --http-version 1.1 \
-      --disable-compression --cacert "$CA_FILE" -t 10s -x "$PROXY_URL" --no-pre-lookup \
-      --db-url "$d/during-$round.db" --urls-from-file "$d/newer.urls" </dev/null >"$d/during-$round.log" 2>&1 &
+    store_size_oha "$d/during-$round" "$secs" "$d/newer.urls" --db-url "$d/during-$round.db" &
     CLIENT_PIDS=($!)
     if [ "$round" = 0 ]; then
       sleep 1   # the hits' connection is up and warm before the write
