@@ -67,6 +67,7 @@ pub mod config;
 pub mod connection;
 pub mod credentials;
 pub mod error;
+pub mod fleet;
 pub mod hop_by_hop;
 pub mod ingress;
 pub mod metrics;
@@ -115,6 +116,9 @@ pub enum StartError {
     /// The cache directory could not be opened.
     #[error("cache: {0}")]
     Store(#[from] StoreError),
+    /// The fleet's mutual TLS could not be set up.
+    #[error("fleet: {0}")]
+    Fleet(#[from] fleet::identity::IdentityError),
     /// A file the configuration names could not be read.
     #[error("{0}")]
     Files(ConfigErrors),
@@ -141,16 +145,24 @@ pub struct Sockets {
     pub admin: Option<TcpListener>,
     /// Connections redirected by the kernel (`--transparent`).
     pub transparent: Option<TcpListener>,
+    /// The other members of a fleet (`--fleet-listen`).
+    pub fleet: Option<TcpListener>,
 }
 
 impl Sockets {
     /// Every address pantry listens on (a redirect to one of them is a loop).
     fn addresses(&self) -> Vec<std::net::SocketAddr> {
-        [Some(&self.proxy), self.mirror.as_ref(), self.admin.as_ref(), self.transparent.as_ref()]
-            .into_iter()
-            .flatten()
-            .filter_map(|socket| socket.local_addr().ok())
-            .collect()
+        [
+            Some(&self.proxy),
+            self.mirror.as_ref(),
+            self.admin.as_ref(),
+            self.transparent.as_ref(),
+            self.fleet.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|socket| socket.local_addr().ok())
+        .collect()
     }
 }
 
@@ -159,6 +171,8 @@ impl Sockets {
 pub struct Pantry {
     ingress: Arc<Ingress>,
     tally: Tally,
+    /// The fleet port's TLS (mutual, with the CA), when this node is a member of a fleet.
+    fleet_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A configuration with the files its live settings name, read.
@@ -227,13 +241,23 @@ impl Pantry {
     pub async fn with_files(Configured { config, loaded }: Configured) -> Result<Self, StartError> {
         let authority = Arc::new(Authority::load_or_create(&config.startup.certs_dir)?);
         let shutdown = Shutdown::default();
-        let (proxy, dialer) = core(&config, &shutdown).await?;
+        let (mut proxy, dialer) = core(&config, &shutdown).await?;
+        let mut fleet_tls = None;
+        if let Some(fleet) =
+            fleet::Fleet::new(&config.startup, Arc::clone(&authority), Arc::clone(proxy.metrics()))?
+        {
+            fleet_tls = Some(fleet.server_config()?);
+            if let Some(dns) = config.startup.peers_dns.clone() {
+                fleet.spawn_dns(dns, &shutdown);
+            }
+            proxy = proxy.with_fleet(fleet);
+        }
         let tally = Tally::load(&config.startup.cache_dir);
         let config = Arc::new(ArcSwap::from_pointee(config));
         prefetch::spawn_refresh(proxy.clone(), Arc::clone(&config), &shutdown);
         let ingress =
             Ingress { config, loaded: ArcSwap::from_pointee(loaded), authority, proxy, dialer, shutdown };
-        let pantry = Self { ingress: Arc::new(ingress), tally };
+        let pantry = Self { ingress: Arc::new(ingress), tally, fleet_tls };
         pantry.spawn_tally_writer();
         pantry.spawn_history();
         Ok(pantry)
@@ -325,7 +349,7 @@ impl Pantry {
 
     /// Serves proxy clients on `listener` until `signal` completes, then shuts down gracefully.
     pub async fn serve(&self, listener: TcpListener, signal: impl Future<Output = ()>) {
-        let sockets = Sockets { proxy: listener, mirror: None, admin: None, transparent: None };
+        let sockets = Sockets { proxy: listener, mirror: None, admin: None, transparent: None, fleet: None };
         self.serve_sockets(sockets, signal).await
     }
 
@@ -347,6 +371,16 @@ impl Pantry {
         if let Some(socket) = sockets.transparent {
             let port = Port::Transparent(own.into());
             listeners.push(Listener::new(socket, Arc::clone(ingress), port, Arc::clone(&limit)));
+        }
+        match (sockets.fleet, &self.fleet_tls) {
+            (Some(socket), Some(tls)) => {
+                let port = Port::Fleet(Arc::clone(tls));
+                listeners.push(Listener::new(socket, Arc::clone(ingress), port, Arc::clone(&limit)));
+            }
+            (Some(_), None) => {
+                tracing::error!("a fleet socket without fleet settings (fleet_listen): not served")
+            }
+            (None, _) => {}
         }
         if let Some(socket) = sockets.admin {
             let loopback = socket.local_addr().is_ok_and(|a| a.ip().is_loopback());

@@ -250,6 +250,13 @@ fn run(configured: pantry::Configured, args: RunArgs) -> anyhow::Result<()> {
         if let Some((_, transparent)) = &transparent {
             tracing::info!(%transparent, "accepting redirected connections (transparent mode)");
         }
+        let fleet = bind_if(config.startup.fleet_listen, "fleet").await?;
+        if let Some((_, addr)) = &fleet {
+            let advertise = config.startup.advertise.as_ref().map(|a| format!("https://{a}")).unwrap_or_default();
+            let peers = config.startup.peers.len();
+            let dns = config.startup.peers_dns.as_ref().map(ToString::to_string).unwrap_or_default();
+            tracing::info!(fleet = %addr, %advertise, peers, peers_dns = %dns, "fleet port is listening (mutual TLS with this CA)");
+        }
         let pantry = std::sync::Arc::new(Pantry::with_files(configured).await?);
         reload_on_hangup(std::sync::Arc::clone(&pantry), args);
         let ca = pantry.authority().ca_path().display().to_string();
@@ -258,9 +265,9 @@ fn run(configured: pantry::Configured, args: RunArgs) -> anyhow::Result<()> {
             "trust its CA: `curl -o pantry-ca.pem http://{listen}/ca.pem` and add it to your client's \
              trust store; use it as HTTPS_PROXY=http://{listen}"
         );
-        let [mirror, admin, transparent] =
-            [mirror, admin, transparent].map(|b| b.map(|(listener, _)| listener));
-        pantry.serve_sockets(Sockets { proxy, mirror, admin, transparent }, shutdown_signal()).await;
+        let [mirror, admin, transparent, fleet] =
+            [mirror, admin, transparent, fleet].map(|b| b.map(|(listener, _)| listener));
+        pantry.serve_sockets(Sockets { proxy, mirror, admin, transparent, fleet }, shutdown_signal()).await;
         Ok(())
     })
 }

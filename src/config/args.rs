@@ -85,6 +85,18 @@ super::declare::given! {
         /// Also serve as a registry mirror on ADDR (containerd hosts.toml, registries.conf, dockerd registry-mirrors).
         #[arg(long, env = "PANTRY_MIRROR_LISTEN", value_name = "ADDR")]
         pub mirror_listen: Option<String>,
+        /// Serve the fleet's peer protocol on ADDR (HTTPS with mutual TLS: only nodes with a leaf from this CA get in).
+        #[arg(long, env = "PANTRY_FLEET_LISTEN", value_name = "ADDR")]
+        pub fleet_listen: Option<String>,
+        /// The fleet's members, `https://host:port` each (this node may be among them; repeatable).
+        #[arg(long, env = "PANTRY_PEERS", value_name = "URL", value_delimiter = ',')]
+        pub peers: Option<Vec<String>>,
+        /// A name whose A/AAAA records are the fleet's members (a headless Service), re-resolved every 10 s.
+        #[arg(long, env = "PANTRY_PEERS_DNS", value_name = "NAME:PORT")]
+        pub peers_dns: Option<String>,
+        /// The URL the other members reach this node at [default: https://FLEET_LISTEN].
+        #[arg(long, env = "PANTRY_ADVERTISE", value_name = "URL")]
+        pub advertise: Option<String>,
         /// Registries that speak plain HTTP (HOST[:PORT], globs; no port means 80, `:*` any): registry requests in cleartext go only to these (repeatable) [default: none].
         #[arg(long, env = "PANTRY_INSECURE_REGISTRIES", value_name = "HOST[:PORT]", value_delimiter = ',')]
         pub insecure_registries: Option<Vec<String>>,

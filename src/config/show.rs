@@ -43,6 +43,17 @@ impl Config {
         if let Some(mirror) = self.startup.mirror_listen {
             t.insert("mirror_listen".into(), text(mirror));
         }
+        if let Some(fleet) = self.startup.fleet_listen {
+            t.insert("fleet_listen".into(), text(fleet));
+        }
+        let peers: Vec<_> = self.startup.peers.iter().map(|p| format!("https://{p}")).collect();
+        t.insert("peers".into(), list(&peers));
+        if let Some(dns) = &self.startup.peers_dns {
+            t.insert("peers_dns".into(), text(dns));
+        }
+        if let Some(advertise) = &self.startup.advertise {
+            t.insert("advertise".into(), text(format!("https://{advertise}")));
+        }
         t.insert("mirror_tls".into(), Value::Boolean(self.live.mirror_tls));
         t.insert("mirror_names".into(), list(&self.live.mirror_names));
         t.insert("mirror_default".into(), text(&self.live.mirror_default));

@@ -7,7 +7,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use ipnet::IpNet;
 
-use super::{Destination, LogFormat, ParentProxy, ParentRule, ResolveRule};
+use super::{Destination, LogFormat, ParentProxy, ParentRule, PeersDns, ResolveRule};
+use crate::target::Target;
 
 super::declare::settings! {
     /// The settings a running pantry keeps until it restarts.
@@ -26,6 +27,14 @@ super::declare::settings! {
         pub transparent: Option<SocketAddr>,
         /// Registry-mirror listen address, if pantry also serves as a mirror.
         pub mirror_listen: Option<SocketAddr>,
+        /// The fleet's peer port (mutual TLS), if this node is part of a fleet.
+        pub fleet_listen: Option<SocketAddr>,
+        /// Fleet members named statically.
+        pub peers: Vec<Target>,
+        /// A name whose addresses are the fleet's members.
+        pub peers_dns: Option<PeersDns>,
+        /// This node as the other members name it (set whenever `fleet_listen` is).
+        pub advertise: Option<Target>,
         /// Content cache directory.
         pub cache_dir: PathBuf,
         /// CA directory.
@@ -69,6 +78,10 @@ impl Default for Startup {
             admin_listen: None,
             transparent: None,
             mirror_listen: None,
+            fleet_listen: None,
+            peers: Vec::new(),
+            peers_dns: None,
+            advertise: None,
             cache_dir: PathBuf::from("cache"),
             certs_dir: PathBuf::from("certs"),
             upstream_ca: Vec::new(),

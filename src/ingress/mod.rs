@@ -5,6 +5,7 @@
 pub mod connect;
 pub mod intercept;
 pub mod loaded;
+pub mod peer;
 pub mod transparent;
 pub mod tunnel;
 

@@ -52,6 +52,8 @@ pub struct Totals {
     pub served_bytes: Arc<AtomicU64>,
     /// Bytes received from upstreams into the store.
     pub fetched_bytes: AtomicU64,
+    /// Of the bytes fetched, those that came from fleet members (not the origin).
+    pub peer_bytes: AtomicU64,
     /// Bytes eviction removed (not part of the lifetime tally).
     pub evicted_bytes: AtomicU64,
 }
@@ -130,6 +132,24 @@ impl Metrics {
     pub fn fetched_upstream(&self, bytes: u64) {
         self.counter("pantry_upstream_fetched_bytes_total", Vec::new()).increment(bytes);
         self.totals.fetched_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A request to the fleet member that owns the content, by how it went (`ok`, `refused`, `error`,
+    /// `unreachable`, `broken`).
+    pub fn peer_request(&self, result: &'static str) {
+        self.counter("pantry_peer_requests_total", vec![Label::new("result", result)]).increment(1);
+    }
+
+    /// Bytes received from fleet members (part of the bytes fetched into the store).
+    pub fn from_peers(&self, bytes: u64) {
+        self.counter("pantry_peer_fetched_bytes_total", Vec::new()).increment(bytes);
+        self.totals.peer_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The fleet's live members changed (one cooled down, came back, joined or left): some keys
+    /// have another owner now.
+    pub fn fleet_owner_change(&self) {
+        self.counter("pantry_fleet_owner_changes_total", Vec::new()).increment(1);
     }
 
     /// A request joined a fetch another one started.

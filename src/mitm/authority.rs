@@ -99,6 +99,7 @@ pub struct Authority {
     issuer: Certificate,
     key: KeyPair,
     pem: String,
+    der: CertificateDer<'static>,
     cert_path: PathBuf,
     leaves: moka::sync::Cache<String, Arc<CertifiedKey>>,
     /// One mint per host however many connections ask at once.
@@ -131,10 +132,13 @@ impl Authority {
         let params = CertificateParams::from_ca_cert_pem(&pem).map_err(|e| cert_error(e.to_string()))?;
         // Re-signing the parsed parameters yields an issuer with the CA's subject and key identifier.
         let issuer = params.self_signed(&key).map_err(|e| cert_error(e.to_string()))?;
+        let der = rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
+            .map_err(|e| cert_error(e.to_string()))?;
         Ok(Self {
             issuer,
             key,
             pem,
+            der,
             cert_path,
             leaves: moka::sync::Cache::builder()
                 .max_capacity(LEAF_CACHE_CAPACITY)
@@ -176,6 +180,23 @@ impl Authority {
     }
 
     fn mint(&self, host: &str) -> Result<CertifiedKey, CaError> {
+        self.mint_for(host, vec![ExtendedKeyUsagePurpose::ServerAuth])
+    }
+
+    /// A fresh leaf for a fleet node reachable as `host` (a DNS name or IP literal): usable both
+    /// to serve the fleet port and to present to the other nodes as a client (mutual TLS); the
+    /// leaves minted for intercepted hosts are server-only, so none of them opens the fleet port.
+    pub fn fleet_leaf(&self, host: &str) -> Result<CertifiedKey, CaError> {
+        let host = crate::target::bare(host).to_ascii_lowercase();
+        self.mint_for(&host, vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth])
+    }
+
+    /// The CA certificate as stored (DER), the one trust anchor of the fleet port.
+    pub fn ca_der(&self) -> CertificateDer<'static> {
+        self.der.clone()
+    }
+
+    fn mint_for(&self, host: &str, usages: Vec<ExtendedKeyUsagePurpose>) -> Result<CertifiedKey, CaError> {
         let mint_error = |detail: String| CaError::Mint { host: host.to_string(), detail };
         let mut params =
             CertificateParams::new(vec![host.to_string()]).map_err(|e| mint_error(e.to_string()))?;
@@ -187,7 +208,7 @@ impl Authority {
         params.not_after = now + LEAF_VALIDITY;
         params.serial_number = Some(random_serial());
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.extended_key_usages = usages;
         params.use_authority_key_identifier_extension = true;
         let leaf_key =
             KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| mint_error(e.to_string()))?;

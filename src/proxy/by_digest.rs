@@ -162,20 +162,28 @@ async fn lead_fetch(
     scope: &str,
     credential: Option<u64>,
 ) -> Result<Response<Body>, ProxyError> {
+    let digest = lead.flight().digest.clone();
     // An error here drops `lead`, which declines the flight so that followers ask again.
-    let response = forward::ask_mirrored(proxy, Method::GET, parts, target).await?;
+    let (response, from_owner) = match forward::ask_owner(proxy, digest.as_str(), parts, target).await {
+        Some(response) => (response, true),
+        None => (forward::ask_mirrored(proxy, Method::GET, parts, target).await?.map(body::incoming), false),
+    };
     if response.status() != StatusCode::OK {
         lead.decline();
-        return Ok(with_status(forward::relay(proxy, response), CacheStatus::Miss));
+        return Ok(with_status(forward::relay_body(proxy, response), CacheStatus::Miss));
     }
-    proxy.grants.grant(credential, scope);
+    // The registry's yes is this credential's grant for the repository; a fleet member's is not
+    // (it may have served public content the registry was never asked about).
+    if !from_owner {
+        proxy.grants.grant(credential, scope);
+    }
     let header_text = |name| response.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     let size = header_text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     let media_type = header_text(header::CONTENT_TYPE).map(String::from);
     let mut meta = BlobMeta { media_type: media_type.clone(), ..BlobMeta::default() };
     access::record_scope(&mut meta, scope, access::fetched_as(parts, credential));
     let flight = lead.flight();
-    match lead.stream(proxy.store.clone(), body::incoming(response.into_body()), size, meta) {
+    match lead.stream(proxy.store.clone(), response.into_body(), size, meta) {
         Ok((flight, receiver)) => {
             let now = receiver.borrow().clone();
             match now {

@@ -44,10 +44,15 @@ pub(super) fn to_upstream(mut parts: Parts, target: &Target) -> Result<Parts, Pr
 /// An upstream answer as pantry passes it on: hop-by-hop headers removed, body streamed (and
 /// broken off if upstream goes silent for the body timeout).
 pub(super) fn relay(proxy: &Proxy, response: Response<Incoming>) -> Response<Body> {
-    let (mut parts, incoming) = response.into_parts();
+    relay_body(proxy, response.map(body::incoming))
+}
+
+/// [`relay`] of an answer whose body is already pantry's own type (a fleet member's).
+pub(super) fn relay_body(proxy: &Proxy, response: Response<Body>) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
     hop_by_hop::strip(&mut parts.headers);
     parts.version = Version::HTTP_11;
-    Response::from_parts(parts, body::paced(body::incoming(incoming), proxy.pace))
+    Response::from_parts(parts, body::paced(body, proxy.pace))
 }
 
 /// Reads a small upstream body whole: at most `max` bytes, broken off when upstream goes silent
@@ -112,6 +117,27 @@ pub(super) async fn ask_mirrored(
         }
     }
     ask(proxy, method, parts, origin).await
+}
+
+/// Asks the fleet member that owns `key` for the client's path of `origin` (see
+/// [`crate::fleet::Fleet::ask`]), unless this request came from a member or there is no fleet.
+/// The client's credentials go along; pantry's own (a [`crate::credentials::Covered`] request)
+/// do not: the owner holds the same entries and applies them itself.
+pub(super) async fn ask_owner(
+    proxy: &Proxy,
+    key: &str,
+    parts: &Parts,
+    origin: &Target,
+) -> Option<Response<Body>> {
+    let fleet = proxy.fleet.as_ref()?;
+    if parts.extensions.get::<crate::fleet::FromPeer>().is_some() {
+        return None;
+    }
+    let mut headers = fetch_headers(parts);
+    if parts.extensions.get::<crate::credentials::Covered>().is_some() {
+        headers.remove(header::AUTHORIZATION);
+    }
+    fleet.ask(key, origin, parts.uri.path(), &headers).await
 }
 
 /// Upstream's refusal (401 with its challenge, 403, 404…) relayed with an empty body.

@@ -87,6 +87,8 @@ pub struct Proxy {
     pings: Arc<ping::Pings>,
     credentials: Arc<Credentials>,
     activity: Arc<activity::Activity>,
+    /// The other pantries of a fleet, asked for content this node does not own.
+    fleet: Option<Arc<crate::fleet::Fleet>>,
     clock: Clock,
     /// Tracks work that outlives a request, so a drain waits for it.
     shutdown: Shutdown,
@@ -121,9 +123,22 @@ impl Proxy {
             grants: Arc::default(),
             credentials: Arc::new(Credentials::new(config.credential_entries(), config.clock.clone())),
             activity: Arc::default(),
+            fleet: None,
             rules: Arc::new(ArcSwap::from_pointee(Rules::from(config))),
             clock: config.clock.clone(),
         }
+    }
+
+    /// The same proxy as a member of `fleet`: content by digest this node misses and does not own
+    /// is asked of its owner before the origin.
+    pub fn with_fleet(mut self, fleet: Arc<crate::fleet::Fleet>) -> Self {
+        self.fleet = Some(fleet);
+        self
+    }
+
+    /// The fleet this node is a member of, if any.
+    pub fn fleet(&self) -> Option<&crate::fleet::Fleet> {
+        self.fleet.as_deref()
     }
 
     /// Takes offline mode, tag rules, namespace policy, mirrors, pins, `verify_reads` and the

@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use super::{admin::Admin, handler};
 use crate::{
-    ingress::{transparent, Ingress},
+    ingress::{self, transparent, Ingress},
     mirror,
     shutdown::ConnectionPermit,
 };
@@ -25,6 +25,8 @@ pub enum Port {
     Admin(Arc<Admin>),
     /// Connections redirected by the kernel; pantry's own addresses, to refuse loops.
     Transparent(Arc<[std::net::SocketAddr]>),
+    /// The other members of a fleet, admitted by mutual TLS with this configuration.
+    Fleet(Arc<rustls::ServerConfig>),
 }
 
 /// Accepts clients and hands each to a handler task.
@@ -92,6 +94,11 @@ impl Listener {
                 Port::Transparent(own) => {
                     let span = tracing::info_span!("transparent", id = next_id, %peer);
                     let task = transparent::serve(stream, ingress, permit, Arc::clone(own));
+                    self.ingress.shutdown.spawn(task.instrument(span));
+                }
+                Port::Fleet(tls) => {
+                    let span = tracing::info_span!("fleet", id = next_id, %peer);
+                    let task = ingress::peer::serve(stream, ingress, Arc::clone(tls), permit);
                     self.ingress.shutdown.spawn(task.instrument(span));
                 }
                 Port::Mirror => {

@@ -34,6 +34,8 @@ pub struct TestPantry {
     pub admin: Option<SocketAddr>,
     /// The transparent port, when the config asked for one (bound where it said, port 0 allowed).
     pub transparent: Option<SocketAddr>,
+    /// The fleet port, when the test handed one over ([`start_pantry_with_fleet`]).
+    pub fleet: Option<SocketAddr>,
     pub pantry: Arc<Pantry>,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -78,6 +80,16 @@ pub fn admin_token(config: &mut Config, token: &str) {
 
 /// Starts pantry on 127.0.0.1:0 with temp cache/certs dirs; `adjust` edits the config first.
 pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
+    start_pantry_with_fleet(adjust, None).await
+}
+
+/// [`start_pantry`], serving the fleet port on `fleet` (bound by the test, so that every member's
+/// address is known before any starts; `adjust` sets `fleet_listen`, `peers` and `advertise`).
+pub async fn start_pantry_with_fleet(
+    adjust: impl FnOnce(&mut Config),
+    fleet: Option<TcpListener>,
+) -> TestPantry {
+    let fleet_addr = fleet.as_ref().map(|l| l.local_addr().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.startup.cache_dir = dir.path().join("cache");
@@ -115,6 +127,7 @@ pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
                     mirror: mirror_listener,
                     admin: admin_listener,
                     transparent: transparent_listener,
+                    fleet,
                 },
                 async {
                     let _ = stopped.await;
@@ -122,7 +135,7 @@ pub async fn start_pantry(adjust: impl FnOnce(&mut Config)) -> TestPantry {
             )
             .await
     });
-    TestPantry { addr, mirror, admin, transparent, pantry, dir, stop: Some(stop), task }
+    TestPantry { addr, mirror, admin, transparent, fleet: fleet_addr, pantry, dir, stop: Some(stop), task }
 }
 
 pub fn roots_from_pem(pem: &str) -> RootCertStore {
