@@ -312,7 +312,7 @@ async fn ask_fleet_port(
 }
 
 #[tokio::test]
-async fn the_fleet_port_admits_members_only_and_serves_content_by_digest_only() {
+async fn the_fleet_port_admits_members_only_and_serves_only_what_a_pull_reads() {
     let registry = FakeRegistry::start().await;
     let fleet = Fleet::start(&registry, 2, |_| {}).await;
     let node = &fleet.nodes[0];
@@ -338,18 +338,97 @@ async fn the_fleet_port_admits_members_only_and_serves_content_by_digest_only() 
         let member = Arc::clone(&member);
         async move { ask_fleet_port(node, Some(member), method, &path, origin.as_deref()).await.unwrap() }
     };
-    assert_eq!(ask(Method::GET, "/v2/".into(), Some(origin.clone())).await, StatusCode::NOT_FOUND);
+    assert_eq!(ask(Method::GET, "/v2/_catalog".into(), Some(origin.clone())).await, StatusCode::NOT_FOUND);
     assert_eq!(
-        ask(Method::GET, "/v2/lib/app/manifests/latest".into(), Some(origin.clone())).await,
+        ask(Method::GET, "/v2/lib/app/tags/list".into(), Some(origin.clone())).await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
         ask(Method::GET, "/v2/lib/app/blobs/uploads/".into(), Some(origin.clone())).await,
         StatusCode::NOT_FOUND
     );
+    assert_eq!(ask(Method::GET, "/v2/?last=x".into(), Some(origin.clone())).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        ask(Method::GET, "/v2/".into(), Some(origin.clone())).await,
+        StatusCode::OK,
+        "the anonymous version check"
+    );
     assert_eq!(ask(Method::POST, path.clone(), Some(origin.clone())).await, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(ask(Method::GET, path.clone(), None).await, StatusCode::BAD_REQUEST);
     assert_eq!(ask(Method::GET, path.clone(), Some(format!("{origin}/v2/x"))).await, StatusCode::BAD_REQUEST);
     assert_eq!(ask(Method::GET, format!("{path}?x=1"), Some(origin.clone())).await, StatusCode::NOT_FOUND);
     assert_eq!(registry.state.count("GET blob"), 1);
+}
+
+/// A pull's reads: the version check, the tag, the manifest by digest and its one layer.
+async fn pull(node: &TestPantry, host: &str, manifest: &str, layer: &str) -> Vec<(u16, String)> {
+    let accept = ("accept", common::registry::MANIFEST_TYPE);
+    let mut seen = Vec::new();
+    for path in [
+        "/v2/".to_string(),
+        "/v2/lib/app/manifests/v1".into(),
+        format!("/v2/lib/app/manifests/{manifest}"),
+        format!("/v2/lib/app/blobs/{layer}"),
+    ] {
+        let (response, body) = request(node, host, Method::GET, &path, &[accept]).await;
+        let body = body.unwrap();
+        let ok = path.ends_with("/v2/") || sha256(&body) == manifest || sha256(&body) == layer;
+        assert!(ok, "{path}: {} {:?}", response.status(), String::from_utf8_lossy(&body));
+        seen.push((
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("cache-status")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default(),
+        ));
+    }
+    seen
+}
+
+fn image(registry: &FakeRegistry) -> (String, String) {
+    let layer = registry.state.add_blob(blob(128 << 10, 6), "application/vnd.oci.image.layer.v1.tar");
+    let manifest = format!(r#"{{"schemaVersion":2,"layers":[{{"digest":"{layer}","size":131072}}]}}"#);
+    let manifest = registry.state.add_blob(manifest, common::registry::MANIFEST_TYPE);
+    registry.state.tag("lib/app", "v1", &manifest);
+    (manifest, layer)
+}
+
+#[tokio::test]
+async fn tags_and_the_version_check_are_asked_once_for_the_fleet() {
+    let registry = FakeRegistry::start().await;
+    let fleet = Fleet::start(&registry, 3, |_| {}).await;
+    let (manifest, layer) = image(&registry);
+    for node in &fleet.nodes {
+        for (status, _) in pull(node, &registry.host(), &manifest, &layer).await {
+            assert_eq!(status, 200);
+        }
+    }
+    assert_eq!(registry.state.count("GET ping"), 1, "one version check for the fleet");
+    assert_eq!(registry.state.count("GET manifest-tag"), 1, "one tag lookup for the fleet");
+    assert_eq!(
+        registry.state.count("GET manifest"),
+        0,
+        "the tag's answer was the manifest, stored by digest"
+    );
+    assert_eq!(registry.state.count("GET blob"), 1);
+}
+
+#[tokio::test]
+async fn a_node_started_empty_while_the_registry_is_down_pulls_what_the_fleet_had() {
+    let registry = FakeRegistry::start().await;
+    let mut fleet = Fleet::start(&registry, 4, |_| {}).await;
+    let (manifest, layer) = image(&registry);
+    // Three members pull; the fourth has never seen the image.
+    let newcomer = fleet.nodes.pop().unwrap();
+    for node in &fleet.nodes {
+        pull(node, &registry.host(), &manifest, &layer).await;
+    }
+    registry.state.down.store(true, Ordering::SeqCst);
+    let seen = pull(&newcomer, &registry.host(), &manifest, &layer).await;
+    assert!(seen.iter().all(|(status, _)| *status == 200), "{seen:?}");
+    assert!(newcomer.pantry.proxy().store().blob(&layer.parse().unwrap()).await.is_some(), "kept a copy");
+    // And it keeps serving it: from its own store now.
+    let seen = pull(&newcomer, &registry.host(), &manifest, &layer).await;
+    assert!(seen.iter().all(|(status, _)| *status == 200), "{seen:?}");
 }

@@ -59,6 +59,23 @@ const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the members' DNS name is resolved again.
 pub const DNS_INTERVAL: Duration = Duration::from_secs(10);
 
+/// One request to a member.
+struct Ask<'a> {
+    method: Method,
+    origin: &'a Target,
+    path: &'a str,
+    headers: &'a HeaderMap,
+}
+
+/// How far down the rank a request goes.
+#[derive(Clone, Copy)]
+enum Until {
+    /// To this node: the members ranked above it own the content.
+    Owner,
+    /// Every other member, wherever this node ranks.
+    Anyone,
+}
+
 /// This node's view of the fleet and its client towards the other members.
 #[derive(Debug)]
 pub struct Fleet {
@@ -127,39 +144,65 @@ impl Fleet {
         });
     }
 
-    /// Asks the owner of `key` for `path` of `origin` (a GET with `headers`), the next member in
-    /// rank when one does not answer. `None`: this node is the owner, or no other member answered,
-    /// or the owner could not get it (a 5xx): the caller fetches from the origin itself.
+    /// Asks the owner of `key` for `path` of `origin` (a body-less `method` with `headers`), the
+    /// next member in rank when one does not answer. `None`: this node is the owner, or no other
+    /// member answered, or the owner could not get it (a 5xx): the caller asks the origin itself.
     pub async fn ask(
         &self,
         key: &str,
+        method: Method,
         origin: &Target,
         path: &str,
         headers: &HeaderMap,
     ) -> Option<Response<Body>> {
-        let scheme = if origin.https { "https" } else { "http" };
-        let origin_url = HeaderValue::from_str(&format!("{scheme}://{}", origin.host_port())).ok()?;
+        self.ask_in_rank(key, Ask { method, origin, path, headers }, Until::Owner).await
+    }
+
+    /// Asks every other member in rank for it, until one has an answer (not a 5xx): what a node
+    /// does when it owns content it lacks and the origin cannot be reached, so that what the
+    /// fleet had is still served (a member's records, its stale tags, its store).
+    pub async fn ask_others(
+        &self,
+        key: &str,
+        method: Method,
+        origin: &Target,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Option<Response<Body>> {
+        self.ask_in_rank(key, Ask { method, origin, path, headers }, Until::Anyone).await
+    }
+
+    async fn ask_in_rank(&self, key: &str, ask: Ask<'_>, until: Until) -> Option<Response<Body>> {
+        let scheme = if ask.origin.https { "https" } else { "http" };
+        let origin_url = HeaderValue::from_str(&format!("{scheme}://{}", ask.origin.host_port())).ok()?;
         for member in self.members.ranked(key) {
             if &member == self.members.own() {
-                return None;
+                match until {
+                    Until::Owner => return None,
+                    Until::Anyone => continue,
+                }
             }
-            let Ok(uri) = format!("{}{path}", member.url).parse::<http::Uri>() else { return None };
+            let Ok(uri) = format!("{}{}", member.url, ask.path).parse::<http::Uri>() else { return None };
             let mut request = Request::new(body::empty());
-            *request.method_mut() = Method::GET;
+            *request.method_mut() = ask.method.clone();
             *request.uri_mut() = uri;
-            *request.headers_mut() = headers.clone();
+            *request.headers_mut() = ask.headers.clone();
             request.headers_mut().insert(ORIGIN_HEADER, origin_url.clone());
             let error = match tokio::time::timeout(self.response_timeout, self.client.request(request)).await
             {
                 Ok(Ok(response)) if response.status().is_server_error() => {
                     self.metrics.peer_request("error");
-                    tracing::info!(member = %member.url, status = response.status().as_u16(), key, "the owner could not get it; fetching here");
-                    return None;
+                    let status = response.status().as_u16();
+                    tracing::info!(member = %member.url, status, key, "the member could not get it");
+                    match until {
+                        Until::Owner => return None,
+                        Until::Anyone => continue,
+                    }
                 }
                 Ok(Ok(response)) => {
                     let ok = response.status() == StatusCode::OK;
                     self.metrics.peer_request(if ok { "ok" } else { "refused" });
-                    tracing::debug!(member = %member.url, status = response.status().as_u16(), key, "answered by its owner");
+                    tracing::debug!(member = %member.url, status = response.status().as_u16(), key, "answered by a fleet member");
                     let (parts, incoming) = response.into_parts();
                     let body = self.watched(body::incoming(incoming), member, ok);
                     return Some(Response::from_parts(parts, body));

@@ -1,9 +1,10 @@
 //! The fleet port: requests from the other members of a fleet (see [`crate::fleet`]). A member
 //! gets in with a client certificate from the shared CA (mutual TLS, checked by rustls before
-//! any byte of HTTP), and may ask only for content by digest — `GET`/`HEAD` of
-//! `/v2/<name>/(blobs|manifests)/<digest>` of the origin its `pantry-origin` header names — which
-//! this node answers through the proxy core as it would answer that client: its store, its single
-//! flight, the client's credentials forwarded with the request for the registry to judge.
+//! any byte of HTTP), and may ask only what a pull reads — `GET`/`HEAD` of content by digest
+//! (`/v2/<name>/(blobs|manifests)/<digest>`), of a manifest by tag and the anonymous version check
+//! (`/v2/`) of the origin its `pantry-origin` header names — which this node answers through the
+//! proxy core as it would answer that client: its store, its single flight, its tag records and
+//! their TTLs, the client's credentials forwarded with the request for the registry to judge.
 
 use std::sync::Arc;
 
@@ -79,12 +80,14 @@ async fn answer(ingress: &Ingress, request: Request<Incoming>) -> Response<Body>
     };
     let uri = request.uri();
     match classify_escaped(request.method(), uri.path(), uri.query()) {
-        Ok(Route::BlobByDigest { .. } | Route::ManifestByDigest { .. }) if uri.query().is_none() => {}
+        Ok(Route::BlobByDigest { .. } | Route::ManifestByDigest { .. } | Route::ManifestByTag { .. })
+            if uri.query().is_none() => {}
+        Ok(Route::Ping) if crate::proxy::anonymous_ping(request.headers(), uri) => {}
         _ => {
-            return refuse(
-                StatusCode::NOT_FOUND,
-                format!("the fleet port serves content by digest only, not {}", uri.path()),
-            )
+            let path = uri.path();
+            let reason =
+                format!("the fleet port serves content, tags and the version check only, not {path}");
+            return refuse(StatusCode::NOT_FOUND, reason);
         }
     }
     let (mut parts, incoming) = request.into_parts();

@@ -164,10 +164,8 @@ async fn lead_fetch(
 ) -> Result<Response<Body>, ProxyError> {
     let digest = lead.flight().digest.clone();
     // An error here drops `lead`, which declines the flight so that followers ask again.
-    let (response, from_owner) = match forward::ask_owner(proxy, digest.as_str(), parts, target).await {
-        Some(response) => (response, true),
-        None => (forward::ask_mirrored(proxy, Method::GET, parts, target).await?.map(body::incoming), false),
-    };
+    let forward::Sourced { response, from_owner } =
+        forward::ask_source(proxy, digest.as_str(), Method::GET, parts, target).await?;
     if response.status() != StatusCode::OK {
         lead.decline();
         return Ok(with_status(forward::relay_body(proxy, response), CacheStatus::Miss));

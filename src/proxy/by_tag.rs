@@ -34,8 +34,9 @@ use crate::{
 /// What a revalidating HEAD said; shared by every asker of the same tag with the same credential.
 #[derive(Debug, Clone)]
 pub(super) enum Revalidation {
-    /// 200 with this digest.
-    Points(Option<Digest>),
+    /// 200 with this digest, as checked at this time (ms; a fleet member's answer may be older
+    /// than now), and whether a fleet member gave it.
+    Points(Option<Digest>, u64, bool),
     /// Upstream refused (401, 403, 404…): relay its status and headers.
     Refused(StatusCode, HeaderMap),
     /// Upstream could not answer (down, 5xx, 429).
@@ -75,45 +76,51 @@ pub(super) async fn serve(
         || (covered && blob.meta.granted_in.contains(&scope))
         || proxy.grants.allows(credential, &scope);
     if trusted && ttl.is_fresh(age) {
-        return Ok(proxy.serve_stored(&blob, parts, CacheStatus::Hit).await);
+        return Ok(from_record(proxy, &blob, &record, parts, CacheStatus::Hit).await);
     }
     if proxy.offline() {
         if trusted {
-            return Ok(stale(proxy.serve_stored(&blob, parts, CacheStatus::Stale).await));
+            return Ok(stale(from_record(proxy, &blob, &record, parts, CacheStatus::Stale).await));
         }
         return Err(ProxyError::Offline(format!("cannot confirm access to {scope} while offline")));
     }
-    let call = || revalidate(proxy, parts, target);
+    let call = || revalidate(proxy, parts, target, &scope);
     let (outcome, _) =
         proxy.revalidations.run((key.clone(), credential), call, || proxy.metrics.coalesced()).await;
     match outcome {
-        Revalidation::Points(Some(digest)) if digest == blob.digest => {
-            proxy.grants.grant(credential, &scope);
-            remember(proxy, &key, &digest).await;
+        Revalidation::Points(Some(digest), checked_at_ms, from_owner) if digest == blob.digest => {
+            if !from_owner {
+                proxy.grants.grant(credential, &scope);
+            }
+            remember(proxy, &key, &digest, checked_at_ms).await;
             Ok(proxy.serve_stored(&blob, parts, CacheStatus::Revalidated).await)
         }
-        Revalidation::Points(Some(digest)) => match proxy.store.blob(&digest).await {
-            // The tag moved to a manifest pantry holds (verified by its digest) that anyone may
-            // have, or that this registry sent before and said just now (no mirror answered in
-            // its place) this repository holds: no GET, which a registry such as Docker Hub
-            // counts as a pull. Bytes only another registry sent are fetched from this one: its
-            // word that the tag points there proves nothing.
-            Some(mut moved)
-                if held_for(&moved.meta, &origin, &scope, covered, rules.mirrors.has_mirrors(target)) =>
-            {
-                proxy.grants.grant(credential, &scope);
-                let fetched_as = access::fetched_as(parts, credential);
-                if access::record_scope(&mut moved.meta, &scope, fetched_as) {
-                    if let Err(error) = proxy.store.write_meta(&digest, moved.size, &moved.meta).await {
-                        tracing::warn!(%digest, %error, "cannot record where a manifest was seen");
+        Revalidation::Points(Some(digest), checked_at_ms, from_owner) => {
+            match proxy.store.blob(&digest).await {
+                // The tag moved to a manifest pantry holds (verified by its digest) that anyone may
+                // have, or that this registry sent before and said just now (no mirror answered in
+                // its place) this repository holds: no GET, which a registry such as Docker Hub
+                // counts as a pull. Bytes only another registry sent are fetched from this one: its
+                // word that the tag points there proves nothing.
+                Some(mut moved)
+                    if held_for(&moved.meta, &origin, &scope, covered, rules.mirrors.has_mirrors(target)) =>
+                {
+                    if !from_owner {
+                        proxy.grants.grant(credential, &scope);
                     }
+                    let fetched_as = access::fetched_as(parts, credential);
+                    if access::record_scope(&mut moved.meta, &scope, fetched_as) {
+                        if let Err(error) = proxy.store.write_meta(&digest, moved.size, &moved.meta).await {
+                            tracing::warn!(%digest, %error, "cannot record where a manifest was seen");
+                        }
+                    }
+                    remember(proxy, &key, &digest, checked_at_ms).await;
+                    Ok(proxy.serve_stored(&moved, parts, CacheStatus::Revalidated).await)
                 }
-                remember(proxy, &key, &digest).await;
-                Ok(proxy.serve_stored(&moved, parts, CacheStatus::Revalidated).await)
+                _ => fetch(proxy, parts, target, &scope, &key, credential).await,
             }
-            _ => fetch(proxy, parts, target, &scope, &key, credential).await,
-        },
-        Revalidation::Points(None) => fetch(proxy, parts, target, &scope, &key, credential).await,
+        }
+        Revalidation::Points(None, ..) => fetch(proxy, parts, target, &scope, &key, credential).await,
         Revalidation::Refused(status, headers) => {
             let mut response = Response::new(body::empty());
             *response.status_mut() = status;
@@ -122,10 +129,23 @@ pub(super) async fn serve(
         }
         Revalidation::Unreachable(error) if trusted => {
             tracing::info!(%error, "upstream unreachable; serving the last known manifest");
-            Ok(stale(proxy.serve_stored(&blob, parts, CacheStatus::Stale).await))
+            Ok(stale(from_record(proxy, &blob, &record, parts, CacheStatus::Stale).await))
         }
         Revalidation::Unreachable(error) => Err(error),
     }
+}
+
+/// The stored manifest a record points to, as old (`Age`) as the record.
+async fn from_record(
+    proxy: &Proxy,
+    blob: &CachedBlob,
+    record: &TagRecord,
+    parts: &Parts,
+    status: CacheStatus,
+) -> Response<Body> {
+    let mut response = proxy.serve_stored(blob, parts, status).await;
+    forward::set_age(response.headers_mut(), proxy.clock.now_ms().saturating_sub(record.checked_at_ms));
+    response
 }
 
 /// The remembered answer for `key`, if its manifest is still in the store.
@@ -133,29 +153,32 @@ async fn known(proxy: &Proxy, key: &str) -> Option<(TagRecord, CachedBlob)> {
     proxy.store.record_and_blob(key, |record: &TagRecord| record.digest.parse().ok()).await
 }
 
-async fn remember(proxy: &Proxy, key: &str, digest: &Digest) {
-    let record = TagRecord { digest: digest.to_string(), checked_at_ms: proxy.clock.now_ms() };
+async fn remember(proxy: &Proxy, key: &str, digest: &Digest, checked_at_ms: u64) {
+    let record = TagRecord { digest: digest.to_string(), checked_at_ms };
     if let Err(error) = proxy.store.put_record(key, &record).await {
         tracing::warn!(%error, "cannot record tag");
     }
 }
 
-async fn revalidate(proxy: &Proxy, parts: &Parts, target: &Target) -> Revalidation {
-    let response = match forward::ask_mirrored(proxy, Method::HEAD, parts, target).await {
-        Ok(response) => response,
+/// Asks whether the tag still points where it did: its owner in a fleet (for the whole fleet),
+/// else the registry.
+async fn revalidate(proxy: &Proxy, parts: &Parts, target: &Target, scope: &str) -> Revalidation {
+    let (response, from_owner) = match forward::ask_source(proxy, scope, Method::HEAD, parts, target).await {
+        Ok(sourced) => (sourced.response, sourced.from_owner),
         Err(error) => return Revalidation::Unreachable(error),
     };
     let status = response.status();
     if status == StatusCode::OK {
         let digest =
             response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()?.parse().ok());
-        return Revalidation::Points(digest);
+        let checked_at_ms = proxy.clock.now_ms().saturating_sub(forward::age_ms(response.headers()));
+        return Revalidation::Points(digest, checked_at_ms, from_owner);
     }
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         let detail = format!("revalidation answered {status}");
         return Revalidation::Unreachable(ProxyError::Upstream { target: target.to_string(), detail });
     }
-    let refusal = forward::refusal(proxy, response);
+    let refusal = forward::refusal_body(proxy, response);
     Revalidation::Refused(refusal.status(), refusal.headers().clone())
 }
 
@@ -168,14 +191,15 @@ async fn fetch(
     key: &str,
     credential: Option<u64>,
 ) -> Result<Response<Body>, ProxyError> {
-    let response = forward::ask_mirrored(proxy, Method::GET, parts, target).await?;
+    let forward::Sourced { response, from_owner } =
+        forward::ask_source(proxy, scope, Method::GET, parts, target).await?;
     let too_large = response
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .is_some_and(|len| len > MAX_MANIFEST_SIZE);
     if response.status() != StatusCode::OK || too_large {
-        let mut relayed = forward::relay(proxy, response);
+        let mut relayed = forward::relay_body(proxy, response);
         CacheStatus::Miss.set(relayed.headers_mut());
         return Ok(relayed);
     }
@@ -184,16 +208,19 @@ async fn fetch(
         |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(String::from);
     let media_type = header_text(header::CONTENT_TYPE.as_str());
     let announced = header_text("docker-content-digest");
+    let checked_at_ms = proxy.clock.now_ms().saturating_sub(forward::age_ms(response.headers()));
     let bytes =
         forward::collect_small(proxy, response.into_body(), MAX_MANIFEST_SIZE, target, "manifest body")
             .await?;
     proxy.metrics.fetched_upstream(bytes.len() as u64);
     let digest = manifest_digest(announced.as_deref(), &bytes).map_err(upstream_error)?;
-    proxy.grants.grant(credential, scope);
+    if !from_owner {
+        proxy.grants.grant(credential, scope);
+    }
     let meta =
         merged_meta(proxy, &digest, media_type.clone(), scope, access::fetched_as(parts, credential)).await;
     match proxy.store.put(&digest, &bytes, &meta).await {
-        Ok(()) => remember(proxy, key, &digest).await,
+        Ok(()) => remember(proxy, key, &digest, checked_at_ms).await,
         Err(error) => tracing::warn!(%digest, %error, "manifest could not be stored; served without caching"),
     }
     let content = respond::Content::Memory(bytes);

@@ -2,7 +2,7 @@
 //! back, hop-by-hop headers removed both ways.
 
 use bytes::Bytes;
-use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Request, Response, Version};
+use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
@@ -59,16 +59,26 @@ pub(super) fn relay_body(proxy: &Proxy, response: Response<Body>) -> Response<Bo
 /// for the body timeout; `what` names it in errors.
 pub(super) async fn collect_small(
     proxy: &Proxy,
-    body: Incoming,
+    body: Body,
     max: usize,
     target: &Target,
     what: &str,
 ) -> Result<Bytes, ProxyError> {
+    // Frame by frame: `collect()` over the boxed body made the connection futures that await this
+    // fail rustc's `Send` check (a higher-ranked lifetime it cannot prove).
+    let mut body = Limited::new(body, max);
+    let mut bytes = bytes::BytesMut::new();
     let upstream_error = |detail: String| ProxyError::Upstream { target: target.to_string(), detail };
-    let collected = tokio::time::timeout(proxy.pace.idle, Limited::new(body, max).collect())
-        .await
-        .map_err(|_| upstream_error(format!("{what}: upstream went silent")))?;
-    Ok(collected.map_err(|e| upstream_error(format!("{what}: {e}")))?.to_bytes())
+    loop {
+        let frame = match tokio::time::timeout(proxy.pace.idle, body.frame()).await {
+            Err(_) => return Err(upstream_error(format!("{what}: upstream went silent"))),
+            Ok(None) => return Ok(bytes.freeze()),
+            Ok(Some(frame)) => frame.map_err(|e| upstream_error(format!("{what}: {e}")))?,
+        };
+        if let Some(data) = frame.data_ref() {
+            bytes.extend_from_slice(data);
+        }
+    }
 }
 
 /// Asks upstream for the client's path on pantry's behalf (see [`fetch_headers`]), following redirects.
@@ -126,10 +136,32 @@ pub(super) async fn ask_mirrored(
 pub(super) async fn ask_owner(
     proxy: &Proxy,
     key: &str,
+    method: Method,
     parts: &Parts,
     origin: &Target,
 ) -> Option<Response<Body>> {
-    let fleet = proxy.fleet.as_ref()?;
+    let (fleet, headers) = fleet_request(proxy, parts)?;
+    fleet.ask(key, method, origin, parts.uri.path(), &headers).await
+}
+
+/// Asks the other fleet members, in rank, for what the origin could not give (see
+/// [`crate::fleet::Fleet::ask_others`]); never for a request a member sent.
+pub(super) async fn ask_others(
+    proxy: &Proxy,
+    key: &str,
+    method: Method,
+    parts: &Parts,
+    origin: &Target,
+) -> Option<Response<Body>> {
+    let (fleet, headers) = fleet_request(proxy, parts)?;
+    tracing::info!(key, "the origin cannot answer; asking the other fleet members");
+    fleet.ask_others(key, method, origin, parts.uri.path(), &headers).await
+}
+
+/// The fleet to ask for this client's request and the headers it goes with: none for a request
+/// a member sent (it is answered here) or without a fleet.
+fn fleet_request<'a>(proxy: &'a Proxy, parts: &Parts) -> Option<(&'a crate::fleet::Fleet, HeaderMap)> {
+    let fleet = proxy.fleet.as_deref()?;
     if parts.extensions.get::<crate::fleet::FromPeer>().is_some() {
         return None;
     }
@@ -137,12 +169,64 @@ pub(super) async fn ask_owner(
     if parts.extensions.get::<crate::credentials::Covered>().is_some() {
         headers.remove(header::AUTHORIZATION);
     }
-    fleet.ask(key, origin, parts.uri.path(), &headers).await
+    Some((fleet, headers))
+}
+
+/// An answer, and whether a fleet member gave it (rather than the registry or its mirrors).
+pub(super) struct Sourced {
+    /// The answer.
+    pub response: Response<Body>,
+    /// A fleet member answered: its yes is not the registry's.
+    pub from_owner: bool,
+}
+
+/// The owner of `key` in the fleet, if there is one that answers; else [`ask_mirrored`], and
+/// when that cannot answer (unreachable, 5xx, 429) the other members.
+pub(super) async fn ask_source(
+    proxy: &Proxy,
+    key: &str,
+    method: Method,
+    parts: &Parts,
+    origin: &Target,
+) -> Result<Sourced, ProxyError> {
+    if let Some(response) = ask_owner(proxy, key, method.clone(), parts, origin).await {
+        return Ok(Sourced { response, from_owner: true });
+    }
+    let asked = ask_mirrored(proxy, method.clone(), parts, origin).await;
+    let answered = match &asked {
+        Ok(response) => {
+            !response.status().is_server_error() && response.status() != StatusCode::TOO_MANY_REQUESTS
+        }
+        Err(_) => false,
+    };
+    if !answered {
+        if let Some(response) = ask_others(proxy, key, method, parts, origin).await {
+            return Ok(Sourced { response, from_owner: true });
+        }
+    }
+    Ok(Sourced { response: asked?.map(body::incoming), from_owner: false })
+}
+
+/// How old an answer says it is (`Age`, RFC 9111 §5.1), in milliseconds: a fleet member's answer
+/// from its records is as old as they are.
+pub(super) fn age_ms(headers: &HeaderMap) -> u64 {
+    let seconds = headers.get(header::AGE).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    seconds.unwrap_or(0).saturating_mul(1000)
+}
+
+/// Sets `Age` on an answer from a record `age_ms` old (whole seconds, as RFC 9111 writes it).
+pub(super) fn set_age(headers: &mut HeaderMap, age_ms: u64) {
+    headers.insert(header::AGE, HeaderValue::from(age_ms / 1000));
 }
 
 /// Upstream's refusal (401 with its challenge, 403, 404…) relayed with an empty body.
 pub(super) fn refusal(proxy: &Proxy, response: Response<Incoming>) -> Response<Body> {
-    let mut refusal = relay(proxy, response);
+    refusal_body(proxy, response.map(body::incoming))
+}
+
+/// [`refusal`] of an answer whose body is pantry's own type.
+pub(super) fn refusal_body(proxy: &Proxy, response: Response<Body>) -> Response<Body> {
+    let mut refusal = relay_body(proxy, response);
     *refusal.body_mut() = body::empty();
     refusal.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
     refusal

@@ -41,6 +41,12 @@ use crate::{
 
 pub use crate::cache_status::CacheStatus;
 
+/// Whether a version check (`/v2/`) is the anonymous one answered from memory (and through a
+/// fleet's owner): no credentials, no query.
+pub fn anonymous_ping(headers: &http::HeaderMap, uri: &http::Uri) -> bool {
+    ping::anonymous(headers, uri)
+}
+
 /// A registry-style 400 for a path no rule can be decided on (distribution's `NAME_INVALID`).
 fn name_invalid(reason: &str) -> Response<Body> {
     tracing::info!(reason, "refused a registry path that names no valid repository");

@@ -87,7 +87,7 @@ pub(super) async fn serve(
     if let Some(answer) = &known {
         let age = Duration::from_millis(proxy.clock.now_ms().saturating_sub(answer.at_ms));
         if proxy.rules().tag_ttl.is_fresh(age) {
-            return Ok(answer.response(&parts, CacheStatus::Hit));
+            return Ok(answer.aged(proxy, &parts, CacheStatus::Hit));
         }
     }
     let asked = if proxy.offline() {
@@ -104,7 +104,7 @@ pub(super) async fn serve(
         (Ok(Asked::Relayed(response)), _) => Ok(response),
         (Err(error), Some(answer)) => {
             tracing::info!(%error, "upstream cannot answer the version check; serving the last answer");
-            Ok(stale(answer.response(&parts, CacheStatus::Stale)))
+            Ok(stale(answer.aged(proxy, &parts, CacheStatus::Stale)))
         }
         (Err(error), None) => {
             let tags = format!("{}{registry}/", crate::cache::layout::TAG_PREFIX);
@@ -117,6 +117,11 @@ pub(super) async fn serve(
             Ok(stale(plain_ok(parts.method == Method::HEAD, CacheStatus::Stale)))
         }
     }
+}
+
+/// An answer that says the registry cannot answer now (5xx, 429).
+fn down(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 
 /// `200 {}` with the API version header, as a registry that needs no authentication answers.
@@ -137,15 +142,35 @@ enum Asked {
     Relayed(Response<Body>),
 }
 
+/// Asks the registry's owner in a fleet (one version check for the whole fleet), else the
+/// registry.
 async fn ask(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Asked, ProxyError> {
-    let response = forward::ask(proxy, Method::GET, parts, target).await?;
+    let now = proxy.clock.now_ms();
+    let (response, at_ms) = match forward::ask_owner(proxy, &target.key_name(), Method::GET, parts, target)
+        .await
+    {
+        Some(response) => {
+            let at_ms = now.saturating_sub(forward::age_ms(response.headers()));
+            (response, at_ms)
+        }
+        None => match forward::ask(proxy, Method::GET, parts, target).await {
+            Ok(response) if !down(response.status()) => (response.map(body::incoming), now),
+            asked => match forward::ask_others(proxy, &target.key_name(), Method::GET, parts, target).await {
+                Some(response) => {
+                    let at_ms = now.saturating_sub(forward::age_ms(response.headers()));
+                    (response, at_ms)
+                }
+                None => (asked?.map(body::incoming), now),
+            },
+        },
+    };
     let status = response.status();
     let upstream_error = |detail: String| ProxyError::Upstream { target: target.to_string(), detail };
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    if down(status) {
         return Err(upstream_error(format!("version check answered {status}")));
     }
     if status != StatusCode::OK && status != StatusCode::UNAUTHORIZED {
-        return Ok(Asked::Relayed(forward::relay(proxy, response)));
+        return Ok(Asked::Relayed(forward::relay_body(proxy, response)));
     }
     let mut headers = HeaderMap::new();
     for name in KEPT {
@@ -155,7 +180,7 @@ async fn ask(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Asked, Pro
     }
     let body =
         forward::collect_small(proxy, response.into_body(), MAX_BODY, target, "version check body").await?;
-    Ok(Asked::Remembered(Answer { status, headers, body, at_ms: proxy.clock.now_ms() }))
+    Ok(Asked::Remembered(Answer { status, headers, body, at_ms }))
 }
 
 impl Answer {
@@ -180,6 +205,13 @@ impl Answer {
         let body = Bytes::from(STANDARD.decode(record.body_base64).ok()?);
         let status = StatusCode::from_u16(record.status).ok()?;
         (body.len() <= MAX_BODY).then_some(Self { status, headers, body, at_ms: record.at_ms })
+    }
+
+    /// [`Self::response`] from memory, as old (`Age`) as the answer.
+    fn aged(&self, proxy: &Proxy, parts: &Parts, cache_status: CacheStatus) -> Response<Body> {
+        let mut response = self.response(parts, cache_status);
+        forward::set_age(response.headers_mut(), proxy.clock.now_ms().saturating_sub(self.at_ms));
+        response
     }
 
     fn response(&self, parts: &Parts, cache_status: CacheStatus) -> Response<Body> {
