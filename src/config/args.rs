@@ -97,6 +97,18 @@ super::declare::given! {
         /// The URL the other members reach this node at [default: https://FLEET_LISTEN].
         #[arg(long, env = "PANTRY_ADVERTISE", value_name = "URL")]
         pub advertise: Option<String>,
+        /// A bucket the fleet shares (S3 API): verified blobs are written behind to it, and read from it before the origin.
+        #[arg(long, env = "PANTRY_SHARED_STORE", value_name = "s3://BUCKET[/PREFIX]")]
+        pub shared_store: Option<String>,
+        /// The S3 endpoint of a store that is not AWS (MinIO, SeaweedFS, Garage, Ceph); `http://` works as given.
+        #[arg(long, env = "PANTRY_SHARED_STORE_ENDPOINT", value_name = "URL")]
+        pub shared_store_endpoint: Option<String>,
+        /// The bucket's region [default: us-east-1].
+        #[arg(long, env = "PANTRY_SHARED_STORE_REGION", value_name = "REGION")]
+        pub shared_store_region: Option<String>,
+        /// A file (chmod 600) with `aws_access_key_id = …` and `aws_secret_access_key = …` lines (an AWS credentials file) [default: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY].
+        #[arg(long, env = "PANTRY_SHARED_STORE_CREDENTIALS", value_name = "FILE")]
+        pub shared_store_credentials: Option<PathBuf>,
         /// Registries that speak plain HTTP (HOST[:PORT], globs; no port means 80, `:*` any): registry requests in cleartext go only to these (repeatable) [default: none].
         #[arg(long, env = "PANTRY_INSECURE_REGISTRIES", value_name = "HOST[:PORT]", value_delimiter = ',')]
         pub insecure_registries: Option<Vec<String>>,

@@ -20,6 +20,83 @@ impl std::fmt::Display for PeersDns {
     }
 }
 
+/// The bucket a fleet shares (`--shared-store s3://BUCKET[/PREFIX]`) and how to reach it. The
+/// keys themselves are read when pantry starts (from the credentials file or the environment),
+/// never kept in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedStore {
+    /// The bucket.
+    pub bucket: String,
+    /// Where in the bucket pantry's objects go (no leading or trailing `/`; may be empty).
+    pub prefix: String,
+    /// The S3 endpoint, for stores that are not AWS.
+    pub endpoint: Option<String>,
+    /// The region.
+    pub region: String,
+    /// A credentials file, instead of the environment.
+    pub credentials: Option<std::path::PathBuf>,
+}
+
+impl SharedStore {
+    /// `s3://BUCKET[/PREFIX]`.
+    pub fn url(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+/// The shared store from what was given; problems are pushed.
+pub(super) fn shared_store(
+    url: Option<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    credentials: Option<std::path::PathBuf>,
+    problems: &mut Vec<String>,
+) -> Option<SharedStore> {
+    let Some(url) = url else {
+        if endpoint.is_some() || region.is_some() || credentials.is_some() {
+            problems.push(
+                "shared_store_endpoint, shared_store_region and shared_store_credentials need shared_store"
+                    .into(),
+            );
+        }
+        return None;
+    };
+    let Some((bucket, prefix)) =
+        url.strip_prefix("s3://").map(|rest| rest.split_once('/').unwrap_or((rest, "")))
+    else {
+        problems.push(format!("shared_store: {url:?} is not s3://BUCKET[/PREFIX]"));
+        return None;
+    };
+    let valid_bucket = (3..=63).contains(&bucket.len())
+        && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    if !valid_bucket {
+        problems
+            .push(format!("shared_store: {bucket:?} is not a bucket name (3 to 63 of a-z, 0-9, '-', '.')"));
+    }
+    if let Some(endpoint) = &endpoint {
+        let scheme = endpoint.parse::<http::Uri>().ok().and_then(|u| u.scheme_str().map(String::from));
+        if !matches!(scheme.as_deref(), Some("http" | "https")) {
+            problems.push(format!("shared_store_endpoint: {endpoint:?} is not an http:// or https:// URL"));
+        }
+    }
+    if let Some(file) = &credentials {
+        if let Err(e) = super::private_file(file) {
+            problems.push(format!("shared_store_credentials: {e}"));
+        }
+    }
+    Some(SharedStore {
+        bucket: bucket.to_string(),
+        prefix: prefix.trim_matches('/').to_string(),
+        endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
+        region: region.unwrap_or_else(|| "us-east-1".into()),
+        credentials,
+    })
+}
+
 /// A member's fleet URL (`https://host[:port]`, nothing after the authority) as a target.
 pub fn member_url(text: &str) -> Result<Target, String> {
     let trimmed = text.trim().trim_end_matches('/');
@@ -134,6 +211,36 @@ mod tests {
             .is_empty());
         assert!(given(Some("127.0.0.1:3129"), &[], Some("pantry.svc"), None)[0].starts_with("peers_dns"));
         assert!(given(Some("nowhere"), &[], None, None)[0].starts_with("fleet_listen"));
+    }
+
+    #[test]
+    fn a_shared_store_is_an_s3_url_with_its_endpoint() {
+        let mut problems = Vec::new();
+        let store = shared_store(
+            Some("s3://pantry-cache/fleet/a/".into()),
+            Some("http://127.0.0.1:8333/".into()),
+            None,
+            None,
+            &mut problems,
+        )
+        .unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            (store.bucket.as_str(), store.prefix.as_str(), store.region.as_str()),
+            ("pantry-cache", "fleet/a", "us-east-1")
+        );
+        assert_eq!(store.endpoint.as_deref(), Some("http://127.0.0.1:8333"));
+        assert_eq!(store.url(), "s3://pantry-cache/fleet/a");
+        for (url, endpoint) in
+            [("pantry-cache", None), ("s3://Bad_Bucket", None), ("s3://ok-bucket", Some("ftp://x"))]
+        {
+            let mut problems = Vec::new();
+            shared_store(Some(url.into()), endpoint.map(String::from), None, None, &mut problems);
+            assert_eq!(problems.len(), 1, "{url} {endpoint:?}: {problems:?}");
+        }
+        let mut problems = Vec::new();
+        assert!(shared_store(None, Some("http://x".into()), None, None, &mut problems).is_none());
+        assert!(problems[0].contains("need shared_store"));
     }
 
     #[test]

@@ -122,6 +122,13 @@ fn merge(args: &RunArgs, file: RunArgs, private: bool, problems: &mut Vec<String
     }
     (config.startup.fleet_listen, config.startup.peers, config.startup.peers_dns, config.startup.advertise) =
         super::fleet::merge(given.fleet_listen, given.peers, given.peers_dns, given.advertise, problems);
+    config.startup.shared_store = super::fleet::shared_store(
+        given.shared_store,
+        given.shared_store_endpoint,
+        given.shared_store_region,
+        given.shared_store_credentials,
+        problems,
+    );
     // Flags and environment win over the file in both directions (`PANTRY_OFFLINE=false` too).
     config.live.mirror_tls = given.mirror_tls.unwrap_or(false);
     config.live.mirror_names = match given.mirror_names {

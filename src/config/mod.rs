@@ -28,7 +28,7 @@ mod values;
 pub use args::RunArgs;
 pub use credentials::{private_file, CredentialEntry, PasswordFrom, Secret, SecretSource};
 pub use destinations::{Destination, ParentRule};
-pub use fleet::{member_url, PeersDns};
+pub use fleet::{member_url, PeersDns, SharedStore};
 pub use live::Live;
 pub use parent_proxy::ParentProxy;
 pub use patterns::{HostPattern, ResolveRule};

@@ -54,6 +54,16 @@ impl Config {
         if let Some(advertise) = &self.startup.advertise {
             t.insert("advertise".into(), text(format!("https://{advertise}")));
         }
+        if let Some(shared) = &self.startup.shared_store {
+            t.insert("shared_store".into(), text(shared.url()));
+            if let Some(endpoint) = &shared.endpoint {
+                t.insert("shared_store_endpoint".into(), text(endpoint));
+            }
+            t.insert("shared_store_region".into(), text(&shared.region));
+            if let Some(file) = &shared.credentials {
+                t.insert("shared_store_credentials".into(), text(file.display()));
+            }
+        }
         t.insert("mirror_tls".into(), Value::Boolean(self.live.mirror_tls));
         t.insert("mirror_names".into(), list(&self.live.mirror_names));
         t.insert("mirror_default".into(), text(&self.live.mirror_default));

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use ipnet::IpNet;
 
-use super::{Destination, LogFormat, ParentProxy, ParentRule, PeersDns, ResolveRule};
+use super::{Destination, LogFormat, ParentProxy, ParentRule, PeersDns, ResolveRule, SharedStore};
 use crate::target::Target;
 
 super::declare::settings! {
@@ -35,6 +35,8 @@ super::declare::settings! {
         pub peers_dns: Option<PeersDns>,
         /// This node as the other members name it (set whenever `fleet_listen` is).
         pub advertise: Option<Target>,
+        /// The bucket the fleet shares, if any.
+        pub shared_store: Option<SharedStore>,
         /// Content cache directory.
         pub cache_dir: PathBuf,
         /// CA directory.
@@ -82,6 +84,7 @@ impl Default for Startup {
             peers: Vec::new(),
             peers_dns: None,
             advertise: None,
+            shared_store: None,
             cache_dir: PathBuf::from("cache"),
             certs_dir: PathBuf::from("certs"),
             upstream_ca: Vec::new(),

@@ -54,6 +54,8 @@ pub struct Totals {
     pub fetched_bytes: AtomicU64,
     /// Of the bytes fetched, those that came from fleet members (not the origin).
     pub peer_bytes: AtomicU64,
+    /// Of the bytes fetched, those that came from the fleet's shared store.
+    pub shared_bytes: AtomicU64,
     /// Bytes eviction removed (not part of the lifetime tally).
     pub evicted_bytes: AtomicU64,
 }
@@ -144,6 +146,17 @@ impl Metrics {
     pub fn from_peers(&self, bytes: u64) {
         self.counter("pantry_peer_fetched_bytes_total", Vec::new()).increment(bytes);
         self.totals.peer_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes read from the fleet's shared store (part of the bytes fetched into the store).
+    pub fn from_shared_store(&self, bytes: u64) {
+        self.counter("pantry_shared_store_fetched_bytes_total", Vec::new()).increment(bytes);
+        self.totals.shared_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Content written behind to the shared store, by result (`written`, `present`, `failed`).
+    pub fn shared_store_write(&self, result: &'static str) {
+        self.counter("pantry_shared_store_writes_total", vec![Label::new("result", result)]).increment(1);
     }
 
     /// The fleet's live members changed (one cooled down, came back, joined or left): some keys

@@ -7,7 +7,9 @@ use tokio::sync::watch;
 
 use super::{
     access::{self, authorize, Access, Standing},
-    forward, Proxy,
+    forward,
+    sources::{self, Fetched, Source},
+    Proxy,
 };
 use crate::{
     body::{self, Body},
@@ -164,25 +166,50 @@ async fn lead_fetch(
 ) -> Result<Response<Body>, ProxyError> {
     let digest = lead.flight().digest.clone();
     // An error here drops `lead`, which declines the flight so that followers ask again.
-    let forward::Sourced { response, from_owner } =
-        forward::ask_source(proxy, digest.as_str(), Method::GET, parts, target).await?;
+    let (response, source) = match sources::content(proxy, &digest, parts, target, scope, credential).await? {
+        Fetched::Answer(response, source) => (response, source),
+        Fetched::Refused(response) => {
+            lead.decline();
+            return Ok(response);
+        }
+    };
     if response.status() != StatusCode::OK {
         lead.decline();
         return Ok(with_status(forward::relay_body(proxy, response), CacheStatus::Miss));
     }
-    // The registry's yes is this credential's grant for the repository; a fleet member's is not
-    // (it may have served public content the registry was never asked about).
-    if !from_owner {
-        proxy.grants.grant(credential, scope);
-    }
     let header_text = |name| response.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     let size = header_text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     let media_type = header_text(header::CONTENT_TYPE).map(String::from);
-    let mut meta = BlobMeta { media_type: media_type.clone(), ..BlobMeta::default() };
-    access::record_scope(&mut meta, scope, access::fetched_as(parts, credential));
+    let fresh = || BlobMeta { media_type: media_type.clone(), ..BlobMeta::default() };
+    let (meta, written_behind) = match source {
+        // The registry's yes is this credential's grant for the repository; a fleet member's is
+        // not (it may have served public content the registry was never asked about).
+        Source::Origin => {
+            proxy.grants.grant(credential, scope);
+            let mut meta = fresh();
+            access::record_scope(&mut meta, scope, access::fetched_as(parts, credential));
+            (meta, proxy.shared.is_some())
+        }
+        Source::Member => {
+            let mut meta = fresh();
+            access::record_scope(&mut meta, scope, access::fetched_as(parts, credential));
+            (meta, false)
+        }
+        Source::SharedStore { mut meta, confirmed } => {
+            if confirmed {
+                proxy.grants.grant(credential, scope);
+                meta.fetched_in.insert(scope.to_string());
+            }
+            meta.seen_in.insert(scope.to_string());
+            (meta, false)
+        }
+    };
     let flight = lead.flight();
     match lead.stream(proxy.store.clone(), response.into_body(), size, meta) {
         Ok((flight, receiver)) => {
+            if written_behind {
+                write_behind(proxy, &digest, receiver.clone());
+            }
             let now = receiver.borrow().clone();
             match now {
                 FlightState::Streaming { spool, .. } | FlightState::Done { spool, .. } => {
@@ -206,6 +233,24 @@ async fn lead_fetch(
             Ok(response)
         }
     }
+}
+
+/// Once the flight is verified and stored, writes it to the fleet's shared store (tracked: a
+/// drain waits for it).
+fn write_behind(
+    proxy: &Proxy,
+    digest: &crate::registry::digest::Digest,
+    mut state: watch::Receiver<FlightState>,
+) {
+    let (Some(shared), store) = (proxy.shared.clone(), proxy.store.clone()) else { return };
+    let digest = digest.clone();
+    proxy.shutdown.spawn_work(async move {
+        let done =
+            state.wait_for(|s| !matches!(s, FlightState::Starting | FlightState::Streaming { .. })).await;
+        if done.is_ok_and(|s| matches!(*s, FlightState::Done { .. })) {
+            shared.write_behind(&store, &digest).await;
+        }
+    });
 }
 
 /// Answers from a running (or just finished) flight: the bytes so far, then the rest as it arrives.

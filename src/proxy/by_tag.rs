@@ -10,7 +10,7 @@ use http::{header, request::Parts, HeaderMap, HeaderValue, Method, Response, Sta
 
 use super::{
     access::{self, Standing},
-    forward, Proxy,
+    forward, from_shared, Proxy,
 };
 use crate::{
     body::{self, Body},
@@ -60,11 +60,27 @@ pub(super) async fn serve(
     let key = tag_key(&origin, name.as_str(), tag.as_str(), &normalize_accept(&parts.headers));
     let credential = access::credential(proxy, parts);
     let covered = access::covered(parts);
-    let Some((record, blob)) = known(proxy, &key).await else {
-        if proxy.offline() {
+    let (record, blob) = match known(proxy, &key).await {
+        Some(known) => known,
+        None if proxy.offline() => {
             return Err(ProxyError::Offline(format!("{name}:{tag} is not in the cache")));
         }
-        return fetch(proxy, parts, target, &scope, &key, credential).await;
+        None => {
+            let fetched = fetch(proxy, parts, target, &scope, &key, credential).await;
+            let down = match &fetched {
+                Ok(response) => forward::down(response.status()),
+                Err(error) => error.side() == crate::error::Side::Upstream,
+            };
+            // Neither the registry nor a member could answer: the fleet's shared record, if any,
+            // is served as stale (below) like one of this node's own.
+            match down && from_shared::import_tag(proxy, &key).await {
+                true => match known(proxy, &key).await {
+                    Some(known) => known,
+                    None => return fetched,
+                },
+                false => return fetched,
+            }
+        }
     };
     let age = Duration::from_millis(proxy.clock.now_ms().saturating_sub(record.checked_at_ms));
     let rules = proxy.rules();
@@ -92,7 +108,7 @@ pub(super) async fn serve(
             if !from_owner {
                 proxy.grants.grant(credential, &scope);
             }
-            remember(proxy, &key, &digest, checked_at_ms).await;
+            remember(proxy, &key, &digest, checked_at_ms, !from_owner).await;
             Ok(proxy.serve_stored(&blob, parts, CacheStatus::Revalidated).await)
         }
         Revalidation::Points(Some(digest), checked_at_ms, from_owner) => {
@@ -114,7 +130,7 @@ pub(super) async fn serve(
                             tracing::warn!(%digest, %error, "cannot record where a manifest was seen");
                         }
                     }
-                    remember(proxy, &key, &digest, checked_at_ms).await;
+                    remember(proxy, &key, &digest, checked_at_ms, !from_owner).await;
                     Ok(proxy.serve_stored(&moved, parts, CacheStatus::Revalidated).await)
                 }
                 _ => fetch(proxy, parts, target, &scope, &key, credential).await,
@@ -153,10 +169,15 @@ async fn known(proxy: &Proxy, key: &str) -> Option<(TagRecord, CachedBlob)> {
     proxy.store.record_and_blob(key, |record: &TagRecord| record.digest.parse().ok()).await
 }
 
-async fn remember(proxy: &Proxy, key: &str, digest: &Digest, checked_at_ms: u64) {
+/// Records what the tag points at; `share`: the registry said so (not a fleet member, which
+/// shared it itself), so the fleet's shared store gets it too.
+async fn remember(proxy: &Proxy, key: &str, digest: &Digest, checked_at_ms: u64, share: bool) {
     let record = TagRecord { digest: digest.to_string(), checked_at_ms };
     if let Err(error) = proxy.store.put_record(key, &record).await {
         tracing::warn!(%error, "cannot record tag");
+    }
+    if share {
+        from_shared::share(proxy, key, record);
     }
 }
 
@@ -220,7 +241,12 @@ async fn fetch(
     let meta =
         merged_meta(proxy, &digest, media_type.clone(), scope, access::fetched_as(parts, credential)).await;
     match proxy.store.put(&digest, &bytes, &meta).await {
-        Ok(()) => remember(proxy, key, &digest, checked_at_ms).await,
+        Ok(()) => {
+            remember(proxy, key, &digest, checked_at_ms, !from_owner).await;
+            if !from_owner {
+                from_shared::share_content(proxy, &digest);
+            }
+        }
         Err(error) => tracing::warn!(%digest, %error, "manifest could not be stored; served without caching"),
     }
     let content = respond::Content::Memory(bytes);

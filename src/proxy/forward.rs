@@ -193,18 +193,18 @@ pub(super) async fn ask_source(
         return Ok(Sourced { response, from_owner: true });
     }
     let asked = ask_mirrored(proxy, method.clone(), parts, origin).await;
-    let answered = match &asked {
-        Ok(response) => {
-            !response.status().is_server_error() && response.status() != StatusCode::TOO_MANY_REQUESTS
-        }
-        Err(_) => false,
-    };
+    let answered = asked.as_ref().is_ok_and(|response| !down(response.status()));
     if !answered {
         if let Some(response) = ask_others(proxy, key, method, parts, origin).await {
             return Ok(Sourced { response, from_owner: true });
         }
     }
     Ok(Sourced { response: asked?.map(body::incoming), from_owner: false })
+}
+
+/// An answer that says the registry cannot answer now (5xx, 429).
+pub(super) fn down(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 
 /// How old an answer says it is (`Age`, RFC 9111 §5.1), in milliseconds: a fleet member's answer

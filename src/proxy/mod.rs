@@ -11,8 +11,10 @@ pub mod activity;
 mod by_digest;
 mod by_tag;
 mod forward;
+mod from_shared;
 mod http_cache;
 mod ping;
+mod sources;
 
 use std::sync::Arc;
 
@@ -95,6 +97,8 @@ pub struct Proxy {
     activity: Arc<activity::Activity>,
     /// The other pantries of a fleet, asked for content this node does not own.
     fleet: Option<Arc<crate::fleet::Fleet>>,
+    /// The bucket a fleet shares: read before the origin, written behind.
+    shared: Option<Arc<crate::shared_store::SharedStore>>,
     clock: Clock,
     /// Tracks work that outlives a request, so a drain waits for it.
     shutdown: Shutdown,
@@ -130,6 +134,7 @@ impl Proxy {
             credentials: Arc::new(Credentials::new(config.credential_entries(), config.clock.clone())),
             activity: Arc::default(),
             fleet: None,
+            shared: None,
             rules: Arc::new(ArcSwap::from_pointee(Rules::from(config))),
             clock: config.clock.clone(),
         }
@@ -139,6 +144,13 @@ impl Proxy {
     /// is asked of its owner before the origin.
     pub fn with_fleet(mut self, fleet: Arc<crate::fleet::Fleet>) -> Self {
         self.fleet = Some(fleet);
+        self
+    }
+
+    /// The same proxy over a shared store: content it misses is looked for there before the
+    /// origin, and what it fetches from the origin is written behind to it.
+    pub fn with_shared_store(mut self, shared: Arc<crate::shared_store::SharedStore>) -> Self {
+        self.shared = Some(shared);
         self
     }
 

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{by_tag::stale, forward, Proxy};
+use super::{by_tag::stale, forward, from_shared, Proxy};
 use crate::{
     body::{self, Body},
     cache_status::CacheStatus,
@@ -107,6 +107,14 @@ pub(super) async fn serve(
             Ok(stale(answer.aged(proxy, &parts, CacheStatus::Stale)))
         }
         (Err(error), None) => {
+            let shared =
+                from_shared::record::<Record>(proxy, &crate::cache::layout::ping_key(&registry)).await;
+            if let Some(answer) = shared.and_then(Answer::from_record) {
+                tracing::info!(%error, "upstream cannot answer the version check; serving the fleet's last answer");
+                let response = stale(answer.aged(proxy, &parts, CacheStatus::Stale));
+                proxy.pings.put(proxy, registry, answer).await;
+                return Ok(response);
+            }
             let tags = format!("{}{registry}/", crate::cache::layout::TAG_PREFIX);
             if !proxy.store.has_record_under(&tags).await {
                 return Err(error);
@@ -117,11 +125,6 @@ pub(super) async fn serve(
             Ok(stale(plain_ok(parts.method == Method::HEAD, CacheStatus::Stale)))
         }
     }
-}
-
-/// An answer that says the registry cannot answer now (5xx, 429).
-fn down(status: StatusCode) -> bool {
-    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 
 /// `200 {}` with the API version header, as a registry that needs no authentication answers.
@@ -146,27 +149,26 @@ enum Asked {
 /// registry.
 async fn ask(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Asked, ProxyError> {
     let now = proxy.clock.now_ms();
-    let (response, at_ms) = match forward::ask_owner(proxy, &target.key_name(), Method::GET, parts, target)
+    let aged = |response: Response<Body>| {
+        let at_ms = now.saturating_sub(forward::age_ms(response.headers()));
+        (response, at_ms, false)
+    };
+    let key = target.key_name();
+    let (response, at_ms, from_origin) = match forward::ask_owner(proxy, &key, Method::GET, parts, target)
         .await
     {
-        Some(response) => {
-            let at_ms = now.saturating_sub(forward::age_ms(response.headers()));
-            (response, at_ms)
-        }
+        Some(response) => aged(response),
         None => match forward::ask(proxy, Method::GET, parts, target).await {
-            Ok(response) if !down(response.status()) => (response.map(body::incoming), now),
-            asked => match forward::ask_others(proxy, &target.key_name(), Method::GET, parts, target).await {
-                Some(response) => {
-                    let at_ms = now.saturating_sub(forward::age_ms(response.headers()));
-                    (response, at_ms)
-                }
-                None => (asked?.map(body::incoming), now),
+            Ok(response) if !forward::down(response.status()) => (response.map(body::incoming), now, true),
+            asked => match forward::ask_others(proxy, &key, Method::GET, parts, target).await {
+                Some(response) => aged(response),
+                None => (asked?.map(body::incoming), now, true),
             },
         },
     };
     let status = response.status();
     let upstream_error = |detail: String| ProxyError::Upstream { target: target.to_string(), detail };
-    if down(status) {
+    if forward::down(status) {
         return Err(upstream_error(format!("version check answered {status}")));
     }
     if status != StatusCode::OK && status != StatusCode::UNAUTHORIZED {
@@ -180,7 +182,11 @@ async fn ask(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Asked, Pro
     }
     let body =
         forward::collect_small(proxy, response.into_body(), MAX_BODY, target, "version check body").await?;
-    Ok(Asked::Remembered(Answer { status, headers, body, at_ms }))
+    let answer = Answer { status, headers, body, at_ms };
+    if from_origin {
+        from_shared::share(proxy, &crate::cache::layout::ping_key(&key), answer.to_record());
+    }
+    Ok(Asked::Remembered(answer))
 }
 
 impl Answer {

@@ -156,7 +156,9 @@ impl Upstream {
     }
 }
 
-fn root_store(extra: &[PathBuf]) -> Result<RootCertStore, UpstreamSetupError> {
+/// The system roots plus every `extra` PEM file: what pantry trusts for TLS towards upstreams and
+/// the shared store.
+pub fn root_store(extra: &[PathBuf]) -> Result<RootCertStore, UpstreamSetupError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for error in &native.errors {

@@ -6,6 +6,7 @@ pub mod faulty;
 pub mod login;
 pub mod registry;
 pub mod reliability;
+pub mod seaweed;
 pub mod upstream;
 
 use std::{net::SocketAddr, sync::Arc};
