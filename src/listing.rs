@@ -117,6 +117,9 @@ pub fn stats(root: &std::path::Path, json: bool) -> anyhow::Result<()> {
             "hit_ratio": tally.hit_ratio(),
             "served_bytes": tally.served_bytes,
             "fetched_bytes": tally.fetched_bytes,
+            "fetched_from_origin_bytes": tally.origin_bytes(),
+            "fetched_from_peers_bytes": tally.peer_bytes,
+            "fetched_from_shared_store_bytes": tally.shared_bytes,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -132,7 +135,12 @@ pub fn stats(root: &std::path::Path, json: bool) -> anyhow::Result<()> {
         tally.served_bytes,
         size(tally.served_bytes)
     );
-    println!("bytes fetched:       {} ({}) from upstreams", tally.fetched_bytes, size(tally.fetched_bytes));
+    println!("bytes fetched:       {} ({})", tally.fetched_bytes, size(tally.fetched_bytes));
+    println!("  from the origins:  {} ({})", tally.origin_bytes(), size(tally.origin_bytes()));
+    if tally.peer_bytes + tally.shared_bytes > 0 {
+        println!("  from fleet members: {} ({})", tally.peer_bytes, size(tally.peer_bytes));
+        println!("  from the shared store: {} ({})", tally.shared_bytes, size(tally.shared_bytes));
+    }
     println!("(lifetime totals of this cache directory; a running pantry writes them every 10 s)");
     Ok(())
 }

@@ -431,7 +431,10 @@ fn check_kubernetes(path: &Path, docs: &[Yaml]) {
                     doc.get("data").and_then(Yaml::as_mapping).unwrap_or_else(|| panic!("{what}: {name}"));
                 for (key, value) in data {
                     let (key, value) = (key.as_str().unwrap(), value.as_str().unwrap());
-                    if key == "pantry.toml" {
+                    if key.ends_with(".json") {
+                        serde_json::from_str::<Json>(value)
+                            .unwrap_or_else(|e| panic!("{what}: {name}/{key}: {e}"));
+                    } else if key == "pantry.toml" {
                         let config = load_embedded(&what, value);
                         assert!(
                             !config.startup.listen.ip().is_loopback(),
@@ -442,11 +445,14 @@ fn check_kubernetes(path: &Path, docs: &[Yaml]) {
                     }
                 }
             }
-            "Deployment" | "DaemonSet" => {
+            "Deployment" | "DaemonSet" | "StatefulSet" => {
                 let spec = doc.get("spec").and_then(|s| s.get("template")).and_then(|t| t.get("spec"));
                 let spec = spec.unwrap_or_else(|| panic!("{what}: {name} has no pod template"));
                 let containers = spec.get("containers").and_then(Yaml::as_sequence).unwrap();
                 for container in containers {
+                    for port in container.get("ports").and_then(Yaml::as_sequence).into_iter().flatten() {
+                        container_ports.insert(ystr(port, &["name"]).unwrap().to_string());
+                    }
                     if !ystr(container, &["image"]).is_some_and(|i| i.starts_with("pantry")) {
                         continue;
                     }
@@ -464,9 +470,6 @@ fn check_kubernetes(path: &Path, docs: &[Yaml]) {
                         if let Some(probe) = container.get(probe) {
                             assert_eq!(ystr(probe, &["httpGet", "path"]), Some("/healthz"), "{what}");
                         }
-                    }
-                    for port in container.get("ports").and_then(Yaml::as_sequence).into_iter().flatten() {
-                        container_ports.insert(ystr(port, &["name"]).unwrap().to_string());
                     }
                     assert!(container.get("resources").and_then(|r| r.get("limits")).is_some(), "{what}");
                 }
@@ -494,7 +497,7 @@ fn yaml_examples_parse() {
         assert!(!docs.is_empty(), "{}: no document", rel(path));
         let dir = path.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or_default();
         match dir {
-            "kubernetes" => check_kubernetes(path, &docs),
+            "kubernetes" | "fleet" => check_kubernetes(path, &docs),
             "prometheus" => {
                 for doc in &docs {
                     for job in doc.get("scrape_configs").and_then(Yaml::as_sequence).into_iter().flatten() {

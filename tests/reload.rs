@@ -64,6 +64,15 @@ fn changed(startup: &Startup, name: &str) -> Startup {
         "fleet_listen" => s.fleet_listen = addr,
         "peers" => s.peers.push(pantry::config::member_url("https://node.test:3129").unwrap()),
         "peers_dns" => s.peers_dns = Some(pantry::config::PeersDns { name: "pantry.svc".into(), port: 3129 }),
+        "shared_store" => {
+            s.shared_store = Some(pantry::config::SharedStore {
+                bucket: "pantry-fleet".into(),
+                prefix: String::new(),
+                endpoint: Some("http://127.0.0.1:9".into()),
+                region: "us-east-1".into(),
+                credentials: None,
+            })
+        }
         "advertise" => s.advertise = Some(pantry::config::member_url("https://node.test:3129").unwrap()),
         "cache_dir" => s.cache_dir.push("other"),
         "certs_dir" => s.certs_dir.push("other"),

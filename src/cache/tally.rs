@@ -19,8 +19,14 @@ pub struct Tally {
     pub misses: u64,
     /// Bytes sent to clients from the store (bytes saved upstream).
     pub served_bytes: u64,
-    /// Bytes fetched from upstreams into the store.
+    /// Bytes fetched into the store, from wherever they came.
     pub fetched_bytes: u64,
+    /// Of those, the bytes fleet members sent (absent from files written before fleets).
+    #[serde(default)]
+    pub peer_bytes: u64,
+    /// Of those, the bytes read from the fleet's shared store.
+    #[serde(default)]
+    pub shared_bytes: u64,
 }
 
 impl Tally {
@@ -39,7 +45,14 @@ impl Tally {
             misses: self.misses + totals.misses.load(Ordering::Relaxed),
             served_bytes: self.served_bytes + totals.served_bytes.load(Ordering::Relaxed),
             fetched_bytes: self.fetched_bytes + totals.fetched_bytes.load(Ordering::Relaxed),
+            peer_bytes: self.peer_bytes + totals.peer_bytes.load(Ordering::Relaxed),
+            shared_bytes: self.shared_bytes + totals.shared_bytes.load(Ordering::Relaxed),
         }
+    }
+
+    /// The fetched bytes that came from the origins (registries and their mirrors).
+    pub fn origin_bytes(&self) -> u64 {
+        self.fetched_bytes.saturating_sub(self.peer_bytes + self.shared_bytes)
     }
 
     /// Hits over all registry reads, if there were any.
@@ -78,9 +91,24 @@ mod tests {
         totals.served_bytes.store(300, Ordering::Relaxed);
         Tally::default().plus(&totals).save(dir.path()).await.unwrap();
         let second_run = Tally::load(dir.path()).plus(&totals);
-        assert_eq!(second_run, Tally { hits: 6, misses: 2, served_bytes: 600, fetched_bytes: 0 });
+        assert_eq!(second_run, Tally { hits: 6, misses: 2, served_bytes: 600, ..Tally::default() });
         assert_eq!(second_run.hit_ratio(), Some(0.75));
         std::fs::write(dir.path().join(STATS_FILE), b"{garbage").unwrap();
         assert_eq!(Tally::load(dir.path()), Tally::default(), "an unreadable file starts over");
+    }
+
+    #[test]
+    fn a_file_from_before_fleets_keeps_its_counts_and_fetches_split_by_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = r#"{"hits": 5, "misses": 2, "served_bytes": 10, "fetched_bytes": 900}"#;
+        std::fs::write(dir.path().join(STATS_FILE), old).unwrap();
+        let tally = Tally::load(dir.path());
+        assert_eq!((tally.hits, tally.fetched_bytes, tally.origin_bytes()), (5, 900, 900));
+        let totals = Totals::default();
+        totals.fetched_bytes.store(100, Ordering::Relaxed);
+        totals.peer_bytes.store(60, Ordering::Relaxed);
+        totals.shared_bytes.store(30, Ordering::Relaxed);
+        let now = tally.plus(&totals);
+        assert_eq!((now.peer_bytes, now.shared_bytes, now.origin_bytes()), (60, 30, 910));
     }
 }

@@ -341,7 +341,10 @@ mod tests {
     fn keys_come_from_an_aws_credentials_file() {
         let text = "[default]\naws_access_key_id = AKIA123\naws_secret_access_key=s3cr3t\n";
         let keys = keys_in(text).unwrap();
-        assert_eq!((keys.id.as_str(), keys.secret.as_str(), keys.token.as_deref()), ("AKIA123", "s3cr3t", None));
+        assert_eq!(
+            (keys.id.as_str(), keys.secret.as_str(), keys.token.as_deref()),
+            ("AKIA123", "s3cr3t", None)
+        );
         assert!(keys_in("[default]\naws_access_key_id = AKIA123\n").is_none());
         assert!(!format!("{keys:?}").contains("s3cr3t"), "the secret never shows in logs");
     }
