@@ -9,7 +9,7 @@ set -uo pipefail
 INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$INTEROP_DIR/../.." && pwd)
 ALL_CLIENTS=(skopeo curl python prefetch podman containerd docker mirror-containerd mirror-podman mirror-docker
-  transparent-skopeo upstream-credentials image status-page restart-offline)   # restart-offline stops the registries: it stays last
+  transparent-skopeo upstream-credentials image status-page fleet restart-offline)   # restart-offline stops the registries: it stays last
 
 ONLY="" KEEP="" INSTALL=1 HOLD="" NO_BUILD=""
 while [ $# -gt 0 ]; do

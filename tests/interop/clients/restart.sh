@@ -146,6 +146,7 @@ fixture_clients() {
   for c in "$@"; do
     case $c in
       restart-offline) out+=(skopeo docker mirror-containerd) ;;
+      fleet) out+=(skopeo docker) ;;
       upstream-credentials) out+=(skopeo docker) ;;
       image) out+=(docker) ;;
       status-page) out+=(skopeo) ;;

@@ -16,6 +16,8 @@ PORT_ANON_BACKEND=${PORT_ANON_BACKEND:-5100}   # distribution behind the nginx f
 PORT_TOKEN_ADMIN=${PORT_TOKEN_ADMIN:-5102}     # auth-less distribution on the token registry's storage (push only)
 PORT_PANTRY=${PORT_PANTRY:-13128}
 PORT_MIRROR=${PORT_MIRROR:-15000}     # pantry's registry-mirror port (--mirror-listen)
+PORT_FLEET_A=${PORT_FLEET_A:-13140}   # the fleet row's two pantries: proxy ports, and +2 their fleet ports
+PORT_FLEET_B=${PORT_FLEET_B:-13141}
 PORT_PKG=${PORT_PKG:-5080}            # plain HTTP package origin (python http.server) for curl's egress-cache
 
 REG_USER=interop
@@ -125,6 +127,7 @@ checks_of() {
   case $1 in
     mirror-containerd) echo pull repull zero-upstream cross-mode ;;
     restart-offline) echo restart-skopeo restart-docker restart-mirror offline ;;
+    fleet) echo fleet-skopeo fleet-docker ;;
     upstream-credentials) echo cred-skopeo cred-docker cred-repull cred-other ;;
     image) echo image-build image-user image-health image-pull image-repull image-stop ;;
     status-page) echo page-dom page-progress page-nojs ;;

@@ -44,6 +44,18 @@ for line in open(sys.argv[1]):
     || { PANTRY_ERROR="no pantry binary (${PANTRY_BIN:-cargo named none}; see logs/cargo-build.log)"; return 1; }
 }
 
+# pantry_upstream_args : sets PANTRY_UPSTREAM_ARGS, the flags every pantry of the suite has: the
+# upstream test CA, and the registries and the CDN intercepted and resolved to loopback
+pantry_upstream_args() {
+  PANTRY_UPSTREAM_ARGS=(--upstream-ca "$CERTS/testca.pem")
+  local p
+  for p in "$PORT_ANON" "$PORT_BASIC" "$PORT_TOKEN" "$PORT_AUTH"; do
+    PANTRY_UPSTREAM_ARGS+=(--intercept "$REG_HOST:$p" --resolve "$REG_HOST:$p:127.0.0.1")
+  done
+  PANTRY_UPSTREAM_ARGS+=(--intercept "$CDN_HOST:$PORT_CDN" --resolve "$CDN_HOST:$PORT_CDN:127.0.0.1")
+  PANTRY_UPSTREAM_ARGS+=(--resolve "$PKG_HOST:$PORT_PKG:127.0.0.1") # curl's egress-cache origin (plain HTTP)
+}
+
 PANTRY_EXTRA_ARGS=()   # more flags for the next start_pantry (the restart-offline row's --offline)
 
 start_pantry() {
@@ -53,14 +65,8 @@ start_pantry() {
   build_pantry || return 1
   port_free "$PORT_PANTRY" || { PANTRY_ERROR="port $PORT_PANTRY is already in use"; return 1; }
   mkdir -p -m 700 "$WORK/pantry-cache" "$WORK/pantry-certs"   # pantry warns about a store others can read
-  local args=(--listen "$PANTRY_ADDR" --cache-dir "$WORK/pantry-cache" --certs-dir "$WORK/pantry-certs"
-    --upstream-ca "$CERTS/testca.pem")
-  local p
-  for p in "$PORT_ANON" "$PORT_BASIC" "$PORT_TOKEN" "$PORT_AUTH"; do
-    args+=(--intercept "$REG_HOST:$p" --resolve "$REG_HOST:$p:127.0.0.1")
-  done
-  args+=(--intercept "$CDN_HOST:$PORT_CDN" --resolve "$CDN_HOST:$PORT_CDN:127.0.0.1")
-  args+=(--resolve "$PKG_HOST:$PORT_PKG:127.0.0.1") # curl's egress-cache origin (plain HTTP)
+  local args=(--listen "$PANTRY_ADDR" --cache-dir "$WORK/pantry-cache" --certs-dir "$WORK/pantry-certs")
+  pantry_upstream_args; args+=("${PANTRY_UPSTREAM_ARGS[@]}")
   port_free "$PORT_MIRROR" || { PANTRY_ERROR="port $PORT_MIRROR (mirror) is already in use"; return 1; }
   args+=(--mirror-listen "127.0.0.1:$PORT_MIRROR" --mirror-default "$REG_HOST:$PORT_ANON")
   args+=("${PANTRY_EXTRA_ARGS[@]}")
