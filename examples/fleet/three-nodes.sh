@@ -41,11 +41,14 @@ mkdir -p "$dir/bucket"
 "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/bucket" -filer -s3 -s3.config="$dir/s3.json" \
     -s3.port.iceberg=0 -s3.port.lance=0 -master.telemetry=false >"$dir/seaweedfs.log" 2>&1 &
 echo $! >"$dir/seaweedfs.pid"
+# The bucket is a directory of the filer's /buckets (created once; 409 when it exists).
+created=
 for _ in $(seq 100); do
-    curl -fsS -o /dev/null -X POST http://127.0.0.1:8888/buckets/pantry-fleet/ 2>/dev/null && break
+    status=$(curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:8888/buckets/pantry-fleet/ || true)
+    [[ $status == 201 || $status == 409 ]] && { created=1; break; }
     sleep 0.3
 done
-curl -fsS -o /dev/null -X POST http://127.0.0.1:8888/buckets/pantry-fleet/ || { echo "SeaweedFS did not start: $dir/seaweedfs.log" >&2; exit 1; }
+[[ -n $created ]] || { echo "SeaweedFS did not start: $dir/seaweedfs.log" >&2; exit 1; }
 
 # One CA for the fleet: clients trust it, and the nodes admit each other with leaves it signs.
 "$pantry" ca export --certs-dir "$dir/ca" >"$dir/pantry-ca.pem"
