@@ -20,9 +20,14 @@ mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
 if [[ $1 == down ]]; then
+    pids=()
     for pid in "$dir"/*.pid; do
-        [[ -e $pid ]] && kill "$(cat "$pid")" 2>/dev/null || true
-        rm -f "$pid"
+        [[ -e $pid ]] && pids+=("$(cat "$pid")") && rm -f "$pid"
+    done
+    kill "${pids[@]}" 2>/dev/null || true
+    for _ in $(seq 100); do   # SeaweedFS takes a few seconds to let go of its ports
+        kill -0 "${pids[@]}" 2>/dev/null || break
+        sleep 0.1
     done
     echo "stopped; caches and logs stay in $dir"
     exit 0
