@@ -432,3 +432,32 @@ async fn a_node_started_empty_while_the_registry_is_down_pulls_what_the_fleet_ha
     let seen = pull(&newcomer, &registry.host(), &manifest, &layer).await;
     assert!(seen.iter().all(|(status, _)| *status == 200), "{seen:?}");
 }
+
+#[tokio::test]
+async fn a_member_serves_no_registry_content_it_never_sent() {
+    let (registry, other) = (FakeRegistry::start().await, FakeRegistry::start().await);
+    let fleet = Fleet::start(&registry, 3, |c| {
+        let mut more = pantry::config::Config::default();
+        other.configure(&mut more);
+        c.live.intercept.extend(more.live.intercept);
+        c.startup.resolve.extend(more.startup.resolve);
+        c.startup.upstream_ca.extend(more.startup.upstream_ca);
+    })
+    .await;
+    registry.state.make_private("private/app");
+    let digest = registry.state.add_blob(blob(64 << 10, 7), "application/octet-stream");
+    let ranked = fleet.ranked(&digest);
+    let path = format!("/v2/private/app/blobs/{digest}");
+    let (response, _) =
+        request(&fleet.nodes[ranked[0]], &registry.host(), Method::GET, &path, &[("authorization", TOKEN)])
+            .await;
+    assert_eq!(response.status(), StatusCode::OK, "the owner holds it, fetched with the token");
+    // Through another node, named under a registry that never had it: that registry's answer.
+    for name in ["private/app", "public/x"] {
+        let path = format!("/v2/{name}/blobs/{digest}");
+        let (response, body) = request(&fleet.nodes[ranked[1]], &other.host(), Method::GET, &path, &[]).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{name}");
+        assert_ne!(sha256(&body.unwrap_or_default()), digest);
+    }
+    assert_eq!(other.state.count("GET blob"), 2, "asked of the registry the client named");
+}

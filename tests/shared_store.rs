@@ -108,7 +108,6 @@ async fn private_content_in_the_bucket_is_served_only_to_clients_the_registry_ad
     let (response, body) = request(&second, &registry.host(), Method::GET, &path, &[]).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_ne!(sha256(&body.unwrap_or_default()), digest);
-    // The same content named under another registry proves nothing either: fetched from there.
     // With the token: the registry is asked (a HEAD), the bytes come from the bucket.
     let gets = registry.state.count("GET blob");
     let (response, body) =
@@ -119,7 +118,7 @@ async fn private_content_in_the_bucket_is_served_only_to_clients_the_registry_ad
 }
 
 #[tokio::test]
-async fn a_bucket_that_holds_other_bytes_never_completes_them_to_a_client() {
+async fn a_bucket_that_holds_other_bytes_never_completes_them_and_its_copy_is_replaced() {
     let Some(seaweed) = Seaweed::start(&[BUCKET]).await else { return };
     let registry = FakeRegistry::start().await;
     let keys = tempfile::tempdir().unwrap();
@@ -155,6 +154,25 @@ async fn a_bucket_that_holds_other_bytes_never_completes_them_to_a_client() {
     assert_eq!(response.status(), StatusCode::OK, "the head goes out before the last bytes are checked");
     assert!(body.is_err(), "the transfer breaks off: the bytes are not the digest's");
     assert!(second.pantry.proxy().store().blob(&digest.parse().unwrap()).await.is_none(), "nothing stored");
+    // The next pull does not use the bad copy: fetched from the origin, and the bucket's copy replaced.
+    let gets = registry.state.count("GET blob");
+    let (response, body) = request(&second, &registry.host(), Method::GET, &path, &[]).await;
+    assert_eq!((response.status(), sha256(&body.unwrap())), (StatusCode::OK, digest.clone()));
+    assert_eq!(registry.state.count("GET blob"), gets + 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let copy = bucket.get(&object).await.unwrap().bytes().await.unwrap();
+        if sha256(&copy) == digest {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the bad copy was never replaced");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A third node reads the good copy.
+    let third = node(&registry, &seaweed, &keys).await;
+    let (response, body) = request(&third, &registry.host(), Method::GET, &path, &[]).await;
+    assert_eq!((response.status(), sha256(&body.unwrap())), (StatusCode::OK, digest.clone()));
+    assert_eq!(registry.state.count("GET blob"), gets + 1, "from the bucket");
 }
 
 #[tokio::test]
@@ -210,4 +228,39 @@ async fn a_node_started_empty_with_the_registry_and_every_peer_down_pulls_a_whol
             assert!(sha256(&body) == manifest || sha256(&body) == layer, "{path}");
         }
     }
+}
+
+#[tokio::test]
+async fn the_bucket_serves_no_registry_its_content_never_came_from() {
+    let Some(seaweed) = Seaweed::start(&[BUCKET]).await else { return };
+    let (registry, other) = (FakeRegistry::start().await, FakeRegistry::start().await);
+    let keys = tempfile::tempdir().unwrap();
+    registry.state.make_private("private/app");
+    let digest = registry.state.add_blob(blob(64 << 10, 6), "application/octet-stream");
+    let first = node(&registry, &seaweed, &keys).await;
+    let path = format!("/v2/private/app/blobs/{digest}");
+    let (response, _) =
+        request(&first, &registry.host(), Method::GET, &path, &[("authorization", TOKEN)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    written_behind(&seaweed, "site-a/meta/sha256", 1).await;
+    // A node that also intercepts another registry, which never had these bytes.
+    let settings = shared(&seaweed, keys.path());
+    let second = start_pantry(|c| {
+        registry.configure(c);
+        let mut more = pantry::config::Config::default();
+        other.configure(&mut more);
+        c.live.intercept.extend(more.live.intercept);
+        c.startup.resolve.extend(more.startup.resolve);
+        c.startup.upstream_ca.extend(more.startup.upstream_ca);
+        c.startup.shared_store = Some(settings);
+    })
+    .await;
+    for name in ["private/app", "anything"] {
+        let path = format!("/v2/{name}/blobs/{digest}");
+        let (response, body) =
+            request(&second, &other.host(), Method::GET, &path, &[("authorization", TOKEN)]).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{name}: that registry's own answer");
+        assert_ne!(sha256(&body.unwrap_or_default()), digest);
+    }
+    assert_eq!(metric(&second, "pantry_shared_store_fetched_bytes_total"), 0, "nothing read from the bucket");
 }

@@ -181,6 +181,7 @@ async fn lead_fetch(
     let size = header_text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     let media_type = header_text(header::CONTENT_TYPE).map(String::from);
     let fresh = || BlobMeta { media_type: media_type.clone(), ..BlobMeta::default() };
+    let from_bucket = matches!(source, Source::SharedStore { .. });
     let (meta, written_behind) = match source {
         // The registry's yes is this credential's grant for the repository; a fleet member's is
         // not (it may have served public content the registry was never asked about).
@@ -207,8 +208,8 @@ async fn lead_fetch(
     let flight = lead.flight();
     match lead.stream(proxy.store.clone(), response.into_body(), size, meta) {
         Ok((flight, receiver)) => {
-            if written_behind {
-                write_behind(proxy, &digest, receiver.clone());
+            if written_behind || from_bucket {
+                after_fetch(proxy, &digest, receiver.clone(), from_bucket);
             }
             let now = receiver.borrow().clone();
             match now {
@@ -235,20 +236,30 @@ async fn lead_fetch(
     }
 }
 
-/// Once the flight is verified and stored, writes it to the fleet's shared store (tracked: a
-/// drain waits for it).
-fn write_behind(
+/// Once the flight settles: fetched from the origin and stored, its content is written to the
+/// fleet's shared store; read from the shared store and failed (broke off, or not the digest's
+/// bytes), the bucket's copy is not used again for a while and the next write replaces it.
+/// Tracked: a drain waits for it.
+fn after_fetch(
     proxy: &Proxy,
     digest: &crate::registry::digest::Digest,
     mut state: watch::Receiver<FlightState>,
+    from_bucket: bool,
 ) {
     let (Some(shared), store) = (proxy.shared.clone(), proxy.store.clone()) else { return };
     let digest = digest.clone();
     proxy.shutdown.spawn_work(async move {
-        let done =
+        let settled =
             state.wait_for(|s| !matches!(s, FlightState::Starting | FlightState::Streaming { .. })).await;
-        if done.is_ok_and(|s| matches!(*s, FlightState::Done { .. })) {
-            shared.write_behind(&store, &digest).await;
+        let Ok(settled) = settled.map(|s| s.clone()) else { return };
+        match (settled, from_bucket) {
+            (FlightState::Done { .. }, false) => shared.write_behind(&store, &digest).await,
+            (FlightState::Failed(failure), true)
+                if failure.by == crate::cache::coalesce::FailedBy::Upstream =>
+            {
+                shared.distrust(&digest, &failure.reason)
+            }
+            _ => {}
         }
     });
 }

@@ -37,6 +37,9 @@ use crate::{
 /// Content is uploaded in parts of this size (S3's minimum part is 5 MiB).
 const PART: usize = 8 << 20;
 
+/// How long the bucket's copy of content that failed to arrive whole and right is not used.
+const DISTRUST: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Why the shared store could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SharedStoreError {
@@ -55,6 +58,9 @@ pub struct SharedStore {
     prefix: String,
     url: String,
     metrics: Arc<Metrics>,
+    /// Content whose copy in the bucket broke off or was not the digest's bytes: fetched from
+    /// elsewhere meanwhile, and written again over the bad copy.
+    distrusted: moka::sync::Cache<Digest, ()>,
 }
 
 /// An access key pair.
@@ -147,11 +153,13 @@ impl SharedStore {
         let bucket = builder
             .build()
             .map_err(|e| SharedStoreError::Setup(format!("shared_store {}: {e}", settings.url())))?;
+        let distrusted = moka::sync::Cache::builder().max_capacity(10_000).time_to_live(DISTRUST).build();
         Ok(Arc::new(Self {
             bucket: Arc::new(bucket),
             prefix: settings.prefix.clone(),
             url: settings.url(),
             metrics,
+            distrusted,
         }))
     }
 
@@ -197,8 +205,18 @@ impl SharedStore {
         }
     }
 
-    /// What the fleet knows of who may read `digest`, if the bucket holds it.
+    /// The bucket's copy of `digest` did not arrive whole and right: not used for a while (the
+    /// content is fetched from elsewhere), and replaced by the next write behind.
+    pub fn distrust(&self, digest: &Digest, why: &str) {
+        tracing::warn!(store = %self.url, %digest, why, "shared store: its copy failed; fetching from elsewhere");
+        self.distrusted.insert(digest.clone(), ());
+    }
+
+    /// What the fleet knows of who may read `digest`, if the bucket holds a copy still trusted.
     pub async fn meta(&self, digest: &Digest) -> Option<BlobMeta> {
+        if self.distrusted.contains_key(digest) {
+            return None;
+        }
         let bytes = self.small(&Self::meta_path(digest)).await?;
         serde_json::from_slice(&bytes)
             .map_err(|error| tracing::warn!(%digest, %error, "shared store: unreadable metadata; ignored"))
@@ -248,12 +266,14 @@ impl SharedStore {
     pub async fn write_behind(&self, store: &Store, digest: &Digest) {
         let Some(blob) = store.blob(digest).await else { return };
         let path = self.path(&Self::blob_path(digest));
+        let replace = self.distrusted.contains_key(digest);
         let written = match self.bucket.head(&path).await {
-            Ok(meta) if meta.size == blob.size => Ok(false),
+            Ok(meta) if meta.size == blob.size && !replace => Ok(false),
             _ => self.upload(&blob.path, &path, blob.small.clone()).await.map(|()| true),
         };
         match written {
             Ok(sent) => {
+                self.distrusted.invalidate(digest);
                 self.metrics.shared_store_write(if sent { "written" } else { "present" });
                 self.put_json(&Self::meta_path(digest), &blob.meta).await;
                 tracing::debug!(%digest, sent, "written behind to the shared store");
