@@ -15,7 +15,7 @@ import sys
 
 from sections.common import med
 
-ORDER = ["warm", "cold", "image", "small", "ageing", "store-size", "handshakes"]
+ORDER = ["warm", "cold", "image", "small", "ageing", "store-size", "handshakes", "fleet"]
 
 
 def load(work):

@@ -21,6 +21,8 @@
 #   store-size  1k, 100k and 1M stored entries: start to first hit, hit latency, idle RSS, an
 #               eviction pass and the hits during it, `cache stats` and `cache ls` time
 #   handshakes  new CONNECT + TLS + GET to many distinct host names per second
+#   fleet       3 caches x 8 clients cold on one throttled blob: a pantry fleet over a shared
+#               store, 3 independent pantries, 3 distribution mirrors over one S3 bucket (SeaweedFS)
 #
 #   bench/run.sh --quick     small sizes, 1 repetition, every workload (a few minutes; CI's smoke test)
 #   bench/run.sh             the full run, 3 repetitions (about an hour on a 2-core machine)
@@ -42,7 +44,7 @@ REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd)
 WORK=${BENCH_WORK:-$BENCH_DIR/work}   # BENCH_WORK: another work dir, so two runs can coexist
 UP_HOST=registry.test
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
-ALL_WORKLOADS=warm,cold,image,small,ageing,store-size,handshakes
+ALL_WORKLOADS=warm,cold,image,small,ageing,store-size,handshakes,fleet
 ALL_SYSTEMS=direct,limit,pantry,pantry_verify,squid,distribution,mitmproxy
 
 QUICK="" ONLY=$ALL_WORKLOADS SYSTEMS=$ALL_SYSTEMS REPS="" RATE=5m NOTE="" NOTES_FILE=""
