@@ -134,11 +134,10 @@ sys_squid_stop() { stop_named squid; }
 # ---- distribution: pull-through registry mirror ------------------------------------------------
 sys_distribution_version() { docker-registry --version | awk '{print $2, $3}'; }
 registry_up() { [ "$(curl -s --noproxy '*' --cacert "$CERTS/testca.pem" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT_MIRROR/v2/")" = 200 ]; }
-sys_distribution_start() {
-  local d=$1
-  mkdir -p "$d/storage"
-  # distribution resolves names with the system resolver: it runs under with_hosts
-  cat >"$d/config.yml" <<YAML
+# distribution_config PORT STORAGE : a pull-through mirror's configuration on PORT (TLS with the
+# test certificate, proxying the upstream), STORAGE the YAML lines of its storage driver
+distribution_config() {
+  cat <<YAML
 version: 0.1
 log:
   level: info
@@ -146,8 +145,7 @@ log:
   accesslog:
     disabled: true
 storage:
-  filesystem:
-    rootdirectory: $d/storage
+$2
   cache:
     blobdescriptor: inmemory
   delete:
@@ -156,7 +154,7 @@ storage:
     uploadpurging:
       enabled: false
 http:
-  addr: 127.0.0.1:$PORT_MIRROR
+  addr: 127.0.0.1:$1
   secret: pantry-bench
   tls:
     certificate: $CERTS/server-chain.pem
@@ -164,6 +162,14 @@ http:
 proxy:
   remoteurl: https://$UP_HOST:$PORT_UP
 YAML
+}
+
+sys_distribution_start() {
+  local d=$1
+  mkdir -p "$d/storage"
+  # distribution resolves names with the system resolver: it runs under with_hosts
+  distribution_config "$PORT_MIRROR" "  filesystem:
+    rootdirectory: $d/storage" >"$d/config.yml"
   # SSL_CERT_FILE: Go's TLS then trusts the upstream test CA (and only it) for the remote
   spawn distribution "$d/registry.log" "${WITH_HOSTS[@]}" env SSL_CERT_FILE="$CERTS/testca.pem" docker-registry serve "$d/config.yml"
   SYS_PID=$SPAWNED

@@ -75,15 +75,7 @@ fleet_node_start() { # fleet_node_start DIR I ARGS... : pantry node I (proxy por
 
 fleet_distribution_start() { # fleet_distribution_start DIR I PREFIX : mirror I over the bucket
   local d=$1 i=$2 prefix=$3
-  cat >"$d/distribution-$i.yml" <<YAML
-version: 0.1
-log:
-  level: info
-  formatter: text
-  accesslog:
-    disabled: true
-storage:
-  s3:
+  distribution_config "${FLEET_DIST[$i]}" "  s3:
     accesskey: $FLEET_KEY
     secretkey: $FLEET_SECRET
     region: us-east-1
@@ -91,21 +83,7 @@ storage:
     bucket: bench-distribution
     secure: false
     v4auth: true
-    rootdirectory: /$prefix
-  cache:
-    blobdescriptor: inmemory
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: 127.0.0.1:${FLEET_DIST[$i]}
-  secret: pantry-bench
-  tls:
-    certificate: $CERTS/server-chain.pem
-    key: $CERTS/server.key
-proxy:
-  remoteurl: https://$UP_HOST:$PORT_UP
-YAML
+    rootdirectory: /$prefix" >"$d/distribution-$i.yml"
   # (AWS_CA_BUNDLE, if the caller has one, makes its S3 client refuse a plain-HTTP endpoint)
   spawn "distribution-$i" "$d/distribution-$i.log" "${WITH_HOSTS[@]}" env -u AWS_CA_BUNDLE SSL_CERT_FILE="$CERTS/testca.pem" \
     docker-registry serve "$d/distribution-$i.yml"

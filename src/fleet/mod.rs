@@ -68,8 +68,8 @@ struct Ask<'a> {
 }
 
 /// How far down the rank a request goes.
-#[derive(Clone, Copy)]
-enum Until {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
     /// To this node: the members ranked above it own the content.
     Owner,
     /// Every other member, wherever this node ranks.
@@ -144,32 +144,22 @@ impl Fleet {
         });
     }
 
-    /// Asks the owner of `key` for `path` of `origin` (a body-less `method` with `headers`), the
-    /// next member in rank when one does not answer. `None`: this node is the owner, or no other
-    /// member answered, or the owner could not get it (a 5xx): the caller asks the origin itself.
+    /// Asks the members ranked for `key` for `path` of `origin` (a body-less `method` with
+    /// `headers`), the next in rank when one does not answer, as far as `until` says: up to this
+    /// node ([`Until::Owner`]: `None` when this node is the owner, or the owner could not get it
+    /// (a 5xx): the caller asks the origin itself), or every other member ([`Until::Anyone`]: what
+    /// a node does when it owns content it lacks and the origin cannot be reached, so that what
+    /// the fleet had is still served: a member's store, its records, its stale tags).
     pub async fn ask(
         &self,
+        until: Until,
         key: &str,
         method: Method,
         origin: &Target,
         path: &str,
         headers: &HeaderMap,
     ) -> Option<Response<Body>> {
-        self.ask_in_rank(key, Ask { method, origin, path, headers }, Until::Owner).await
-    }
-
-    /// Asks every other member in rank for it, until one has an answer (not a 5xx): what a node
-    /// does when it owns content it lacks and the origin cannot be reached, so that what the
-    /// fleet had is still served (a member's records, its stale tags, its store).
-    pub async fn ask_others(
-        &self,
-        key: &str,
-        method: Method,
-        origin: &Target,
-        path: &str,
-        headers: &HeaderMap,
-    ) -> Option<Response<Body>> {
-        self.ask_in_rank(key, Ask { method, origin, path, headers }, Until::Anyone).await
+        self.ask_in_rank(key, Ask { method, origin, path, headers }, until).await
     }
 
     async fn ask_in_rank(&self, key: &str, ask: Ask<'_>, until: Until) -> Option<Response<Body>> {

@@ -7,6 +7,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::Proxy;
+use crate::fleet::Until;
 use crate::upstream::redirect;
 use crate::{
     body::{self, Body},
@@ -129,33 +130,24 @@ pub(super) async fn ask_mirrored(
     ask(proxy, method, parts, origin).await
 }
 
-/// Asks the fleet member that owns `key` for the client's path of `origin` (see
-/// [`crate::fleet::Fleet::ask`]), unless this request came from a member or there is no fleet.
-/// The client's credentials go along; pantry's own (a [`crate::credentials::Covered`] request)
-/// do not: the owner holds the same entries and applies them itself.
-pub(super) async fn ask_owner(
+/// Asks the fleet's members ranked for `key` for the client's path of `origin` (see
+/// [`crate::fleet::Fleet::ask`]: the owner, or with [`Until::Anyone`] every other member), unless
+/// this request came from a member or there is no fleet. The client's credentials go along;
+/// pantry's own (a [`crate::credentials::Covered`] request) do not: the owner holds the same
+/// entries and applies them itself.
+pub(super) async fn ask_fleet(
     proxy: &Proxy,
+    until: Until,
     key: &str,
     method: Method,
     parts: &Parts,
     origin: &Target,
 ) -> Option<Response<Body>> {
     let (fleet, headers) = fleet_request(proxy, parts)?;
-    fleet.ask(key, method, origin, parts.uri.path(), &headers).await
-}
-
-/// Asks the other fleet members, in rank, for what the origin could not give (see
-/// [`crate::fleet::Fleet::ask_others`]); never for a request a member sent.
-pub(super) async fn ask_others(
-    proxy: &Proxy,
-    key: &str,
-    method: Method,
-    parts: &Parts,
-    origin: &Target,
-) -> Option<Response<Body>> {
-    let (fleet, headers) = fleet_request(proxy, parts)?;
-    tracing::info!(key, "the origin cannot answer; asking the other fleet members");
-    fleet.ask_others(key, method, origin, parts.uri.path(), &headers).await
+    if until == Until::Anyone {
+        tracing::info!(key, "the origin cannot answer; asking the other fleet members");
+    }
+    fleet.ask(until, key, method, origin, parts.uri.path(), &headers).await
 }
 
 /// The fleet to ask for this client's request and the headers it goes with: none for a request
@@ -189,13 +181,13 @@ pub(super) async fn ask_source(
     parts: &Parts,
     origin: &Target,
 ) -> Result<Sourced, ProxyError> {
-    if let Some(response) = ask_owner(proxy, key, method.clone(), parts, origin).await {
+    if let Some(response) = ask_fleet(proxy, Until::Owner, key, method.clone(), parts, origin).await {
         return Ok(Sourced { response, from_owner: true });
     }
     let asked = ask_mirrored(proxy, method.clone(), parts, origin).await;
     let answered = asked.as_ref().is_ok_and(|response| !down(response.status()));
     if !answered {
-        if let Some(response) = ask_others(proxy, key, method, parts, origin).await {
+        if let Some(response) = ask_fleet(proxy, Until::Anyone, key, method, parts, origin).await {
             return Ok(Sourced { response, from_owner: true });
         }
     }

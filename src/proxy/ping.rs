@@ -154,18 +154,28 @@ async fn ask(proxy: &Proxy, parts: &Parts, target: &Target) -> Result<Asked, Pro
         (response, at_ms, false)
     };
     let key = target.key_name();
-    let (response, at_ms, from_origin) = match forward::ask_owner(proxy, &key, Method::GET, parts, target)
-        .await
-    {
-        Some(response) => aged(response),
-        None => match forward::ask(proxy, Method::GET, parts, target).await {
-            Ok(response) if !forward::down(response.status()) => (response.map(body::incoming), now, true),
-            asked => match forward::ask_others(proxy, &key, Method::GET, parts, target).await {
-                Some(response) => aged(response),
-                None => (asked?.map(body::incoming), now, true),
+    let (response, at_ms, from_origin) =
+        match forward::ask_fleet(proxy, crate::fleet::Until::Owner, &key, Method::GET, parts, target).await {
+            Some(response) => aged(response),
+            None => match forward::ask(proxy, Method::GET, parts, target).await {
+                Ok(response) if !forward::down(response.status()) => {
+                    (response.map(body::incoming), now, true)
+                }
+                asked => match forward::ask_fleet(
+                    proxy,
+                    crate::fleet::Until::Anyone,
+                    &key,
+                    Method::GET,
+                    parts,
+                    target,
+                )
+                .await
+                {
+                    Some(response) => aged(response),
+                    None => (asked?.map(body::incoming), now, true),
+                },
             },
-        },
-    };
+        };
     let status = response.status();
     let upstream_error = |detail: String| ProxyError::Upstream { target: target.to_string(), detail };
     if forward::down(status) {

@@ -41,7 +41,10 @@ pub(super) async fn content(
     scope: &str,
     credential: Option<u64>,
 ) -> Result<Fetched, ProxyError> {
-    if let Some(response) = forward::ask_owner(proxy, digest.as_str(), Method::GET, parts, target).await {
+    if let Some(response) =
+        forward::ask_fleet(proxy, crate::fleet::Until::Owner, digest.as_str(), Method::GET, parts, target)
+            .await
+    {
         return Ok(Fetched::Answer(response, Source::Member));
     }
     if let Some(shared) = &proxy.shared {
@@ -70,7 +73,15 @@ pub(super) async fn content(
     let asked = forward::ask_mirrored(proxy, Method::GET, parts, target).await;
     let answered = asked.as_ref().is_ok_and(|response| !forward::down(response.status()));
     if !answered {
-        if let Some(response) = forward::ask_others(proxy, digest.as_str(), Method::GET, parts, target).await
+        if let Some(response) = forward::ask_fleet(
+            proxy,
+            crate::fleet::Until::Anyone,
+            digest.as_str(),
+            Method::GET,
+            parts,
+            target,
+        )
+        .await
         {
             return Ok(Fetched::Answer(response, Source::Member));
         }

@@ -34,17 +34,8 @@ impl Connector {
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<Self, UpstreamSetupError> {
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(crate::upstream::client::root_store(extra_roots)?)
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(Dialer::new(resolve, connect_timeout));
+        let connector =
+            crate::upstream::client::https_connector(Dialer::new(resolve, connect_timeout), extra_roots)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(30))

@@ -60,18 +60,7 @@ impl Upstream {
         response_timeout: Duration,
         idle_timeout: Duration,
     ) -> Result<Self, UpstreamSetupError> {
-        let roots = root_store(extra_roots)?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(dialer.clone());
+        let connector = https_connector(dialer.clone(), extra_roots)?;
         // Idle connections are closed after `idle_timeout`: without a timer hyper keeps every
         // host's idle connection (with its TLS and h2 buffers, ~45 KiB) until that host is asked
         // again, which with many hosts (--intercept-all, CDNs) is memory without bound.
@@ -156,9 +145,29 @@ impl Upstream {
     }
 }
 
+/// HTTP/1.1 and h2 (by ALPN), over rustls with ring trusting the system roots and `extra_roots`,
+/// or in cleartext for `http://`, connecting through `dialer`: how pantry reaches upstreams and
+/// the shared store.
+pub fn https_connector(
+    dialer: Dialer,
+    extra_roots: &[PathBuf],
+) -> Result<HttpsConnector<Dialer>, UpstreamSetupError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(root_store(extra_roots)?)
+        .with_no_client_auth();
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(dialer))
+}
+
 /// The system roots plus every `extra` PEM file: what pantry trusts for TLS towards upstreams and
 /// the shared store.
-pub fn root_store(extra: &[PathBuf]) -> Result<RootCertStore, UpstreamSetupError> {
+fn root_store(extra: &[PathBuf]) -> Result<RootCertStore, UpstreamSetupError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for error in &native.errors {
