@@ -173,6 +173,14 @@ async fn a_bucket_that_holds_other_bytes_never_completes_them_and_its_copy_is_re
     let (response, body) = request(&third, &registry.host(), Method::GET, &path, &[]).await;
     assert_eq!((response.status(), sha256(&body.unwrap())), (StatusCode::OK, digest.clone()));
     assert_eq!(registry.state.count("GET blob"), gets + 1, "from the bucket");
+    common::reliability::record(common::reliability::Outcome {
+        area: "upstream",
+        fault: "the fleet's shared store holds other bytes than a blob's digest",
+        client: "a broken transfer (the head, then no clean end), never the wrong bytes".into(),
+        stored: "nothing from the bucket; the next pull fetched the blob from the registry".into(),
+        after: "the bucket's copy was replaced with the right bytes, and another node read those".into(),
+        lost: Vec::new(),
+    });
 }
 
 #[tokio::test]

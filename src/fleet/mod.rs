@@ -108,6 +108,13 @@ impl Fleet {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(startup.upstream_idle_timeout)
             .build(connector);
+        let listed = |t: &Target| t.host_port() == own.host_port();
+        if !startup.peers.is_empty() && !startup.peers.iter().any(listed) {
+            // Harmless when the list leaves this node out on purpose; a node listed under another
+            // name than it advertises is asked over the network by itself, and its leaf names
+            // only the advertised host.
+            tracing::warn!(advertise = %format!("https://{}", own.host_port()), "this node's --advertise URL is not among --peers: list every member as the others reach it");
+        }
         let members = Arc::new(Members::new(own, &startup.peers, Arc::clone(&metrics)));
         let response_timeout = startup.upstream_response_timeout;
         Ok(Some(Arc::new(Self { members, identity, client, metrics, response_timeout })))
