@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Workload "fleet": three caches side by side, 8 clients on each, all cold on one blob from the
-# upstream throttled to $RATE per connection (100 MiB; 16 MiB in --quick). Arrangements:
+# upstream throttled to $RATE per connection (100 MiB; 32 MiB in --quick). Arrangements:
 #   fleet        three pantries in a fleet (--fleet-listen, --peers, one CA) over a shared store
 #                (SeaweedFS from PyPI, S3 API): the digest's owner fetches, the others stream from it
 #   islands      three independent pantries, each with its own cache
@@ -8,6 +8,9 @@
 #   alone        one pantry, one client: the time every node's slowest client is compared with
 # Every measurement starts anew (empty caches, a fresh bucket prefix). Rows: origin blob GETs
 # (nginx's access log), bodies verified, wall time, each node's slowest client, peak RSS per node.
+# The fleet's promise is checked, not only reported: a fleet measurement with another number of
+# origin GETs than 1, or a node whose slowest client took more than 1.10x the time alone, fails
+# the run (as an unverified body does).
 
 FLEET_NODES=3 FLEET_CLIENTS=8
 FLEET_ARRANGEMENTS=(alone fleet islands distribution)
@@ -24,7 +27,7 @@ fleet_install() { # SeaweedFS from PyPI into the bench's venv (kept between runs
 }
 
 fleet_prepare() {
-  FLEET_MIB=${FLEET_MIB:-$([ -n "$QUICK" ] && echo 16 || echo 100)}
+  FLEET_MIB=${FLEET_MIB:-$([ -n "$QUICK" ] && echo 32 || echo 100)}
   [ -n "${BLOB_HEX[$FLEET_MIB]:-}" ] || make_blob "$FLEET_MIB"
   WEED=$MITM_VENV/bin/weed
   read -r -a FLEET_PROXY <<<"$(free_ports $FLEET_NODES)"
@@ -147,6 +150,16 @@ fleet_measure() { # fleet_measure ARRANGEMENT REP
     slowest_per_node="$(IFS=,; echo "${slow[*]}")" rss_kib_per_node="$(IFS=,; echo "${rss[*]}")" other="$other"
   log "fleet $how (rep $rep): $nodes node(s) x $clients client(s), $(elapsed "$t0" "$t1") s, $gets origin blob GETs," \
     "$ok/$total verified, slowest client per node ${slow[*]} s, peak RSS per node $(for k in "${rss[@]}"; do printf '%s ' $((k / 1024)); done)MiB"
+  if [ "$how" = alone ]; then
+    FLEET_ALONE=$(elapsed "$t0" "$t1")
+  elif [ "$how" = fleet ]; then
+    [ "$gets" = 1 ] || failed fleet "fleet (rep $rep): $gets origin blob GETs, not 1"
+    local worst
+    worst=$(printf '%s\n' "${slow[@]}" | sort -g | tail -1)
+    if [ -n "${FLEET_ALONE:-}" ] && awk -v w="$worst" -v a="$FLEET_ALONE" 'BEGIN { exit !(w > 1.10 * a) }'; then
+      failed fleet "fleet (rep $rep): a node's slowest client took $worst s, over 1.10x the $FLEET_ALONE s alone"
+    fi
+  fi
   [ "$ok" -eq "$total" ] || failed fleet "$how: $ok/$total verified: $(cat "$d"/clients-*/*.err 2>/dev/null | grep -v '^time: ' | sort | uniq -c | head -3 | tr '\n' ' ')"
   [ -n "$KEEP" ] || rm -rf "$d"/cache-*
 }
@@ -158,9 +171,13 @@ fleet_run() {
   for how in "${FLEET_ARRANGEMENTS[@]}"; do
     case $how in distribution) wants distribution && arrangements+=("$how") ;; *) wants pantry && arrangements+=("$how") ;; esac
   done
+  # alone first (the time the fleet is held to), then the others in an order rotated per repetition
+  local others=() alone=""
+  for how in "${arrangements[@]}"; do [ "$how" = alone ] && alone=1 || others+=("$how"); done
   for ((rep = 1; rep <= REPS; rep++)); do
-    for ((k = 0; k < ${#arrangements[@]}; k++)); do
-      fleet_measure "${arrangements[$(((k + rep - 1) % ${#arrangements[@]}))]}" "$rep"
+    [ -n "$alone" ] && fleet_measure alone "$rep"
+    for ((k = 0; k < ${#others[@]}; k++)); do
+      fleet_measure "${others[$(((k + rep - 1) % ${#others[@]}))]}" "$rep"
     done
   done
   stop_named seaweedfs
