@@ -13,13 +13,16 @@
 //! redirected (--transparent) ─▶ ingress::transparent (SO_ORIGINAL_DST, SNI peeked: intercept,
 //!               tunnel, or plain HTTP by Host) ─▶ the same paths
 //! registry mirror (--mirror-listen) ─▶ mirror (?ns= routing) ─▶ proxy::handle
+//! fleet members (--fleet-listen, mutual TLS) ─▶ ingress::peer (pulls' reads only) ─▶ proxy::handle
 //! h2 clients that cancel most of their requests are sent away: connection::cancels; idle and silent
 //! connections (before the first request, over h2) give their slot back: connection::idle
 //! proxy::handle: registry::route::classify; an anonymous read an `[[upstream_credentials]]` entry
 //!   covers gets pantry's own Authorization (credentials), a token request at its realm a stand-in
 //!   ├─ blob/manifest by digest ─▶ proxy::by_digest: cache::store hit? proxy::access check ─▶ cache::respond
 //!   │                             miss ─▶ cache::coalesce (one fetch per digest, spool + watermark,
-//!   │                             verified, committed to cacache) ◀─ upstream::client (follows redirects)
+//!   │                             verified, committed to cacache) ◀─ proxy::sources: the fleet's
+//!   │                             owner (fleet), the shared store (shared_store), upstream::client
+//!   │                             (follows redirects), the other members
 //!   ├─ manifest by tag ─▶ proxy::by_tag (TTL rules, revalidation, stale when upstream is down)
 //!   ├─ anonymous GET /v2/ ─▶ proxy::ping (the answer remembered per registry for the tag TTL)
 //!   ├─ other GET/HEAD ─▶ proxy::http_cache (RFC 9111, http-cache-semantics, same store)
@@ -44,7 +47,9 @@
 //! its store walks at low priority (`idle_work`), lifetime tally, inventory tools), `upstream`
 //! (dialing, where pantry may connect, the pooled client and its resending of requests a server
 //! closed on (`retry`), parents, mirrors, redirects, rate limits), `registry`
-//! (pure: routes, digests, manifests, image references), `prefetch` (images pulled ahead through
+//! (pure: routes, digests, manifests, image references), `fleet` (the other pantries of a fleet:
+//! members, rendezvous owners, the fleet port's mutual TLS, the client that asks them),
+//! `shared_store` (the bucket a fleet shares, S3 API), `prefetch` (images pulled ahead through
 //! the proxy core; scheduled refresh), `metrics` (and its last hour, `metrics::history`), `clock`.
 //!
 //! The `pantry` binary adds the command line (`main`), the cache tools (`tools`, `listing`),
