@@ -65,14 +65,6 @@ impl Fleet {
     }
 }
 
-fn metric(node: &TestPantry, line_start: &str) -> u64 {
-    let text = node.pantry.proxy().metrics().render(Default::default());
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0, |v| v.parse::<f64>().unwrap() as u64)
-}
-
 /// Sends a GET and returns the response with its body still streaming.
 async fn open(
     node: &TestPantry,
@@ -129,8 +121,8 @@ async fn clients_of_every_node_share_one_origin_fetch_while_it_arrives() {
             node.pantry.proxy().store().blob(&digest.parse().unwrap()).await.is_some(),
             "node {i} keeps a copy"
         );
-        let asked = metric(node, "pantry_peer_requests_total{result=\"ok\"}");
-        let from_peers = metric(node, "pantry_peer_fetched_bytes_total");
+        let asked = node.metric("pantry_peer_requests_total{result=\"ok\"}");
+        let from_peers = node.metric("pantry_peer_fetched_bytes_total");
         if i == owner {
             assert_eq!((asked, from_peers), (0, 0), "the owner fetched from the origin");
         } else {
@@ -165,9 +157,9 @@ async fn a_member_that_is_down_is_skipped_and_its_keys_go_to_the_next() {
     assert_eq!(sha256(&body.unwrap()), digest);
     assert_eq!(registry.state.count("GET blob"), 1, "the next member in rank fetched it once");
     let node = &fleet.nodes[asker];
-    assert_eq!(metric(node, "pantry_peer_requests_total{result=\"unreachable\"}"), 1);
-    assert_eq!(metric(node, "pantry_peer_requests_total{result=\"ok\"}"), 1, "the second in rank answered");
-    assert!(metric(node, "pantry_fleet_owner_changes_total") >= 1);
+    assert_eq!(node.metric("pantry_peer_requests_total{result=\"unreachable\"}"), 1);
+    assert_eq!(node.metric("pantry_peer_requests_total{result=\"ok\"}"), 1, "the second in rank answered");
+    assert!(node.metric("pantry_fleet_owner_changes_total") >= 1);
     let states = node.pantry.proxy().fleet().unwrap().members().states();
     assert!(states.iter().any(|s| s.url == fleet.urls[owner] && s.cooling), "{states:?}");
     // Another blob the stopped member owned: not asked again during its cool-down.
@@ -179,7 +171,7 @@ async fn a_member_that_is_down_is_skipped_and_its_keys_go_to_the_next() {
     let (response, _) = request(node, &host, Method::GET, &format!("/v2/lib/app/blobs/{other}"), &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
-        metric(node, "pantry_peer_requests_total{result=\"unreachable\"}"),
+        node.metric("pantry_peer_requests_total{result=\"unreachable\"}"),
         1,
         "skipped while cooling"
     );
@@ -217,7 +209,7 @@ async fn an_owner_that_dies_mid_answer_breaks_the_transfer_and_the_next_pull_wor
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(sha256(&body.unwrap()), digest);
     assert_eq!(registry.state.count("GET blob"), 2, "at most one more origin fetch");
-    assert_eq!(metric(asking, "pantry_peer_requests_total{result=\"broken\"}"), 1);
+    assert_eq!(asking.metric("pantry_peer_requests_total{result=\"broken\"}"), 1);
 }
 
 #[tokio::test]
@@ -237,8 +229,8 @@ async fn private_content_is_judged_by_the_registry_on_every_node() {
         request(&fleet.nodes[first], &host, Method::GET, &path, &[("authorization", TOKEN)]).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(sha256(&body.unwrap()), digest);
-    let fetched = |node: usize| metric(&fleet.nodes[node], "pantry_upstream_fetched_bytes_total");
-    let from_peers = |node: usize| metric(&fleet.nodes[node], "pantry_peer_fetched_bytes_total");
+    let fetched = |node: usize| fleet.nodes[node].metric("pantry_upstream_fetched_bytes_total");
+    let from_peers = |node: usize| fleet.nodes[node].metric("pantry_peer_fetched_bytes_total");
     assert_eq!((fetched(owner), from_peers(first)), (64 << 10, 64 << 10), "fetched by the owner, once");
     // Another node, no token: the owner holds it, but the registry says no to this client.
     let (response, body) = request(&fleet.nodes[second], &host, Method::GET, &path, &[]).await;

@@ -46,14 +46,6 @@ async fn node(registry: &FakeRegistry, seaweed: &Seaweed, keys: &tempfile::TempD
     .await
 }
 
-fn metric(node: &TestPantry, name: &str) -> u64 {
-    let text = node.pantry.proxy().metrics().render(Default::default());
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0, |v| v.parse::<f64>().unwrap() as u64)
-}
-
 /// Waits until the bucket holds `count` objects under `prefix` (written behind in the background).
 async fn written_behind(seaweed: &Seaweed, prefix: &str, count: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -79,14 +71,14 @@ async fn a_node_with_an_empty_store_reads_from_the_bucket_not_the_origin() {
     assert_eq!((response.status(), sha256(&body.unwrap())), (StatusCode::OK, digest.clone()));
     written_behind(&seaweed, "site-a/meta/sha256", 1).await;
     assert_eq!(seaweed.objects(BUCKET, "site-a/blobs/sha256").await, [digest.trim_start_matches("sha256:")]);
-    assert_eq!(metric(&first, "pantry_shared_store_writes_total{result=\"written\"}"), 1);
+    assert_eq!(first.metric("pantry_shared_store_writes_total{result=\"written\"}"), 1);
     // Another node, its store empty, the registry down: the bucket has it.
     registry.state.down.store(true, Ordering::SeqCst);
     let second = node(&registry, &seaweed, &keys).await;
     let (response, body) = request(&second, &registry.host(), Method::GET, &path, &[]).await;
     assert_eq!((response.status(), sha256(&body.unwrap())), (StatusCode::OK, digest.clone()));
     assert_eq!(registry.state.count("GET blob"), 1, "only the first fetch went to the origin");
-    assert_eq!(metric(&second, "pantry_shared_store_fetched_bytes_total"), 12 << 20);
+    assert_eq!(second.metric("pantry_shared_store_fetched_bytes_total"), 12 << 20);
     assert!(second.pantry.proxy().store().blob(&digest.parse().unwrap()).await.is_some(), "kept locally");
 }
 
@@ -114,7 +106,7 @@ async fn private_content_in_the_bucket_is_served_only_to_clients_the_registry_ad
         request(&second, &registry.host(), Method::GET, &path, &[("authorization", TOKEN)]).await;
     assert_eq!((response.status(), sha256(&body.unwrap())), (StatusCode::OK, digest.clone()));
     assert_eq!(registry.state.count("GET blob"), gets, "no origin GET: the bucket had it");
-    assert_eq!(metric(&second, "pantry_shared_store_fetched_bytes_total"), 256 << 10);
+    assert_eq!(second.metric("pantry_shared_store_fetched_bytes_total"), 256 << 10);
 }
 
 #[tokio::test]
@@ -270,5 +262,5 @@ async fn the_bucket_serves_no_registry_its_content_never_came_from() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{name}: that registry's own answer");
         assert_ne!(sha256(&body.unwrap_or_default()), digest);
     }
-    assert_eq!(metric(&second, "pantry_shared_store_fetched_bytes_total"), 0, "nothing read from the bucket");
+    assert_eq!(second.metric("pantry_shared_store_fetched_bytes_total"), 0, "nothing read from the bucket");
 }

@@ -56,6 +56,16 @@ impl TestPantry {
         }
         &mut self.task
     }
+
+    /// The value of the first metric line starting with `line_start` (a name, or a name and its
+    /// labels' start), 0 when no such line was rendered yet.
+    pub fn metric(&self, line_start: &str) -> u64 {
+        let text = self.pantry.proxy().metrics().render(Default::default());
+        text.lines()
+            .find(|l| l.starts_with(line_start))
+            .and_then(|l| l.rsplit(' ').next())
+            .map_or(0, |v| v.parse::<f64>().unwrap() as u64)
+    }
 }
 
 /// Lets pantry reach loopback (denied by default) at `ports`, by address: what tests that dial
