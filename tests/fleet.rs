@@ -170,11 +170,7 @@ async fn a_member_that_is_down_is_skipped_and_its_keys_go_to_the_next() {
     let other = registry.state.add_blob(other, "application/octet-stream");
     let (response, _) = request(node, &host, Method::GET, &format!("/v2/lib/app/blobs/{other}"), &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        node.metric("pantry_peer_requests_total{result=\"unreachable\"}"),
-        1,
-        "skipped while cooling"
-    );
+    assert_eq!(node.metric("pantry_peer_requests_total{result=\"unreachable\"}"), 1, "skipped while cooling");
 }
 
 #[tokio::test]
