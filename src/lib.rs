@@ -42,8 +42,8 @@
 //! then abort), `single_flight` (work in progress by key: fetches, revalidations, tokens and leaves
 //! are each run once for their concurrent askers), `server`, `ingress`, `mirror` (the registry-mirror
 //! port), `mitm`, `proxy`, `cache` (store, its disk layout, a blob as a lookup finds it, content files read
-//! without touching their atime and checked against their digest, mutable records, single
-//! flight, ranges, access grants, holds against eviction (`in_use`), eviction and pinning with
+//! without touching their atime and checked against their digest, mutable records, small content and records
+//! read within the last second kept in memory (`hot`), single flight, ranges, access grants, holds against eviction (`in_use`), eviction and pinning with
 //! its store walks at low priority (`idle_work`), lifetime tally, inventory tools), `upstream`
 //! (dialing, where pantry may connect, the pooled client and its resending of requests a server
 //! closed on (`retry`), parents, mirrors, redirects, rate limits), `registry`

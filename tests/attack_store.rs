@@ -1,6 +1,7 @@
 //! Attacks on the store: content changed on disk after it was verified and committed (a disk
 //! that rots, another process or user writing the same bytes' file) must not reach a client as
-//! the digest it claims. Small content (manifests, configs) is verified on every read; a large
+//! the digest it claims. Small content (manifests, configs) is verified on every read from disk
+//! (a verified copy answers from memory for up to a second after it was read); a large
 //! file whose mtime moved since its commit is verified again before it is served; with
 //! `verify_reads` every whole read of large content is verified too (rot that keeps the mtime),
 //! and a mismatch breaks the transfer off before its end. (docs/SECURITY.md lists each attack and what defends it.)
@@ -21,13 +22,16 @@ async fn with_verify_reads(registry: &FakeRegistry, verify: bool) -> TestPantry 
     .await
 }
 
-/// Flips one byte of the stored copy of `digest`, keeping its size.
+/// Flips one byte of the stored copy of `digest`, keeping its size, and lets the store's copy
+/// in memory go (as a second later): the attack is on the disk.
 async fn corrupt(pantry: &TestPantry, digest: &str) {
-    let blob = pantry.pantry.proxy().store().blob(&digest.parse().unwrap()).await.expect("stored");
+    let store = pantry.pantry.proxy().store();
+    let blob = store.blob(&digest.parse().unwrap()).await.expect("stored");
     let mut bytes = std::fs::read(&blob.path).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x55;
     std::fs::write(&blob.path, bytes).unwrap();
+    store.forget_copies();
 }
 
 /// [`corrupt`], then puts the file's mtime back: what rot on the disk looks like.
@@ -56,6 +60,21 @@ async fn corrupt_small_content_is_never_served_and_is_fetched_again() {
         (third.headers()["cache-status"].to_str().unwrap(), sha256(&body.unwrap())),
         ("pantry; hit", digest)
     );
+}
+
+#[tokio::test]
+async fn small_content_corrupted_a_moment_after_a_read_answers_with_the_verified_copy() {
+    let registry = FakeRegistry::start().await;
+    let pantry = with_verify_reads(&registry, false).await;
+    let digest = registry.state.add_blob(vec![4u8; 2_000], "application/vnd.oci.image.config.v1+json");
+    let path = format!("/v2/app/blobs/{digest}");
+    let (first, _) = request(&pantry, &registry.host(), Method::GET, &path, &[]).await;
+    assert_eq!(first.status(), 200);
+    let blob = pantry.pantry.proxy().store().blob(&digest.parse().unwrap()).await.expect("stored");
+    std::fs::write(&blob.path, vec![5u8; 2_000]).unwrap();
+    let (hit, body) = request(&pantry, &registry.host(), Method::GET, &path, &[]).await;
+    assert_eq!(hit.headers()["cache-status"], "pantry; hit");
+    assert_eq!(sha256(&body.unwrap()), digest, "the bytes verified when read, never the disk's new ones");
 }
 
 #[tokio::test]

@@ -65,8 +65,8 @@ pub fn lookup(root: &Path, digest: Digest, held: InUseGuard) -> Result<Option<Ca
         return Ok(None);
     }
     let mut meta: BlobMeta = serde_json::from_value(entry.metadata).unwrap_or_default();
-    // Small content (manifests, configs) is read whole anyway: it is verified on every lookup,
-    // and a file that no longer matches its digest is removed (the next fetch stores it anew).
+    // Small content (manifests, configs) is read whole anyway: it is verified on every lookup
+    // that reads the disk (cache::hot keeps the result for a second), and a file that no longer matches its digest is removed (the next fetch stores it anew).
     let corrupt = |why: &str| {
         tracing::warn!(%digest, path = %path.display(), "stored content {why}; removed");
         let _ = std::fs::remove_file(&path);

@@ -11,6 +11,7 @@ pub mod content;
 pub mod evict;
 pub mod flight_view;
 pub mod grants;
+pub mod hot;
 pub mod idle_work;
 pub mod in_use;
 pub mod inventory;

@@ -29,6 +29,7 @@ pub use super::layout::{
 };
 use super::{
     blob, content, evict,
+    hot::{Hot, HotBlob},
     in_use::InUse,
     layout::{index_entry, records_dir},
     records,
@@ -69,6 +70,8 @@ pub struct Store {
     clock: Clock,
     /// Whether whole reads of large content are verified while they stream (`verify_reads`).
     verify_reads: AtomicBool,
+    /// Small content and records read within the last second.
+    hot: Hot,
 }
 
 /// Accesses closer together than this update a blob's last-access time once.
@@ -125,6 +128,7 @@ impl Store {
             touched: Mutex::default(),
             clock,
             verify_reads: AtomicBool::new(false),
+            hot: Hot::default(),
         })
     }
 
@@ -193,6 +197,9 @@ impl Store {
             return evict::Evicted::default();
         };
         self.resync(before, (run.scanned - run.freed, run.files - run.removed));
+        if run.removed > 0 {
+            self.hot.drop_all();
+        }
         let ms = began.elapsed().as_millis() as u64;
         tracing::info!(files = run.files, removed = run.removed, freed = run.freed, ms, "eviction pass");
         run
@@ -258,15 +265,56 @@ impl Store {
     /// The blob with `digest`, if its index entry and complete content are present; an error
     /// when the store could not be read.
     pub async fn lookup(&self, digest: &Digest) -> Result<Option<CachedBlob>, StoreError> {
+        if let Some(hot) = self.hot_blob(digest) {
+            return Ok(Some(hot));
+        }
+        let epoch = self.hot.epoch();
         let (root, digest, in_use) = (self.root.clone(), digest.clone(), Arc::clone(&self.in_use));
         // one trip to the blocking pool for the hold, the index entry, the content's size and
         // small content
-        tokio::task::spawn_blocking(move || {
+        let found = tokio::task::spawn_blocking(move || {
             let held = in_use.hold(&digest);
             blob::lookup(&root, digest, held)
         })
         .await
-        .unwrap_or_else(|e| Err(StoreError::Io { path: self.root.clone(), source: std::io::Error::other(e) }))
+        .unwrap_or_else(|e| {
+            Err(StoreError::Io { path: self.root.clone(), source: std::io::Error::other(e) })
+        });
+        if let Ok(Some(blob)) = &found {
+            self.keep_hot(epoch, blob);
+        }
+        found
+    }
+
+    /// The in-memory copy of small content `digest`, held from eviction like a lookup's.
+    fn hot_blob(&self, digest: &Digest) -> Option<CachedBlob> {
+        let hot = self.hot.blob(digest)?;
+        Some(CachedBlob {
+            digest: digest.clone(),
+            path: hot.path.clone(),
+            size: hot.size,
+            meta: hot.meta.clone(),
+            small: Some(hot.small.clone()),
+            held: self.in_use.hold(digest),
+        })
+    }
+
+    /// Keeps small content a lookup read (large content is streamed from its file anyway).
+    fn keep_hot(&self, epoch: u64, blob: &CachedBlob) {
+        if let Some(small) = &blob.small {
+            let copy = HotBlob {
+                path: blob.path.clone(),
+                size: blob.size,
+                meta: blob.meta.clone(),
+                small: small.clone(),
+            };
+            self.hot.keep_blob(epoch, blob.digest.clone(), copy);
+        }
+    }
+
+    /// Forgets every in-memory copy: files were removed behind the store (a purge).
+    pub fn forget_copies(&self) {
+        self.hot.drop_all();
     }
 
     /// [`Self::lookup`] for serving ([`or_miss`]): an unreadable store fails no pull.
@@ -284,16 +332,28 @@ impl Store {
     where
         T: for<'de> Deserialize<'de> + Send + 'static,
     {
-        let (root, key, in_use) = (self.root.clone(), key.to_string(), Arc::clone(&self.in_use));
-        tokio::task::spawn_blocking(move || {
-            let record: T = records::get(&root, &key)?;
+        if let Some(value) = self.hot.record(key) {
+            if let Ok(record) = serde_json::from_value::<T>((*value).clone()) {
+                if let Some(blob) = digest_of(&record).and_then(|digest| self.hot_blob(&digest)) {
+                    return Some((record, blob));
+                }
+            }
+        }
+        let epoch = self.hot.epoch();
+        let (root, owned_key, in_use) = (self.root.clone(), key.to_string(), Arc::clone(&self.in_use));
+        let (value, record, blob) = tokio::task::spawn_blocking(move || {
+            let value: serde_json::Value = records::get(&root, &owned_key)?;
+            let record: T = serde_json::from_value(value.clone()).ok()?;
             let digest = digest_of(&record)?;
             let held = in_use.hold(&digest);
             let blob = or_miss(&digest, blob::lookup(&root, digest.clone(), held))?;
-            Some((record, blob))
+            Some((value, record, blob))
         })
         .await
-        .ok()?
+        .ok()??;
+        self.hot.keep_record(epoch, key.to_string(), value);
+        self.keep_hot(epoch, &blob);
+        Some((record, blob))
     }
 
     /// Whether the cache's file system has room for a blob of `size` bytes (unknown: a minimum)
@@ -388,14 +448,26 @@ impl Store {
 
     /// Replaces the metadata of a stored blob (e.g. a scope became known as public).
     pub async fn write_meta(&self, digest: &Digest, size: u64, meta: &BlobMeta) -> Result<(), StoreError> {
-        cacache::index::insert_async(&self.root, &blob_key(digest), index_entry(digest, size, meta)).await?;
+        let written =
+            cacache::index::insert_async(&self.root, &blob_key(digest), index_entry(digest, size, meta))
+                .await;
+        self.hot.drop_blob(digest);
+        written?;
         Ok(())
     }
 
     /// Reads a small mutable record (tags, HTTP-cache policies) stored under `key`.
     pub async fn record<T: for<'de> Deserialize<'de> + Send + 'static>(&self, key: &str) -> Option<T> {
-        let (root, key) = (self.root.clone(), key.to_string());
-        tokio::task::spawn_blocking(move || records::get(&root, &key)).await.ok()?
+        if let Some(value) = self.hot.record(key) {
+            return serde_json::from_value((*value).clone()).ok();
+        }
+        let epoch = self.hot.epoch();
+        let (root, owned_key) = (self.root.clone(), key.to_string());
+        let value: serde_json::Value =
+            tokio::task::spawn_blocking(move || records::get(&root, &owned_key)).await.ok()??;
+        let record = serde_json::from_value(value.clone()).ok();
+        self.hot.keep_record(epoch, key.to_string(), value);
+        record
     }
 
     /// Whether some record's key starts with `prefix` (e.g. any tag of a registry).
@@ -406,14 +478,17 @@ impl Store {
 
     /// Replaces the small mutable record under `key` (one file, however often it changes).
     pub async fn put_record<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
-        let (root, key) = (self.root.clone(), key.to_string());
+        let root = self.root.clone();
         let value = serde_json::to_value(value).unwrap_or_default();
         let path = records_dir(&root);
-        tokio::task::spawn_blocking(move || records::put(&root, &key, &value))
+        let owned_key = key.to_string();
+        let written = tokio::task::spawn_blocking(move || records::put(&root, &owned_key, &value))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))
             .and_then(|written| written)
-            .map_err(|source| StoreError::Io { path, source })
+            .map_err(|source| StoreError::Io { path, source });
+        self.hot.drop_record(key);
+        written
     }
 
     fn content_path(&self, digest: &Digest) -> PathBuf {

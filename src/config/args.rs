@@ -179,7 +179,7 @@ super::declare::given! {
         pub http_cache: Option<bool>,
         /// Verify every whole read of stored content against its digest while it streams; a mismatch breaks the
         /// transfer off before its end and removes the file (small content such as manifests is verified on every
-        /// read regardless, and large content whose mtime changed since its commit before it is served; ranges
+        /// read from disk regardless, and large content whose mtime changed since its commit before it is served; ranges
         /// are not). It halves warm throughput on the benchmark (476 vs 942 MB/s for a 1 GiB blob, bench
         /// `pantry_verify`), hence off by default [default: false].
         #[arg(long, env = "PANTRY_VERIFY_READS", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL")]

@@ -247,6 +247,7 @@ impl Api {
         let root = self.ingress.config.load().startup.cache_dir.clone();
         match tokio::task::spawn_blocking(move || inventory::purge(&root, &what)).await {
             Ok(removed) => {
+                self.ingress.proxy.store().forget_copies();
                 tracing::info!(target = text, removed, "API purge");
                 json(StatusCode::OK, &serde_json::json!({ "removed": removed }))
             }

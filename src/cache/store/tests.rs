@@ -39,6 +39,8 @@ async fn leftover_spools_are_removed_and_truncated_content_is_not_served() {
     store.commit(&digest, &spool, 10, &BlobMeta::default()).await.unwrap();
     let blob = store.blob(&digest).await.unwrap();
     std::fs::write(&blob.path, b"01234").unwrap();
+    // the verified copy read a moment ago answers until it is a second old
+    store.forget_copies();
     assert!(store.blob(&digest).await.is_none(), "a size mismatch is a miss, never served");
     let _ = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
     assert!(!leftover.exists());
@@ -151,10 +153,61 @@ async fn a_store_that_cannot_be_read_is_an_error_and_serving_treats_it_as_a_miss
     let path = content_path(dir.path(), &digest);
     std::fs::remove_file(&path).unwrap();
     std::fs::create_dir(&path).unwrap();
+    store.forget_copies();
     let error = store.lookup(&digest).await.expect_err("an unreadable store is an error, not a miss");
     assert!(error.to_string().contains(&digest.hex()[4..]), "names the file: {error}");
     assert!(store.blob(&digest).await.is_none(), "serving fetches it again");
     // gone entirely: a plain miss
     std::fs::remove_dir(&path).unwrap();
     assert!(store.lookup(&digest).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn small_content_read_a_moment_ago_answers_from_memory_and_changes_are_seen_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
+    let bytes = b"a manifest".to_vec();
+    let digest = Digest::of(Algorithm::Sha256, &bytes);
+    store.put(&digest, &bytes, &BlobMeta::default()).await.unwrap();
+    let first = store.lookup(&digest).await.unwrap().unwrap();
+    // this process's own metadata write is visible to the next lookup
+    let meta =
+        BlobMeta { media_type: Some("application/vnd.oci.image.manifest.v1+json".into()), ..first.meta };
+    store.write_meta(&digest, bytes.len() as u64, &meta).await.unwrap();
+    let copy = store.lookup(&digest).await.unwrap().unwrap();
+    assert_eq!(copy.meta.media_type, meta.media_type);
+    // the disk changes behind the store: the verified copy still answers, with the right bytes
+    std::fs::write(&first.path, b"0123456789").unwrap();
+    assert_eq!(store.lookup(&digest).await.unwrap().unwrap().small.as_deref(), Some(&bytes[..]));
+    // once the copy is gone the changed file is read, fails its digest and is a miss
+    store.forget_copies();
+    assert!(store.blob(&digest).await.is_none(), "changed content is never served from disk");
+}
+
+#[tokio::test]
+async fn a_copy_in_memory_is_read_from_disk_again_within_a_second_or_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
+    let bytes = b"a config".to_vec();
+    let digest = Digest::of(Algorithm::Sha256, &bytes);
+    store.put(&digest, &bytes, &BlobMeta::default()).await.unwrap();
+    let path = store.lookup(&digest).await.unwrap().unwrap().path;
+    // another process's purge: seen without any call into this store
+    let removed = std::time::Instant::now();
+    std::fs::remove_file(&path).unwrap();
+    while store.lookup(&digest).await.unwrap().is_some() {
+        assert!(removed.elapsed() < super::super::hot::FRESH_FOR * 3, "the copy outlived its second");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(removed.elapsed() <= super::super::hot::FRESH_FOR * 3);
+}
+
+#[tokio::test]
+async fn a_record_written_is_read_back_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
+    store.put_record("tag/x", &serde_json::json!({ "v": 1 })).await.unwrap();
+    assert_eq!(store.record::<serde_json::Value>("tag/x").await, Some(serde_json::json!({ "v": 1 })));
+    store.put_record("tag/x", &serde_json::json!({ "v": 2 })).await.unwrap();
+    assert_eq!(store.record::<serde_json::Value>("tag/x").await, Some(serde_json::json!({ "v": 2 })));
 }
