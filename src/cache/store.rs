@@ -333,7 +333,7 @@ impl Store {
         T: for<'de> Deserialize<'de> + Send + 'static,
     {
         if let Some(value) = self.hot.record(key) {
-            if let Ok(record) = serde_json::from_value::<T>((*value).clone()) {
+            if let Ok(record) = T::deserialize(&*value) {
                 if let Some(blob) = digest_of(&record).and_then(|digest| self.hot_blob(&digest)) {
                     return Some((record, blob));
                 }
@@ -343,7 +343,7 @@ impl Store {
         let (root, owned_key, in_use) = (self.root.clone(), key.to_string(), Arc::clone(&self.in_use));
         let (value, record, blob) = tokio::task::spawn_blocking(move || {
             let value: serde_json::Value = records::get(&root, &owned_key)?;
-            let record: T = serde_json::from_value(value.clone()).ok()?;
+            let record = T::deserialize(&value).ok()?;
             let digest = digest_of(&record)?;
             let held = in_use.hold(&digest);
             let blob = or_miss(&digest, blob::lookup(&root, digest.clone(), held))?;
@@ -459,13 +459,13 @@ impl Store {
     /// Reads a small mutable record (tags, HTTP-cache policies) stored under `key`.
     pub async fn record<T: for<'de> Deserialize<'de> + Send + 'static>(&self, key: &str) -> Option<T> {
         if let Some(value) = self.hot.record(key) {
-            return serde_json::from_value((*value).clone()).ok();
+            return T::deserialize(&*value).ok();
         }
         let epoch = self.hot.epoch();
         let (root, owned_key) = (self.root.clone(), key.to_string());
         let value: serde_json::Value =
             tokio::task::spawn_blocking(move || records::get(&root, &owned_key)).await.ok()??;
-        let record = serde_json::from_value(value.clone()).ok();
+        let record = T::deserialize(&value).ok();
         self.hot.keep_record(epoch, key.to_string(), value);
         record
     }
