@@ -2,7 +2,7 @@
 //! read back here (exactly, never by substring), and the outcome the metrics count it as. The texts
 //! are constants; a test parses each with `sfv` to hold them to RFC 8941's grammar.
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, Response};
 
 /// The header's name.
 pub const NAME: &str = "cache-status";
@@ -62,12 +62,21 @@ impl CacheStatus {
         }
     }
 
-    /// Sets the header in `headers`.
-    pub fn set(self, headers: &mut HeaderMap) {
-        headers.insert(NAME, HeaderValue::from_static(self.text()));
+    /// Sets the header of `response` and marks it as pantry's answer with this status (the mark,
+    /// not the header's text, is what [`Self::marked`] and the metrics read: an upstream that sends
+    /// `pantry; hit` itself, another pantry, is not counted as this one's hit).
+    pub fn set<B>(self, response: &mut Response<B>) {
+        response.headers_mut().insert(NAME, HeaderValue::from_static(self.text()));
+        response.extensions_mut().insert(self);
     }
 
-    /// The status an answer's headers carry, if it is one pantry sends.
+    /// The status pantry answered `response` with ([`Self::set`]); `None` for an answer passed on
+    /// as it came.
+    pub fn marked<B>(response: &Response<B>) -> Option<Self> {
+        response.extensions().get::<Self>().copied()
+    }
+
+    /// The status an answer's headers carry, if it is one pantry sends (what a client reads).
     pub fn of(headers: &HeaderMap) -> Option<Self> {
         let value = headers.get(NAME)?.as_bytes();
         ALL.into_iter().find(|status| status.text().as_bytes() == value)
@@ -104,9 +113,11 @@ mod tests {
     #[test]
     fn every_status_reads_back_as_itself_and_nothing_else_does() {
         for status in ALL {
-            let mut headers = HeaderMap::new();
-            status.set(&mut headers);
-            assert_eq!(CacheStatus::of(&headers), Some(status));
+            let mut response = Response::new(());
+            assert_eq!(CacheStatus::marked(&response), None, "an answer passed on as it came");
+            status.set(&mut response);
+            assert_eq!(CacheStatus::of(response.headers()), Some(status));
+            assert_eq!(CacheStatus::marked(&response), Some(status), "the mark the metrics read");
         }
         let mut headers = HeaderMap::new();
         headers.insert(NAME, HeaderValue::from_static("other-cache; hit"));

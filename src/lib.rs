@@ -41,7 +41,7 @@
 //! type), `target` (host:port parsing), `hop_by_hop` (headers that never cross), `shutdown` (drain
 //! then abort), `single_flight` (work in progress by key: fetches, revalidations, tokens and leaves
 //! are each run once for their concurrent askers), `server`, `ingress`, `mirror` (the registry-mirror
-//! port), `mitm`, `proxy`, `cache` (store, its disk layout, a blob as a lookup finds it, content files read
+//! port), `mitm`, `proxy`, `cache` (store, its disk layout, cacache's index (`index`), a blob as a lookup finds it, content files read
 //! without touching their atime and checked against their digest, mutable records, small content and records
 //! read within the last second kept in memory (`hot`), single flight, ranges, access grants, holds against eviction (`in_use`), eviction and pinning with
 //! its store walks at low priority (`idle_work`), lifetime tally, inventory tools), `upstream`
@@ -59,8 +59,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-// O_NOATIME reads, /proc, prctl and SO_ORIGINAL_DST (see README's "Run it"): said once, here,
-// rather than as a cascade of unresolved names.
+// O_NOATIME reads, /proc, prctl and SO_ORIGINAL_DST (see README's "Run it"): the calls that need
+// Linux are gated on it (and `nix` is a Linux-only dependency), and other platforms are told so
+// once, here.
 #[cfg(not(target_os = "linux"))]
 compile_error!("pantry runs on Linux only (O_NOATIME, /proc, prctl, SO_ORIGINAL_DST)");
 
@@ -180,6 +181,8 @@ impl Sockets {
 pub struct Pantry {
     ingress: Arc<Ingress>,
     tally: Tally,
+    /// Woken by every reload, so loops that wait on a live setting (the refresh schedule) see it.
+    reloads: Arc<tokio::sync::Notify>,
     /// The fleet port's TLS (mutual, with the CA), when this node is a member of a fleet.
     fleet_tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -273,10 +276,11 @@ impl Pantry {
         }
         let tally = Tally::load(&config.startup.cache_dir);
         let config = Arc::new(ArcSwap::from_pointee(config));
-        prefetch::spawn_refresh(proxy.clone(), Arc::clone(&config), &shutdown);
+        let reloads = Arc::new(tokio::sync::Notify::new());
+        prefetch::spawn_refresh(proxy.clone(), Arc::clone(&config), Arc::clone(&reloads), &shutdown);
         let ingress =
             Ingress { config, loaded: ArcSwap::from_pointee(loaded), authority, proxy, dialer, shutdown };
-        let pantry = Self { ingress: Arc::new(ingress), tally, fleet_tls };
+        let pantry = Self { ingress: Arc::new(ingress), tally, fleet_tls, reloads };
         pantry.spawn_tally_writer();
         pantry.spawn_history();
         Ok(pantry)
@@ -343,6 +347,7 @@ impl Pantry {
         self.ingress.proxy.reload(&config);
         self.ingress.loaded.store(Arc::new(loaded));
         self.ingress.config.store(Arc::new(config));
+        self.reloads.notify_waiters();
         reloaded
     }
 

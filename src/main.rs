@@ -102,6 +102,7 @@ enum CaAction {
 fn main() -> ExitCode {
     // Everything pantry writes (the store, cacache's index, the CA) is for its own user only,
     // whatever umask it was started with: the store holds content some clients may not see.
+    #[cfg(target_os = "linux")]
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     let mut text = Vec::new();
@@ -197,7 +198,9 @@ fn export_ca(config: &Config) -> anyhow::Result<()> {
 }
 
 /// With upstream credentials configured, the process is made non-dumpable: no core dump holds
-/// their secrets or tokens, and other processes of the same user cannot read its memory.
+/// their secrets or tokens, and other processes of the same user cannot read its memory (Linux's
+/// `prctl(PR_SET_DUMPABLE)`).
+#[cfg(target_os = "linux")]
 fn keep_secrets_out_of_dumps(config: &Config) {
     let holds_secrets = !config.credential_entries().is_empty() || config.startup.upstream_proxy.is_some();
     if holds_secrets {

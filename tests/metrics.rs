@@ -76,3 +76,22 @@ async fn pantrys_own_errors_are_counted_as_errors_not_as_forwarded() {
     let text = scrape(&offline).await;
     assert_eq!(value(&text, "pantry_requests_total{route=\"blob\",cache=\"error\"}"), 1.0);
 }
+
+#[tokio::test]
+async fn an_upstream_that_says_pantry_hit_is_not_counted_as_this_pantrys_hit() {
+    // another pantry (or anything that spells its Cache-Status the same) upstream
+    let registry = FakeRegistry::start().await;
+    let pantry = start_pantry(|c| registry.configure(c)).await;
+    *registry.state.cache_status.lock().unwrap() = Some("pantry; hit".into());
+    let (answer, _) = request(&pantry, &registry.host(), Method::POST, "/v2/app/blobs/uploads/", &[]).await;
+    assert_eq!(answer.status(), 202);
+    let members: Vec<_> = answer.headers().get_all("cache-status").iter().collect();
+    assert_eq!(
+        members,
+        ["pantry; hit", "pantry; fwd=uri-miss"],
+        "the upstream's member stays, this one follows"
+    );
+    let text = scrape(&pantry).await;
+    assert_eq!(value(&text, "pantry_requests_total{route=\"upload\",cache=\"forwarded\"}"), 1.0);
+    assert!(!text.contains("cache=\"hit\""), "{text}");
+}

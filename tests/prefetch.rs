@@ -127,6 +127,44 @@ async fn configured_images_are_refreshed_at_start() {
 }
 
 #[tokio::test]
+async fn a_reload_that_shortens_the_refresh_interval_applies_at_once() {
+    let registry = FakeRegistry::start().await;
+    two_platform_image(&registry, "app");
+    let image: ImageRef = format!("{}/app:v1", registry.host()).parse().unwrap();
+    let refresh = |every| {
+        Some(Refresh {
+            images: vec![image.clone()],
+            every,
+            platform: Some(Platform::parse("linux/amd64").unwrap()),
+        })
+    };
+    let pantry = start_pantry(|c| {
+        registry.configure(c);
+        c.live.tag_ttl = pantry::registry::tags::Ttl::For(Duration::ZERO); // each round asks for the tag
+        c.live.refresh = refresh(Duration::from_secs(3600));
+    })
+    .await;
+    let rounds = || registry.state.count("GET manifest-tag");
+    let after = |n: usize| async move {
+        while rounds() < n {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), after(1)).await.expect("a round at start");
+    let mut config = (*pantry.pantry.config()).clone();
+    config.live.refresh = refresh(Duration::from_millis(100));
+    pantry.pantry.reload(config.clone()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), after(3))
+        .await
+        .expect("rounds on the new interval, not an hour after the last one");
+    config.live.refresh = None;
+    pantry.pantry.reload(config).unwrap();
+    let stopped = rounds();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(rounds() <= stopped + 1, "a removed [refresh] stops (a round under way may finish)");
+}
+
+#[tokio::test]
 async fn the_command_prints_a_summary_per_image() {
     let registry = FakeRegistry::start().await;
     two_platform_image(&registry, "app");

@@ -8,11 +8,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::{
-    blob_meta::BlobMeta,
-    content,
-    in_use::InUseGuard,
-    layout::{blob_key, content_path, index_entry},
-    store_error::StoreError,
+    blob_meta::BlobMeta, content, in_use::InUseGuard, index, layout::content_path, store_error::StoreError,
 };
 use crate::registry::digest::Digest;
 
@@ -43,7 +39,7 @@ pub const SMALL: u64 = 64 * 1024;
 /// content, a truncated or corrupt file), an error when the store could not be read. Blocking: the
 /// store runs it on the blocking pool.
 pub fn lookup(root: &Path, digest: Digest, held: InUseGuard) -> Result<Option<CachedBlob>, StoreError> {
-    let Some(entry) = cacache::metadata_sync(root, blob_key(&digest))? else { return Ok(None) };
+    let Some(entry) = index::blob(root, &digest)? else { return Ok(None) };
     let path = content_path(root, &digest);
     let io = |source: std::io::Error| StoreError::Io { path: path.clone(), source };
     let on_disk = match std::fs::metadata(&path) {
@@ -61,10 +57,10 @@ pub fn lookup(root: &Path, digest: Digest, held: InUseGuard) -> Result<Option<Ca
     } else {
         None
     };
-    if size != entry.size as u64 || small.as_ref().is_some_and(|b| b.len() as u64 != size) {
+    if size != entry.size || small.as_ref().is_some_and(|b| b.len() as u64 != size) {
         return Ok(None);
     }
-    let mut meta: BlobMeta = serde_json::from_value(entry.metadata).unwrap_or_default();
+    let mut meta: BlobMeta = entry.meta;
     // Small content (manifests, configs) is read whole anyway: it is verified on every lookup
     // that reads the disk (cache::hot keeps the result for a second), and a file that no longer matches its digest is removed (the next fetch stores it anew).
     let corrupt = |why: &str| {
@@ -86,7 +82,7 @@ pub fn lookup(root: &Path, digest: Digest, held: InUseGuard) -> Result<Option<Ca
             return Ok(None);
         }
         meta.mtime_ns = mtime;
-        let _ = cacache::index::insert(root, &blob_key(&digest), index_entry(&digest, size, &meta))
+        let _ = index::put_blob(root, &digest, size, &meta)
             .map_err(|error| tracing::warn!(%digest, %error, "cannot record the verified content's mtime"));
     }
     Ok(Some(CachedBlob { digest, path, size, meta, small, held }))

@@ -13,7 +13,8 @@ use std::{
 
 use crate::registry::digest::Digest;
 
-/// The `O_NOATIME` open flag (Linux).
+/// The `O_NOATIME` open flag (Linux only).
+#[cfg(target_os = "linux")]
 const NOATIME: i32 = nix::fcntl::OFlag::O_NOATIME.bits();
 
 /// Opens a content file for reading without updating its access time (falling back to a plain

@@ -6,69 +6,15 @@
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime},
 };
 
-use super::{in_use::InUse, pinning::pinned};
+use super::{
+    in_use::InUse,
+    layout::{scan, ContentFile},
+    pinning::pinned,
+};
 use crate::registry::policy::PinRule;
-
-/// One stored content file.
-#[derive(Debug, Clone)]
-pub struct ContentFile {
-    /// Its path under `content-v2/`.
-    pub path: PathBuf,
-    /// The digest its path encodes.
-    pub digest: String,
-    /// Its size.
-    pub size: u64,
-    /// Its last access (atime).
-    pub accessed: SystemTime,
-}
-
-/// Every content file under `root/content-v2` (blocking: run it off the async threads).
-pub fn scan(root: &Path) -> Vec<ContentFile> {
-    let mut files = Vec::new();
-    walk(root, &mut |file| files.push(file));
-    files
-}
-
-/// How many content files there are under `root/content-v2` and their bytes, holding none of
-/// them in memory (blocking).
-pub fn count(root: &Path) -> (u64, u64) {
-    let (mut files, mut bytes) = (0, 0);
-    walk(root, &mut |file| {
-        files += 1;
-        bytes += file.size;
-    });
-    (files, bytes)
-}
-
-fn walk(root: &Path, visit: &mut dyn FnMut(ContentFile)) {
-    let content = root.join(super::layout::CONTENT_DIR);
-    let Ok(algorithms) = std::fs::read_dir(&content) else { return };
-    for algorithm in algorithms.flatten() {
-        let name = algorithm.file_name().to_string_lossy().into_owned();
-        collect(&algorithm.path(), &name, String::new(), 0, visit);
-    }
-}
-
-fn collect(dir: &Path, algorithm: &str, prefix: String, depth: usize, visit: &mut dyn FnMut(ContentFile)) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(meta) = entry.metadata() else { continue };
-        if meta.is_dir() && depth < 2 {
-            collect(&entry.path(), algorithm, format!("{prefix}{name}"), depth + 1, visit);
-        } else if meta.is_file() && depth == 2 {
-            visit(ContentFile {
-                path: entry.path(),
-                digest: format!("{algorithm}:{prefix}{name}"),
-                size: meta.len(),
-                accessed: meta.accessed().unwrap_or(UNIX_EPOCH),
-            });
-        }
-    }
-}
 
 /// Which files to remove so that the rest fit in `target` bytes: oldest access first, skipping
 /// pinned ones. Pure, for testing; `total` is the size of all files.
@@ -114,8 +60,7 @@ pub async fn run(root: &Path, max: u64, in_use: &Arc<InUse>, pins: &Arc<Vec<PinR
         for file in chosen {
             // held since the scan: a response found it and is reading it
             if in_use.remove_unless_held(&file.digest, &file.path) {
-                let key = super::layout::blob_key(&file.digest);
-                if let Err(error) = cacache::index::delete(&root, &key) {
+                if let Err(error) = super::index::remove_blob(&root, &file.digest) {
                     // the content is gone: a lookup of the entry finds no file and misses
                     tracing::warn!(digest = %file.digest, %error, "evicted, but its index entry stays");
                 }
@@ -162,6 +107,7 @@ pub fn touch_blocking(path: &Path, now: SystemTime, resolution: Duration) -> std
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     fn file(digest: &str, size: u64, age_s: u64) -> ContentFile {
         ContentFile {

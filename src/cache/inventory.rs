@@ -4,16 +4,11 @@
 //!
 //! Blocking code: these are command-line tools, not request paths.
 
-use std::{
-    collections::{BTreeMap, HashSet},
-    path::Path,
-    time::UNIX_EPOCH,
-};
+use std::{collections::HashSet, path::Path, time::UNIX_EPOCH};
 
 use super::{
-    blob_meta::BlobMeta,
-    evict::{self, ContentFile},
-    layout::{blob_key, content_path, remove_stale_temp, TagRecord, BLOB_PREFIX, TAG_PREFIX},
+    index,
+    layout::{content_path, remove_stale_temp, scan, ContentFile, TagRecord, TAG_PREFIX},
     records,
 };
 use crate::registry::digest::Digest;
@@ -35,22 +30,14 @@ pub struct Entry {
     pub repositories: Vec<String>,
 }
 
-/// Index records by key (latest wins), read with cacache's own reader.
-fn index(root: &Path) -> BTreeMap<String, cacache::Metadata> {
-    cacache::list_sync(root).flatten().map(|m| (m.key.clone(), m)).collect()
-}
-
 /// Every stored blob, most recently used first.
 pub fn list(root: &Path) -> Vec<Entry> {
     // each file's own index entry (one bucket read), not the whole index held in memory at once
-    let mut entries: Vec<Entry> = evict::scan(root)
+    let mut entries: Vec<Entry> = scan(root)
         .into_iter()
         .map(|file| {
-            let meta: BlobMeta = cacache::index::find(root, &blob_key(&file.digest))
-                .ok()
-                .flatten()
-                .and_then(|m| serde_json::from_value(m.metadata).ok())
-                .unwrap_or_default();
+            let meta =
+                index::blob(root, &file.digest).ok().flatten().map(|entry| entry.meta).unwrap_or_default();
             Entry {
                 accessed: file.accessed.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
                 digest: file.digest,
@@ -78,7 +65,7 @@ pub struct Stats {
 
 /// Counts what the directory holds.
 pub fn stats(root: &Path) -> Stats {
-    let files = evict::scan(root);
+    let files = scan(root);
     migrate(root);
     let tags = records::list(root, TAG_PREFIX).len() as u64;
     Stats { blobs: files.len() as u64, bytes: files.iter().map(|f| f.size).sum(), tags }
@@ -109,23 +96,22 @@ pub struct GcReport {
 /// Verifies every content file against its digest and removes what is corrupt or orphaned.
 pub fn gc(root: &Path) -> std::io::Result<GcReport> {
     let mut report = GcReport::default();
-    let index = index(root);
+    let indexed: HashSet<String> = index::blob_entries(root).map(|(digest, _)| digest).collect();
     let mut present = HashSet::new();
-    for file in evict::scan(root) {
+    for file in scan(root) {
         report.checked += 1;
-        let key = blob_key(&file.digest);
         if !verifies(&file)? {
             // reported as found; a removal that failed is logged by `remove`
-            remove(root, &file.path, &key);
+            remove(root, &file.path, &file.digest);
             report.corrupt.push(file.digest.clone());
-        } else if !index.contains_key(&key) {
-            report.orphan_content += u64::from(remove(root, &file.path, &key));
+        } else if !indexed.contains(&file.digest) {
+            report.orphan_content += u64::from(remove(root, &file.path, &file.digest));
         } else {
-            present.insert(key);
+            present.insert(file.digest);
         }
     }
-    for key in index.keys().filter(|k| k.starts_with(BLOB_PREFIX) && !present.contains(*k)) {
-        report.orphan_entries += u64::from(delete_entry(root, key));
+    for digest in indexed.difference(&present) {
+        report.orphan_entries += u64::from(delete_entry(root, digest));
     }
     report.stale_spools = remove_stale_temp(root);
     Ok(report)
@@ -137,7 +123,7 @@ fn verifies(file: &ContentFile) -> std::io::Result<bool> {
 }
 
 /// Removes a content file and its index entry; true if the file went (a failure is logged).
-fn remove(root: &Path, path: &Path, key: &str) -> bool {
+fn remove(root: &Path, path: &Path, digest: &str) -> bool {
     let removed = match std::fs::remove_file(path) {
         Ok(()) => true,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => false,
@@ -146,14 +132,14 @@ fn remove(root: &Path, path: &Path, key: &str) -> bool {
             false
         }
     };
-    delete_entry(root, key);
+    delete_entry(root, digest);
     removed
 }
 
-/// Deletes an index entry; true if it was deleted (a failure is logged).
-fn delete_entry(root: &Path, key: &str) -> bool {
-    cacache::index::delete(root, key)
-        .map_err(|error| tracing::warn!(key, %error, "cannot delete a cache index entry"))
+/// Deletes a blob's index entry; true if it was deleted (a failure is logged).
+fn delete_entry(root: &Path, digest: &str) -> bool {
+    index::remove_blob(root, &digest)
+        .map_err(|error| tracing::warn!(digest, %error, "cannot delete a cache index entry"))
         .is_ok()
 }
 
@@ -183,9 +169,8 @@ impl Purge {
 pub fn purge(root: &Path, what: &Purge) -> usize {
     match what {
         Purge::Digest(digest) => {
-            let key = blob_key(digest);
-            let had_entry = cacache::index::find(root, &key).ok().flatten().is_some();
-            let removed = remove(root, &content_path(root, digest), &key);
+            let had_entry = index::blob(root, digest).ok().flatten().is_some();
+            let removed = remove(root, &content_path(root, digest), digest.as_str());
             usize::from(removed || had_entry)
         }
         Purge::Tags(scope) => {

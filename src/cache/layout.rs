@@ -5,7 +5,10 @@
 //! directory (the store, eviction, pinning, records, the tally, the inventory tools) names paths
 //! and keys through here.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use cacache::{Algorithm as SriAlgorithm, Integrity, WriteOpts};
 use serde::{Deserialize, Serialize};
@@ -47,6 +50,65 @@ pub fn exists(root: &Path) -> bool {
 pub fn content_path(root: &Path, digest: &Digest) -> PathBuf {
     let hex = digest.hex();
     root.join(CONTENT_DIR).join(digest.algorithm().as_str()).join(&hex[0..2]).join(&hex[2..4]).join(&hex[4..])
+}
+
+/// One stored content file.
+#[derive(Debug, Clone)]
+pub struct ContentFile {
+    /// Its path under `content-v2/`.
+    pub path: PathBuf,
+    /// The digest its path encodes.
+    pub digest: String,
+    /// Its size.
+    pub size: u64,
+    /// Its last access (atime).
+    pub accessed: SystemTime,
+}
+
+/// Every content file under `root/content-v2`, its digest read back from its path (blocking: run
+/// it off the async threads).
+pub fn scan(root: &Path) -> Vec<ContentFile> {
+    let mut files = Vec::new();
+    walk(root, &mut |file| files.push(file));
+    files
+}
+
+/// How many content files there are under `root/content-v2` and their bytes, holding none of
+/// them in memory (blocking).
+pub fn count(root: &Path) -> (u64, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    walk(root, &mut |file| {
+        files += 1;
+        bytes += file.size;
+    });
+    (files, bytes)
+}
+
+fn walk(root: &Path, visit: &mut dyn FnMut(ContentFile)) {
+    let content = root.join(CONTENT_DIR);
+    let Ok(algorithms) = std::fs::read_dir(&content) else { return };
+    for algorithm in algorithms.flatten() {
+        let name = algorithm.file_name().to_string_lossy().into_owned();
+        collect(&algorithm.path(), &name, String::new(), 0, visit);
+    }
+}
+
+fn collect(dir: &Path, algorithm: &str, prefix: String, depth: usize, visit: &mut dyn FnMut(ContentFile)) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() && depth < 2 {
+            collect(&entry.path(), algorithm, format!("{prefix}{name}"), depth + 1, visit);
+        } else if meta.is_file() && depth == 2 {
+            visit(ContentFile {
+                path: entry.path(),
+                digest: format!("{algorithm}:{prefix}{name}"),
+                size: meta.len(),
+                accessed: meta.accessed().unwrap_or(UNIX_EPOCH),
+            });
+        }
+    }
 }
 
 /// Removes temp files (`spool-<pid>-<n>`, `stats-<pid>-<n>`) of processes that are gone, never

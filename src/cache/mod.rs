@@ -14,6 +14,7 @@ pub mod grants;
 pub mod hot;
 pub mod idle_work;
 pub mod in_use;
+pub mod index;
 pub mod inventory;
 pub mod layout;
 pub mod pinning;

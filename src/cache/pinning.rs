@@ -9,8 +9,8 @@ use std::{
 };
 
 use super::{
-    blob_meta::BlobMeta,
-    layout::{content_path, split_tag_key, TagRecord, BLOB_PREFIX, TAG_PREFIX},
+    index,
+    layout::{content_path, split_tag_key, TagRecord, TAG_PREFIX},
     records,
 };
 use crate::registry::{
@@ -25,19 +25,16 @@ pub fn pinned(root: &Path, rules: &[PinRule]) -> HashSet<String> {
     if rules.is_empty() {
         return HashSet::new();
     }
-    for entry in cacache::list_sync(root).flatten() {
-        if let Some(digest) = entry.key.strip_prefix(BLOB_PREFIX) {
-            let Ok(meta) = serde_json::from_value::<BlobMeta>(entry.metadata) else { continue };
-            let in_pinned_scope = meta.seen_in.iter().any(|scope| {
-                let scope = scope.strip_prefix("http://").unwrap_or(scope);
-                scope
-                    .split_once('/')
-                    .is_some_and(|(registry, repo)| rules.iter().any(|r| r.pins_scope(registry, repo)))
-            });
-            if in_pinned_scope {
-                let manifest_like = meta.media_type.as_deref().is_some_and(is_manifest_type);
-                roots.push_back((digest.to_string(), manifest_like));
-            }
+    for (digest, meta) in index::blob_entries(root) {
+        let in_pinned_scope = meta.seen_in.iter().any(|scope| {
+            let scope = scope.strip_prefix("http://").unwrap_or(scope);
+            scope
+                .split_once('/')
+                .is_some_and(|(registry, repo)| rules.iter().any(|r| r.pins_scope(registry, repo)))
+        });
+        if in_pinned_scope {
+            let manifest_like = meta.media_type.as_deref().is_some_and(is_manifest_type);
+            roots.push_back((digest, manifest_like));
         }
     }
     for (key, value) in records::list(root, TAG_PREFIX) {

@@ -12,7 +12,10 @@ use std::{io::Write, path::Path};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use super::layout::{record_path, records_dir};
+use super::{
+    index,
+    layout::{record_path, records_dir},
+};
 
 #[derive(Serialize, Deserialize)]
 struct Stored<T> {
@@ -20,11 +23,23 @@ struct Stored<T> {
     value: T,
 }
 
-/// The record under `key`, if there is one and it parses.
-pub fn get<T: DeserializeOwned>(root: &Path, key: &str) -> Option<T> {
-    let bytes = std::fs::read(record_path(root, key)).ok()?;
-    let stored: Stored<T> = serde_json::from_slice(&bytes).ok()?;
-    (stored.key == key).then_some(stored.value)
+/// The record under `key`: `Ok(None)` when there is none, or when its file holds no record of
+/// `key` (torn by a crash of an older version, or copied from elsewhere; logged, and the next
+/// write replaces it); an error when the file is there but cannot be read.
+pub fn get<T: DeserializeOwned>(root: &Path, key: &str) -> std::io::Result<Option<T>> {
+    let path = record_path(root, key);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    match serde_json::from_slice::<Stored<T>>(&bytes) {
+        Ok(stored) if stored.key == key => Ok(Some(stored.value)),
+        _ => {
+            tracing::warn!(key, path = %path.display(), "a record file holds no record of its key; ignored");
+            Ok(None)
+        }
+    }
 }
 
 /// Replaces the record under `key` with `value`.
@@ -89,12 +104,7 @@ pub fn migrate_from_index(root: &Path) -> std::io::Result<usize> {
     if records_dir(root).exists() {
         return Ok(0);
     }
-    let mut latest = std::collections::BTreeMap::new();
-    for entry in cacache::list_sync(root).flatten() {
-        if !entry.key.starts_with(super::layout::BLOB_PREFIX) {
-            latest.insert(entry.key, entry.metadata);
-        }
-    }
+    let latest: std::collections::BTreeMap<String, serde_json::Value> = index::other_entries(root).collect();
     let mut moved = 0;
     for (key, value) in &latest {
         if value.is_null() {
@@ -105,7 +115,10 @@ pub fn migrate_from_index(root: &Path) -> std::io::Result<usize> {
     }
     std::fs::create_dir_all(records_dir(root))?;
     for key in latest.keys() {
-        let _ = cacache::index::delete(root, key);
+        if let Err(error) = index::remove(root, key) {
+            // moved already: the copy left in the index is never read again
+            tracing::warn!(key, %error, "a record moved out of the cache index stays in it too");
+        }
     }
     Ok(moved)
 }
@@ -121,14 +134,14 @@ mod tests {
         for n in 0..10_000u64 {
             put(dir.path(), key, &n).unwrap();
         }
-        assert_eq!(get::<u64>(dir.path(), key), Some(9_999));
+        assert_eq!(get::<u64>(dir.path(), key).unwrap(), Some(9_999));
         let file = record_path(dir.path(), key);
         assert!(std::fs::metadata(&file).unwrap().len() < 100, "one record, not a log");
         let files: usize = walk(&records_dir(dir.path()));
         assert_eq!(files, 1, "no temporary files left behind");
         assert_eq!(list(dir.path(), "pantry/tag/"), vec![(key.to_string(), serde_json::json!(9_999))]);
         assert!(remove(dir.path(), key));
-        assert_eq!(get::<u64>(dir.path(), key), None);
+        assert_eq!(get::<u64>(dir.path(), key).unwrap(), None);
     }
 
     #[test]
@@ -136,11 +149,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         put(dir.path(), "a", &1u32).unwrap();
         std::fs::write(record_path(dir.path(), "a"), b"{\"key\":\"a\",\"va").unwrap();
-        assert_eq!(get::<u32>(dir.path(), "a"), None);
+        assert_eq!(get::<u32>(dir.path(), "a").unwrap(), None);
         // a file under another key's name (a hash collision cannot happen; a copied file can)
         put(dir.path(), "c", &3u32).unwrap();
         std::fs::copy(record_path(dir.path(), "c"), record_path(dir.path(), "a")).unwrap();
-        assert_eq!(get::<u32>(dir.path(), "a"), None, "the key inside must match");
+        assert_eq!(get::<u32>(dir.path(), "a").unwrap(), None, "the key inside must match");
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_read_is_an_error_not_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        // a directory where the file should be: reading it fails with EISDIR, not NotFound
+        std::fs::create_dir_all(record_path(dir.path(), "a")).unwrap();
+        assert!(get::<u32>(dir.path(), "a").is_err());
+        assert_eq!(get::<u32>(dir.path(), "b").unwrap(), None, "no file is no record");
     }
 
     #[test]
@@ -158,12 +180,18 @@ mod tests {
         let blob_key = format!("{}sha256:00", super::super::layout::BLOB_PREFIX);
         cacache::index::insert(root, &blob_key, opts().metadata(serde_json::json!({}))).unwrap();
         assert_eq!(migrate_from_index(root).unwrap(), 1);
-        assert_eq!(get::<serde_json::Value>(root, "pantry/tag/r/a:v1#"), Some(serde_json::json!({ "n": 2 })));
+        assert_eq!(
+            get::<serde_json::Value>(root, "pantry/tag/r/a:v1#").unwrap(),
+            Some(serde_json::json!({ "n": 2 }))
+        );
         assert!(cacache::index::find(root, "pantry/tag/r/a:v1#").unwrap().is_none());
         assert!(cacache::index::find(root, &blob_key).unwrap().is_some());
         put(root, "pantry/tag/r/a:v1#", &serde_json::json!({ "n": 5 })).unwrap();
         assert_eq!(migrate_from_index(root).unwrap(), 0, "only once");
-        assert_eq!(get::<serde_json::Value>(root, "pantry/tag/r/a:v1#"), Some(serde_json::json!({ "n": 5 })));
+        assert_eq!(
+            get::<serde_json::Value>(root, "pantry/tag/r/a:v1#").unwrap(),
+            Some(serde_json::json!({ "n": 5 }))
+        );
     }
 
     fn walk(dir: &Path) -> usize {

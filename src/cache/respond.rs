@@ -1,7 +1,7 @@
 //! Responses built from content by digest, in one place ([`answer`]) whether the bytes are stored,
 //! in flight or in memory: GET, HEAD, single ranges and `If-None-Match`, with the headers
 //! registries send (`Content-Type`, `Docker-Content-Digest`, `ETag`, `Content-Length`). The
-//! HTTP cache builds its headers from its policy and takes its body from [`file_body`] too.
+//! HTTP cache's answers, whose headers come from their policy, are built here too ([`with_headers`]).
 
 use std::io::SeekFrom;
 
@@ -25,8 +25,8 @@ use crate::{
 /// Reads files in chunks of this size.
 pub const CHUNK: usize = 64 * 1024;
 
-/// Headers every answer about `digest` carries.
-pub fn digest_headers(digest: &Digest, media_type: Option<&str>, cache_status: CacheStatus) -> HeaderMap {
+/// Headers every answer about `digest` carries (besides its `Cache-Status`).
+pub fn digest_headers(digest: &Digest, media_type: Option<&str>) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let content_type = media_type.unwrap_or("application/octet-stream");
     if let Ok(value) = HeaderValue::from_str(content_type) {
@@ -39,7 +39,6 @@ pub fn digest_headers(digest: &Digest, media_type: Option<&str>, cache_status: C
         headers.insert(header::ETAG, value);
     }
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    cache_status.set(&mut headers);
     headers
 }
 
@@ -86,7 +85,7 @@ pub async fn answer(
     cache_status: CacheStatus,
     content: Content<'_>,
 ) -> Response<Body> {
-    let headers = digest_headers(digest, media_type, cache_status);
+    let headers = digest_headers(digest, media_type);
     let size = match &content {
         Content::Stored { blob, .. } => Some(blob.size),
         Content::Flight { size, .. } => *size,
@@ -96,13 +95,14 @@ pub async fn answer(
     let (status, start, len) = match size {
         Some(size) => match plan(request, digest, range, size) {
             ReadPlan::Send { status, start, len } => (status, start, len),
-            other => return early(other, size, headers),
+            other => return early(other, size, headers, cache_status),
         },
         None => (StatusCode::OK, 0, u64::MAX),
     };
     let mut response = Response::new(body::empty());
     *response.status_mut() = status;
     *response.headers_mut() = headers;
+    cache_status.set(&mut response);
     if let Some(size) = size {
         set_length(&mut response, status, start, len, size);
     }
@@ -122,13 +122,41 @@ pub async fn answer(
     response
 }
 
+/// An answer from stored content whose headers the caller chose (the HTTP cache's, from its
+/// policy): hop-by-hop headers dropped, `Content-Length` and `Cache-Status` set, the whole content
+/// as the body (none for HEAD).
+pub async fn with_headers(
+    blob: &CachedBlob,
+    status: StatusCode,
+    mut headers: HeaderMap,
+    method: &Method,
+    cache_status: CacheStatus,
+    (served, verify): (metrics::Counter, bool),
+) -> Response<Body> {
+    crate::hop_by_hop::strip(&mut headers);
+    headers.insert(header::CONTENT_LENGTH, blob.size.into());
+    let body = if *method == Method::HEAD {
+        body::empty()
+    } else {
+        match file_body(blob, 0, blob.size, served, verify).await {
+            Ok(body) => body,
+            Err(answer) => return answer,
+        }
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    cache_status.set(&mut response);
+    response
+}
+
 /// `len` bytes of `blob` from `start` as a body, or pantry's own 500 when the file cannot be
 /// opened (logged). The blob's hold travels into the body, keeping the content from eviction until
 /// the body is sent or dropped, and `served` counts the bytes. With `verify`, a whole read is
 /// hashed as it streams and its last chunk is sent only if the content matches its digest;
 /// otherwise the body ends in an error (the client never sees a complete transfer) and the file is
 /// removed. Small content was verified when it was looked up.
-pub async fn file_body(
+async fn file_body(
     blob: &CachedBlob,
     start: u64,
     len: u64,
@@ -236,9 +264,10 @@ fn plan(request: &Parts, digest: &Digest, range: Option<&str>, size: u64) -> Rea
 }
 
 /// The bodiless answer for [`ReadPlan::NotModified`] or [`ReadPlan::Unsatisfiable`], with `headers`.
-fn early(plan: ReadPlan, size: u64, headers: HeaderMap) -> Response<Body> {
+fn early(plan: ReadPlan, size: u64, headers: HeaderMap, cache_status: CacheStatus) -> Response<Body> {
     let mut response = Response::new(body::empty());
     *response.headers_mut() = headers;
+    cache_status.set(&mut response);
     if plan == ReadPlan::Unsatisfiable {
         *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
         if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {

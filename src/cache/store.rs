@@ -1,7 +1,8 @@
-//! The one wrapper around cacache. Content is keyed by the OCI digest (as an ssri `Integrity`), so a
+//! The store: pantry's one door to the cache directory. Content is keyed by the OCI digest (as an ssri `Integrity`), so a
 //! blob seen in two repositories or registries is stored once; metadata (media type, where it is
 //! public) lives in cacache's index under `pantry/blob/<digest>`. The disk format is spelled in
-//! `cache::layout`; what a lookup returns, and what it checks, in `cache::blob`.
+//! `cache::layout`, cacache's index is read and written by `cache::index`; what a lookup returns,
+//! and what it checks, in `cache::blob`.
 //!
 //! Content is written to a spool file under `tmp/`, hashed while written, and renamed into
 //! cacache's content directory only once it matches its digest: the store never holds a partial
@@ -31,7 +32,8 @@ use super::{
     blob, content, evict,
     hot::{Hot, HotBlob},
     in_use::InUse,
-    layout::{index_entry, records_dir},
+    index,
+    layout::{record_path, records_dir},
     records,
 };
 pub use super::{blob_meta::BlobMeta, store_error::StoreError};
@@ -41,13 +43,9 @@ use crate::{
     registry::{digest::Digest, policy::PinRule},
 };
 
-/// A lookup's answer for serving: a store that cannot be read is logged as an error and is a miss,
-/// so the content is asked of the upstream again (and verified).
-fn or_miss(digest: &Digest, found: Result<Option<CachedBlob>, StoreError>) -> Option<CachedBlob> {
-    found.unwrap_or_else(|error| {
-        tracing::error!(%digest, %error, "cannot read the store; asking upstream instead");
-        None
-    })
+/// [`records::get`] as JSON, its error naming the record's file (blocking).
+fn read_record(root: &Path, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    records::get(root, key).map_err(|source| StoreError::Io { path: record_path(root, key), source })
 }
 
 /// The content-addressed store in `--cache-dir`.
@@ -62,6 +60,8 @@ pub struct Store {
     /// so that a large store does not delay the first request).
     counted: AtomicBool,
     over_cap: Notify,
+    /// Lookups that failed because the store could not be read (`pantry_store_read_errors_total`).
+    read_errors: AtomicU64,
     in_use: Arc<InUse>,
     pins: ArcSwap<Vec<PinRule>>,
     /// When this process last touched each blob (pantry's clock, ms): a hot blob costs no file
@@ -123,6 +123,7 @@ impl Store {
             entries: AtomicU64::new(0),
             counted: AtomicBool::new(false),
             over_cap: Notify::new(),
+            read_errors: AtomicU64::new(0),
             in_use: Arc::default(),
             pins: ArcSwap::default(),
             touched: Mutex::default(),
@@ -158,7 +159,8 @@ impl Store {
     pub async fn count(&self) -> bool {
         let (before, began) = (self.counts(), tokio::time::Instant::now());
         let root = self.root.clone();
-        let Some((files, bytes)) = super::idle_work::run("pantry-count", move || evict::count(&root)).await
+        let Some((files, bytes)) =
+            super::idle_work::run("pantry-count", move || super::layout::count(&root)).await
         else {
             return false;
         };
@@ -277,9 +279,7 @@ impl Store {
             blob::lookup(&root, digest, held)
         })
         .await
-        .unwrap_or_else(|e| {
-            Err(StoreError::Io { path: self.root.clone(), source: std::io::Error::other(e) })
-        });
+        .unwrap_or_else(|e| Err(self.join_error(e)));
         if let Ok(Some(blob)) = &found {
             self.keep_hot(epoch, blob);
         }
@@ -317,43 +317,69 @@ impl Store {
         self.hot.drop_all();
     }
 
-    /// [`Self::lookup`] for serving ([`or_miss`]): an unreadable store fails no pull.
+    /// [`Self::lookup`] for serving ([`Self::or_miss`]): an unreadable store fails no pull.
     pub async fn blob(&self, digest: &Digest) -> Option<CachedBlob> {
-        or_miss(digest, self.lookup(digest).await)
+        let found = self.lookup(digest).await;
+        self.or_miss(digest, found)
+    }
+
+    /// A lookup's answer for serving: a store that cannot be read is logged as an error, counted
+    /// ([`Self::read_errors`]) and is a miss, so the content is asked of the upstream again (and
+    /// verified) instead of failing the pull.
+    pub fn or_miss<T>(
+        &self,
+        what: impl std::fmt::Display,
+        found: Result<Option<T>, StoreError>,
+    ) -> Option<T> {
+        found.unwrap_or_else(|error| {
+            self.read_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(%what, %error, "cannot read the store; asking upstream instead");
+            None
+        })
+    }
+
+    /// How many lookups failed because the store could not be read, since start.
+    pub fn read_errors(&self) -> u64 {
+        self.read_errors.load(Ordering::Relaxed)
     }
 
     /// The record under `key` and the blob it names (`digest_of`), looked up in one trip to the
-    /// blocking pool (a tag's answer: which manifest, and the manifest).
+    /// blocking pool (a tag's answer: which manifest, and the manifest). `Ok(None)` when either is
+    /// missing or the record is not a `T`; an error when the store could not be read.
     pub async fn record_and_blob<T>(
         &self,
         key: &str,
         digest_of: fn(&T) -> Option<Digest>,
-    ) -> Option<(T, CachedBlob)>
+    ) -> Result<Option<(T, CachedBlob)>, StoreError>
     where
         T: for<'de> Deserialize<'de> + Send + 'static,
     {
         if let Some(value) = self.hot.record(key) {
             if let Ok(record) = T::deserialize(&*value) {
                 if let Some(blob) = digest_of(&record).and_then(|digest| self.hot_blob(&digest)) {
-                    return Some((record, blob));
+                    return Ok(Some((record, blob)));
                 }
             }
         }
         let epoch = self.hot.epoch();
         let (root, owned_key, in_use) = (self.root.clone(), key.to_string(), Arc::clone(&self.in_use));
-        let (value, record, blob) = tokio::task::spawn_blocking(move || {
-            let value: serde_json::Value = records::get(&root, &owned_key)?;
-            let record = T::deserialize(&value).ok()?;
-            let digest = digest_of(&record)?;
+        let found = tokio::task::spawn_blocking(move || {
+            let Some(value) = read_record(&root, &owned_key)? else { return Ok(None) };
+            let Some(record) = T::deserialize(&value).ok() else { return Ok(None) };
+            let Some(digest) = digest_of(&record) else { return Ok(None) };
             let held = in_use.hold(&digest);
-            let blob = or_miss(&digest, blob::lookup(&root, digest.clone(), held))?;
-            Some((value, record, blob))
+            Ok(blob::lookup(&root, digest, held)?.map(|blob| (value, record, blob)))
         })
         .await
-        .ok()??;
+        .unwrap_or_else(|e| Err(self.join_error(e)));
+        let Some((value, record, blob)) = found? else { return Ok(None) };
         self.hot.keep_record(epoch, key.to_string(), value);
         self.keep_hot(epoch, &blob);
-        Some((record, blob))
+        Ok(Some((record, blob)))
+    }
+
+    fn join_error(&self, error: tokio::task::JoinError) -> StoreError {
+        StoreError::Io { path: self.root.clone(), source: std::io::Error::other(error) }
     }
 
     /// Whether the cache's file system has room for a blob of `size` bytes (unknown: a minimum)
@@ -448,26 +474,30 @@ impl Store {
 
     /// Replaces the metadata of a stored blob (e.g. a scope became known as public).
     pub async fn write_meta(&self, digest: &Digest, size: u64, meta: &BlobMeta) -> Result<(), StoreError> {
-        let written =
-            cacache::index::insert_async(&self.root, &blob_key(digest), index_entry(digest, size, meta))
-                .await;
+        let written = index::put_blob_async(&self.root, digest, size, meta).await;
         self.hot.drop_blob(digest);
         written?;
         Ok(())
     }
 
-    /// Reads a small mutable record (tags, HTTP-cache policies) stored under `key`.
-    pub async fn record<T: for<'de> Deserialize<'de> + Send + 'static>(&self, key: &str) -> Option<T> {
+    /// Reads a small mutable record (tags, HTTP-cache policies) stored under `key`: `Ok(None)`
+    /// when there is none or it is not a `T`, an error when the store could not be read.
+    pub async fn record<T: for<'de> Deserialize<'de> + Send + 'static>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
         if let Some(value) = self.hot.record(key) {
-            return T::deserialize(&*value).ok();
+            return Ok(T::deserialize(&*value).ok());
         }
         let epoch = self.hot.epoch();
         let (root, owned_key) = (self.root.clone(), key.to_string());
-        let value: serde_json::Value =
-            tokio::task::spawn_blocking(move || records::get(&root, &owned_key)).await.ok()??;
+        let found = tokio::task::spawn_blocking(move || read_record(&root, &owned_key))
+            .await
+            .unwrap_or_else(|e| Err(self.join_error(e)));
+        let Some(value) = found? else { return Ok(None) };
         let record = T::deserialize(&value).ok();
         self.hot.keep_record(epoch, key.to_string(), value);
-        record
+        Ok(record)
     }
 
     /// Whether some record's key starts with `prefix` (e.g. any tag of a registry).

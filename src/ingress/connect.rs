@@ -43,9 +43,9 @@ pub async fn handle(ingress: &Arc<Ingress>, mut request: Request<Incoming>) -> R
             Err(error) => return tracing::debug!(%error, "client left before the tunnel opened"),
         };
         match plan {
-            ConnectPlan::Intercept => intercept::serve(&ingress_for_task, upgraded, target).await,
+            ConnectPlan::Intercept => intercept::serve_intercepted(&ingress_for_task, upgraded, target).await,
             ConnectPlan::Tunnel(upstream) => {
-                tunnel::serve(&ingress_for_task, upgraded, upstream, &target).await
+                tunnel::relay(&ingress_for_task, upgraded, upstream, &target).await
             }
         }
     });

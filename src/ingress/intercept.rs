@@ -11,7 +11,7 @@ use super::Ingress;
 use crate::{connection::serve_http, mitm, target::Target};
 
 /// Terminates the client's TLS and serves its requests until it closes or shutdown aborts.
-pub async fn serve<IO>(ingress: &Arc<Ingress>, io: IO, target: Target)
+pub async fn serve_intercepted<IO>(ingress: &Arc<Ingress>, io: IO, target: Target)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

@@ -24,7 +24,7 @@ use crate::{
 
 /// Serves one member's connection: the mutual-TLS handshake within the header timeout, then
 /// HTTP/1.1 or h2 until it closes or shutdown aborts it.
-pub async fn serve(
+pub async fn serve_member(
     stream: TcpStream,
     ingress: Arc<Ingress>,
     tls: Arc<rustls::ServerConfig>,

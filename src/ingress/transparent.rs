@@ -33,7 +33,7 @@ pub enum Speaks {
 const MAX_HELLO: usize = 64 * 1024;
 
 /// Serves one redirected connection; `own` are pantry's listening addresses (loop detection).
-pub async fn serve(
+pub async fn serve_redirected(
     stream: TcpStream,
     ingress: Arc<Ingress>,
     permit: ConnectionPermit,
@@ -68,6 +68,8 @@ fn same(a: SocketAddr, b: SocketAddr) -> bool {
 
 /// The address the client connected to before the kernel redirected it. An IPv4 client of a
 /// dual-stack (`[::]`) listener arrives as an IPv4-mapped address and has an IPv4 original.
+/// Linux (netfilter's `SO_ORIGINAL_DST`) only.
+#[cfg(target_os = "linux")]
 pub fn original_destination(stream: &TcpStream) -> std::io::Result<SocketAddr> {
     use nix::sys::socket::{getsockopt, sockopt, SockaddrIn, SockaddrIn6};
     let v4 = |stream: &TcpStream| -> std::io::Result<SocketAddr> {
@@ -155,7 +157,7 @@ async fn tls(stream: TcpStream, ingress: &Arc<Ingress>, original: SocketAddr, na
     let config = ingress.config.load();
     if ingress.intercepts(&config, &target) {
         tracing::debug!(%target, %original, "transparent: intercepting");
-        return intercept::serve(ingress, stream, target).await;
+        return intercept::serve_intercepted(ingress, stream, target).await;
     }
     if config.live.offline {
         return tracing::info!(%target, "refused: cannot tunnel while offline");
@@ -170,7 +172,7 @@ async fn opaque(stream: TcpStream, ingress: &Arc<Ingress>, original: SocketAddr)
     match ingress.dialer.connect(&host, original.port()).await {
         Ok(upstream) => {
             let target = Target::new(true, &host, original.port()).expect("an IP literal is a valid host");
-            tunnel::serve(ingress, stream, upstream, &target).await;
+            tunnel::relay(ingress, stream, upstream, &target).await;
         }
         Err(error) => tracing::info!(%original, %error, "transparent tunnel refused"),
     }

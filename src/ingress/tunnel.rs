@@ -22,7 +22,7 @@ use super::Ingress;
 use crate::target::Target;
 
 /// Copies between client and upstream until both sides close, idleness, or abort.
-pub async fn serve<C>(ingress: &Ingress, client: C, upstream: TcpStream, target: &Target)
+pub async fn relay<C>(ingress: &Ingress, client: C, upstream: TcpStream, target: &Target)
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {

@@ -28,6 +28,8 @@ pub struct Snapshot {
     pub max_bytes: u64,
     /// Leaf certificates minted since start.
     pub leaves_minted: u64,
+    /// Store lookups that failed because the store could not be read, since start.
+    pub store_read_errors: u64,
 }
 
 impl Metrics {
@@ -199,6 +201,7 @@ impl Metrics {
         self.gauge("pantry_store_bytes").set(now.stored_bytes as f64);
         self.gauge("pantry_store_max_bytes").set(now.max_bytes as f64);
         self.gauge("pantry_leaf_certificates_minted").set(now.leaves_minted as f64);
+        self.counter("pantry_store_read_errors_total", Vec::new()).absolute(now.store_read_errors);
         self.handle.render()
     }
 }
@@ -226,13 +229,19 @@ mod tests {
         metrics.request("blob", CacheStatus::Error);
         metrics.served_from_cache(1000);
         let connection = metrics.connection();
-        let text =
-            metrics.render(Snapshot { in_flight: 2, stored_bytes: 5, max_bytes: 10, leaves_minted: 1 });
+        let text = metrics.render(Snapshot {
+            in_flight: 2,
+            stored_bytes: 5,
+            max_bytes: 10,
+            leaves_minted: 1,
+            store_read_errors: 3,
+        });
         assert!(text.contains("pantry_requests_total{route=\"blob\",cache=\"hit\"} 2"), "{text}");
         assert!(text.contains("pantry_requests_total{route=\"manifest-tag\",cache=\"stale\"} 1"), "{text}");
         assert!(text.contains("pantry_requests_total{route=\"blob\",cache=\"error\"} 1"), "{text}");
         assert!(text.contains("pantry_cache_served_bytes_total 1000"), "{text}");
         assert!(text.contains("pantry_fetches_in_flight 2"), "{text}");
+        assert!(text.contains("pantry_store_read_errors_total 3"), "{text}");
         assert!(text.contains("pantry_active_connections 1"), "{text}");
         drop(connection);
         assert!(metrics.render(Snapshot::default()).contains("pantry_active_connections 0"));

@@ -32,7 +32,7 @@ use crate::{
 };
 
 /// Serves one mirror client (TLS first when configured) until it closes or shutdown aborts.
-pub async fn serve(stream: TcpStream, ingress: Arc<Ingress>, permit: ConnectionPermit) {
+pub async fn serve_mirror_client(stream: TcpStream, ingress: Arc<Ingress>, permit: ConnectionPermit) {
     let config = ingress.config.load_full();
     let loaded = ingress.loaded.load_full();
     let admitted = match (&loaded.proxy_auth, stream.peer_addr()) {

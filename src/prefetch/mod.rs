@@ -275,19 +275,40 @@ async fn collect_small(mut body: Body) -> Result<Bytes, String> {
 
 pub use crate::config::Refresh;
 
-/// How often a pantry without a `[refresh]` table (or offline) looks again after a reload.
-const REFRESH_IDLE_CHECK: Duration = Duration::from_secs(60);
-
-/// Runs the `[refresh]` of the current configuration (re-read every round, so a reload applies)
-/// in the background until `shutdown` drains.
-pub fn spawn_refresh(proxy: Proxy, config: Arc<ArcSwap<Config>>, shutdown: &crate::shutdown::Shutdown) {
+/// Runs the `[refresh]` of the current configuration in the background until `shutdown` drains:
+/// a round at start, then one `every` after the last round ended. The schedule is read anew at
+/// every reload (`reloads` is woken by each), so a shorter `every`, a new image list or a
+/// `[refresh]` table added or removed takes effect at once, not after the old interval.
+pub fn spawn_refresh(
+    proxy: Proxy,
+    config: Arc<ArcSwap<Config>>,
+    reloads: Arc<tokio::sync::Notify>,
+    shutdown: &crate::shutdown::Shutdown,
+) {
     shutdown.spawn_background(async move {
+        let mut last_round: Option<tokio::time::Instant> = None;
         loop {
+            // registered before the configuration is read: a reload in between still wakes it
+            let reloaded = reloads.notified();
+            tokio::pin!(reloaded);
+            reloaded.as_mut().enable();
             let current = config.load_full();
-            let Some(refresh) = current.live.refresh.as_ref().filter(|_| !current.live.offline) else {
-                tokio::time::sleep(REFRESH_IDLE_CHECK).await;
-                continue;
-            };
+            let refresh = current.live.refresh.as_ref().filter(|_| !current.live.offline);
+            match wait_before_round(refresh.map(|r| r.every), last_round, tokio::time::Instant::now()) {
+                Some(wait) if wait.is_zero() => {}
+                Some(wait) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = &mut reloaded => {}
+                    }
+                    continue;
+                }
+                None => {
+                    reloaded.await;
+                    continue;
+                }
+            }
+            let Some(refresh) = refresh else { continue };
             let prefetcher = Prefetcher::new(proxy.clone(), refresh.platform.clone(), None);
             for image in &refresh.images {
                 match prefetcher.image(image, &Quiet).await {
@@ -301,7 +322,42 @@ pub fn spawn_refresh(proxy: Proxy, config: Arc<ArcSwap<Config>>, shutdown: &crat
                     Err(error) => tracing::warn!(%image, %error, "refresh failed; next try on schedule"),
                 }
             }
-            tokio::time::sleep(refresh.every).await;
+            last_round = Some(tokio::time::Instant::now());
         }
     });
+}
+
+/// How long to wait before the next refresh round: `None` while there is no schedule (wait for a
+/// reload), zero when a round is due (`every` since the last one ended, or none ran yet).
+fn wait_before_round(
+    every: Option<Duration>,
+    last_round: Option<tokio::time::Instant>,
+    now: tokio::time::Instant,
+) -> Option<Duration> {
+    let every = every?;
+    Some(last_round.map_or(Duration::ZERO, |last| (last + every).saturating_duration_since(now)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_is_due_every_interval_after_the_last_and_never_without_a_schedule() {
+        let now = tokio::time::Instant::now();
+        let hour = Duration::from_secs(3600);
+        assert_eq!(wait_before_round(None, Some(now), now), None, "no [refresh]: wait for a reload");
+        assert_eq!(wait_before_round(Some(hour), None, now), Some(Duration::ZERO), "the first round at once");
+        let ten_minutes_ago = now - Duration::from_secs(600);
+        assert_eq!(
+            wait_before_round(Some(hour), Some(ten_minutes_ago), now),
+            Some(Duration::from_secs(3000))
+        );
+        let minute = Duration::from_secs(60);
+        assert_eq!(
+            wait_before_round(Some(minute), Some(ten_minutes_ago), now),
+            Some(Duration::ZERO),
+            "shortened by a reload: due already"
+        );
+    }
 }

@@ -150,7 +150,7 @@ pub(super) async fn authorize(
     } else {
         forward::refusal(proxy, response)
     };
-    crate::cache_status::CacheStatus::Miss.set(refused.headers_mut());
+    crate::cache_status::CacheStatus::Miss.set(&mut refused);
     Ok(Access::Refused(refused))
 }
 

@@ -28,7 +28,7 @@ use crate::{
 const MAX_ATTEMPTS: usize = 3;
 
 /// Answers a GET or HEAD of `/v2/<name>/(blobs|manifests)/<digest>`.
-pub(super) async fn serve(
+pub(super) async fn lookup_or_fetch(
     proxy: &Proxy,
     parts: &Parts,
     target: &Target,
@@ -223,8 +223,8 @@ async fn lead_fetch(
         Err((error, body)) => {
             tracing::warn!(digest = %flight.digest, %error, "cannot spool; passing through uncached");
             let mut response = Response::new(body::empty());
-            *response.headers_mut() =
-                respond::digest_headers(&flight.digest, media_type.as_deref(), CacheStatus::Miss);
+            *response.headers_mut() = respond::digest_headers(&flight.digest, media_type.as_deref());
+            CacheStatus::Miss.set(&mut response);
             if let Some(size) = size {
                 response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(size));
             }
@@ -277,7 +277,7 @@ async fn from_flight(
 }
 
 fn with_status(mut response: Response<Body>, cache_status: CacheStatus) -> Response<Body> {
-    cache_status.set(response.headers_mut());
+    cache_status.set(&mut response);
     response
 }
 

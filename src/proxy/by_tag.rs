@@ -47,7 +47,7 @@ pub(super) enum Revalidation {
 pub(super) type Revalidations = SingleCall<(String, Option<u64>), Revalidation>;
 
 /// Answers a GET or HEAD of `/v2/<name>/manifests/<tag>`.
-pub(super) async fn serve(
+pub(super) async fn resolve(
     proxy: &Proxy,
     parts: &Parts,
     target: &Target,
@@ -166,7 +166,8 @@ async fn from_record(
 
 /// The remembered answer for `key`, if its manifest is still in the store.
 async fn known(proxy: &Proxy, key: &str) -> Option<(TagRecord, CachedBlob)> {
-    proxy.store.record_and_blob(key, |record: &TagRecord| record.digest.parse().ok()).await
+    let found = proxy.store.record_and_blob(key, |record: &TagRecord| record.digest.parse().ok()).await;
+    proxy.store.or_miss(key, found)
 }
 
 /// Records what the tag points at; `share`: the registry said so (not a fleet member, which
@@ -221,7 +222,7 @@ async fn fetch(
         .is_some_and(|len| len > MAX_MANIFEST_SIZE);
     if response.status() != StatusCode::OK || too_large {
         let mut relayed = forward::relay_body(proxy, response);
-        CacheStatus::Miss.set(relayed.headers_mut());
+        CacheStatus::Miss.set(&mut relayed);
         return Ok(relayed);
     }
     let upstream_error = |detail: String| ProxyError::Upstream { target: target.to_string(), detail };
@@ -281,7 +282,7 @@ async fn merged_meta(
     meta
 }
 
-/// Whether a manifest pantry holds may answer a tag that moved to it (see `serve`).
+/// Whether a manifest pantry holds may answer a tag that moved to it (see `resolve`).
 fn held_for(meta: &BlobMeta, origin: &str, scope: &str, covered: bool, mirrored: bool) -> bool {
     match Standing::of(meta, origin, scope, covered) {
         Standing::Public => true,

@@ -29,7 +29,6 @@ use crate::{
     cache::store::{BlobMeta, CachedBlob},
     cache_status::CacheStatus,
     error::ProxyError,
-    hop_by_hop,
     registry::digest::{Digest, Hasher},
     target::Target,
 };
@@ -48,7 +47,7 @@ const CREDENTIALS: [header::HeaderName; 3] =
 
 /// Answers a GET or HEAD for a non-registry URL: fresh from the store, revalidated, or fetched
 /// (and stored when the origin allows).
-pub(super) async fn serve(
+pub(super) async fn cached_or_forwarded(
     proxy: &Proxy,
     request: Request<Body>,
     target: &Target,
@@ -94,7 +93,7 @@ fn now(proxy: &Proxy) -> SystemTime {
 
 /// The record for `key` and its content, if both are there.
 async fn stored(proxy: &Proxy, key: &str) -> Option<(Record, CachedBlob)> {
-    let record: Record = proxy.store.record(key).await?;
+    let record: Record = proxy.store.or_miss(key, proxy.store.record(key).await)?;
     let digest: Digest = record.digest.parse().ok()?;
     let blob = proxy.store.blob(&digest).await?;
     (blob.size == record.size).then_some((record, blob))
@@ -137,18 +136,19 @@ fn fill(
     let mut response = forward::relay(proxy, response);
     if !storable {
         let status = if allowed { CacheStatus::Miss } else { CacheStatus::NotStorable };
-        status.set(response.headers_mut());
+        status.set(&mut response);
         return response;
     }
-    let (mut parts, upstream) = response.into_parts();
+    let (parts, upstream) = response.into_parts();
     let stored_policy = without_secrets(request, &parts, now); // storability was decided above
     let media_type =
         parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    CacheStatus::MissStored.set(&mut parts.headers);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(4);
     let teeing = Tee { proxy: proxy.clone(), key, policy: stored_policy, media_type };
     proxy.shutdown.spawn_work(teeing.run(upstream, sender));
-    Response::from_parts(parts, stream_from(receiver))
+    let mut response = Response::from_parts(parts, stream_from(receiver));
+    CacheStatus::MissStored.set(&mut response);
+    response
 }
 
 /// Whether the origin said how long its answer stays good or how to check it (`max-age`,
@@ -278,21 +278,6 @@ async fn from_store(
     cache_status: CacheStatus,
 ) -> Response<Body> {
     proxy.store.touch(blob);
-    let mut headers: HeaderMap = parts.headers;
-    hop_by_hop::strip(&mut headers);
-    headers.insert(header::CONTENT_LENGTH, blob.size.into());
-    cache_status.set(&mut headers);
-    let body = if *method == Method::HEAD {
-        body::empty()
-    } else {
-        let (served, verify) = (proxy.metrics.served_counter(), proxy.store.verifies_reads());
-        match crate::cache::respond::file_body(blob, 0, blob.size, served, verify).await {
-            Ok(body) => body,
-            Err(answer) => return answer,
-        }
-    };
-    let mut response = Response::new(body);
-    *response.status_mut() = parts.status;
-    *response.headers_mut() = headers;
-    response
+    let reads = (proxy.metrics.served_counter(), proxy.store.verifies_reads());
+    crate::cache::respond::with_headers(blob, parts.status, parts.headers, method, cache_status, reads).await
 }

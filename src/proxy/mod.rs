@@ -243,11 +243,11 @@ impl Proxy {
                         Side::Client | Side::Configured => tracing::info!(%error, "request failed"),
                     }
                     let mut response = error.into_response();
-                    CacheStatus::Error.set(response.headers_mut());
+                    CacheStatus::Error.set(&mut response);
                     response
                 }
             };
-            let status = CacheStatus::of(response.headers()).unwrap_or_else(|| {
+            let status = CacheStatus::marked(&response).unwrap_or_else(|| {
                 // Passed on as it came; an upstream cache's own Cache-Status stays, pantry's
                 // member follows it.
                 let value = HeaderValue::from_static(CacheStatus::Forwarded.text());
@@ -385,17 +385,19 @@ impl Proxy {
         match route {
             Route::BlobByDigest { name, digest } | Route::ManifestByDigest { name, digest } if read => {
                 let (parts, _) = request.into_parts();
-                by_digest::serve(self, &parts, target, &name, &digest).await
+                by_digest::lookup_or_fetch(self, &parts, target, &name, &digest).await
             }
             Route::ManifestByTag { name, tag } if read => {
                 let (parts, _) = request.into_parts();
-                by_tag::serve(self, &parts, target, &name, &tag).await
+                by_tag::resolve(self, &parts, target, &name, &tag).await
             }
             Route::Ping if read && ping::anonymous(request.headers(), request.uri()) => {
                 let (parts, _) = request.into_parts();
-                ping::serve(self, parts, target).await
+                ping::version_check(self, parts, target).await
             }
-            Route::Other if read && rules.http_cache => http_cache::serve(self, request, target).await,
+            Route::Other if read && rules.http_cache => {
+                http_cache::cached_or_forwarded(self, request, target).await
+            }
             _ => forward::forward(self, request, target).await,
         }
     }

@@ -55,7 +55,8 @@ impl Pings {
         if let Some(answer) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(registry).cloned() {
             return Some(answer);
         }
-        let record: Record = proxy.store.record(&crate::cache::layout::ping_key(registry)).await?;
+        let key = crate::cache::layout::ping_key(registry);
+        let record: Record = proxy.store.or_miss(&key, proxy.store.record(&key).await)?;
         let answer = Answer::from_record(record)?;
         self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(registry.to_string(), answer.clone());
         Some(answer)
@@ -77,7 +78,7 @@ pub(super) fn anonymous(headers: &HeaderMap, uri: &http::Uri) -> bool {
 }
 
 /// Answers an anonymous `GET`/`HEAD /v2/`: remembered and fresh, asked upstream, or stale.
-pub(super) async fn serve(
+pub(super) async fn version_check(
     proxy: &Proxy,
     parts: Parts,
     target: &Target,
@@ -134,7 +135,7 @@ pub(super) fn plain_ok(head: bool, cache_status: CacheStatus) -> Response<Body> 
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(2));
     headers.insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
-    cache_status.set(headers);
+    cache_status.set(&mut response);
     response
 }
 
@@ -236,7 +237,7 @@ impl Answer {
         *response.headers_mut() = self.headers.clone();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(self.body.len()));
-        cache_status.set(headers);
+        cache_status.set(&mut response);
         if parts.method != Method::HEAD {
             *response.body_mut() = body::full(self.body.clone());
         }

@@ -97,6 +97,7 @@ impl Admin {
             stored_bytes: proxy.store().stored_bytes(),
             max_bytes: proxy.store().max_bytes(),
             leaves_minted: self.ingress.authority.minted(),
+            store_read_errors: proxy.store().read_errors(),
         };
         for (registry, remaining) in proxy.upstream_rate_limits().remaining() {
             proxy.metrics().ratelimit_remaining(&registry, remaining);

@@ -13,7 +13,7 @@ use crate::{body::Body, ingress::Ingress, shutdown::ConnectionPermit};
 
 /// Serves one client connection until it closes, draining on shutdown. `permit` counts the
 /// connection against `max_connections`, and goes with it into a tunnel if it becomes one.
-pub async fn serve(
+pub async fn serve_client(
     stream: TcpStream,
     peer: SocketAddr,
     ingress: Arc<Ingress>,

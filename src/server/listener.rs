@@ -78,7 +78,7 @@ impl Listener {
             match &self.role {
                 Port::Proxy(admin) => {
                     let span = handler::span(next_id, peer);
-                    let task = handler::serve(stream, peer, ingress, Arc::clone(admin), permit);
+                    let task = handler::serve_client(stream, peer, ingress, Arc::clone(admin), permit);
                     self.ingress.shutdown.spawn(task.instrument(span));
                 }
                 Port::Admin(admin) => {
@@ -93,17 +93,19 @@ impl Listener {
                 }
                 Port::Transparent(own) => {
                     let span = tracing::info_span!("transparent", id = next_id, %peer);
-                    let task = transparent::serve(stream, ingress, permit, Arc::clone(own));
+                    let task = transparent::serve_redirected(stream, ingress, permit, Arc::clone(own));
                     self.ingress.shutdown.spawn(task.instrument(span));
                 }
                 Port::Fleet(tls) => {
                     let span = tracing::info_span!("fleet", id = next_id, %peer);
-                    let task = ingress::peer::serve(stream, ingress, Arc::clone(tls), permit);
+                    let task = ingress::peer::serve_member(stream, ingress, Arc::clone(tls), permit);
                     self.ingress.shutdown.spawn(task.instrument(span));
                 }
                 Port::Mirror => {
                     let span = tracing::info_span!("mirror", id = next_id, %peer);
-                    self.ingress.shutdown.spawn(mirror::serve(stream, ingress, permit).instrument(span));
+                    self.ingress
+                        .shutdown
+                        .spawn(mirror::serve_mirror_client(stream, ingress, permit).instrument(span));
                 }
             }
         }

@@ -66,6 +66,8 @@ pub struct RegistryState {
     pub too_many: Mutex<Option<String>>,
     /// When set, answers carry `ratelimit-limit: 100;w=21600` and this `ratelimit-remaining`.
     pub ratelimit_remaining: Mutex<Option<u32>>,
+    /// When set, every answer carries this `Cache-Status` (the registry sits behind another cache).
+    pub cache_status: Mutex<Option<String>>,
 }
 
 impl RegistryState {
@@ -216,6 +218,9 @@ fn registry(request: Request<Incoming>, state: &Arc<RegistryState>) -> Response<
     if let Some(remaining) = *state.ratelimit_remaining.lock().unwrap() {
         response.headers_mut().insert("ratelimit-limit", "100;w=21600".parse().unwrap());
         response.headers_mut().insert("ratelimit-remaining", format!("{remaining};w=21600").parse().unwrap());
+    }
+    if let Some(value) = state.cache_status.lock().unwrap().clone() {
+        response.headers_mut().insert("cache-status", value.parse().unwrap());
     }
     response
 }

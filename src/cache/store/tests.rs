@@ -207,7 +207,36 @@ async fn a_record_written_is_read_back_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
     store.put_record("tag/x", &serde_json::json!({ "v": 1 })).await.unwrap();
-    assert_eq!(store.record::<serde_json::Value>("tag/x").await, Some(serde_json::json!({ "v": 1 })));
+    assert_eq!(
+        store.record::<serde_json::Value>("tag/x").await.unwrap(),
+        Some(serde_json::json!({ "v": 1 }))
+    );
     store.put_record("tag/x", &serde_json::json!({ "v": 2 })).await.unwrap();
-    assert_eq!(store.record::<serde_json::Value>("tag/x").await, Some(serde_json::json!({ "v": 2 })));
+    assert_eq!(
+        store.record::<serde_json::Value>("tag/x").await.unwrap(),
+        Some(serde_json::json!({ "v": 2 }))
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_record_is_an_error_and_serving_counts_it_as_a_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), u64::MAX, Clock::System).await.unwrap();
+    let bytes = b"{\"manifest\":1}".to_vec();
+    let digest = Digest::of(Algorithm::Sha256, &bytes);
+    store.put(&digest, &bytes, &BlobMeta::default()).await.unwrap();
+    let tag: fn(&serde_json::Value) -> Option<Digest> = |record| record["digest"].as_str()?.parse().ok();
+    // a directory where the record's file should be: the disk answers, but not with a record
+    std::fs::create_dir_all(record_path(dir.path(), "tag/broken")).unwrap();
+    let error = store.record::<serde_json::Value>("tag/broken").await.unwrap_err();
+    assert!(error.to_string().contains("records/"), "{error}");
+    assert!(store.record_and_blob("tag/broken", tag).await.is_err(), "not a silent miss");
+    assert_eq!(store.read_errors(), 0, "the store reports; serving decides");
+    assert!(store.or_miss("tag/broken", store.record_and_blob("tag/broken", tag).await).is_none());
+    assert_eq!(store.read_errors(), 1, "counted for pantry_store_read_errors_total");
+    // a missing record is no error, and a good one is found with its blob
+    assert!(store.record_and_blob("tag/none", tag).await.unwrap().is_none());
+    store.put_record("tag/ok", &serde_json::json!({ "digest": digest.to_string() })).await.unwrap();
+    let (_, blob) = store.record_and_blob("tag/ok", tag).await.unwrap().unwrap();
+    assert_eq!(blob.small.as_deref(), Some(&bytes[..]));
 }
