@@ -114,10 +114,25 @@ NGINX
 
 upstream_lines() { wc -l <"$UP_LOG" 2>/dev/null || echo 0; }
 
+# upstream_flush : asks nginx for a marker path and waits until its access log shows it. nginx
+# logs a request when it ends, so every request before the marker is in the log once the marker
+# is (instead of sleeping and hoping); the counts below skip marker lines. Fails the measurement
+# when nginx does not log the marker within 10 s.
+upstream_flush() {
+  local id="pantry-marker-$$-$RANDOM$RANDOM" end=$((SECONDS + 10))
+  curl -s -o /dev/null --noproxy '*' --max-time 5 --cacert "$CERTS/testca.pem" \
+    --resolve "$UP_HOST:$PORT_UP:127.0.0.1" "https://$UP_HOST:$PORT_UP/v2/$id/tags/list"
+  until grep -q "$id" "$UP_LOG" 2>/dev/null || [ "$SECONDS" -ge "$end" ]; do sleep 0.05; done
+  grep -q "$id" "$UP_LOG" 2>/dev/null && return 0
+  failed upstream "nginx did not log the marker request within 10 s: upstream counts may lag"
+  return 1
+}
+
 # upstream_since LINE : "BLOB_GETS BODY_BYTES SLOWEST OTHER" for the log lines after LINE: blob GETs,
 # body bytes sent, the longest blob GET in seconds, and the other requests as METHOD-path-status=N,...
 upstream_since() {
   tail -n +"$(($1 + 1))" "$UP_LOG" | awk '
+    $2 ~ /pantry-marker-/ { next }
     $1 == "GET" && $2 ~ /\/blobs\/sha256:/ { gets++; if ($5 > slowest) slowest = $5 }
     { bytes += $4 }
     !($1 == "GET" && $2 ~ /\/blobs\/sha256:/) {
@@ -131,6 +146,7 @@ upstream_since() {
 # body bytes sent and METHOD-kind-status=N,... (kind: blob, manifest, /v2/ or other)
 upstream_requests_since() {
   tail -n +"$(($1 + 1))" "$UP_LOG" | awk '
+    $2 ~ /pantry-marker-/ { next }
     { n++; bytes += $4
       k = $1 ($2 ~ /\/blobs\// ? "-blob" : ($2 ~ /\/manifests\// ? "-manifest" : ($2 == "/v2/" ? "-/v2/" : "-other"))) "-" $3
       kinds[k]++ }

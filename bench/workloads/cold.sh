@@ -34,7 +34,7 @@ cold_measure() { # cold_measure SYSTEM UPSTREAM CLIENTS REP
   sampler_stop "$d"
   declare -F "sys_${sys}_after" >/dev/null && "sys_${sys}_after" "$d"
   "sys_${sys}_stop"
-  sleep 1   # nginx logs a request when it ends; the system's upstream connections closed on stop
+  upstream_flush   # every request the system made is logged (its connections closed on stop)
   read -r gets bytes slowest other < <(upstream_since "$mark")
   ok=$(count_verified "$n" "$d/clients" "${BLOB_HEX[$mib]}")
   tsv_row cold upstream="$upstream" system="$sys" mib="$mib" clients="$n" rep="$rep" \

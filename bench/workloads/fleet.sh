@@ -142,7 +142,7 @@ fleet_measure() { # fleet_measure ARRANGEMENT REP
     distribution) for ((i = 0; i < nodes; i++)); do stop_named "distribution-$i"; done ;;
     *) for ((i = 0; i < nodes; i++)); do stop_named "pantry-$i"; done ;;
   esac
-  sleep 1   # nginx logs a request when it ends
+  upstream_flush   # every request the nodes made is logged
   read -r gets bytes slowest other < <(upstream_since "$mark")
   local total=$((nodes * clients))
   tsv_row fleet arrangement="$how" rep="$rep" mib="$FLEET_MIB" nodes="$nodes" clients="$clients" \

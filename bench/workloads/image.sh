@@ -71,7 +71,7 @@ image_system() { # image_system SYSTEM REP
   for pull in cold warm; do
     mark=$(upstream_lines) load=$(load_now)
     image_pull "$d" "$pull"
-    sleep 1   # nginx logs a request when it ends
+    upstream_flush   # every request the pull made is logged
     read -r requests bytes kinds < <(upstream_requests_since "$mark")
     tsv_row image system="$sys" rep="$rep" pull="$pull" secs="$PULL_SECS" ok="$PULL_OK" \
       upstream_requests="$requests" upstream_bytes="$bytes" upstream_kinds="$kinds" image_bytes="$IMAGE_BYTES" \

@@ -147,7 +147,7 @@ small_system() { # small_system SYSTEM REP
       read -r _ cpu0 < <(small_sampled "$d")
       mark=$(upstream_lines) load=$(load_now)
       small_oha "$out" "$url" "$n" || log "small $sys $what c$n: oha exited $?: $(tail_msg "$out.log" 3)"
-      sleep 0.5   # nginx logs a request when it ends
+      upstream_flush   # every request the run made is logged
       read -r rss cpu1 < <(small_sampled "$d")   # VmHWM: the peak since the system started
       read -r rps p50 p99 ok errors kinds < <(small_parse "$out")
       read -r requests _ ukinds < <(upstream_requests_since "$mark")

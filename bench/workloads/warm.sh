@@ -36,7 +36,7 @@ warm_system() { # warm_system SYSTEM
   done
   sampler_stop "$d"
   "sys_${sys}_stop"
-  sleep 1
+  upstream_flush   # every request the pulls made is logged
   # per system: the upstream requests the timed pulls caused (a cache causes none), RSS and CPU
   read -r requests bytes kinds < <(upstream_requests_since "$mark")
   tsv_row warm-system system="$sys" primed="$(verified "$d/prime" "${BLOB_HEX[$WARM_MIB]}" && echo 1 || echo 0)" \
