@@ -57,7 +57,12 @@ async fn a_full_disk_passes_content_through_and_caching_resumes() {
         request(&pantry, &host, Method::GET, &format!("/v2/app/blobs/{big_digest}"), &[]).await;
     assert_eq!(response.headers()["cache-status"], "pantry; fwd=miss", "passed through, not stored");
     assert_eq!(response.headers()["docker-content-digest"], big_digest.as_str());
-    assert_eq!(body.unwrap(), big, "the client gets every byte");
+    let got = body.unwrap();
+    assert_eq!(got, big, "the client gets every byte");
+    let passed = (
+        got.len() as f64 / (1024.0 * 1024.0),
+        response.headers()["cache-status"].to_str().unwrap().to_string(),
+    );
     assert!(store.blob(&big_digest.parse().unwrap()).await.is_none());
 
     // What fits is stored; a filler then leaves no room, and freeing it lets caching resume.
@@ -73,23 +78,40 @@ async fn a_full_disk_passes_content_through_and_caching_resumes() {
     );
     std::fs::remove_file(&filler).unwrap();
     let (resumed, body) = request(&pantry, &host, Method::GET, &path, &[]).await;
-    assert_eq!(resumed.headers()["cache-status"], "pantry; fwd=miss; stored", "caching resumes");
+    let resumed = resumed.headers()["cache-status"].to_str().unwrap().to_string();
+    assert_eq!(resumed, "pantry; fwd=miss; stored", "caching resumes");
     assert_eq!(body.unwrap(), small);
+    let stored_small = store.blob(&small_digest.parse().unwrap()).await.is_some();
 
     // Passed-through content is still checked against its digest.
     std::fs::write(&filler, vec![0u8; 3 * 1024 * 1024]).unwrap();
     let lied = registry.state.add_blob(vec![3u8; 3 * 1024 * 1024], "application/octet-stream");
     registry.state.lie.store(true, Ordering::SeqCst);
     let (_, body) = request(&pantry, &host, Method::GET, &format!("/v2/app/blobs/{lied}"), &[]).await;
-    assert!(body.is_err(), "a lying upstream breaks the passed-through transfer");
-    assert!(std::fs::read_dir(mount.path().join("cache/tmp")).unwrap().next().is_none(), "no spool left");
+    let lie_broke = body.is_err();
+    assert!(lie_broke, "a lying upstream breaks the passed-through transfer");
+    let spools = std::fs::read_dir(mount.path().join("cache/tmp")).unwrap().count();
+    assert_eq!(spools, 0, "no spool left");
+    let partial = [&big_digest, &lied]
+        .iter()
+        .filter(|d| {
+            pantry::cache::store::content_path(&mount.path().join("cache"), &d.parse().unwrap()).exists()
+        })
+        .count();
     common::reliability::record(common::reliability::Outcome {
         area: "disk",
         fault: "cache directory full (4 MiB tmpfs)",
-        client: "every byte of a 6 MiB blob, passed through uncached and still checked against its digest"
-            .into(),
-        stored: "what fitted; nothing partial, no spool left".into(),
-        after: "caching resumed as soon as space returned".into(),
+        client: format!(
+            "every byte of a {:.0} MiB blob, passed through uncached (`{}`); a lying upstream's {}",
+            passed.0,
+            passed.1,
+            if lie_broke { "transfer broke off" } else { "transfer ended cleanly" }
+        ),
+        stored: format!(
+            "what fitted ({}); {partial} partial files, {spools} spools left",
+            if stored_small { "the 0.3 MiB blob" } else { "nothing" }
+        ),
+        after: format!("caching resumed as soon as space returned (`{resumed}`)"),
         lost: Vec::new(),
     });
 }

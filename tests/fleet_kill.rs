@@ -109,22 +109,33 @@ async fn an_owner_killed_mid_transfer_breaks_it_off_and_the_next_pull_works() {
         }
     };
     assert_eq!(ended, "broken", "never a clean end of a short body ({received} of {} bytes)", 8 << 20);
+    let content = |node: usize| {
+        let cache = dir.path().join(format!("cache-{node}"));
+        pantry::cache::store::content_path(&cache, &digest.parse().unwrap()).exists()
+    };
+    let kept_broken = content(asker);
+    assert!(!kept_broken, "the asking member stored nothing of the broken transfer");
     registry.state.gated.store(false, Ordering::SeqCst);
+    let mut whole = 0;
     for survivor in [asker, rank[2]] {
         let response = open(nodes[survivor].as_ref().unwrap(), &host, &ca, &path).await;
         assert_eq!(response.status(), 200);
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(sha256(&bytes), digest, "node {survivor} serves the blob whole");
+        whole += 1;
     }
     let gets = registry.state.count("GET blob");
     assert!(gets <= 2, "at most one more origin fetch: {gets}");
     common::reliability::record(common::reliability::Outcome {
         area: "process",
         fault: "kill -9 of a fleet member while it streams a blob to another member",
-        client: "the other member's client saw a broken transfer, never a clean short or wrong body".into(),
-        stored: "nothing on the asking member until a whole, verified copy arrived".into(),
+        client: format!("the other member's client saw a {ended} transfer, never a clean short or wrong body"),
+        stored: format!(
+            "{} on the asking member after the broken transfer; a whole, verified copy once it was pulled again",
+            if kept_broken { "a copy" } else { "nothing" }
+        ),
         after: format!(
-            "the dead member was skipped; both survivors served the blob whole, with {gets} origin fetch{} in all",
+            "the dead member was skipped; {whole} of 2 survivors served the blob whole, with {gets} origin fetch{} in all",
             if gets == 1 { "" } else { "es" }
         ),
         lost: Vec::new(),

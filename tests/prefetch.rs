@@ -144,7 +144,8 @@ async fn a_reload_that_shortens_the_refresh_interval_applies_at_once() {
         c.live.refresh = refresh(Duration::from_secs(3600));
     })
     .await;
-    let rounds = || registry.state.count("GET manifest-tag");
+    // each round asks for the tag: a GET at first, a HEAD to revalidate it afterwards
+    let rounds = || registry.state.count("GET manifest-tag") + registry.state.count("HEAD manifest-tag");
     let after = |n: usize| async move {
         while rounds() < n {
             tokio::time::sleep(Duration::from_millis(10)).await;
